@@ -1,0 +1,267 @@
+"""The daemon's configuration file (``config.toml``) and the permissions file (``permissions.toml``).
+
+Both are TOML, reviewed in git and edited by ``tf`` atomically. Loading validates everything once; an error
+names the file, the line and the reason, and the caller keeps whatever it was running before.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from trustfence.connectors import ConnectorSet, KNOWN_TYPES, build_connector
+from trustfence.policy import Permission, PolicyError, validate_pattern
+from trustfence.policy.model import VERDICTS, validate_name
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ConnectorConfig",
+    "atomic_write",
+    "dump_config",
+    "dump_permissions",
+    "load_config",
+    "load_permissions",
+]
+
+_TAG = re.compile(r"^[a-z][a-z0-9]{0,4}$")
+_HOST = re.compile(r"^(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+$")
+
+
+class ConfigError(ValueError):
+    """A file that does not validate: ``str()`` is ``file:line: reason``."""
+
+    def __init__(self, file: Path, line: int | None, reason: str) -> None:
+        self.file, self.line, self.reason = file, line, reason
+        super().__init__(f"{file}:{line}: {reason}" if line else f"{file}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorConfig:
+    """A configured connector. ``domains`` overrides the type's default hosts (required for generic)."""
+
+    name: str
+    type: str
+    domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Daemon settings. Every field has a default, so an empty file is a valid configuration."""
+
+    # Prefix of every kernel object this daemon creates (netns ``tf-<id>``, veth ``tfh-<id>``, nft table,
+    # cgroup): 1-5 lower-case letters/digits. Two daemons with different tags never touch each other's.
+    tag: str = "tf"
+    # Private range carved into one /30 per sandbox.
+    subnet_pool: str = "10.201.0.0/16"
+    proxy_port: int = 8080
+    transparent_port: int = 8081
+    dns_port: int = 53
+    # Account agents run as when ``tf run`` is invoked by root directly (no SUDO_UID): never uid 0.
+    default_user: str = "nobody"
+    # Upstream name overrides (GitHub Enterprise, split DNS, tests): host -> (address, port or None).
+    resolve: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
+    # Extra PEM CA trusted for upstream TLS in addition to the public roots.
+    extra_ca: str | None = None
+    # Rows waiting for the writer before new requests are refused.
+    queue_max: int = 10_000
+    connectors: tuple[ConnectorConfig, ...] = ()
+
+    def connector_set(self) -> ConnectorSet:
+        return ConnectorSet(build_connector(c.name, c.type, c.domains) for c in self.connectors)
+
+
+def _line_of(text: str, pattern: str, nth: int = 0) -> int | None:
+    hits = [i + 1 for i, ln in enumerate(text.splitlines()) if re.match(pattern, ln.strip())]
+    return hits[nth] if nth < len(hits) else (hits[0] if hits else None)
+
+
+def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}, ""
+    except OSError as e:
+        raise ConfigError(path, None, f"cannot read: {e.strerror}") from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as e:
+        line = getattr(e, "lineno", None)
+        raise ConfigError(path, line, f"not valid TOML: {getattr(e, 'msg', str(e))}") from None
+
+
+def parse_resolve(spec: str) -> dict[str, tuple[str, int | None]]:
+    """``host=addr[:port],...`` (the TF_UPSTREAM_RESOLVE form)."""
+    out: dict[str, tuple[str, int | None]] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        host, sep, target = item.partition("=")
+        if not sep:
+            raise ValueError(f"{item!r}: expected host=address[:port]")
+        out[host.strip().lower()] = _parse_target(target.strip())
+    return out
+
+
+def _parse_target(target: str) -> tuple[str, int | None]:
+    addr, _, port = target.rpartition(":") if target.count(":") == 1 else (target, "", "")
+    addr = addr or target
+    ipaddress.ip_address(addr)  # raises ValueError with a clear message
+    return addr, int(port) if port else None
+
+
+def _int(d: Mapping[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+    v = d.get(key, default)
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise ValueError(f"{key} must be an integer from {lo} to {hi}, got {v!r}")
+    return v
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if env is None else env
+    data, text = _read_toml(path)
+    section = "top level"
+    try:
+        section = "sandbox"
+        sb = data.get("sandbox", {})
+        tag = sb.get("tag", "tf")
+        if not isinstance(tag, str) or not _TAG.match(tag):
+            raise ValueError(f"tag must be 1-5 lower-case letters/digits starting with a letter, got {tag!r}")
+        pool = ipaddress.ip_network(sb.get("subnet_pool", "10.201.0.0/16"))
+        if pool.version != 4 or not pool.is_private or pool.prefixlen > 28:
+            raise ValueError(f"subnet_pool must be a private IPv4 range of /28 or larger, got {pool}")
+        user = sb.get("default_user", "nobody")
+        section = "enforcer"
+        en = data.get("enforcer", {})
+        ports = {k: _int(en, k, d, 1, 65535) for k, d in
+                 (("proxy_port", 8080), ("transparent_port", 8081), ("dns_port", 53))}
+        if len(set(ports.values())) != 3:
+            raise ValueError("proxy_port, transparent_port and dns_port must differ")
+        queue_max = _int(en, "queue_max", 10_000, 100, 10_000_000)
+        section = "upstream"
+        up = data.get("upstream", {})
+        resolve = {str(h).lower(): _parse_target(str(t)) for h, t in up.get("resolve", {}).items()}
+        extra_ca = up.get("extra_ca")
+        if env.get("TF_UPSTREAM_RESOLVE"):
+            section = "TF_UPSTREAM_RESOLVE"
+            resolve.update(parse_resolve(env["TF_UPSTREAM_RESOLVE"]))
+        if env.get("TF_UPSTREAM_CA"):
+            extra_ca = env["TF_UPSTREAM_CA"]
+        if extra_ca is not None and not Path(extra_ca).is_file():
+            raise ValueError(f"extra_ca {extra_ca} is not a readable file")
+    except (ValueError, TypeError, AttributeError) as e:
+        line = _line_of(text, rf"\[{re.escape(section)}\]") if text else None
+        raise ConfigError(path, line, f"[{section}] {e}") from None
+    connectors = []
+    for i, (name, c) in enumerate(data.get("connectors", {}).items()):
+        try:
+            validate_name("connector name", name)
+            if not isinstance(c, dict) or c.get("type") not in KNOWN_TYPES:
+                got = c.get("type") if isinstance(c, dict) else c
+                raise ValueError(f"type must be one of {', '.join(sorted(KNOWN_TYPES))}, got {got!r}")
+            domains = tuple(str(d).lower() for d in c.get("domains", ()))
+            for d in domains:
+                if not _HOST.match(d):
+                    raise ValueError(f"domain {d!r} is not a host name")
+            cc = ConnectorConfig(name, c["type"], domains)
+            build_connector(cc.name, cc.type, cc.domains)
+        except ValueError as e:
+            line = _line_of(text, rf"\[connectors\.{re.escape(name)}\]")
+            raise ConfigError(path, line, f"[connectors.{name}] {e}") from None
+        connectors.append(cc)
+    cfg = Config(tag=tag, subnet_pool=str(pool), default_user=str(user), resolve=resolve, extra_ca=extra_ca,
+                 queue_max=queue_max, connectors=tuple(connectors), **ports)
+    try:
+        cfg.connector_set()
+    except ValueError as e:
+        raise ConfigError(path, None, str(e)) from None
+    return cfg
+
+
+def dump_config(cfg: Config) -> str:
+    data: dict[str, Any] = {
+        "sandbox": {"tag": cfg.tag, "subnet_pool": cfg.subnet_pool, "default_user": cfg.default_user},
+        "enforcer": {"proxy_port": cfg.proxy_port, "transparent_port": cfg.transparent_port,
+                     "dns_port": cfg.dns_port, "queue_max": cfg.queue_max},
+    }
+    if cfg.resolve or cfg.extra_ca:
+        up: dict[str, Any] = {}
+        if cfg.resolve:
+            up["resolve"] = {h: f"{a}:{p}" if p else a for h, (a, p) in cfg.resolve.items()}
+        if cfg.extra_ca:
+            up["extra_ca"] = cfg.extra_ca
+        data["upstream"] = up
+    if cfg.connectors:
+        data["connectors"] = {
+            c.name: {"type": c.type, **({"domains": list(c.domains)} if c.domains else {})} for c in cfg.connectors
+        }
+    return tomli_w.dumps(data)
+
+
+def with_connector(cfg: Config, conn: ConnectorConfig) -> Config:
+    others = tuple(c for c in cfg.connectors if c.name != conn.name)
+    return replace(cfg, connectors=(*others, conn))
+
+
+def load_permissions(path: Path, connectors: ConnectorSet) -> tuple[Permission, ...]:
+    data, text = _read_toml(path)
+    rows = data.get("permission", [])
+    if not isinstance(rows, list):
+        raise ConfigError(path, _line_of(text, r"permission\s*="), "permission must be an array of tables")
+    out: list[Permission] = []
+    for i, row in enumerate(rows):
+        try:
+            out.append(check_permission(row, connectors))
+        except PolicyError as e:
+            raise ConfigError(path, _line_of(text, r"\[\[permission\]\]", i), str(e)) from None
+    return tuple(out)
+
+
+def check_permission(row: Mapping[str, Any], connectors: ConnectorSet) -> Permission:
+    """Validate one permission against the configured connectors and their action catalogues."""
+    if not isinstance(row, Mapping):
+        raise PolicyError("a permission must be a table with gateway, connector, action, decision")
+    missing = [k for k in ("gateway", "connector", "action", "decision") if not isinstance(row.get(k), str)]
+    if missing:
+        raise PolicyError(f"permission is missing {', '.join(missing)}")
+    gateway = validate_name("gateway", row["gateway"])
+    conn = connectors.by_name.get(row["connector"])
+    if conn is None:
+        known = ", ".join(sorted(connectors.by_name)) or "none configured; add one with tf connector add"
+        raise PolicyError(f"unknown connector {row['connector']!r}; known: {known}")
+    if row["decision"] not in VERDICTS:
+        raise PolicyError(f"decision must be one of {', '.join(VERDICTS)}, got {row['decision']!r}")
+    action = validate_pattern(row["action"], conn.actions)
+    return Permission(gateway, conn.name, action, row["decision"])
+
+
+def dump_permissions(perms: tuple[Permission, ...]) -> str:
+    rows = [{"gateway": p.gateway, "connector": p.connector, "action": p.action, "decision": p.decision}
+            for p in perms]
+    return tomli_w.dumps({"permission": rows}) if rows else "# no permissions: everything is denied\n"
+
+
+def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write through a temp file, fsync and rename: a reader sees the old file or the new, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)

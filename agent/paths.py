@@ -1,0 +1,68 @@
+"""Where state lives: /var/lib/trustfence, or ``TF_HOME``. The directory is 0711: the agent may reach the
+public CA bundle inside it by its exact path but cannot list or read anything else."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Paths", "paths"]
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    home: Path
+
+    @property
+    def config(self) -> Path:
+        return self.home / "config.toml"
+
+    @property
+    def permissions(self) -> Path:
+        return self.home / "permissions.toml"
+
+    @property
+    def ca_dir(self) -> Path:
+        return self.home / "ca"
+
+    @property
+    def public(self) -> Path:
+        return self.home / "public"
+
+    @property
+    def agent_bundle(self) -> Path:
+        """System CAs plus the enforcer CA, world-readable: what the agent trusts."""
+        return self.public / "ca-bundle.pem"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.public / "trustfence-ca.pem"
+
+    @property
+    def upstream_bundle(self) -> Path:
+        return self.ca_dir / "upstream-bundle.pem"
+
+    @property
+    def database(self) -> Path:
+        return self.home / "traffic.duckdb"
+
+    @property
+    def socket(self) -> Path:
+        return self.home / "daemon.sock"
+
+    @property
+    def lock(self) -> Path:
+        return self.home / "daemon.lock"
+
+    @property
+    def log(self) -> Path:
+        return self.home / "daemon.log"
+
+    @property
+    def sandboxes(self) -> Path:
+        return self.home / "sandboxes"
+
+
+def paths() -> Paths:
+    return Paths(Path(os.environ.get("TF_HOME", "/var/lib/trustfence")).absolute())

@@ -1,0 +1,121 @@
+"""A fake upstream API: a real HTTPS server with a throwaway CA, which logs every request it receives.
+
+Used by the demo and the tests in place of api.github.com (there is no internet here). It answers every
+request with a JSON echo (method, path, headers, body) and appends the same to a JSONL log, so a test can
+prove what did and did not reach the upstream. Run as ``python -m trustfence.demo.upstream``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import ipaddress
+import json
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+__all__ = ["make_test_pki", "serve"]
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def make_test_pki(out: Path, hosts: list[str]) -> tuple[Path, Path, Path]:
+    """Write ``ca.pem``, ``server.pem`` and ``server.key`` for ``hosts`` into ``out``; return their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder().subject_name(_name("TrustFence test upstream CA")).issuer_name(
+            _name("TrustFence test upstream CA"))
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = []
+    for h in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(h)))
+        except ValueError:
+            sans.append(x509.DNSName(h))
+    cert = (
+        x509.CertificateBuilder().subject_name(_name(hosts[0])).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = out / "ca.pem", out / "server.pem", out / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    log_path: Path
+    lock = threading.Lock()
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        entry = {
+            "method": self.command,
+            "path": self.path,
+            "host": self.headers.get("Host"),
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": body.decode("utf-8", "replace"),
+        }
+        with self.lock, self.log_path.open("a") as f:
+            f.write(json.dumps(entry) + "\n")
+        status = 201 if self.command == "POST" else 204 if self.command == "DELETE" else 200
+        payload = b"" if status == 204 else (json.dumps({"fake": "upstream", **entry}) + "\n").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def serve(host: str, port: int, cert: Path, key: Path, log_path: Path) -> None:
+    handler = type("Handler", (_Handler,), {"log_path": log_path})
+    server = ThreadingHTTPServer((host, port), handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    print(f"listening on {host}:{port}", flush=True)
+    server.serve_forever()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--listen", required=True, help="ADDR:PORT")
+    ap.add_argument("--cert", type=Path, required=True)
+    ap.add_argument("--key", type=Path, required=True)
+    ap.add_argument("--log", type=Path, required=True)
+    a = ap.parse_args()
+    host, _, port = a.listen.rpartition(":")
+    serve(host, int(port), a.cert, a.key, a.log)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Classify: agree the canonical destination, then let the covering connector turn the request into an Action.
+
+After this addon the request's host and port are the canonical name and port, so mitmproxy connects by name
+(through the upstream resolver) and never to the address the agent dialled.
+"""
+
+from __future__ import annotations
+
+from mitmproxy import http
+from mitmproxy.proxy.mode_specs import TransparentMode
+
+from trustfence.connectors import Action, RequestView
+from trustfence.proxy.destination import (
+    Destination,
+    DestinationError,
+    canonical_destination,
+    is_ip_literal,
+)
+from trustfence.proxy.responses import deny, fail_closed
+from trustfence.proxy.state import ACTION, DEST, EnforcerState
+
+__all__ = ["Classify", "destination_of", "view_of"]
+
+
+def destination_of(flow: http.HTTPFlow) -> Destination:
+    req = flow.request
+    client = flow.client_conn
+    sni = client.sni if client.tls else None
+    if isinstance(client.proxy_mode, TransparentMode):
+        # request.host is the dialled address here: not a name, so not a vote.
+        return canonical_destination(port=req.port, sni=sni, host_header=req.host_header)
+    connect = flow.server_conn.address
+    return canonical_destination(
+        port=connect[1] if connect else req.port,
+        connect_authority=f"{connect[0]}:{connect[1]}" if connect else None,
+        sni=sni,
+        host_header=req.host_header,
+        url_host=req.host,
+    )
+
+
+def view_of(flow: http.HTTPFlow, dest: Destination) -> RequestView:
+    req = flow.request
+    headers = {k.lower(): ", ".join(req.headers.get_all(k)) for k in req.headers}
+    return RequestView(
+        method=req.method.upper(),
+        scheme=req.scheme,
+        host=dest.host,
+        port=dest.port,
+        path=req.path.split("?", 1)[0],
+        query=tuple(req.query.items(multi=True)),
+        headers=headers,
+        body=req.get_content(strict=False) or b"",
+    )
+
+
+class Classify:
+    """Canonical destination + connector -> Action in ``flow.metadata``; disagreeing names get 421."""
+
+    def __init__(self, state: EnforcerState) -> None:
+        self.state = state
+
+    @fail_closed
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        try:
+            dest = destination_of(flow)
+        except DestinationError as e:
+            deny(flow, str(e), status=421)
+            return
+        flow.metadata[DEST] = dest
+        flow.request.host, flow.request.port = dest.host, dest.port
+        if is_ip_literal(dest.host):
+            flow.metadata[ACTION] = Action("ip.request", "", "high", {"host": dest.host})
+            deny(flow, f"IP-literal destination {dest.host} is denied: agents must use a host name")
+            return
+        connector = self.state.connectors.for_host(dest.host)
+        if connector is None:
+            flow.metadata[ACTION] = Action("unknown", "", "high", {"host": dest.host})
+            return
+        flow.metadata[ACTION] = connector.parse(view_of(flow, dest))

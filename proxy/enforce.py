@@ -1,0 +1,39 @@
+"""Enforce: decide the Action against the gateway's permissions; deny answers 403 and nothing goes upstream."""
+
+from __future__ import annotations
+
+from mitmproxy import http
+
+from trustfence.connectors import Action
+from trustfence.policy import Decision, decide
+from trustfence.proxy.responses import deny, fail_closed, stamp_headers
+from trustfence.proxy.state import ACTION, DECISION, GATEWAY, EnforcerState, Gateway
+
+__all__ = ["Enforce"]
+
+
+class Enforce:
+    """Permissions -> Decision. No Action or no gateway in metadata means an earlier step failed: deny."""
+
+    def __init__(self, state: EnforcerState) -> None:
+        self.state = state
+
+    @fail_closed
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        gw: Gateway = flow.metadata[GATEWAY]
+        action: Action = flow.metadata[ACTION]
+        if not action.connector:
+            decision = Decision("deny", f"no connector covers {flow.request.pretty_host} (default deny)")
+        else:
+            decision = decide(self.state.policy, gw.name, action.connector, action.name)
+        flow.metadata[DECISION] = decision
+        if decision.verdict == "allow":
+            flow.metadata["tf.outcome"] = "allowed"
+            flow.metadata["tf.reason"] = decision.reason
+        else:
+            deny(flow, decision.reason, decision=decision)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        stamp_headers(flow)

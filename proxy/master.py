@@ -1,0 +1,103 @@
+"""The embedded enforcer: a mitmproxy Master with our addons first, in the order that is the contract.
+
+Listeners are opened per sandbox on its host-side veth address (explicit proxy, transparent, DNS) and
+closed when the sandbox goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import options
+from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
+from mitmproxy.master import Master
+from mitmproxy.proxy import mode_specs
+
+from trustfence.proxy.classify import Classify
+from trustfence.proxy.dns import DnsAnswer
+from trustfence.proxy.enforce import Enforce
+from trustfence.proxy.identify import Identify
+from trustfence.proxy.nonhttp import CloseNonHttp
+from trustfence.proxy.record import Record
+from trustfence.proxy.state import EnforcerState
+
+__all__ = ["Enforcer", "EnforcerError", "enforcer_addons"]
+
+log = logging.getLogger("trustfence.enforcer")
+
+
+class EnforcerError(RuntimeError):
+    """A listener could not be opened."""
+
+
+def enforcer_addons(state: EnforcerState) -> list[Any]:
+    """The processing order. Ours come before mitmproxy's, so no built-in addon acts on a request first."""
+    return [
+        Identify(state),
+        Classify(state),
+        Enforce(state),
+        Record(state),
+        DnsAnswer(state),
+        core.Core(),
+        proxyserver.Proxyserver(),
+        next_layer.NextLayer(),
+        tlsconfig.TlsConfig(),
+        CloseNonHttp(),  # after NextLayer: replaces the raw TCP/UDP layers it picks
+    ]
+
+
+class Enforcer(Master):
+    """mitmproxy on the caller's running loop. ``confdir`` holds the enforcer CA."""
+
+    def __init__(self, state: EnforcerState, confdir: Path, upstream_ca: Path | None = None) -> None:
+        super().__init__(options.Options(), event_loop=asyncio.get_running_loop())
+        self.state = state
+        self.addons.add(*enforcer_addons(state))
+        opts: dict[str, Any] = {
+            "confdir": str(confdir),
+            # Never open anything toward the address the agent dialled: connect only after Classify
+            # has replaced it with the canonical host name.
+            "connection_strategy": "lazy",
+            "upstream_cert": False,
+            "http3": False,
+            "mode": [],
+        }
+        if upstream_ca is not None:
+            opts["ssl_verify_upstream_trusted_ca"] = str(upstream_ca)
+        self.options.update(**opts)
+        self._modes: dict[str, list[mode_specs.ProxyMode]] = {}
+        self.started = asyncio.Event()
+
+    async def running(self) -> None:
+        await super().running()
+        self.started.set()
+
+    @property
+    def _proxyserver(self) -> proxyserver.Proxyserver:
+        ps = self.addons.get("proxyserver")
+        assert isinstance(ps, proxyserver.Proxyserver)
+        return ps
+
+    async def listen(self, key: str, specs: list[str]) -> list[tuple[str, int]]:
+        """Open listeners (mitmproxy mode specs) under ``key``; raises EnforcerError if any fails."""
+        self._modes[key] = [mode_specs.ProxyMode.parse(s) for s in specs]
+        await self._update()
+        addrs: list[tuple[str, int]] = []
+        for mode in self._modes[key]:
+            instance = self._proxyserver.servers[mode]
+            if not instance.is_running:
+                err = instance.last_exception
+                await self.unlisten(key)
+                raise EnforcerError(f"cannot listen on {mode.full_spec}: {err}")
+            addrs.extend((a[0], a[1]) for a in instance.listen_addrs)
+        return addrs
+
+    async def unlisten(self, key: str) -> None:
+        if self._modes.pop(key, None) is not None:
+            await self._update()
+
+    async def _update(self) -> None:
+        await self._proxyserver.servers.update([m for ms in self._modes.values() for m in ms])

@@ -1,0 +1,89 @@
+"""Record: one redacted traffic row per request, queued for the store's writer.
+
+Its ``request`` hook runs last among the enforcement hooks and refuses the request when the write queue is
+full: a request that cannot be recorded is not forwarded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+
+from mitmproxy import http
+
+from trustfence.connectors import Action
+from trustfence.policy import Decision
+from trustfence.proxy.responses import deny, fail_closed
+from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, EnforcerState, Gateway
+from trustfence.store import StoreFull, TrafficRow
+
+__all__ = ["Record"]
+
+log = logging.getLogger("trustfence.enforcer")
+
+
+class Record:
+    """Queue the row on response or error, exactly once per flow."""
+
+    def __init__(self, state: EnforcerState) -> None:
+        self.state = state
+
+    @fail_closed
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        if self.state.store is None or not self.state.store.has_capacity():
+            deny(flow, "the traffic log is not accepting rows; refusing rather than forwarding unrecorded",
+                 status=503)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._record(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._record(flow)
+
+    def _record(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.get("tf.recorded") or self.state.store is None:
+            return
+        flow.metadata["tf.recorded"] = True
+        try:
+            self.state.store.submit(row_of(flow))
+        except StoreFull:
+            log.error("traffic row for %s %s lost: store full", flow.request.method, flow.request.pretty_url)
+
+
+def row_of(flow: http.HTTPFlow) -> TrafficRow:
+    gw: Gateway | None = flow.metadata.get(GATEWAY)
+    action: Action | None = flow.metadata.get(ACTION)
+    decision: Decision | None = flow.metadata.get(DECISION)
+    dest = flow.metadata.get(DEST)
+    req, resp = flow.request, flow.response
+    outcome = flow.metadata.get("tf.outcome", "denied")
+    upstream = outcome == "allowed" and resp is not None and not flow.error
+    reason = flow.metadata.get("tf.reason", "")
+    if flow.error:
+        outcome, reason = "error", f"{reason}; upstream error: {flow.error.msg}".lstrip("; ")
+    end = (resp.timestamp_end if resp and resp.timestamp_end else None) or time.time()
+    return TrafficRow(
+        ts=datetime.fromtimestamp(req.timestamp_start, timezone.utc).replace(tzinfo=None),
+        gateway=gw.name if gw else "",
+        sandbox=gw.sandbox if gw else "",
+        client_addr=flow.client_conn.peername[0] if flow.client_conn.peername else "",
+        method=req.method,
+        scheme=req.scheme,
+        host=dest.host if dest else req.pretty_host,
+        port=dest.port if dest else req.port,
+        path=req.path.split("?", 1)[0],
+        connector=action.connector if action else "",
+        action=action.name if action else "",
+        decision=outcome,
+        reason=reason,
+        rule_id=decision.rule_id if decision else "",
+        decision_id=decision.decision_id if decision else "",
+        status=resp.status_code if resp else 502,
+        upstream_status=resp.status_code if upstream and resp else None,
+        latency_ms=round((end - req.timestamp_start) * 1000, 3),
+        bytes_in=len(req.raw_content or b""),
+        bytes_out=len(resp.raw_content or b"") if resp else 0,
+    )

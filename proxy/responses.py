@@ -1,0 +1,81 @@
+"""The enforcer's own answers: a JSON body an agent can act on, and the X-TrustFence-* headers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from mitmproxy import http
+
+from trustfence.connectors import Action
+from trustfence.policy import Decision
+from trustfence.proxy.state import ACTION, DECISION, GATEWAY, Gateway
+
+__all__ = ["allow_command", "deny", "fail_closed", "stamp_headers"]
+
+log = logging.getLogger("trustfence.enforcer")
+
+
+def allow_command(gateway: str, action: Action | None, host: str) -> str:
+    """The exact ``tf`` line that would allow this request."""
+    if action is None or not action.connector:
+        return f"tf connector add generic --name {host.split('.')[0] or 'site'} --domains {host}"
+    return (f"tf permissions set --gateway {gateway} --connector {action.connector} "
+            f"--action {action.name} --decision allow")
+
+
+def deny(flow: http.HTTPFlow, reason: str, *, status: int = 403, decision: Decision | None = None) -> None:
+    """Answer the flow ourselves; nothing is sent upstream."""
+    gw: Gateway | None = flow.metadata.get(GATEWAY)
+    action: Action | None = flow.metadata.get(ACTION)
+    body: dict[str, Any] = {
+        "decision": "denied",
+        "action": action.name if action else None,
+        "connector": action.connector if action else None,
+        "gateway": gw.name if gw else None,
+        "reason": reason,
+        "decision_id": decision.decision_id if decision else None,
+        "rule_id": decision.rule_id if decision else None,
+    }
+    if gw is not None and status == 403:
+        body["allow_with"] = allow_command(gw.name, action, flow.request.pretty_host)
+    flow.response = http.Response.make(status, json.dumps(body, indent=2) + "\n",
+                                       {"Content-Type": "application/json"})
+    flow.metadata.setdefault("tf.reason", reason)
+    flow.metadata["tf.outcome"] = "denied"
+
+
+def stamp_headers(flow: http.HTTPFlow) -> None:
+    if flow.response is None:
+        return
+    gw: Gateway | None = flow.metadata.get(GATEWAY)
+    action: Action | None = flow.metadata.get(ACTION)
+    decision: Decision | None = flow.metadata.get(DECISION)
+    h = flow.response.headers
+    h["X-TrustFence-Decision"] = flow.metadata.get("tf.outcome", "denied")
+    h["X-TrustFence-Gateway"] = gw.name if gw else "-"
+    h["X-TrustFence-Connector"] = action.connector or "-" if action else "-"
+    h["X-TrustFence-Action"] = action.name if action else "-"
+    if decision is not None:
+        h["X-TrustFence-Decision-Id"] = decision.decision_id
+
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def fail_closed(hook: F) -> F:
+    """Wrap an enforcement hook: any exception becomes a 403 with a reason, never a forwarded request."""
+
+    @wraps(hook)
+    def wrapper(self: object, flow: http.HTTPFlow) -> None:
+        try:
+            hook(self, flow)
+        except Exception as e:  # noqa: BLE001 - every failure must close, whatever it is
+            log.exception("%s.%s failed; denying", type(self).__name__, hook.__name__)
+            if flow.response is None or flow.metadata.get("tf.outcome") == "allowed":
+                deny(flow, f"internal error in {type(self).__name__}: {type(e).__name__}")
+
+    return wrapper  # type: ignore[return-value]

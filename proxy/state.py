@@ -1,0 +1,39 @@
+"""What the addons read: the gateways (source address -> sandbox), connectors, compiled policy and store.
+
+The daemon swaps whole values (a new ConnectorSet, a new CompiledPolicy) on reload; addons read the
+attribute once per hook, so a request sees one consistent version. Addons share per-request data only
+through ``flow.metadata`` under the keys below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trustfence.connectors import ConnectorSet
+from trustfence.policy import CompiledPolicy, compile_policy
+from trustfence.store import Store
+
+__all__ = ["ACTION", "DECISION", "DEST", "EnforcerState", "GATEWAY", "Gateway"]
+
+GATEWAY = "tf.gateway"
+DEST = "tf.dest"
+ACTION = "tf.action"
+DECISION = "tf.decision"
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    """A running sandbox as the enforcer sees it: the agent's address is its identity."""
+
+    name: str
+    sandbox: str
+    agent_addr: str
+    host_addr: str
+
+
+@dataclass(slots=True)
+class EnforcerState:
+    store: Store | None
+    connectors: ConnectorSet = field(default_factory=ConnectorSet)
+    policy: CompiledPolicy = field(default_factory=lambda: compile_policy(()))
+    gateways: dict[str, Gateway] = field(default_factory=dict)  # agent address -> gateway

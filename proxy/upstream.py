@@ -1,0 +1,44 @@
+"""How the enforcer reaches upstreams: name overrides (``upstream.resolve``) and the trust store.
+
+Overrides are applied in the event loop's ``getaddrinfo``, where every outgoing connection resolves its
+name; rewriting addresses in ``server_connect`` instead would break upstream keep-alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["install_resolver", "upstream_bundle"]
+
+_Resolved = list[tuple[Any, Any, Any, str, tuple[Any, ...]]]
+
+
+def install_resolver(loop: asyncio.AbstractEventLoop, overrides: Mapping[str, tuple[str, int | None]]) -> None:
+    """Answer overridden names from ``overrides`` and everything else as before. Idempotent."""
+    original = getattr(loop, "_tf_original_getaddrinfo", None) or loop.getaddrinfo
+    setattr(loop, "_tf_original_getaddrinfo", original)
+    table = {h.lower(): t for h, t in overrides.items()}
+
+    async def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> _Resolved:
+        key = host.decode() if isinstance(host, bytes) else host
+        target = table.get(str(key).lower().rstrip(".")) if key else None
+        if target is None:
+            return await original(host, port, *args, **kwargs)  # type: ignore[no-any-return]
+        addr, forced_port = target
+        return await original(addr, forced_port or port, *args, **kwargs)  # type: ignore[no-any-return]
+
+    setattr(loop, "getaddrinfo", getaddrinfo)
+
+
+def upstream_bundle(extra_ca: str | None, out: Path) -> Path | None:
+    """The public roots plus ``extra_ca`` in one file (mitmproxy's setting replaces the default store)."""
+    if extra_ca is None:
+        return None
+    import certifi
+
+    out.write_text(Path(certifi.where()).read_text() + "\n" + Path(extra_ca).read_text())
+    return out
+

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian 12 / Ubuntu 24.04 host (as root) to run TrustFence from this checkout:
+# system packages, kernel headers for bcc, a venv on a Python >= 3.12, bcc linked into it, the project
+# installed with its dev extras. Every step checks first, so a second run with nothing changed is fast.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${TF_VENV:-.venv}
+
+say() { printf 'bootstrap: %s\n' "$*" >&2; }
+die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 2; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (sudo make ...): it installs packages and creates namespaces"
+
+# --- system packages -------------------------------------------------------------------------------
+PKGS=(nftables iproute2 python3-bpfcc python3 util-linux curl ca-certificates socat)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" -eq 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null; apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  apt_install "${missing[@]}"
+fi
+
+# --- kernel headers (bcc compiles its programs against them) ----------------------------------------
+KREL=$(uname -r)
+if [ ! -e "/lib/modules/$KREL/build/include" ]; then
+  if apt-cache show "linux-headers-$KREL" >/dev/null 2>&1; then
+    say "installing linux-headers-$KREL"
+    apt_install "linux-headers-$KREL"
+  else
+    # No headers package for this kernel (a custom VM kernel): use the distribution's generic headers
+    # and link them where bcc looks. BCC_KERNEL_SOURCE alone is not honoured for every lookup.
+    arch=$(dpkg --print-architecture)
+    say "no headers package for $KREL; using linux-headers-$arch"
+    apt_install "linux-headers-$arch"
+    hdr=$(ls -d /usr/src/linux-headers-*-"$arch" 2>/dev/null | sort -V | tail -n 1)
+    common=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$hdr" ] || die "linux-headers-$arch installed no /usr/src/linux-headers-*-$arch"
+    mkdir -p "/lib/modules/$KREL"
+    ln -sfn "$hdr" "/lib/modules/$KREL/build"
+    [ -n "$common" ] && ln -sfn "$common" "/lib/modules/$KREL/source"
+  fi
+fi
+
+# --- a Python >= 3.12 --------------------------------------------------------------------------------
+ok_py() { "$1" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; }
+find_python() {
+  local c
+  for c in ${TF_PYTHON:-} python3.13 python3.12 /usr/bin/python3.13 /usr/bin/python3.12 python3; do
+    if command -v "$c" >/dev/null 2>&1 && ok_py "$(command -v "$c")"; then command -v "$c"; return; fi
+  done
+  # pyenv shims refuse to run unless selected: look at the interpreters themselves.
+  local root; root=$( (command -v pyenv >/dev/null && pyenv root) || echo "${PYENV_ROOT:-$HOME/.pyenv}")
+  for c in $(ls -d "$root"/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do
+    if ok_py "$c"; then echo "$c"; return; fi
+  done
+  if [ -f /etc/os-release ] && grep -q '^ID=ubuntu' /etc/os-release; then
+    apt_install python3.12 python3.12-venv && { echo /usr/bin/python3.12; return; }
+  fi
+  return 1
+}
+
+if [ ! -x "$VENV/bin/python" ] || ! ok_py "$VENV/bin/python"; then
+  PY=$(find_python) || die "no Python >= 3.12 found; install one or set TF_PYTHON=/path/to/python3.12"
+  say "creating $VENV with $PY"
+  rm -rf "$VENV"
+  "$PY" -m venv "$VENV"
+fi
+
+# bcc is not on PyPI: link only Debian's bcc package (pure Python over libbcc) into the venv.
+site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+[ -d /usr/lib/python3/dist-packages/bcc ] || die "python3-bpfcc did not install /usr/lib/python3/dist-packages/bcc"
+ln -sfn /usr/lib/python3/dist-packages/bcc "$site/bcc"
+
+# --- the project ---------------------------------------------------------------------------------------
+stamp="$VENV/.trustfence-installed"
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  say "installing trustfence and its dependencies into $VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+  # One resolve with a constraints file: mitmproxy, fastapi, uvicorn, httpx and duckdb fight over
+  # h11/typing-extensions pins when installed one after another.
+  "$VENV/bin/python" -m pip install -q -c constraints.txt -e '.[dev]'
+  echo "$want" > "$stamp"
+fi
+say "ready: $VENV ($("$VENV/bin/python" -V))"

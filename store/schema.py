@@ -1,0 +1,55 @@
+"""The traffic table: one row per request the enforcer saw, redacted before it is queued."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+__all__ = ["COLUMNS", "CREATE", "TrafficRow"]
+
+
+@dataclass(slots=True)
+class TrafficRow:
+    """One request. ``ts`` is UTC. ``decision`` is allowed | denied | error; ``status`` is what the agent got."""
+
+    ts: datetime
+    gateway: str
+    sandbox: str
+    client_addr: str
+    method: str
+    scheme: str
+    host: str
+    port: int
+    path: str
+    connector: str
+    action: str
+    decision: str
+    reason: str
+    rule_id: str
+    decision_id: str
+    status: int
+    upstream_status: int | None
+    latency_ms: float
+    bytes_in: int
+    bytes_out: int
+    seq: int = 0
+
+
+_SQL_TYPES = {
+    "ts": "TIMESTAMP",  # UTC
+    "port": "INTEGER",
+    "status": "INTEGER",
+    "upstream_status": "INTEGER",
+    "latency_ms": "DOUBLE",
+    "bytes_in": "BIGINT",
+    "bytes_out": "BIGINT",
+    "seq": "BIGINT",
+}
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TrafficRow))
+
+CREATE = (
+    "CREATE TABLE IF NOT EXISTS traffic ("
+    + ", ".join(f"{c} {_SQL_TYPES.get(c, 'VARCHAR')}" for c in COLUMNS)
+    + ")"
+)

@@ -1,0 +1,104 @@
+"""Integration fixtures: the real enforcer on 127.0.0.1 and a real fake HTTPS upstream on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trustfence.connectors import ConnectorSet, build_connector
+from trustfence.demo import upstream
+from trustfence.policy import Permission, compile_policy
+from trustfence.proxy import Enforcer, EnforcerState, Gateway
+from trustfence.proxy.upstream import install_resolver
+from trustfence.store import Store
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Upstream:
+    port: int
+    ca: Path
+    log: Path
+
+    def received(self) -> list[dict[str, Any]]:
+        import json
+
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+
+@pytest.fixture
+def fake_upstream(tmp_path: Path) -> Iterator[Upstream]:
+    ca, cert, key = upstream.make_test_pki(tmp_path / "pki", ["api.github.com", "internal.example"])
+    port = free_port()
+    log = tmp_path / "upstream.jsonl"
+    t = threading.Thread(target=upstream.serve, args=("127.0.0.1", port, cert, key, log), daemon=True)
+    t.start()
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            threading.Event().wait(0.05)
+    yield Upstream(port, ca, log)
+
+
+@dataclass
+class RunningEnforcer:
+    state: EnforcerState
+    port: int
+    store: Store
+    loop: asyncio.AbstractEventLoop
+
+    def set_permissions(self, *perms: Permission) -> None:
+        self.state.policy = compile_policy(perms)
+
+
+@pytest.fixture
+def enforcer(tmp_path: Path, fake_upstream: Upstream) -> Iterator[RunningEnforcer]:
+    store = Store(tmp_path / "traffic.duckdb")
+    state = EnforcerState(
+        store=store,
+        connectors=ConnectorSet([build_connector("github", "github"),
+                                 build_connector("internal", "generic", ("internal.example",))]),
+    )
+    state.gateways["127.0.0.1"] = Gateway("Bot", "test", "127.0.0.1", "127.0.0.1")
+    port = free_port()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    def run() -> None:
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            install_resolver(loop, {"api.github.com": ("127.0.0.1", fake_upstream.port),
+                                    "internal.example": ("127.0.0.1", fake_upstream.port)})
+            m = Enforcer(state, tmp_path / "ca", upstream_ca=fake_upstream.ca)
+            holder["master"], holder["loop"] = m, loop
+            task = asyncio.create_task(m.run())
+            await m.started.wait()
+            await m.listen("test", [f"regular@127.0.0.1:{port}"])
+            ready.set()
+            await task
+
+        asyncio.run(main())
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    assert ready.wait(20), "enforcer did not start"
+    yield RunningEnforcer(state, port, store, holder["loop"])
+    holder["master"].shutdown()
+    t.join(10)
+    store.close()

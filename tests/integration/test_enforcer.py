@@ -1,0 +1,97 @@
+"""The real embedded enforcer on loopback, with real clients (httpx) and a real HTTPS fake upstream."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from tests.integration.conftest import RunningEnforcer, Upstream
+from trustfence.policy import Permission
+
+
+def client(enf: RunningEnforcer, tmp_path: Path) -> httpx.Client:
+    ca = tmp_path / "ca" / "mitmproxy-ca-cert.pem"
+    return httpx.Client(proxy=f"http://127.0.0.1:{enf.port}", verify=str(ca), timeout=10)
+
+
+def test_allowed_request_reaches_upstream_with_headers(
+    enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path
+) -> None:
+    enforcer.set_permissions(Permission("Bot", "github", "github.pr.*", "allow"))
+    with client(enforcer, tmp_path) as c:
+        r = c.post("https://api.github.com/repos/acme/widgets/pulls", json={"title": "t", "head": "a", "base": "b"})
+    assert r.status_code == 201
+    assert r.headers["x-trustfence-decision"] == "allowed"
+    assert r.headers["x-trustfence-action"] == "github.pr.create"
+    assert r.headers["x-trustfence-gateway"] == "Bot"
+    assert r.headers["x-trustfence-connector"] == "github"
+    got = fake_upstream.received()
+    assert [(g["method"], g["path"], g["host"]) for g in got] == [
+        ("POST", "/repos/acme/widgets/pulls", "api.github.com")]
+
+
+def test_denied_request_gets_actionable_403_and_nothing_upstream(
+    enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path
+) -> None:
+    enforcer.set_permissions(Permission("Bot", "github", "github.pr.*", "allow"))
+    with client(enforcer, tmp_path) as c:
+        r = c.delete("https://api.github.com/repos/acme/widgets")
+    assert r.status_code == 403
+    body = r.json()
+    assert body["decision"] == "denied"
+    assert body["action"] == "github.repo.delete"
+    assert body["decision_id"] and "default deny" in body["reason"]
+    assert body["allow_with"] == (
+        "tf permissions set --gateway Bot --connector github --action github.repo.delete --decision allow")
+    assert r.headers["x-trustfence-decision"] == "denied"
+    assert fake_upstream.received() == []
+
+
+def test_unknown_host_is_denied_without_connection(enforcer: RunningEnforcer, tmp_path: Path) -> None:
+    with client(enforcer, tmp_path) as c:
+        r = c.get("https://elsewhere.example/x")
+    assert r.status_code == 403
+    assert "no connector covers elsewhere.example" in r.json()["reason"]
+
+
+def test_generic_connector_plain_http_and_exact_beats_wildcard(
+    enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path
+) -> None:
+    enforcer.set_permissions(
+        Permission("Bot", "internal", "http.*", "deny"),
+        Permission("Bot", "internal", "http.get", "allow"),
+    )
+    with client(enforcer, tmp_path) as c:
+        ok = c.get("https://internal.example/status")
+        no = c.post("https://internal.example/things", content=b"x")
+    assert (ok.status_code, no.status_code) == (200, 403)
+    assert no.json()["rule_id"] == "perm:Bot/internal/http.*"
+    assert [g["method"] for g in fake_upstream.received()] == ["GET"]
+
+
+def test_sni_host_mismatch_is_refused(enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path) -> None:
+    enforcer.set_permissions(Permission("Bot", "github", "*", "allow"))
+    with client(enforcer, tmp_path) as c:
+        r = c.get("https://api.github.com/user", headers={"Host": "internal.example"})
+    assert r.status_code == 421
+    assert "disagree" in r.json()["reason"]
+    assert fake_upstream.received() == []
+
+
+def test_every_request_is_one_row(enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path) -> None:
+    enforcer.set_permissions(Permission("Bot", "github", "github.pr.create", "allow"))
+    with client(enforcer, tmp_path) as c:
+        c.post("https://api.github.com/repos/acme/widgets/pulls", json={"title": "t"})
+        c.put("https://api.github.com/repos/acme/widgets/pulls/7/merge", json={})
+    assert enforcer.store.flush()
+    rows = enforcer.store.query("recent", limit=10)
+    assert [(r["action"], r["decision"], r["status"]) for r in rows] == [
+        ("github.pr.create", "allowed", 201),
+        ("github.pr.merge", "denied", 403),
+    ]
+    assert rows[0]["upstream_status"] == 201 and rows[1]["upstream_status"] is None
+    assert rows[1]["rule_id"] == "" and rows[1]["decision_id"]
+    assert all(r["gateway"] == "Bot" and r["host"] == "api.github.com" for r in rows)
+    assert json.dumps([str(r) for r in rows])  # serialisable for tf logs --json
