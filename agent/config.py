@@ -94,8 +94,11 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as e:
-        line = getattr(e, "lineno", None)
-        raise ConfigError(path, line, f"not valid TOML: {getattr(e, 'msg', str(e))}") from None
+        # Python < 3.14 only puts the position in the message: "... (at line 2, column 5)"
+        m = re.search(r"\s*\(at line (\d+), column \d+\)$", str(e))
+        line = getattr(e, "lineno", None) or (int(m.group(1)) if m else None)
+        msg = getattr(e, "msg", None) or (str(e)[: m.start()] if m else str(e))
+        raise ConfigError(path, line, f"not valid TOML: {msg}") from None
 
 
 def parse_resolve(spec: str) -> dict[str, tuple[str, int | None]]:
@@ -110,10 +113,24 @@ def parse_resolve(spec: str) -> dict[str, tuple[str, int | None]]:
 
 
 def _parse_target(target: str) -> tuple[str, int | None]:
-    addr, _, port = target.rpartition(":") if target.count(":") == 1 else (target, "", "")
-    addr = addr or target
+    """``addr``, ``addr:port``, ``v6`` or ``[v6]:port``."""
+    if target.startswith("["):
+        addr, _, rest = target[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif target.count(":") == 1:
+        addr, _, port = target.partition(":")
+    else:
+        addr, port = target, ""
     ipaddress.ip_address(addr)  # raises ValueError with a clear message
+    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError(f"port in {target!r} must be 1-65535")
     return addr, int(port) if port else None
+
+
+def _format_target(addr: str, port: int | None) -> str:
+    if port is None:
+        return addr
+    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
 
 
 def _int(d: Mapping[str, Any], key: str, default: int, lo: int, hi: int) -> int:
@@ -193,7 +210,7 @@ def dump_config(cfg: Config) -> str:
     if cfg.resolve or cfg.extra_ca:
         up: dict[str, Any] = {}
         if cfg.resolve:
-            up["resolve"] = {h: f"{a}:{p}" if p else a for h, (a, p) in cfg.resolve.items()}
+            up["resolve"] = {h: _format_target(a, p) for h, (a, p) in cfg.resolve.items()}
         if cfg.extra_ca:
             up["extra_ca"] = cfg.extra_ca
         data["upstream"] = up

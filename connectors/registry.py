@@ -39,6 +39,8 @@ class ConnectorSet:
             self.by_name[c.name] = c
             for host in c.hosts:
                 if host.startswith("*."):
+                    if any(sfx == host[1:] for sfx, _ in self._suffix):
+                        raise ValueError(f"host {host} is claimed by more than one connector")
                     self._suffix.append((host[1:], c))
                 elif host in self._exact:
                     raise ValueError(f"host {host} is claimed by both {self._exact[host].name} and {c.name}")

@@ -1,0 +1,349 @@
+"""``tf daemon``: owns the sandboxes, the embedded enforcer, the DuckDB file and the Unix-socket API.
+
+One per state directory (a lock file enforces it). Everything runs on one asyncio loop; blocking kernel
+and database work goes to threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import grp
+import json
+import logging
+import os
+import signal
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from trustfence.agent import config as cfgmod
+from trustfence.agent.config import ConfigError, Config, ConnectorConfig
+from trustfence.agent.paths import Paths
+from trustfence.agent.sandbox import SandboxError, SandboxManager, SandboxSpec
+from trustfence.agent.setup import ensure_state
+from trustfence.policy import Permission, PolicyError, compile_policy
+from trustfence.policy.model import validate_name
+from trustfence.proxy import Enforcer, EnforcerState, Gateway
+from trustfence.proxy.master import EnforcerError
+from trustfence.proxy.upstream import install_resolver, upstream_bundle
+from trustfence.store import Store
+
+__all__ = ["AlreadyRunning", "Daemon"]
+
+log = logging.getLogger("trustfence.daemon")
+
+Reply = dict[str, Any]
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+class OpError(Exception):
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _peer_uid(sock: socket.socket) -> int:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[1])
+
+
+def _jsonable(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, datetime) else v
+
+
+class Daemon:
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+        self.stop = asyncio.Event()
+        self.sandboxes: dict[str, SandboxSpec] = {}
+        self._lock_file: Any = None
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def _acquire_lock(self) -> None:
+        self.paths.home.mkdir(parents=True, exist_ok=True)
+        f = open(self.paths.lock, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            pid = f.read().strip() or "?"
+            f.close()
+            raise AlreadyRunning(f"a TrustFence daemon is already running for {self.paths.home} (pid {pid})")
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._lock_file = f
+
+    async def serve(self) -> None:
+        self._acquire_lock()
+        ensure_state(self.paths)
+        self.config = cfgmod.load_config(self.paths.config)
+        connectors = self.config.connector_set()
+        perms = cfgmod.load_permissions(self.paths.permissions, connectors)
+        self.store = Store(self.paths.database, self.config.queue_max)
+        self.state = EnforcerState(store=self.store, connectors=connectors, policy=compile_policy(perms))
+        c = self.config
+        self.manager = SandboxManager(c.tag, c.subnet_pool, self.paths.sandboxes,
+                                      (c.proxy_port, c.transparent_port, c.dns_port))
+        left = await asyncio.to_thread(self.manager.collect_leftovers)
+        if left:
+            log.warning("collected %d leftover sandbox(es): %s", len(left), ", ".join(left))
+        loop = asyncio.get_running_loop()
+        install_resolver(loop, c.resolve)
+        self.enforcer = Enforcer(self.state, self.paths.ca_dir,
+                                 upstream_bundle(c.extra_ca, self.paths.upstream_bundle))
+        master_task = asyncio.create_task(self.enforcer.run())
+        await self.enforcer.started.wait()
+        self.paths.socket.unlink(missing_ok=True)
+        server = await asyncio.start_unix_server(self._connection, path=str(self.paths.socket))
+        os.chmod(self.paths.socket, 0o660)
+        try:
+            os.chown(self.paths.socket, 0, grp.getgrnam("trustfence").gr_gid)
+        except KeyError:
+            pass  # no trustfence group: root only
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop.set)
+        log.info("daemon ready (pid %d, state %s, tag %s)", os.getpid(), self.paths.home, c.tag)
+        try:
+            await self.stop.wait()
+        finally:
+            server.close()
+            for spec in list(self.sandboxes.values()):
+                await self._teardown(spec)
+            self.enforcer.shutdown()
+            await asyncio.wait_for(master_task, 10)
+            self.store.close()
+            self.paths.socket.unlink(missing_ok=True)
+            log.info("daemon stopped")
+
+    # -- connections --------------------------------------------------------------------------------
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        uid = _peer_uid(writer.get_extra_info("socket"))
+        try:
+            while line := await reader.readline():
+                try:
+                    req = json.loads(line)
+                    op = str(req.pop("op"))
+                except (ValueError, KeyError, AttributeError):
+                    await self._send(writer, {"ok": False, "error": "malformed request", "code": 2})
+                    continue
+                if op == "run":
+                    await self._run(req, uid, reader, writer)
+                    return
+                handler = self._ops.get(op)
+                try:
+                    if handler is None:
+                        raise OpError(f"unknown operation {op!r}")
+                    if op not in self._read_ops and uid != 0:
+                        raise OpError(f"{op} needs root (uid 0); you are uid {uid}")
+                    reply = {"ok": True, **await handler(self, req)}
+                except (OpError, ConfigError, PolicyError) as e:
+                    reply = {"ok": False, "error": str(e), "code": getattr(e, "code", 2)}
+                except Exception as e:  # noqa: BLE001 - answer, never leave the CLI hanging
+                    log.exception("operation %s failed", op)
+                    reply = {"ok": False, "error": f"internal error: {e}", "code": 2}
+                await self._send(writer, reply)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    @staticmethod
+    async def _send(writer: asyncio.StreamWriter, reply: Reply) -> None:
+        writer.write(json.dumps(reply, default=_jsonable).encode() + b"\n")
+        await writer.drain()
+
+    # -- run: the sandbox lives as long as this connection ------------------------------------------
+    async def _run(self, req: dict[str, Any], uid: int, reader: asyncio.StreamReader,
+                   writer: asyncio.StreamWriter) -> None:
+        if uid != 0:
+            await self._send(writer, {"ok": False, "error": "tf run needs root: sudo tf run ...", "code": 2})
+            return
+        try:
+            gateway = validate_name("gateway", str(req.get("gateway", "")))
+            agent_uid, agent_gid = int(req["uid"]), int(req["gid"])
+            if agent_uid == 0:
+                raise OpError("the agent never runs as uid 0: pass --user or run through sudo")
+            spec = await asyncio.to_thread(self.manager.create, gateway, agent_uid, agent_gid)
+        except (PolicyError, OpError, SandboxError, KeyError, ValueError) as e:
+            await self._send(writer, {"ok": False, "error": str(e), "code": 2})
+            return
+        self.sandboxes[spec.id] = spec
+        try:
+            self.state.gateways[spec.agent_addr] = Gateway(gateway, spec.name, spec.agent_addr, spec.host_addr)
+            c = self.config
+            await self.enforcer.listen(spec.name, [
+                f"regular@{spec.host_addr}:{c.proxy_port}",
+                f"transparent@{spec.host_addr}:{c.transparent_port}",
+                f"dns@{spec.host_addr}:{c.dns_port}",
+            ])
+            await self._send(writer, {"ok": True, "sandbox": self._describe(spec), "env": self._agent_env(spec),
+                                      "netns": spec.netns, "cgroup": str(self._cgroup(spec))})
+            log.info("sandbox %s up for gateway %s (agent %s)", spec.name, gateway, spec.agent_addr)
+            line = await reader.readline()  # {"op": "exited", ...} or EOF when the CLI dies
+            exited = json.loads(line) if line else {}
+            log.info("sandbox %s: agent exited (%s)", spec.name, exited.get("code", "connection closed"))
+        except (EnforcerError, OSError, ValueError) as e:
+            log.error("sandbox %s failed: %s", spec.name, e)
+            try:
+                await self._send(writer, {"ok": False, "error": str(e), "code": 2})
+            except ConnectionError:
+                pass
+        finally:
+            await self._teardown(spec)
+        try:
+            await self._send(writer, {"ok": True})
+        except ConnectionError:
+            pass
+
+    def _cgroup(self, spec: SandboxSpec) -> Any:
+        from trustfence.agent.sandbox import cgroup
+
+        return cgroup.path_of(spec.name)
+
+    async def _teardown(self, spec: SandboxSpec) -> None:
+        if self.sandboxes.pop(spec.id, None) is None:
+            return
+        self.state.gateways.pop(spec.agent_addr, None)
+        await self.enforcer.unlisten(spec.name)
+        try:
+            await asyncio.to_thread(self.manager.destroy, spec)
+        except SandboxError as e:
+            log.error("%s", e)
+        log.info("sandbox %s removed", spec.name)
+
+    def _describe(self, spec: SandboxSpec) -> dict[str, Any]:
+        return {"name": spec.name, "gateway": spec.gateway, "agent_addr": spec.agent_addr,
+                "enforcer_addr": spec.host_addr, "uid": spec.uid}
+
+    def _agent_env(self, spec: SandboxSpec) -> dict[str, str]:
+        proxy = f"http://{spec.host_addr}:{self.config.proxy_port}"
+        bundle, ca = str(self.paths.agent_bundle), str(self.paths.ca_cert)
+        env = {k: proxy for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
+        env |= {k: "localhost,127.0.0.1" for k in ("NO_PROXY", "no_proxy")}
+        env |= {k: bundle for k in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT",
+                                    "GIT_SSL_CAINFO")}
+        env |= {"NODE_EXTRA_CA_CERTS": ca, "TF_GATEWAY": spec.gateway, "TF_SANDBOX": spec.name,
+                "TF_SANDBOX_HOME": str(self.manager.home_dir(spec))}
+        return env
+
+    # -- operations ---------------------------------------------------------------------------------
+    async def op_ping(self, req: dict[str, Any]) -> Reply:
+        return {"pid": os.getpid(), "home": str(self.paths.home)}
+
+    async def op_stop(self, req: dict[str, Any]) -> Reply:
+        asyncio.get_running_loop().call_later(0.05, self.stop.set)
+        return {"pid": os.getpid()}
+
+    async def op_status(self, req: dict[str, Any]) -> Reply:
+        n = await asyncio.to_thread(self.store.query, "count")
+        return {
+            "pid": os.getpid(),
+            "home": str(self.paths.home),
+            "tag": self.config.tag,
+            "sandboxes": [self._describe(s) for s in self.sandboxes.values()],
+            "connectors": [c.name for c in self.config.connectors],
+            "permissions": len(self.state.policy.permissions),
+            "traffic_rows": n[0]["n"],
+        }
+
+    async def op_logs(self, req: dict[str, Any]) -> Reply:
+        rows = await asyncio.to_thread(self.store.query, "recent", limit=int(req.get("limit", 50)),
+                                       gateway=req.get("gateway"), after_seq=int(req.get("after_seq", 0)))
+        return {"rows": [{k: _jsonable(v) for k, v in r.items()} for r in rows]}
+
+    async def op_connector_list(self, req: dict[str, Any]) -> Reply:
+        out = []
+        for c in self.config.connectors:
+            conn = self.state.connectors.by_name[c.name]
+            out.append({"name": c.name, "type": c.type, "hosts": list(conn.hosts), "actions": len(conn.actions)})
+        return {"connectors": out}
+
+    async def op_connector_add(self, req: dict[str, Any]) -> Reply:
+        conn = ConnectorConfig(str(req.get("name") or req["type"]), str(req["type"]),
+                               tuple(str(d).lower() for d in req.get("domains") or ()))
+        text = cfgmod.dump_config(cfgmod.with_connector(self._reread_config(), conn))
+        self._apply_config(text)
+        return {"connector": conn.name}
+
+    async def op_connector_remove(self, req: dict[str, Any]) -> Reply:
+        name = str(req["name"])
+        cfg = self._reread_config()
+        if name not in {c.name for c in cfg.connectors}:
+            raise OpError(f"unknown connector {name!r}; known: {', '.join(c.name for c in cfg.connectors) or 'none'}")
+        users = [p for p in self.state.policy.permissions if p.connector == name]
+        if users:
+            raise OpError(f"{len(users)} permission(s) still name connector {name}; remove them first "
+                          f"(tf permissions list --connector {name})")
+        self._apply_config(cfgmod.dump_config(replace(cfg, connectors=tuple(
+            c for c in cfg.connectors if c.name != name))))
+        return {"removed": name}
+
+    async def op_permissions_list(self, req: dict[str, Any]) -> Reply:
+        rows = [p for p in self.state.policy.permissions
+                if (not req.get("gateway") or p.gateway == req["gateway"])
+                and (not req.get("connector") or p.connector == req["connector"])]
+        return {"permissions": [{"gateway": p.gateway, "connector": p.connector, "action": p.action,
+                                 "decision": p.decision, "rule_id": p.rule_id} for p in rows]}
+
+    async def op_permissions_set(self, req: dict[str, Any]) -> Reply:
+        new = cfgmod.check_permission(req, self.state.connectors)
+        kept = tuple(p for p in self.state.policy.permissions if not self._same(p, new))
+        self._apply_permissions((*kept, new))
+        return {"rule_id": new.rule_id}
+
+    async def op_permissions_remove(self, req: dict[str, Any]) -> Reply:
+        perms = self.state.policy.permissions
+        kept = tuple(p for p in perms if not (p.gateway == req.get("gateway") and p.connector == req.get(
+            "connector") and p.action == req.get("action")))
+        if len(kept) == len(perms):
+            raise OpError("no such permission (see tf permissions list)", code=1)
+        self._apply_permissions(kept)
+        return {"removed": len(perms) - len(kept)}
+
+    @staticmethod
+    def _same(a: Permission, b: Permission) -> bool:
+        return (a.gateway, a.connector, a.action) == (b.gateway, b.connector, b.action)
+
+    def _reread_config(self) -> Config:
+        return cfgmod.load_config(self.paths.config)
+
+    def _apply_config(self, text: str) -> None:
+        """Validate the new text as a whole before it replaces the file; then swap the running state."""
+        tmp = self.paths.home / ".config.candidate.toml"
+        tmp.write_text(text)
+        try:
+            cfg = cfgmod.load_config(tmp)
+            connectors = cfg.connector_set()
+            cfgmod.load_permissions(self.paths.permissions, connectors)
+        finally:
+            tmp.unlink(missing_ok=True)
+        cfgmod.atomic_write(self.paths.config, "# TrustFence daemon configuration\n" + text)
+        self.config = replace(self.config, connectors=cfg.connectors)
+        self.state.connectors = connectors
+
+    def _apply_permissions(self, perms: tuple[Permission, ...]) -> None:
+        cfgmod.atomic_write(self.paths.permissions, cfgmod.dump_permissions(perms))
+        self.state.policy = compile_policy(perms)
+
+    _ops: dict[str, Callable[[Daemon, dict[str, Any]], Awaitable[Reply]]] = {
+        "ping": op_ping,
+        "stop": op_stop,
+        "status": op_status,
+        "logs": op_logs,
+        "connector.list": op_connector_list,
+        "connector.add": op_connector_add,
+        "connector.remove": op_connector_remove,
+        "permissions.list": op_permissions_list,
+        "permissions.set": op_permissions_set,
+        "permissions.remove": op_permissions_remove,
+    }
+    _read_ops = frozenset({"ping", "status", "logs", "connector.list", "permissions.list"})

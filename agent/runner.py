@@ -1,0 +1,121 @@
+"""``tf run``: ask the daemon for a sandbox, start the agent in it unprivileged, relay signals and exit code.
+
+The CLI (root, via sudo) spawns the agent itself so the terminal, stdin/stdout/stderr and job control are the
+caller's own. The daemon keeps the sandbox for exactly as long as this process holds its connection.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from trustfence.agent.ipc import Client
+
+__all__ = ["AgentUser", "RunError", "agent_argv", "agent_env", "resolve_user", "run_agent"]
+
+# Variables a caller may have set that would route around, or re-point, the sandbox's own settings.
+_STRIPPED = ("ALL_PROXY", "all_proxy", "FTP_PROXY", "ftp_proxy", "SSL_CERT_DIR", "NODE_OPTIONS",
+             "LD_PRELOAD", "LD_LIBRARY_PATH", "SUDO_COMMAND", "SUDO_USER", "SUDO_UID", "SUDO_GID", "TF_HOME")
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+              signal.SIGWINCH, signal.SIGCONT)
+
+
+class RunError(RuntimeError):
+    pass
+
+
+class AgentUser:
+    def __init__(self, uid: int, gid: int, name: str, home: str | None) -> None:
+        self.uid, self.gid, self.name, self.home = uid, gid, name, home
+
+
+def resolve_user(explicit: str | None, env: Mapping[str, str], default_user: str) -> AgentUser:
+    """--user, else the sudo caller, else the configured unprivileged account. Never uid 0."""
+    if explicit:
+        try:
+            pw = pwd.getpwuid(int(explicit)) if explicit.isdigit() else pwd.getpwnam(explicit)
+        except KeyError:
+            raise RunError(f"no such user {explicit!r}") from None
+        home: str | None = pw.pw_dir
+    elif env.get("SUDO_UID", "0") not in ("", "0"):
+        pw = pwd.getpwuid(int(env["SUDO_UID"]))
+        home = pw.pw_dir
+        return AgentUser(pw.pw_uid, int(env.get("SUDO_GID") or pw.pw_gid), pw.pw_name, home)
+    else:
+        try:
+            pw = pwd.getpwnam(default_user)
+        except KeyError:
+            raise RunError(f"the default agent account {default_user!r} does not exist") from None
+        home = None  # the sandbox gets a private home
+    if pw.pw_uid == 0:
+        raise RunError("the agent never runs as root: choose an unprivileged --user")
+    return AgentUser(pw.pw_uid, pw.pw_gid, pw.pw_name, home)
+
+
+def agent_env(caller: Mapping[str, str], sandbox_env: Mapping[str, str], user: AgentUser) -> dict[str, str]:
+    env = {k: v for k, v in caller.items() if k not in _STRIPPED}
+    env.update({k: v for k, v in sandbox_env.items() if k != "TF_SANDBOX_HOME"})
+    env["HOME"] = user.home or sandbox_env["TF_SANDBOX_HOME"]
+    env["USER"] = env["LOGNAME"] = user.name
+    return env
+
+
+def agent_argv(netns: str, user: AgentUser, cmd: Sequence[str]) -> list[str]:
+    """Enter the namespace (``ip netns exec`` also mounts its resolv.conf and a fresh /sys), then drop to the
+    agent's uid with no groups, no capabilities in any set, and no_new_privs."""
+    return ["ip", "netns", "exec", netns, "setpriv", f"--reuid={user.uid}", f"--regid={user.gid}",
+            "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *cmd]
+
+
+def _preexec(cgroup_procs: str, tty_fd: int | None) -> Any:
+    def setup() -> None:
+        with open(cgroup_procs, "w") as f:  # join the sandbox cgroup before anything runs
+            f.write(str(os.getpid()))
+        os.setpgid(0, 0)
+        if tty_fd is not None:  # the agent's group owns the terminal: Ctrl-C and job control reach it
+            old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+            os.tcsetpgrp(tty_fd, os.getpid())
+            signal.signal(signal.SIGTTOU, old)
+
+    return setup
+
+
+def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str]) -> int:
+    reply = client.call("run", gateway=gateway, uid=user.uid, gid=user.gid)
+    client.sock.settimeout(None)
+    env = agent_env(os.environ, reply["env"], user)
+    tty_fd = sys.stdin.fileno() if sys.stdin.isatty() else None
+    procs = str(Path(reply["cgroup"]) / "cgroup.procs")
+    proc = subprocess.Popen(agent_argv(reply["netns"], user, cmd), env=env,
+                            preexec_fn=_preexec(procs, tty_fd), close_fds=True)
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        try:
+            os.killpg(proc.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    old = {s: signal.signal(s, forward) for s in _FORWARDED}
+    try:
+        rc = proc.wait()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        if tty_fd is not None:
+            prev = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+            try:
+                os.tcsetpgrp(tty_fd, os.getpgrp())
+            except OSError:
+                pass
+            signal.signal(signal.SIGTTOU, prev)
+    code = 128 - rc if rc < 0 else rc
+    client.send("exited", code=code)
+    client.receive()  # the daemon answers once the sandbox is gone
+    return code
