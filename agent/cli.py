@@ -30,7 +30,7 @@ app.add_typer(connector_app, name="connector")
 app.add_typer(permissions_app, name="permissions")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class CliError(Exception):

@@ -165,10 +165,8 @@ def wait_listening(proc: Proc, port: int, extra: Callable[[], bool] = lambda: Tr
 
 def stop_enforcer(proc: Proc) -> str:
     """Close its stdin so it shuts down cleanly and reports the DuckDB row count."""
-    assert proc.popen.stdin is not None and proc.popen.stdout is not None
-    proc.popen.stdin.close()
     try:
-        out, _ = proc.popen.communicate(timeout=20)
+        out, _ = proc.popen.communicate(timeout=20)  # closes stdin first
     except subprocess.TimeoutExpired:
         return "enforcer did not shut down in time"
     return out.decode(errors="replace").strip() or proc.stderr.read_text(errors="replace")[-500:]
