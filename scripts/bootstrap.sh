@@ -12,7 +12,7 @@ die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (sudo make ...): it installs packages and creates namespaces"
 
 # --- system packages -------------------------------------------------------------------------------
-PKGS=(nftables iproute2 python3-bpfcc python3 util-linux curl ca-certificates socat)
+PKGS=(nftables iproute2 python3-bpfcc python3 python3-requests util-linux curl ca-certificates socat iputils-ping)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

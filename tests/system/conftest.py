@@ -1,0 +1,100 @@
+"""System fixtures (root): a real daemon with its own tag and state dir, and an "outside" namespace with the
+fake GitHub API. Everything created carries a per-run name and is removed even when a test fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trustfence.agent.sandbox import cgroup, net, nftables
+from trustfence.demo.outside import Outside
+
+pytestmark = pytest.mark.system
+
+TF = [sys.executable, "-m", "trustfence.agent.cli"]
+
+
+@dataclass
+class Host:
+    """A running daemon for one test module, plus the outside namespace it reaches upstream."""
+
+    tag: str
+    home: Path
+    env: dict[str, str]
+    outside: Outside
+
+    def tf(self, *args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*TF, *args], env=self.env, input=input, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def run(self, *cmd: str, name: str = "Bot", input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return self.tf("run", "--name", name, "--", *cmd, input=input)
+
+    def logs(self) -> list[dict[str, Any]]:
+        r = self.tf("logs", "--json", "--limit", "1000")
+        assert r.returncode == 0, r.stderr
+        return [json.loads(line) for line in r.stdout.splitlines()]
+
+    def leftovers(self) -> list[str]:
+        return (net.list_netns(f"{self.tag}-") + net.list_links(f"{self.tag}h-")
+                + [t for t in nftables.list_tables() if t.startswith(f"{self.tag}-")]
+                + cgroup.list_children(f"{self.tag}-"))
+
+    def start_daemon(self) -> None:
+        log = open(self.home / "daemon.log", "ab")
+        subprocess.Popen([*TF, "daemon"], env=self.env, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.tf("status").returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError("daemon did not start:\n" + (self.home / "daemon.log").read_text())
+
+    def stop_daemon(self) -> None:
+        self.tf("daemon", "stop")
+
+
+def new_host(tmp: Path) -> Host:
+    tag = "t" + secrets.token_hex(2)
+    home = tmp / "state"
+    outside = Outside(f"{tag}o", subnet_octet=secrets.randbelow(250) + 1)
+    outside.start()
+    env = {**os.environ, "TF_HOME": str(home), "TF_UPSTREAM_RESOLVE": outside.resolve_spec(),
+           "TF_UPSTREAM_CA": str(outside.ca)}
+    env.pop("SUDO_UID", None)
+    host = Host(tag, home, env, outside)
+    home.mkdir()
+    (home / "config.toml").write_text(f'[sandbox]\ntag = "{tag}"\n\n[connectors.github]\ntype = "github"\n')
+    (home / "permissions.toml").write_text(
+        '[[permission]]\ngateway = "Bot"\nconnector = "github"\naction = "github.pr.*"\ndecision = "allow"\n')
+    return host
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[Host]:
+    tmp = Path(tempfile.mkdtemp(prefix="tf-sys-"))
+    os.chmod(tmp, 0o711)
+    h = new_host(tmp)
+    try:
+        h.start_daemon()
+        yield h
+    finally:
+        try:
+            h.stop_daemon()
+        finally:
+            h.outside.stop()
+            left = h.leftovers()
+            shutil.rmtree(tmp, ignore_errors=True)
+            assert not left, f"left behind: {left}"
