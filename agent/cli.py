@@ -114,6 +114,7 @@ def daemon(ctx: typer.Context) -> None:
     from trustfence.agent.daemon import AlreadyRunning, Daemon
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mitmproxy.proxy.server").setLevel(logging.WARNING)  # one line per connection otherwise
     try:
         asyncio.run(Daemon(paths()).serve())
     except AlreadyRunning as e:

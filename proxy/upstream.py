@@ -26,9 +26,9 @@ def install_resolver(loop: asyncio.AbstractEventLoop, overrides: Mapping[str, tu
         key = host.decode() if isinstance(host, bytes) else host
         target = table.get(str(key).lower().rstrip(".")) if key else None
         if target is None:
-            return await original(host, port, *args, **kwargs)  # type: ignore[no-any-return]
+            return await original(host, port, *args, **kwargs)
         addr, forced_port = target
-        return await original(addr, forced_port or port, *args, **kwargs)  # type: ignore[no-any-return]
+        return await original(addr, forced_port or port, *args, **kwargs)
 
     setattr(loop, "getaddrinfo", getaddrinfo)
 

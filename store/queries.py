@@ -39,4 +39,5 @@ def build(name: str, **params: Any) -> tuple[str, list[Any]]:
     builder = _BUILDERS.get(name)
     if builder is None:
         raise KeyError(f"unknown query {name!r}; known: {', '.join(NAMES)}")
-    return builder(**params)  # type: ignore[operator]
+    sql, args = builder(**params)  # type: ignore[operator]
+    return str(sql), list(args)

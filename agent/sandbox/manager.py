@@ -14,6 +14,7 @@ import os
 import random
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from trustfence.agent.sandbox import cgroup, net, nftables
@@ -33,7 +34,7 @@ class SandboxError(RuntimeError):
 class SandboxManager:
     def __init__(self, tag: str, subnet_pool: str, records: Path, ports: tuple[int, int, int]) -> None:
         self.tag = tag
-        self.pool = ipaddress.ip_network(subnet_pool)
+        self.pool = ipaddress.IPv4Network(subnet_pool)
         self.records = records
         self.ports = ports
         records.mkdir(parents=True, exist_ok=True)
@@ -76,12 +77,13 @@ class SandboxManager:
     def destroy(self, spec: SandboxSpec) -> None:
         """Remove everything of the sandbox that exists; log (not raise) what could not be removed."""
         errors = []
-        for what, step in (
+        steps: tuple[tuple[str, Callable[[], object]], ...] = (
             ("processes", lambda: cgroup.remove(spec.name)),
             ("nftables table", lambda: nftables.delete(spec.table)),
             ("network", lambda: net.destroy(spec.netns, spec.host_if)),
             ("home", lambda: shutil.rmtree(self.home_dir(spec), ignore_errors=True)),
-        ):
+        )
+        for what, step in steps:
             try:
                 step()
             except Exception as e:  # noqa: BLE001 - keep tearing down the rest
@@ -107,9 +109,9 @@ class SandboxManager:
             m = ours.match(name)
             if m:
                 found.setdefault(f"{self.tag}-{m.group(1)}", None)
-        for name, spec in found.items():
+        for name, recorded in found.items():
             sid = name.split("-", 1)[1]
-            spec = spec or SandboxSpec(self.tag, sid, "?", "0.0.0.0/30", 65534, 65534)
+            spec = recorded or SandboxSpec(self.tag, sid, "?", "0.0.0.0/30", 65534, 65534)
             log.warning("collecting leftover sandbox %s", name)
             try:
                 self.destroy(spec)

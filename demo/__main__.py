@@ -1,0 +1,71 @@
+"""``python -m trustfence.demo`` (``sudo make demo``): the whole path on a throwaway state directory.
+
+A fake GitHub API runs in a namespace of its own; a daemon with its own tag and state starts; the bundled
+agent runs under ``tf run``; ``tf logs`` shows what happened. Everything is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from trustfence.demo.outside import Outside
+
+TF = [sys.executable, "-m", "trustfence.agent.cli"]
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("the demo creates namespaces and firewall rules: run it as root (sudo make demo)", file=sys.stderr)
+        return 2
+    tmp = Path(tempfile.mkdtemp(prefix="tf-demo-"))
+    os.chmod(tmp, 0o711)
+    tag = "d" + secrets.token_hex(2)
+    outside = Outside(f"{tag}o", subnet_octet=secrets.randbelow(250) + 1)
+    env = {**os.environ, "TF_HOME": str(tmp / "state")}
+    env.pop("SUDO_UID", None)
+
+    def tf(*args: str, show: bool = True) -> int:
+        if show:
+            print(f"\n$ tf {shlex.join(args)}", flush=True)
+        return subprocess.run([*TF, *args], env=env, timeout=300).returncode
+
+    try:
+        print("Starting a fake api.github.com (real HTTPS, its own test CA) in namespace", outside.name)
+        outside.start()
+        env |= {"TF_UPSTREAM_RESOLVE": outside.resolve_spec(), "TF_UPSTREAM_CA": str(outside.ca)}
+        tf("init")
+        _set_tag(tmp / "state" / "config.toml", tag)
+        tf("connector", "add", "github")
+        tf("permissions", "set", "--gateway", "DemoBot", "--connector", "github", "--action", "github.pr.*",
+           "--decision", "allow")
+        tf("permissions", "set", "--gateway", "DemoBot", "--connector", "github", "--action", "github.pr.merge",
+           "--decision", "deny")
+        agent = tmp / "agent.py"
+        shutil.copy(Path(__file__).with_name("agent.py"), agent)
+        os.chmod(agent, 0o644)
+        rc = tf("run", "--name", "DemoBot", "--", "/usr/bin/python3", str(agent))
+        tf("logs")
+        print(f"\nThe upstream received {len(outside.received())} request(s): "
+              + ", ".join(f"{r['method']} {r['path']}" for r in outside.received()))
+        return rc
+    finally:
+        tf("daemon", "stop", show=False)
+        outside.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _set_tag(config: Path, tag: str) -> None:
+    text = config.read_text()
+    lines = [f'tag = "{tag}"' if ln.startswith("tag = ") else ln for ln in text.splitlines()]
+    config.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
