@@ -103,7 +103,8 @@ def serve_enforcer(port: int, upstream_port: int, upstream_ca: Path, workdir: Pa
         store.flush(10)
         store.close()
     with duckdb.connect(str(db), read_only=True) as con:
-        row = con.execute("SELECT count(*), count(*) FILTER (WHERE decision = 'allowed') FROM traffic").fetchone()
+        row = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE decision = 'allowed') FROM traffic").fetchone()
     assert row is not None
     print(f"rows={row[0]} allowed={row[1]}", flush=True)
 
@@ -202,12 +203,8 @@ class Path_:
         return self.rps_requests / self.rps_seconds if self.rps_seconds else 0.0
 
 
-def make_client(cafile: Path, proxy: str | None, pool: int, strict: bool = True) -> httpx.Client:
+def make_client(cafile: Path, proxy: str | None, pool: int) -> httpx.Client:
     ctx = ssl.create_default_context(cafile=str(cafile))
-    if not strict:
-        # The demo upstream's throwaway certificate has no Authority Key Identifier, which Python 3.13's
-        # default VERIFY_X509_STRICT rejects; the chain, expiry and host name are still verified.
-        ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT
     return httpx.Client(proxy=proxy, verify=ctx, timeout=REQ_TIMEOUT, trust_env=False,
                         limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool))
 
@@ -243,15 +240,12 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.monotonic()
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tf-bench-")))
-        ca, cert, key = upstream.make_test_pki(tmp / "pki", [ENFORCER_HOST, "localhost", DIRECT_HOST])
+        ca, cert, key = upstream.make_test_pki(tmp / "pki", [ENFORCER_HOST, DIRECT_HOST])
         up_port, mitm_port, enf_port = free_port(), free_port(), free_port()
 
-        # The demo upstream, with one change: TCP_NODELAY. BaseHTTPRequestHandler writes the headers and
-        # the body as two TLS records; with Nagle on, the second waits for the client's delayed ACK and
-        # every request costs ~40 ms of pure timer, on all three paths, drowning what is measured here.
         up = stack.enter_context(process("upstream", [
-            sys.executable, "-c", ("from trustfence.demo import upstream as u; "
-                                  "u._Handler.disable_nagle_algorithm = True; u.main()"), "--listen", f"127.0.0.1:{up_port}",
+            sys.executable, "-m", "trustfence.demo.upstream",
+            "--listen", f"127.0.0.1:{up_port}",
             "--cert", str(cert), "--key", str(key), "--log", str(tmp / "upstream.jsonl")], tmp))
         wait_listening(up, up_port)
 
@@ -277,9 +271,10 @@ def run(args: argparse.Namespace) -> int:
         pool = max(1, args.concurrency)
         paths = [
             Path_("direct", f"https://{DIRECT_HOST}:{up_port}/bench",
-                  stack.enter_context(make_client(ca, None, pool, strict=False)), expect_ok),
+                  stack.enter_context(make_client(ca, None, pool)), expect_ok),
             Path_("mitmdump", f"https://{DIRECT_HOST}:{up_port}/bench",
-                  stack.enter_context(make_client(mitm_ca, f"http://127.0.0.1:{mitm_port}", pool)), expect_ok),
+                  stack.enter_context(make_client(mitm_ca, f"http://127.0.0.1:{mitm_port}", pool)),
+                  expect_ok),
             Path_("enforcer", f"https://{ENFORCER_HOST}:{up_port}/bench",
                   stack.enter_context(make_client(enf_ca, f"http://127.0.0.1:{enf_port}", pool)),
                   expect_allowed),

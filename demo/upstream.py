@@ -40,6 +40,7 @@ def make_test_pki(out: Path, hosts: list[str]) -> tuple[Path, Path, Path]:
         .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
@@ -55,6 +56,7 @@ def make_test_pki(out: Path, hosts: list[str]) -> tuple[Path, Path, Path]:
         .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     paths = out / "ca.pem", out / "server.pem", out / "server.key"
@@ -67,6 +69,8 @@ def make_test_pki(out: Path, hosts: list[str]) -> tuple[Path, Path, Path]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as two writes: without TCP_NODELAY the second waits ~40 ms for a delayed ACK.
+    disable_nagle_algorithm = True
     log_path: Path
     lock = threading.Lock()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import ssl
+
 import httpx
 
 from tests.integration.conftest import RunningEnforcer, Upstream
@@ -13,7 +15,7 @@ from trustfence.policy import Permission
 
 def client(enf: RunningEnforcer, tmp_path: Path) -> httpx.Client:
     ca = tmp_path / "ca" / "mitmproxy-ca-cert.pem"
-    return httpx.Client(proxy=f"http://127.0.0.1:{enf.port}", verify=str(ca), timeout=10)
+    return httpx.Client(proxy=f"http://127.0.0.1:{enf.port}", verify=ssl.create_default_context(cafile=str(ca)), timeout=10)
 
 
 def test_allowed_request_reaches_upstream_with_headers(
