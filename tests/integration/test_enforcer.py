@@ -10,6 +10,7 @@ import ssl
 import httpx
 
 from tests.integration.conftest import RunningEnforcer, Upstream
+from trustfence.connectors import Action, Connector, ConnectorSet, RequestView
 from trustfence.policy import Permission
 
 
@@ -97,3 +98,40 @@ def test_every_request_is_one_row(enforcer: RunningEnforcer, fake_upstream: Upst
     assert rows[1]["rule_id"] == "" and rows[1]["decision_id"]
     assert all(r["gateway"] == "Bot" and r["host"] == "api.github.com" for r in rows)
     assert json.dumps([str(r) for r in rows])  # serialisable for tf logs --json
+
+
+class _BrokenConnector(Connector):
+    """A connector whose parser fails on every request (a bug in a connector must never open the gate)."""
+
+    type_name = namespace = "broken"
+
+    @property
+    def actions(self) -> frozenset[str]:
+        return frozenset({"broken.any"})
+
+    def parse(self, view: RequestView) -> Action:
+        raise RuntimeError("parser bug")
+
+
+def test_exception_in_an_enforcing_addon_is_a_403_not_a_forward(
+    enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path
+) -> None:
+    enforcer.state.connectors = ConnectorSet([_BrokenConnector("github", ("api.github.com",))])
+    enforcer.set_permissions(Permission("Bot", "github", "*", "allow"))
+    with client(enforcer, tmp_path) as c:
+        r = c.get("https://api.github.com/user")
+    assert r.status_code == 403
+    assert r.json()["reason"] == "internal error in Classify: RuntimeError"
+    assert fake_upstream.received() == []
+
+
+def test_store_not_accepting_rows_refuses_requests(
+    enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path
+) -> None:
+    enforcer.set_permissions(Permission("Bot", "github", "*", "allow"))
+    enforcer.store.close()  # the writer is gone: nothing could be recorded
+    with client(enforcer, tmp_path) as c:
+        r = c.get("https://api.github.com/user")
+    assert r.status_code == 503
+    assert "not accepting rows" in r.json()["reason"]
+    assert fake_upstream.received() == []

@@ -187,3 +187,13 @@ def test_crashed_daemon_leftovers_are_collected_at_start(tmp_path_factory: pytes
         h.stop_daemon()
         h.outside.stop()
         assert h.leftovers() == []
+
+
+def test_terminal_passes_through(host: Host) -> None:
+    """An interactive agent gets the caller's terminal (script(1) gives this test a real pty)."""
+    inner = " ".join([*TF, "run", "--name", "Bot", "--", "sh", "-c",
+                      "'test -t 0 && test -t 1 && echo IS-A-TTY; read line; echo got:$line'"])
+    r = subprocess.run(["script", "-qec", inner, "/dev/null"], env=host.env, input="typed\n", capture_output=True,
+                       text=True, timeout=60)
+    assert "IS-A-TTY" in r.stdout, r.stdout + r.stderr
+    assert "got:typed" in r.stdout
