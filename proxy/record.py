@@ -48,13 +48,15 @@ class Record:
             return
         flow.metadata["tf.recorded"] = True
         try:
-            self.state.store.submit(row_of(flow))
+            self.state.store.submit(row_of(flow, self.state))
         except StoreFull:
             log.error("traffic row for %s %s lost: store full", flow.request.method, flow.request.pretty_url)
 
 
-def row_of(flow: http.HTTPFlow) -> TrafficRow:
-    gw: Gateway | None = flow.metadata.get(GATEWAY)
+def row_of(flow: http.HTTPFlow, state: EnforcerState) -> TrafficRow:
+    peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
+    # A request mitmproxy rejected as malformed never reached Identify: look the gateway up here.
+    gw: Gateway | None = flow.metadata.get(GATEWAY) or state.gateways.get(peer)
     action: Action | None = flow.metadata.get(ACTION)
     decision: Decision | None = flow.metadata.get(DECISION)
     dest = flow.metadata.get(DEST)
@@ -62,14 +64,18 @@ def row_of(flow: http.HTTPFlow) -> TrafficRow:
     outcome = flow.metadata.get("tf.outcome", "denied")
     upstream = outcome == "allowed" and resp is not None and not flow.error
     reason = flow.metadata.get("tf.reason", "")
-    if flow.error:
+    status = resp.status_code if resp else 502
+    if flow.error and "tf.outcome" not in flow.metadata:
+        # mitmproxy refused the request itself (malformed, smuggling attempt) and answered 400.
+        outcome, reason, status = "denied", f"malformed request: {flow.error.msg}", 400
+    elif flow.error:
         outcome, reason = "error", f"{reason}; upstream error: {flow.error.msg}".lstrip("; ")
     end = (resp.timestamp_end if resp and resp.timestamp_end else None) or time.time()
     return TrafficRow(
         ts=datetime.fromtimestamp(req.timestamp_start, timezone.utc).replace(tzinfo=None),
         gateway=gw.name if gw else "",
         sandbox=gw.sandbox if gw else "",
-        client_addr=flow.client_conn.peername[0] if flow.client_conn.peername else "",
+        client_addr=peer,
         method=req.method,
         scheme=req.scheme,
         host=dest.host if dest else req.pretty_host,
@@ -81,7 +87,7 @@ def row_of(flow: http.HTTPFlow) -> TrafficRow:
         reason=reason,
         rule_id=decision.rule_id if decision else "",
         decision_id=decision.decision_id if decision else "",
-        status=resp.status_code if resp else 502,
+        status=status,
         upstream_status=resp.status_code if upstream and resp else None,
         latency_ms=round((end - req.timestamp_start) * 1000, 3),
         bytes_in=len(req.raw_content or b""),

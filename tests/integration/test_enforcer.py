@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from pathlib import Path
 
 import ssl
@@ -134,4 +136,20 @@ def test_store_not_accepting_rows_refuses_requests(
         r = c.get("https://api.github.com/user")
     assert r.status_code == 503
     assert "not accepting rows" in r.json()["reason"]
+    assert fake_upstream.received() == []
+
+
+def test_malformed_request_gets_400_and_a_row(enforcer: RunningEnforcer, fake_upstream: Upstream) -> None:
+    with socket.create_connection(("127.0.0.1", enforcer.port), timeout=10) as s:
+        s.sendall(b"GET http://api.github.com/user HTTP/1.1\r\nHost: api.github.com\r\nContent-Length: zz\r\n\r\n")
+        answer = s.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400")
+    rows: list[dict[str, object]] = []
+    for _ in range(100):  # the error hook runs after the answer is sent
+        assert enforcer.store.flush()
+        if rows := enforcer.store.query("recent"):
+            break
+        time.sleep(0.05)
+    assert [(r["gateway"], r["decision"], r["status"]) for r in rows] == [("Bot", "denied", 400)]
+    assert rows[0]["reason"].startswith("malformed request: ")
     assert fake_upstream.received() == []
