@@ -73,7 +73,8 @@ def enforcer(tmp_path: Path, fake_upstream: Upstream) -> Iterator[RunningEnforce
     state = EnforcerState(
         store=store,
         connectors=ConnectorSet([build_connector("github", "github"),
-                                 build_connector("internal", "generic", ("internal.example",))]),
+                                 build_connector("internal", "generic", ("internal.example",)),
+                                 build_connector("local", "generic", ("localhost",))]),
     )
     state.gateways["127.0.0.1"] = Gateway("Bot", "test", "127.0.0.1", "127.0.0.1")
     port = free_port()

@@ -153,3 +153,19 @@ def test_malformed_request_gets_400_and_a_row(enforcer: RunningEnforcer, fake_up
     assert [(r["gateway"], r["decision"], r["status"]) for r in rows] == [("Bot", "denied", 400)]
     assert rows[0]["reason"].startswith("malformed request: ")
     assert fake_upstream.received() == []
+
+
+def test_allowed_name_resolving_to_loopback_is_not_connected(
+    enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path
+) -> None:
+    """localhost is allowed by permission, but its address is the host's own: the enforcer will not go there."""
+    enforcer.set_permissions(Permission("Bot", "local", "*", "allow"))
+    with client(enforcer, tmp_path) as c:
+        r = c.get(f"https://localhost:{fake_upstream.port}/user")
+    assert r.status_code == 502
+    assert "not a public address" in r.text
+    assert fake_upstream.received() == []
+    assert enforcer.store.flush()
+    row = enforcer.store.query("recent")[-1]
+    assert (row["action"], row["decision"]) == ("http.get", "error")
+    assert "not a public address" in row["reason"]
