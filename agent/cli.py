@@ -29,7 +29,7 @@ app.add_typer(daemon_app, name="daemon")
 app.add_typer(connector_app, name="connector")
 app.add_typer(permissions_app, name="permissions")
 
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -157,6 +157,25 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     for sb in s["sandboxes"]:
         out.print(f"  sandbox {sb['name']}  gateway {sb['gateway']}  agent {sb['agent_addr']}  uid {sb['uid']}",
                   highlight=False)
+
+
+@app.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Check every prerequisite on this host and say how to fix what is missing (exit 1 if a required one fails)."""
+    from dataclasses import asdict
+
+    from trustfence.agent.doctor import run_checks
+
+    checks = run_checks()
+    if as_json:
+        _print_json([asdict(c) for c in checks])
+    else:
+        for c in checks:
+            mark = "[green]ok[/]  " if c.ok else ("[red]FAIL[/]" if c.required else "[yellow]warn[/]")
+            out.print(f"{mark} {c.name:<15} {c.detail}" + (f"\n     fix: {c.fix}" if c.fix else ""),
+                      highlight=False)
+    if any(c.required and not c.ok for c in checks):
+        raise typer.Exit(1)
 
 
 # -- run -------------------------------------------------------------------------------------------------

@@ -197,3 +197,14 @@ def test_terminal_passes_through(host: Host) -> None:
                        text=True, timeout=60)
     assert "IS-A-TTY" in r.stdout, r.stdout + r.stderr
     assert "got:typed" in r.stdout
+
+
+def test_doctor_checks_every_prerequisite_for_real(host: Host) -> None:
+    r = host.tf("doctor", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    checks = {c["name"]: c for c in json.loads(r.stdout)}
+    for name in ("root", "python", "mitmproxy", "nftables", "netns", "cgroup2", "kernel headers", "bcc", "tracefs"):
+        assert name in checks
+    assert all(c["ok"] for c in checks.values() if c["required"])
+    assert all(c["fix"] for c in checks.values() if not c["ok"])
+    assert not [n for n in os.listdir("/run/netns") if n.startswith("tfdoctor-")]
