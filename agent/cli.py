@@ -153,10 +153,11 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     out.print(f"daemon pid {s['pid']}  state {s['home']}  tag {s['tag']}", highlight=False)
     out.print(f"connectors: {', '.join(s['connectors']) or 'none'}  permissions: {s['permissions']}  "
-              f"traffic rows: {s['traffic_rows']}", highlight=False)
+              f"traffic rows: {s['traffic_rows']}  eBPF lock: {s['ebpf']}", highlight=False)
     for sb in s["sandboxes"]:
-        out.print(f"  sandbox {sb['name']}  gateway {sb['gateway']}  agent {sb['agent_addr']}  uid {sb['uid']}",
-                  highlight=False)
+        counts = "  ".join(f"{k}={v}" for k, v in sb["counters"].items())
+        out.print(f"  sandbox {sb['name']}  gateway {sb['gateway']}  agent {sb['agent_addr']}  uid {sb['uid']}  "
+                  f"{counts}", highlight=False)
 
 
 @app.command()
@@ -184,6 +185,8 @@ def run(
     ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", help="Gateway name: permissions are granted to it.")],
     user: Annotated[Optional[str], typer.Option("--user", help="Run the agent as this user.")] = None,
+    nftables_only: Annotated[bool, typer.Option(
+        "--nftables-only", help="Run even when the eBPF lock cannot be loaded (nftables alone).")] = False,
 ) -> None:
     """Run CMD in a sandbox whose only way out is the enforcer: tf run --name Bot -- CMD ..."""
     cmd = list(ctx.args)
@@ -196,7 +199,7 @@ def run(
     except (ConfigError, RunError) as e:
         raise CliError(str(e)) from None
     with _client() as c:
-        code = run_agent(c, name, agent, cmd)
+        code = run_agent(c, name, agent, cmd, nftables_only)
     raise typer.Exit(code)
 
 
@@ -204,8 +207,9 @@ def run(
 def _log_line(r: dict[str, Any]) -> str:
     ts = str(r["ts"])[:19].replace("T", " ")
     where = f"{r['host']}{r['path']}"
+    who = f"{r['comm']}[{r['pid']}]" if r.get("comm") else "-"
     return (f"{ts}  {r['gateway']:<10} {r['decision']:<8} {r['status']:>3}  {r['action'] or '-':<24} "
-            f"{r['method']:<6} {where}  [{r['reason']}]")
+            f"{r['method']:<6} {where}  {who}  [{r['reason']}]")
 
 
 @app.command()

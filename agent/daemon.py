@@ -24,7 +24,9 @@ from trustfence.agent import config as cfgmod
 from trustfence.agent.config import ConfigError, Config, ConnectorConfig
 from trustfence.agent.paths import Paths
 from trustfence.agent.sandbox import SandboxError, SandboxManager, SandboxSpec
+from trustfence.agent.sandbox import cgroup as cgroups
 from trustfence.agent.setup import ensure_state
+from trustfence.bpf.guard import Guard, GuardError
 from trustfence.policy import Permission, PolicyError, compile_policy
 from trustfence.policy.model import validate_name
 from trustfence.proxy import Enforcer, EnforcerState, Gateway
@@ -89,13 +91,22 @@ class Daemon:
         connectors = self.config.connector_set()
         perms = cfgmod.load_permissions(self.paths.permissions, connectors)
         self.store = Store(self.paths.database, self.config.queue_max)
-        self.state = EnforcerState(store=self.store, connectors=connectors, policy=compile_policy(perms))
+        self.state = EnforcerState(store=self.store, connectors=connectors, policy=compile_policy(perms),
+                                   transparent_port=self.config.transparent_port)
         c = self.config
         self.manager = SandboxManager(c.tag, c.subnet_pool, self.paths.sandboxes,
                                       (c.proxy_port, c.transparent_port, c.dns_port))
         left = await asyncio.to_thread(self.manager.collect_leftovers)
         if left:
             log.warning("collected %d leftover sandbox(es): %s", len(left), ", ".join(left))
+        self.guard: Guard | None = None
+        self.guard_error = ""
+        try:
+            self.guard = await asyncio.to_thread(Guard)  # compile once; attach per sandbox
+            self.state.origins = self.guard.origin
+        except GuardError as e:
+            self.guard_error = str(e)
+            log.error("eBPF lock unavailable; sandboxes need --nftables-only: %s", e)
         loop = asyncio.get_running_loop()
         install_resolver(loop, c.resolve)
         self.enforcer = Enforcer(self.state, self.paths.ca_dir,
@@ -172,14 +183,20 @@ class Daemon:
             agent_uid, agent_gid = int(req["uid"]), int(req["gid"])
             if agent_uid == 0:
                 raise OpError("the agent never runs as uid 0: pass --user or run through sudo")
+            if self.guard is None and not req.get("nftables_only"):
+                raise OpError(f"the eBPF lock is unavailable ({self.guard_error}); fix it (tf doctor) or pass "
+                              "--nftables-only to rely on nftables alone")
             spec = await asyncio.to_thread(self.manager.create, gateway, agent_uid, agent_gid)
         except (PolicyError, OpError, SandboxError, KeyError, ValueError) as e:
             await self._send(writer, {"ok": False, "error": str(e), "code": 2})
             return
         self.sandboxes[spec.id] = spec
         try:
-            self.state.gateways[spec.agent_addr] = Gateway(gateway, spec.name, spec.agent_addr, spec.host_addr)
             c = self.config
+            if self.guard is not None:
+                await asyncio.to_thread(self.guard.attach, cgroups.path_of(spec.name), spec.host_addr,
+                                        c.proxy_port, c.transparent_port, c.dns_port)
+            self.state.gateways[spec.agent_addr] = Gateway(gateway, spec.name, spec.agent_addr, spec.host_addr)
             await self.enforcer.listen(spec.name, [
                 f"regular@{spec.host_addr}:{c.proxy_port}",
                 f"transparent@{spec.host_addr}:{c.transparent_port}",
@@ -191,7 +208,7 @@ class Daemon:
             line = await reader.readline()  # {"op": "exited", ...} or EOF when the CLI dies
             exited = json.loads(line) if line else {}
             log.info("sandbox %s: agent exited (%s)", spec.name, exited.get("code", "connection closed"))
-        except (EnforcerError, OSError, ValueError) as e:
+        except (EnforcerError, GuardError, OSError, ValueError) as e:
             log.error("sandbox %s failed: %s", spec.name, e)
             try:
                 await self._send(writer, {"ok": False, "error": str(e), "code": 2})
@@ -205,24 +222,28 @@ class Daemon:
             pass
 
     def _cgroup(self, spec: SandboxSpec) -> Any:
-        from trustfence.agent.sandbox import cgroup
-
-        return cgroup.path_of(spec.name)
+        return cgroups.path_of(spec.name)
 
     async def _teardown(self, spec: SandboxSpec) -> None:
         if self.sandboxes.pop(spec.id, None) is None:
             return
         self.state.gateways.pop(spec.agent_addr, None)
         await self.enforcer.unlisten(spec.name)
+        path = cgroups.path_of(spec.name)
+        cg = Guard.cgroup_id(path) if path.exists() else None
         try:
             await asyncio.to_thread(self.manager.destroy, spec)
         except SandboxError as e:
             log.error("%s", e)
+        if self.guard is not None and cg is not None:
+            self.guard.forget(cg)
         log.info("sandbox %s removed", spec.name)
 
     def _describe(self, spec: SandboxSpec) -> dict[str, Any]:
+        locked = self.guard is not None
         return {"name": spec.name, "gateway": spec.gateway, "agent_addr": spec.agent_addr,
-                "enforcer_addr": spec.host_addr, "uid": spec.uid}
+                "enforcer_addr": spec.host_addr, "uid": spec.uid, "ebpf": locked,
+                "counters": self.guard.counters(cgroups.path_of(spec.name)) if self.guard else {}}
 
     def _agent_env(self, spec: SandboxSpec) -> dict[str, str]:
         proxy = f"http://{spec.host_addr}:{self.config.proxy_port}"
@@ -252,6 +273,7 @@ class Daemon:
             "sandboxes": [self._describe(s) for s in self.sandboxes.values()],
             "connectors": [c.name for c in self.config.connectors],
             "permissions": len(self.state.policy.permissions),
+            "ebpf": "loaded" if self.guard else f"unavailable: {self.guard_error}",
             "traffic_rows": n[0]["n"],
         }
 

@@ -87,8 +87,8 @@ def _preexec(cgroup_procs: str, tty_fd: int | None) -> Any:
     return setup
 
 
-def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str]) -> int:
-    reply = client.call("run", gateway=gateway, uid=user.uid, gid=user.gid)
+def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str], nftables_only: bool = False) -> int:
+    reply = client.call("run", gateway=gateway, uid=user.uid, gid=user.gid, nftables_only=nftables_only)
     client.sock.settimeout(None)
     env = agent_env(os.environ, reply["env"], user)
     tty_fd = sys.stdin.fileno() if sys.stdin.isatty() else None

@@ -17,18 +17,23 @@ from trustfence.proxy.destination import (
     is_ip_literal,
 )
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import ACTION, DEST, EnforcerState
+from trustfence.proxy.state import ACTION, DEST, ORIGIN, EnforcerState
 
 __all__ = ["Classify", "destination_of", "view_of"]
 
 
-def destination_of(flow: http.HTTPFlow) -> Destination:
+def destination_of(flow: http.HTTPFlow, transparent_port: int = 0) -> Destination:
     req = flow.request
     client = flow.client_conn
     sni = client.sni if client.tls else None
     if isinstance(client.proxy_mode, TransparentMode):
-        # request.host is the dialled address here: not a name, so not a vote.
-        return canonical_destination(port=req.port, sni=sni, host_header=req.host_header)
+        # request.host is the dialled address here: not a name, so not a vote. The port is the one the
+        # process dialled: the eBPF lock rewrote it to our listener and remembered the original.
+        found = flow.metadata.get(ORIGIN)
+        port = found[0].port if found else req.port
+        if not found and req.port == transparent_port:
+            port = 443 if client.tls else 80  # no record of what was dialled: nothing says more than the scheme
+        return canonical_destination(port=port, sni=sni, host_header=req.host_header)
     connect = flow.server_conn.address
     return canonical_destination(
         port=connect[1] if connect else req.port,
@@ -65,7 +70,7 @@ class Classify:
         if flow.response or flow.error or not flow.live:
             return
         try:
-            dest = destination_of(flow)
+            dest = destination_of(flow, self.state.transparent_port)
         except DestinationError as e:
             deny(flow, str(e), status=421)
             return

@@ -1,11 +1,17 @@
-"""Identify: the gateway is the sandbox the source address belongs to. Headers play no part."""
+"""Identify: the gateway is the sandbox the source address belongs to. Headers play no part.
+
+It also attaches the connection's origin as the eBPF lock recorded it (the address the process really
+dialled, and its pid, uid, command and executable), once per client connection.
+"""
 
 from __future__ import annotations
 
-from mitmproxy import http
+import os
+
+from mitmproxy import connection, http
 
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import GATEWAY, EnforcerState
+from trustfence.proxy.state import GATEWAY, ORIGIN, EnforcerState, Origin
 
 __all__ = ["Identify"]
 
@@ -15,6 +21,7 @@ class Identify:
 
     def __init__(self, state: EnforcerState) -> None:
         self.state = state
+        self._origins: dict[str, tuple[Origin, str] | None] = {}
 
     def _identify(self, flow: http.HTTPFlow) -> None:
         addr = flow.client_conn.peername[0] if flow.client_conn.peername else ""
@@ -23,6 +30,26 @@ class Identify:
             deny(flow, f"source address {addr or '?'} belongs to no TrustFence sandbox")
             return
         flow.metadata[GATEWAY] = gw
+        cid = flow.client_conn.id
+        if cid not in self._origins:
+            self._origins[cid] = self._lookup(addr, flow.client_conn.peername[1])
+        if (found := self._origins[cid]) is not None:
+            flow.metadata[ORIGIN] = found
+
+    def _lookup(self, addr: str, port: int) -> tuple[Origin, str] | None:
+        if self.state.origins is None:
+            return None
+        origin = self.state.origins(addr, port)
+        if origin is None:
+            return None
+        try:
+            exe = os.readlink(f"/proc/{origin.pid}/exe")
+        except OSError:
+            exe = ""  # the process is gone already
+        return origin, exe
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self._origins.pop(client.id, None)
 
     @fail_closed
     def http_connect(self, flow: http.HTTPFlow) -> None:

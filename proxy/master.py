@@ -11,7 +11,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import options
+import socket
+
+from mitmproxy import options, platform
 from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 from mitmproxy.proxy import mode_specs
@@ -49,11 +51,31 @@ def enforcer_addons(state: EnforcerState) -> list[Any]:
     ]
 
 
+def _original_addr_or_local(csock: socket.socket) -> tuple[str, int]:
+    """SO_ORIGINAL_DST, or the listener's own address when there is no NAT record.
+
+    The eBPF lock rewrites every agent connection to the transparent listener itself, so with the nftables
+    table gone (deleted by a careless admin, or a flush) there is no NAT record and mitmproxy would drop the
+    connection. Falling back to the local address is safe: the enforcer routes by the names in the request,
+    never by this address, and takes the dialled port from the lock's record.
+    """
+    assert _linux_original_addr is not None
+    try:
+        return _linux_original_addr(csock)
+    except OSError:
+        host, port = csock.getsockname()[:2]
+        return str(host), int(port)
+
+
+_linux_original_addr = platform.original_addr
+
+
 class Enforcer(Master):
     """mitmproxy on the caller's running loop. ``confdir`` holds the enforcer CA."""
 
     def __init__(self, state: EnforcerState, confdir: Path, upstream_ca: Path | None = None) -> None:
         super().__init__(options.Options(), event_loop=asyncio.get_running_loop())
+        platform.original_addr = _original_addr_or_local
         self.state = state
         self.addons.add(*enforcer_addons(state))
         opts: dict[str, Any] = {

@@ -15,7 +15,7 @@ from mitmproxy import http
 from trustfence.connectors import Action
 from trustfence.policy import Decision
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, EnforcerState, Gateway
+from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, ORIGIN, EnforcerState, Gateway, Origin
 from trustfence.store import StoreFull, TrafficRow
 
 __all__ = ["Record"]
@@ -60,6 +60,7 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState) -> TrafficRow:
     action: Action | None = flow.metadata.get(ACTION)
     decision: Decision | None = flow.metadata.get(DECISION)
     dest = flow.metadata.get(DEST)
+    found: tuple[Origin, str] | None = flow.metadata.get(ORIGIN)
     req, resp = flow.request, flow.response
     outcome = flow.metadata.get("tf.outcome", "denied")
     upstream = outcome == "allowed" and resp is not None and not flow.error
@@ -92,4 +93,8 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState) -> TrafficRow:
         latency_ms=round((end - req.timestamp_start) * 1000, 3),
         bytes_in=len(req.raw_content or b""),
         bytes_out=len(resp.raw_content or b"") if resp else 0,
+        pid=found[0].pid if found else None,
+        uid=found[0].uid if found else None,
+        comm=found[0].comm if found else "",
+        exe=found[1] if found else "",
     )

@@ -7,18 +7,21 @@ through ``flow.metadata`` under the keys below.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from trustfence.bpf.guard import Origin
 from trustfence.connectors import ConnectorSet
 from trustfence.policy import CompiledPolicy, compile_policy
 from trustfence.store import Store
 
-__all__ = ["ACTION", "DECISION", "DEST", "EnforcerState", "GATEWAY", "Gateway"]
+__all__ = ["ACTION", "DECISION", "DEST", "EnforcerState", "GATEWAY", "Gateway", "ORIGIN", "Origin"]
 
 GATEWAY = "tf.gateway"
 DEST = "tf.dest"
 ACTION = "tf.action"
 DECISION = "tf.decision"
+ORIGIN = "tf.origin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +40,6 @@ class EnforcerState:
     connectors: ConnectorSet = field(default_factory=ConnectorSet)
     policy: CompiledPolicy = field(default_factory=lambda: compile_policy(()))
     gateways: dict[str, Gateway] = field(default_factory=dict)  # agent address -> gateway
+    # (agent address, source port) -> what the connection dialled and who opened it (the eBPF lock's record)
+    origins: Callable[[str, int], Origin | None] | None = None
+    transparent_port: int = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-__all__ = ["COLUMNS", "CREATE", "TrafficRow"]
+__all__ = ["COLUMNS", "CREATE", "SQL_TYPES", "TrafficRow"]
 
 
 @dataclass(slots=True)
@@ -32,6 +32,11 @@ class TrafficRow:
     latency_ms: float
     bytes_in: int
     bytes_out: int
+    # The process that opened the connection (from the eBPF lock; empty when it did not see it).
+    pid: int | None = None
+    uid: int | None = None
+    comm: str = ""
+    exe: str = ""
     seq: int = 0
 
 
@@ -44,9 +49,12 @@ _SQL_TYPES = {
     "bytes_in": "BIGINT",
     "bytes_out": "BIGINT",
     "seq": "BIGINT",
+    "pid": "INTEGER",
+    "uid": "INTEGER",
 }
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TrafficRow))
+SQL_TYPES = {c: _SQL_TYPES.get(c, "VARCHAR") for c in COLUMNS}
 
 CREATE = (
     "CREATE TABLE IF NOT EXISTS traffic ("

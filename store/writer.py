@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 
 from trustfence.store import queries
-from trustfence.store.schema import COLUMNS, CREATE, TrafficRow
+from trustfence.store.schema import COLUMNS, CREATE, SQL_TYPES, TrafficRow
 
 __all__ = ["Store", "StoreFull"]
 
@@ -41,6 +41,11 @@ class Store:
         self.path = path
         self._con = duckdb.connect(str(path))
         self._con.execute(CREATE)
+        have = {r[0] for r in self._con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'traffic'").fetchall()}
+        for col in COLUMNS:  # files written by an older version gain the new columns (NULL for old rows)
+            if col not in have:
+                self._con.execute(f"ALTER TABLE traffic ADD COLUMN {col} {SQL_TYPES[col]}")
         row = self._con.execute("SELECT coalesce(max(seq), 0) FROM traffic").fetchone()
         self._seq = int(row[0]) if row else 0
         self._queue: queue.Queue[TrafficRow | None] = queue.Queue(maxsize=max_queue)

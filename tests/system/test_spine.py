@@ -208,3 +208,79 @@ def test_doctor_checks_every_prerequisite_for_real(host: Host) -> None:
     assert all(c["ok"] for c in checks.values() if c["required"])
     assert all(c["fix"] for c in checks.values() if not c["ok"])
     assert not [n for n in os.listdir("/run/netns") if n.startswith("tfdoctor-")]
+
+
+def test_rows_name_the_process_that_opened_the_connection(host: Host) -> None:
+    status = json.loads(host.tf("status", "--json").stdout)
+    assert status["ebpf"] == "loaded"
+    seen = {r["seq"] for r in host.logs()}
+    host.run("curl", "-s", "-o", "/dev/null", f"{PULLS}/5")
+    host.run("/usr/bin/python3", "-c", f"import urllib.request as u; u.urlopen('{PULLS}/6')")
+    time.sleep(0.5)
+    new = [r for r in host.logs() if r["seq"] not in seen]
+    assert [(r["path"], r["comm"]) for r in new] == [
+        ("/repos/acme/widgets/pulls/5", "curl"), ("/repos/acme/widgets/pulls/6", "python3")]
+    assert all(r["uid"] == 65534 and r["pid"] > 1 for r in new)
+    assert new[0]["exe"].endswith("/curl") and "python3" in new[1]["exe"]
+
+
+def test_ebpf_lock_holds_with_the_nftables_table_deleted(host: Host) -> None:
+    """Root deletes the sandbox's nftables table mid-run: the eBPF lock alone still routes everything through
+    the enforcer and nothing reaches the outside namespace or a host service."""
+    import socket as pysocket
+
+    host_service = pysocket.socket()
+    host_service.setsockopt(pysocket.SOL_SOCKET, pysocket.SO_REUSEADDR, 1)
+    host_service.bind(("0.0.0.0", 0))
+    host_service.listen()
+    host_service.settimeout(0.5)
+    svc_port = host_service.getsockname()[1]
+    udp = host.outside.spawn([sys.executable, "-c", (
+        "import socket, select\n"
+        "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 9998))\n"
+        "print('ready', flush=True)\n"
+        "r, _, _ = select.select([u], [], [], 15)\n"
+        "print('GOT' if r else 'nothing', flush=True)\n")], stdout=subprocess.PIPE, text=True)
+    assert udp.stdout is not None and udp.stdout.readline().strip() == "ready"
+    before = len(host.outside.received())
+    script = (
+        "echo $TF_SANDBOX; read go; "
+        f"curl -s --noproxy '*' -o /dev/null -w 'allowed=%{{http_code}}\\n' {PULLS}/8; "
+        f"curl -s --noproxy '*' -o /dev/null -w 'denied=%{{http_code}}\\n' -X DELETE {REPO}; "
+        "/usr/bin/python3 -c \"import socket\n"
+        "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "try:\n"
+        f"    u.sendto(b'leak', ('{host.outside.addr}', 9998)); print('udp=sent')\n"
+        "except OSError as e:\n"
+        "    print('udp=refused')\n"
+        "gw = open('/etc/resolv.conf').read().split()[1]\n"
+        "try:\n"
+        f"    s = socket.create_connection((gw, {svc_port}), timeout=3); s.sendall(b'x'); print('svc=', s.recv(5))\n"
+        "except OSError as e:\n"
+        "    print('svc=blocked')\n\""
+    )
+    p = subprocess.Popen([*TF, "run", "--name", "Bot", "--", "sh", "-c", script], env=host.env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None and p.stdin is not None
+        sandbox = p.stdout.readline().strip()
+        assert sandbox.startswith(host.tag)
+        subprocess.run(["nft", "delete", "table", "inet", sandbox], check=True, timeout=10)
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert "allowed=200" in out and "denied=403" in out, out + err
+    assert "svc=blocked" in out or "svc= b''" in out, out
+    try:
+        conn, _ = host_service.accept()
+        conn.close()
+        reached = True
+    except TimeoutError:
+        reached = False
+    host_service.close()
+    assert not reached, "a host service was reached from the sandbox"
+    assert upstream_paths(host)[before:] == [("GET", "/repos/acme/widgets/pulls/8")]
+    udp_out, _ = udp.communicate(timeout=30)
+    assert "nothing" in udp_out

@@ -1,0 +1,140 @@
+/* The eBPF second lock, attached to each sandbox's cgroup v2.
+ *
+ * connect4:  TCP to anything but the enforcer's proxy ports is rewritten to the transparent listener (so the
+ *            enforcer decides even without nftables), remembering the original destination and the process.
+ * sendmsg4 / UDP connect4: only DNS, and only to the enforcer (port 53 anywhere is rewritten to it).
+ * connect6 / sendmsg6: refused (IPv6 loopback excepted).
+ * sock_ops:  once the source port is known, files the original destination under (agent ip, port).
+ * egress:    a packet leaves only for the enforcer's address and ports, or loopback.
+ * Return 1 lets the operation/packet pass, 0 refuses it (EPERM for syscalls, drop for packets).
+ */
+#include <uapi/linux/bpf.h>
+#include <uapi/linux/ip.h>
+#include <uapi/linux/in.h>
+#include <uapi/linux/if_ether.h>
+#include "guard.h"
+
+#define SOCK_STREAM_ 1
+#define SOCK_DGRAM_ 2
+#define LOOPBACK_NET 0x7f000000
+
+BPF_HASH(config, u64, struct tf_cfg, 4096);
+BPF_HASH(counters, u64, struct tf_counters, 4096);
+BPF_TABLE("lru_hash", u64, struct tf_orig, by_cookie, 65536);
+BPF_TABLE("lru_hash", struct tf_conn, struct tf_orig, by_conn, 65536);
+
+static __always_inline struct tf_counters *count(u64 cg) {
+	struct tf_counters zero = {};
+	counters.insert(&cg, &zero);
+	return counters.lookup(&cg);
+}
+
+static __always_inline int is_loopback(u32 ip_net) {
+	return (bpf_ntohl(ip_net) & 0xff000000) == LOOPBACK_NET;
+}
+
+static __always_inline int udp_to_dns(struct bpf_sock_addr *ctx, struct tf_cfg *c, u64 cg) {
+	u16 port = bpf_ntohs(ctx->user_port);
+	if (port == 53 || (ctx->user_ip4 == c->enforcer_ip && port == c->dns_port)) {
+		ctx->user_ip4 = c->enforcer_ip;
+		ctx->user_port = bpf_htons(c->dns_port);
+		return 1;
+	}
+	struct tf_counters *n = count(cg);
+	if (n) __sync_fetch_and_add(&n->udp_refused, 1);
+	return 0;
+}
+
+int tf_connect4(struct bpf_sock_addr *ctx) {
+	u64 cg = bpf_get_current_cgroup_id();
+	struct tf_cfg *c = config.lookup(&cg);
+	if (!c)
+		return 0;
+	if (is_loopback(ctx->user_ip4))
+		return 1;
+	if (ctx->type == SOCK_DGRAM_)
+		return udp_to_dns(ctx, c, cg);
+	if (ctx->type != SOCK_STREAM_)
+		return 0;
+	u16 port = bpf_ntohs(ctx->user_port);
+	struct tf_orig o = {.ip = ctx->user_ip4, .port = port};
+	u64 id = bpf_get_current_pid_tgid();
+	o.pid = id >> 32;
+	o.uid = (u32)bpf_get_current_uid_gid();
+	bpf_get_current_comm(&o.comm, sizeof(o.comm));
+	u64 cookie = bpf_get_socket_cookie(ctx);
+	by_cookie.update(&cookie, &o);  /* attribution for every connection, the proxy's included */
+	if (ctx->user_ip4 == c->enforcer_ip && (port == c->proxy_port || port == c->transparent_port))
+		return 1;
+	ctx->user_ip4 = c->enforcer_ip;
+	ctx->user_port = bpf_htons(c->transparent_port);
+	struct tf_counters *n = count(cg);
+	if (n) __sync_fetch_and_add(&n->tcp_redirected, 1);
+	return 1;
+}
+
+int tf_sendmsg4(struct bpf_sock_addr *ctx) {
+	u64 cg = bpf_get_current_cgroup_id();
+	struct tf_cfg *c = config.lookup(&cg);
+	if (!c)
+		return 0;
+	if (is_loopback(ctx->user_ip4))
+		return 1;
+	return udp_to_dns(ctx, c, cg);
+}
+
+static __always_inline int v6(struct bpf_sock_addr *ctx) {
+	if (ctx->user_ip6[0] == 0 && ctx->user_ip6[1] == 0 && ctx->user_ip6[2] == 0 &&
+	    ctx->user_ip6[3] == bpf_htonl(1))
+		return 1;  /* ::1 stays inside the sandbox */
+	u64 cg = bpf_get_current_cgroup_id();
+	struct tf_counters *n = count(cg);
+	if (n) __sync_fetch_and_add(&n->ipv6_refused, 1);
+	return 0;
+}
+
+int tf_connect6(struct bpf_sock_addr *ctx) { return v6(ctx); }
+int tf_sendmsg6(struct bpf_sock_addr *ctx) { return v6(ctx); }
+
+int tf_sockops(struct bpf_sock_ops *skops) {
+	if (skops->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
+		return 1;
+	u64 cookie = bpf_get_socket_cookie(skops);
+	struct tf_orig *o = by_cookie.lookup(&cookie);
+	if (!o)
+		return 1;
+	struct tf_conn key = {.ip = skops->local_ip4, .port = skops->local_port};
+	struct tf_orig copy = *o;
+	by_conn.update(&key, &copy);
+	by_cookie.delete(&cookie);
+	return 1;
+}
+
+int tf_egress(struct __sk_buff *skb) {
+	u64 cg = bpf_skb_cgroup_id(skb);
+	struct tf_cfg *c = config.lookup(&cg);
+	struct iphdr ip;
+	if (!c)
+		return 0;
+	if (skb->protocol != bpf_htons(ETH_P_IP)) {
+		/* IPv6: only loopback, which never leaves the namespace (its packets carry ifindex 1). */
+		return skb->ifindex == 1;
+	}
+	if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0)
+		return 0;
+	if (is_loopback(ip.daddr))
+		return 1;
+	if (ip.daddr == c->enforcer_ip && (ip.protocol == IPPROTO_TCP || ip.protocol == IPPROTO_UDP)) {
+		u16 ports[2];
+		if (bpf_skb_load_bytes(skb, ip.ihl * 4, ports, sizeof(ports)) < 0)
+			return 0;
+		u16 dport = bpf_ntohs(ports[1]);
+		if (ip.protocol == IPPROTO_TCP && (dport == c->proxy_port || dport == c->transparent_port))
+			return 1;
+		if (ip.protocol == IPPROTO_UDP && dport == c->dns_port)
+			return 1;
+	}
+	struct tf_counters *n = count(cg);
+	if (n) __sync_fetch_and_add(&n->egress_dropped, 1);
+	return 0;
+}
