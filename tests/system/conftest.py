@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from trustfence.agent.ipc import Client, DaemonUnavailable
 from trustfence.agent.sandbox import cgroup, net, nftables
 from trustfence.demo.outside import Outside
 
@@ -56,10 +57,12 @@ class Host:
         log = open(self.home / "daemon.log", "ab")
         subprocess.Popen([*TF, "daemon"], env=self.env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.tf("status").returncode == 0:
+        while time.monotonic() < deadline:  # poll the socket itself: `tf status` would start a daemon
+            try:
+                Client(self.home / "daemon.sock", timeout=5).close()
                 return
-            time.sleep(0.2)
+            except DaemonUnavailable:
+                time.sleep(0.2)
         raise RuntimeError("daemon did not start:\n" + (self.home / "daemon.log").read_text())
 
     def stop_daemon(self) -> None:
