@@ -30,6 +30,7 @@ __all__ = [
     "dump_permissions",
     "load_config",
     "load_permissions",
+    "parse_config",
 ]
 
 _TAG = re.compile(r"^[a-z][a-z0-9]{0,4}$")
@@ -84,15 +85,18 @@ def _line_of(text: str, pattern: str, nth: int = 0) -> int | None:
     return hits[nth] if nth < len(hits) else (hits[0] if hits else None)
 
 
-def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
+def _read(path: Path) -> str:
     try:
-        text = path.read_text()
+        return path.read_text()
     except FileNotFoundError:
-        return {}, ""
+        return ""
     except OSError as e:
         raise ConfigError(path, None, f"cannot read: {e.strerror}") from None
+
+
+def _parse_toml(text: str, path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(text), text
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         # Python < 3.14 only puts the position in the message: "... (at line 2, column 5)"
         m = re.search(r"\s*\(at line (\d+), column \d+\)$", str(e))
@@ -141,8 +145,13 @@ def _int(d: Mapping[str, Any], key: str, default: int, lo: int, hi: int) -> int:
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    return parse_config(_read(path), path, env)
+
+
+def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Validate config text as if it were ``path`` (errors name that file)."""
     env = os.environ if env is None else env
-    data, text = _read_toml(path)
+    data = _parse_toml(text, path)
     section = "top level"
     try:
         section = "sandbox"
@@ -202,6 +211,7 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
 
 
 def dump_config(cfg: Config) -> str:
+    """The whole configuration as TOML (what ``tf connector`` writes back)."""
     data: dict[str, Any] = {
         "sandbox": {"tag": cfg.tag, "subnet_pool": cfg.subnet_pool, "default_user": cfg.default_user},
         "enforcer": {"proxy_port": cfg.proxy_port, "transparent_port": cfg.transparent_port,
@@ -218,7 +228,7 @@ def dump_config(cfg: Config) -> str:
         data["connectors"] = {
             c.name: {"type": c.type, **({"domains": list(c.domains)} if c.domains else {})} for c in cfg.connectors
         }
-    return tomli_w.dumps(data)
+    return "# TrustFence daemon configuration\n" + tomli_w.dumps(data)
 
 
 def with_connector(cfg: Config, conn: ConnectorConfig) -> Config:
@@ -227,7 +237,8 @@ def with_connector(cfg: Config, conn: ConnectorConfig) -> Config:
 
 
 def load_permissions(path: Path, connectors: ConnectorSet) -> tuple[Permission, ...]:
-    data, text = _read_toml(path)
+    text = _read(path)
+    data = _parse_toml(text, path)
     rows = data.get("permission", [])
     if not isinstance(rows, list):
         raise ConfigError(path, _line_of(text, r"permission\s*="), "permission must be an array of tables")

@@ -203,7 +203,7 @@ class Daemon:
                 f"dns@{spec.host_addr}:{c.dns_port}",
             ])
             await self._send(writer, {"ok": True, "sandbox": self._describe(spec), "env": self._agent_env(spec),
-                                      "netns": spec.netns, "cgroup": str(self._cgroup(spec))})
+                                      "netns": spec.netns, "cgroup": str(cgroups.path_of(spec.name))})
             log.info("sandbox %s up for gateway %s (agent %s)", spec.name, gateway, spec.agent_addr)
             line = await reader.readline()  # {"op": "exited", ...} or EOF when the CLI dies
             exited = json.loads(line) if line else {}
@@ -220,9 +220,6 @@ class Daemon:
             await self._send(writer, {"ok": True})
         except ConnectionError:
             pass
-
-    def _cgroup(self, spec: SandboxSpec) -> Any:
-        return cgroups.path_of(spec.name)
 
     async def _teardown(self, spec: SandboxSpec) -> None:
         if self.sandboxes.pop(spec.id, None) is None:
@@ -340,15 +337,10 @@ class Daemon:
 
     def _apply_config(self, text: str) -> None:
         """Validate the new text as a whole before it replaces the file; then swap the running state."""
-        tmp = self.paths.home / ".config.candidate.toml"
-        tmp.write_text(text)
-        try:
-            cfg = cfgmod.load_config(tmp)
-            connectors = cfg.connector_set()
-            cfgmod.load_permissions(self.paths.permissions, connectors)
-        finally:
-            tmp.unlink(missing_ok=True)
-        cfgmod.atomic_write(self.paths.config, "# TrustFence daemon configuration\n" + text)
+        cfg = cfgmod.parse_config(text, self.paths.config)
+        connectors = cfg.connector_set()
+        cfgmod.load_permissions(self.paths.permissions, connectors)
+        cfgmod.atomic_write(self.paths.config, text)
         self.config = replace(self.config, connectors=cfg.connectors)
         self.state.connectors = connectors
 

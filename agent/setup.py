@@ -28,7 +28,7 @@ def ensure_state(paths: Paths) -> list[str]:
     _dir(paths.public, 0o755, created)
     _dir(paths.sandboxes, 0o700, created)
     if not paths.config.exists():
-        atomic_write(paths.config, "# TrustFence daemon configuration\n" + dump_config(Config()), 0o644)
+        atomic_write(paths.config, dump_config(Config()), 0o644)
         created.append(str(paths.config))
     if not paths.permissions.exists():
         atomic_write(paths.permissions, dump_permissions(()), 0o644)

@@ -45,12 +45,20 @@ static __always_inline int udp_to_dns(struct bpf_sock_addr *ctx, struct tf_cfg *
 	return 0;
 }
 
+/* The caller's sandbox settings; NULL (refuse) for a cgroup with none. Sets *pass for loopback. */
+static __always_inline struct tf_cfg *sandbox_of(struct bpf_sock_addr *ctx, u64 *cg, int *pass) {
+	*cg = bpf_get_current_cgroup_id();
+	*pass = is_loopback(ctx->user_ip4);
+	return config.lookup(cg);
+}
+
 int tf_connect4(struct bpf_sock_addr *ctx) {
-	u64 cg = bpf_get_current_cgroup_id();
-	struct tf_cfg *c = config.lookup(&cg);
+	u64 cg;
+	int loopback;
+	struct tf_cfg *c = sandbox_of(ctx, &cg, &loopback);
 	if (!c)
 		return 0;
-	if (is_loopback(ctx->user_ip4))
+	if (loopback)
 		return 1;
 	if (ctx->type == SOCK_DGRAM_)
 		return udp_to_dns(ctx, c, cg);
@@ -74,13 +82,12 @@ int tf_connect4(struct bpf_sock_addr *ctx) {
 }
 
 int tf_sendmsg4(struct bpf_sock_addr *ctx) {
-	u64 cg = bpf_get_current_cgroup_id();
-	struct tf_cfg *c = config.lookup(&cg);
+	u64 cg;
+	int loopback;
+	struct tf_cfg *c = sandbox_of(ctx, &cg, &loopback);
 	if (!c)
 		return 0;
-	if (is_loopback(ctx->user_ip4))
-		return 1;
-	return udp_to_dns(ctx, c, cg);
+	return loopback ? 1 : udp_to_dns(ctx, c, cg);
 }
 
 static __always_inline int v6(struct bpf_sock_addr *ctx) {

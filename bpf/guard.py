@@ -108,9 +108,8 @@ class Guard:
         try:
             c = self._counters[self._counters.Key(self.cgroup_id(cgroup))]
         except (KeyError, FileNotFoundError):
-            return {"tcp_redirected": 0, "udp_refused": 0, "ipv6_refused": 0, "egress_dropped": 0}
-        return {"tcp_redirected": c.tcp_redirected, "udp_refused": c.udp_refused, "ipv6_refused": c.ipv6_refused,
-                "egress_dropped": c.egress_dropped}
+            c = self._counters.Leaf()  # nothing counted yet: all zero
+        return {name: int(getattr(c, name)) for name, *_ in c._fields_}
 
     def origin(self, agent_ip: str, port: int) -> Origin | None:
         """Pop the original destination of the agent's connection from ``agent_ip:port``, if the lock saw it."""
