@@ -7,13 +7,21 @@ type (``github`` for GitHub, ``http`` for the generic connector).
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
-__all__ = ["Action", "Connector", "RequestView", "Risk", "Route", "Router", "json_body"]
+__all__ = ["INSPECT_BYTES", "Action", "Connector", "RequestView", "Risk", "Route", "Router", "body_fields",
+           "json_body", "normalise_path"]
+
+INSPECT_BYTES = 256 * 1024
+"""How much of a request body classify reads. Beyond it the route still decides the action; body parameters are
+marked unavailable (and a policy condition on them fails closed)."""
 
 Risk = Literal["low", "medium", "high", "critical"]
 
@@ -24,7 +32,8 @@ class RequestView:
 
     ``host`` is the canonical host (CONNECT authority, SNI and Host agreed), lower case, no port.
     ``path`` excludes the query string; ``query`` holds the decoded query pairs.
-    ``headers`` keys are lower case. ``body`` is the raw request body (may be empty).
+    ``headers`` keys are lower case. ``body`` is the raw request body (may be empty), at most ``INSPECT_BYTES``;
+    ``body_complete`` is False when it was cut there.
     """
 
     method: str
@@ -35,6 +44,7 @@ class RequestView:
     query: tuple[tuple[str, str], ...] = ()
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    body_complete: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +53,16 @@ class Action:
 
     ``name`` is the full action (``github.pr.merge``); ``connector`` the configured connector's name
     (``github``, or the name given to a generic connector); ``params`` the values extracted from path,
-    query and body that policies can test (``owner``, ``repo``, ``number`` ...).
+    query and body that policies can test (``owner``, ``repo``, ``number`` ...); ``unavailable`` names the
+    parameters the route wanted but could not read (body malformed or beyond the inspection bound): a policy
+    condition on one of them fails closed.
     """
 
     name: str
     connector: str
     risk: Risk = "medium"
     params: Mapping[str, object] = field(default_factory=dict)
+    unavailable: frozenset[str] = frozenset()
 
 
 BodyRule = Callable[[Mapping[str, object]], bool]
@@ -63,7 +76,8 @@ class Route:
     ``{name+}`` matches the rest of the path including slashes. ``action``: the verb part after the namespace
     (``pr.merge``). ``when``: optional predicate over the JSON body; routes are tried in order, so a route with
     ``when`` placed before its plain twin refines it (PATCH with ``state=closed`` is a close, not an update).
-    ``body_params``: body fields copied into the Action's params when present.
+    ``body_params``: body fields (JSON, form-encoded or multipart form fields) copied into the Action's params
+    when present. ``query_params``: query parameters copied the same way (the first value when repeated).
     """
 
     method: str
@@ -72,6 +86,7 @@ class Route:
     risk: Risk = "medium"
     when: BodyRule | None = None
     body_params: tuple[str, ...] = ()
+    query_params: tuple[str, ...] = ()
 
     def compile(self) -> re.Pattern[str]:
         parts = []
@@ -85,18 +100,66 @@ class Route:
         return re.compile("^/" + "/".join(parts) + "/?$")
 
 
-def json_body(view: RequestView) -> Mapping[str, object]:
-    """The body as a JSON object, or form fields, or {} when it is neither (never raises)."""
+def body_fields(view: RequestView) -> Mapping[str, object] | None:
+    """The body's fields: a JSON object, form-encoded or multipart form fields; {} for an empty body.
+
+    None when the body cannot be read: cut at the inspection bound, malformed, or not UTF-8. Never raises.
+    A multipart file part contributes its file name, never its content.
+    """
     if not view.body:
-        return {}
-    ctype = view.headers.get("content-type", "")
-    if "application/x-www-form-urlencoded" in ctype:
-        return dict(parse_qsl(view.body.decode("utf-8", "replace")))
+        return {} if view.body_complete else None
+    if not view.body_complete:
+        return None
+    ctype = view.headers.get("content-type", "").lower()
     try:
-        data = json.loads(view.body)
+        if "application/x-www-form-urlencoded" in ctype:
+            return dict(parse_qsl(view.body.decode("utf-8"), keep_blank_values=True))
+        if ctype.startswith("multipart/form-data"):
+            return _multipart_fields(view.headers.get("content-type", ""), view.body)
+        data = json.loads(view.body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _multipart_fields(ctype: str, body: bytes) -> Mapping[str, object] | None:
+    msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + body)
+    if not msg.is_multipart():
+        return None
+    out: dict[str, object] = {}
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        filename = part.get_filename()
+        if filename is not None:
+            out[name] = filename
+        else:
+            payload = part.get_payload(decode=True)
+            out[name] = payload.decode("utf-8") if isinstance(payload, bytes) else ""
+    return out
+
+
+def json_body(view: RequestView) -> Mapping[str, object]:
+    """The body's fields, or {} when it cannot be read (for predicates that only test for a value)."""
+    return body_fields(view) or {}
+
+
+def normalise_path(path: str) -> str:
+    """The path a server would most plausibly act on: percent-decoded (``%2F`` included), duplicate slashes
+    collapsed, ``.`` and ``..`` segments resolved, never above the root. Classification always sees this form,
+    so an encoding trick can only make a request look like what it really is."""
+    decoded = path
+    for _ in range(3):  # double-encoding (%252F) decodes in a bounded number of rounds
+        again = unquote(decoded)
+        if again == decoded:
+            break
+        decoded = again
+    clean = posixpath.normpath("/" + decoded.lstrip("/"))
+    clean = "/" + clean.lstrip("/")
+    if decoded.endswith("/") and clean != "/":
+        clean += "/"
+    return clean
 
 
 class Router:
@@ -114,21 +177,28 @@ class Router:
     def match(self, connector: str, view: RequestView, path: str | None = None) -> Action | None:
         target = view.path if path is None else path
         body: Mapping[str, object] | None = None
+        body_read = False
         for route, pattern in self._compiled:
             if route.method != view.method:
                 continue
             m = pattern.match(target)
             if m is None:
                 continue
-            if route.when is not None or route.body_params:
-                body = json_body(view) if body is None else body
+            if (route.when is not None or route.body_params) and not body_read:
+                body, body_read = body_fields(view), True
             if route.when is not None and not route.when(body or {}):
                 continue
             params: dict[str, object] = dict(m.groupdict())
-            for name in route.body_params:
-                if body and name in body:
-                    params[name] = body[name]
-            return Action(f"{self.namespace}.{route.action}", connector, route.risk, params)
+            if route.query_params:
+                query = dict(reversed(view.query))  # reversed: the first value of a repeated name wins
+                params.update((n, query[n]) for n in route.query_params if n in query)
+            unavailable: frozenset[str] = frozenset()
+            if route.body_params:
+                if body is None:
+                    unavailable = frozenset(route.body_params)
+                else:
+                    params.update((n, body[n]) for n in route.body_params if n in body)
+            return Action(f"{self.namespace}.{route.action}", connector, route.risk, params, unavailable)
         return None
 
 
@@ -152,4 +222,11 @@ class Connector:
         raise NotImplementedError
 
     def parse(self, view: RequestView) -> Action:
+        """The Action for a view already normalised by ``classify``; subclasses implement this."""
         raise NotImplementedError
+
+    def classify(self, view: RequestView) -> Action:
+        """Normalise the view (method and host case, trailing dot, path encoding and segments), then parse."""
+        normal = replace(view, method=view.method.upper(), host=view.host.lower().rstrip("."),
+                         path=normalise_path(view.path))
+        return self.parse(normal)

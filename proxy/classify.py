@@ -10,6 +10,7 @@ from mitmproxy import http
 from mitmproxy.proxy.mode_specs import TransparentMode
 
 from trustfence.connectors import Action, RequestView
+from trustfence.connectors.base import INSPECT_BYTES
 from trustfence.proxy.destination import (
     Destination,
     DestinationError,
@@ -47,6 +48,7 @@ def destination_of(flow: http.HTTPFlow, transparent_port: int = 0) -> Destinatio
 def view_of(flow: http.HTTPFlow, dest: Destination) -> RequestView:
     req = flow.request
     headers = {k.lower(): ", ".join(req.headers.get_all(k)) for k in req.headers}
+    body = req.get_content(strict=False) or b""
     return RequestView(
         method=req.method.upper(),
         scheme=req.scheme,
@@ -55,7 +57,8 @@ def view_of(flow: http.HTTPFlow, dest: Destination) -> RequestView:
         path=req.path.split("?", 1)[0],
         query=tuple(req.query.items(multi=True)),
         headers=headers,
-        body=req.get_content(strict=False) or b"",
+        body=body[:INSPECT_BYTES],
+        body_complete=len(body) <= INSPECT_BYTES,
     )
 
 
@@ -84,4 +87,4 @@ class Classify:
         if connector is None:
             flow.metadata[ACTION] = Action("unknown", "", "high", {"host": dest.host})
             return
-        flow.metadata[ACTION] = connector.parse(view_of(flow, dest))
+        flow.metadata[ACTION] = connector.classify(view_of(flow, dest))
