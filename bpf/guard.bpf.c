@@ -5,7 +5,8 @@
  * sendmsg4 / UDP connect4: only DNS, and only to the enforcer (port 53 anywhere is rewritten to it).
  * connect6 / sendmsg6: refused (IPv6 loopback excepted).
  * sock_ops:  once the source port is known, files the original destination under (agent ip, port).
- * egress:    a packet leaves only for the enforcer's address and ports, or loopback.
+ * egress:    a packet leaves only for the enforcer's address and ports, or loopback. A DNS datagram files
+ *            the sending process (remembered by sendmsg4/connect4) under its source port, for attribution.
  * Return 1 lets the operation/packet pass, 0 refuses it (EPERM for syscalls, drop for packets).
  */
 #include <uapi/linux/bpf.h>
@@ -33,9 +34,21 @@ static __always_inline int is_loopback(u32 ip_net) {
 	return (bpf_ntohl(ip_net) & 0xff000000) == LOOPBACK_NET;
 }
 
+/* Who is calling, filed under the socket's cookie until a source port is known. */
+static __always_inline void remember(struct bpf_sock_addr *ctx, u32 ip, u16 port) {
+	struct tf_orig o = {.ip = ip, .port = port};
+	u64 id = bpf_get_current_pid_tgid();
+	o.pid = id >> 32;
+	o.uid = (u32)bpf_get_current_uid_gid();
+	bpf_get_current_comm(&o.comm, sizeof(o.comm));
+	u64 cookie = bpf_get_socket_cookie(ctx);
+	by_cookie.update(&cookie, &o);
+}
+
 static __always_inline int udp_to_dns(struct bpf_sock_addr *ctx, struct tf_cfg *c, u64 cg) {
 	u16 port = bpf_ntohs(ctx->user_port);
 	if (port == 53 || (ctx->user_ip4 == c->enforcer_ip && port == c->dns_port)) {
+		remember(ctx, ctx->user_ip4, port);
 		ctx->user_ip4 = c->enforcer_ip;
 		ctx->user_port = bpf_htons(c->dns_port);
 		return 1;
@@ -65,13 +78,7 @@ int tf_connect4(struct bpf_sock_addr *ctx) {
 	if (ctx->type != SOCK_STREAM_)
 		return 0;
 	u16 port = bpf_ntohs(ctx->user_port);
-	struct tf_orig o = {.ip = ctx->user_ip4, .port = port};
-	u64 id = bpf_get_current_pid_tgid();
-	o.pid = id >> 32;
-	o.uid = (u32)bpf_get_current_uid_gid();
-	bpf_get_current_comm(&o.comm, sizeof(o.comm));
-	u64 cookie = bpf_get_socket_cookie(ctx);
-	by_cookie.update(&cookie, &o);  /* attribution for every connection, the proxy's included */
+	remember(ctx, ctx->user_ip4, port);  /* attribution for every connection, the proxy's included */
 	if (ctx->user_ip4 == c->enforcer_ip && (port == c->proxy_port || port == c->transparent_port))
 		return 1;
 	ctx->user_ip4 = c->enforcer_ip;
@@ -138,8 +145,16 @@ int tf_egress(struct __sk_buff *skb) {
 		u16 dport = bpf_ntohs(ports[1]);
 		if (ip.protocol == IPPROTO_TCP && (dport == c->proxy_port || dport == c->transparent_port))
 			return 1;
-		if (ip.protocol == IPPROTO_UDP && dport == c->dns_port)
+		if (ip.protocol == IPPROTO_UDP && dport == c->dns_port) {
+			u64 cookie = bpf_get_socket_cookie(skb);
+			struct tf_orig *o = by_cookie.lookup(&cookie);
+			if (o) {
+				struct tf_conn key = {.ip = ip.saddr, .port = bpf_ntohs(ports[0])};
+				struct tf_orig copy = *o;
+				by_conn.update(&key, &copy);
+			}
 			return 1;
+		}
 	}
 	struct tf_counters *n = count(cg);
 	if (n) __sync_fetch_and_add(&n->egress_dropped, 1);

@@ -89,6 +89,8 @@ class DnsAnswer:
         qtype = types.to_str(q.type) if q else "?"
         connector = self.state.connectors.for_host(name) if name else None
         signal = exfiltration_signal(name)
+        peer = flow.client_conn.peername
+        found = self.state.origin_of(peer[0], peer[1]) if peer else None
         store.submit(TrafficRow(
             ts=datetime.fromtimestamp(flow.request.timestamp or time.time(), timezone.utc).replace(tzinfo=None),
             gateway=gw.name if gw else "",
@@ -110,4 +112,8 @@ class DnsAnswer:
             latency_ms=0.0,
             bytes_in=len(flow.request.packed),
             bytes_out=len(resp.packed),
+            pid=found[0].pid if found else None,
+            uid=found[0].uid if found else None,
+            comm=found[0].comm if found else "",
+            exe=found[1] if found else "",
         ))

@@ -6,8 +6,6 @@ dialled, and its pid, uid, command and executable), once per client connection.
 
 from __future__ import annotations
 
-import os
-
 from mitmproxy import connection, http
 
 from trustfence.proxy.responses import deny, fail_closed
@@ -32,21 +30,9 @@ class Identify:
         flow.metadata[GATEWAY] = gw
         cid = flow.client_conn.id
         if cid not in self._origins:
-            self._origins[cid] = self._lookup(addr, flow.client_conn.peername[1])
+            self._origins[cid] = self.state.origin_of(addr, flow.client_conn.peername[1])
         if (found := self._origins[cid]) is not None:
             flow.metadata[ORIGIN] = found
-
-    def _lookup(self, addr: str, port: int) -> tuple[Origin, str] | None:
-        if self.state.origins is None:
-            return None
-        origin = self.state.origins(addr, port)
-        if origin is None:
-            return None
-        try:
-            exe = os.readlink(f"/proc/{origin.pid}/exe")
-        except OSError:
-            exe = ""  # the process is gone already
-        return origin, exe
 
     def client_disconnected(self, client: connection.Client) -> None:
         self._origins.pop(client.id, None)

@@ -7,6 +7,7 @@ through ``flow.metadata`` under the keys below.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -43,3 +44,16 @@ class EnforcerState:
     # (agent address, source port) -> what the connection dialled and who opened it (the eBPF lock's record)
     origins: Callable[[str, int], Origin | None] | None = None
     transparent_port: int = 0
+
+    def origin_of(self, addr: str, port: int) -> tuple[Origin, str] | None:
+        """Who opened the agent's socket at (addr, port), as the eBPF lock recorded it, with its executable."""
+        if self.origins is None:
+            return None
+        origin = self.origins(addr, port)
+        if origin is None:
+            return None
+        try:
+            exe = os.readlink(f"/proc/{origin.pid}/exe")
+        except OSError:
+            exe = ""  # the process is gone already
+        return origin, exe

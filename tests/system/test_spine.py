@@ -300,3 +300,5 @@ def test_every_dns_query_is_a_row_and_exfiltration_is_flagged(host: Host) -> Non
     assert evil and all(x["decision"] == "denied" and x["status"] == 3 for x in evil)  # NXDOMAIN
     assert all("likely exfiltration: high-entropy label" in x["reason"] for x in evil)
     assert all(x["gateway"] == "Bot" for x in new)
+    # attributed to the process that asked: the eBPF lock files each DNS datagram's sender by source port
+    assert all(x["comm"] == "getent" and x["pid"] and x["uid"] not in (None, 0) for x in new), new
