@@ -63,6 +63,9 @@ class Config:
     tag: str = "tf"
     # Private range carved into one /30 per sandbox.
     subnet_pool: str = "10.201.0.0/16"
+    # Keep IPv6 up inside sandboxes (a ULA address and a default route to the host) for agents that insist on
+    # it. Every IPv6 packet is still refused, by nftables and by the eBPF lock; off means the stack is disabled.
+    ipv6: bool = False
     proxy_port: int = 8080
     transparent_port: int = 8081
     dns_port: int = 53
@@ -163,6 +166,9 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
         if pool.version != 4 or not pool.is_private or pool.prefixlen > 28:
             raise ValueError(f"subnet_pool must be a private IPv4 range of /28 or larger, got {pool}")
         user = sb.get("default_user", "nobody")
+        ipv6 = sb.get("ipv6", False)
+        if not isinstance(ipv6, bool):
+            raise ValueError(f"ipv6 must be true or false, got {ipv6!r}")
         section = "enforcer"
         en = data.get("enforcer", {})
         ports = {k: _int(en, k, d, 1, 65535) for k, d in
@@ -201,7 +207,7 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
             line = _line_of(text, rf"\[connectors\.{re.escape(name)}\]")
             raise ConfigError(path, line, f"[connectors.{name}] {e}") from None
         connectors.append(cc)
-    cfg = Config(tag=tag, subnet_pool=str(pool), default_user=str(user), resolve=resolve, extra_ca=extra_ca,
+    cfg = Config(tag=tag, subnet_pool=str(pool), ipv6=ipv6, default_user=str(user), resolve=resolve, extra_ca=extra_ca,
                  queue_max=queue_max, connectors=tuple(connectors), **ports)
     try:
         cfg.connector_set()
@@ -213,7 +219,8 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
 def dump_config(cfg: Config) -> str:
     """The whole configuration as TOML (what ``tf connector`` writes back)."""
     data: dict[str, Any] = {
-        "sandbox": {"tag": cfg.tag, "subnet_pool": cfg.subnet_pool, "default_user": cfg.default_user},
+        "sandbox": {"tag": cfg.tag, "subnet_pool": cfg.subnet_pool, "ipv6": cfg.ipv6,
+                    "default_user": cfg.default_user},
         "enforcer": {"proxy_port": cfg.proxy_port, "transparent_port": cfg.transparent_port,
                      "dns_port": cfg.dns_port, "queue_max": cfg.queue_max},
     }

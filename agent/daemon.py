@@ -95,7 +95,7 @@ class Daemon:
                                    transparent_port=self.config.transparent_port)
         c = self.config
         self.manager = SandboxManager(c.tag, c.subnet_pool, self.paths.sandboxes,
-                                      (c.proxy_port, c.transparent_port, c.dns_port))
+                                      (c.proxy_port, c.transparent_port, c.dns_port), ipv6=c.ipv6)
         left = await asyncio.to_thread(self.manager.collect_leftovers)
         if left:
             log.warning("collected %d leftover sandbox(es): %s", len(left), ", ".join(left))

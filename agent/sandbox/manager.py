@@ -32,8 +32,10 @@ class SandboxError(RuntimeError):
 
 
 class SandboxManager:
-    def __init__(self, tag: str, subnet_pool: str, records: Path, ports: tuple[int, int, int]) -> None:
+    def __init__(self, tag: str, subnet_pool: str, records: Path, ports: tuple[int, int, int],
+                 ipv6: bool = False) -> None:
         self.tag = tag
+        self.ipv6 = ipv6
         self.pool = ipaddress.IPv4Network(subnet_pool)
         self.records = records
         self.ports = ports
@@ -56,7 +58,7 @@ class SandboxManager:
         _NET_LOCK.parent.mkdir(parents=True, exist_ok=True)
         with open(_NET_LOCK, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # subnets are host-wide: other daemons allocate too
-            spec = SandboxSpec(self.tag, new_id(), gateway, self._pick_subnet(), uid, gid)
+            spec = SandboxSpec(self.tag, new_id(), gateway, self._pick_subnet(), uid, gid, self.ipv6)
             (self.records / f"{spec.id}.json").write_text(spec.to_json())
             try:
                 net.create(spec)

@@ -2,7 +2,8 @@
 
 Every TCP connection from the agent's interface lands on the enforcer's transparent listener (the explicit
 proxy port is left alone), UDP/TCP 53 lands on the enforcer's DNS, the input chain admits only the enforcer
-ports, and nothing is forwarded in either direction. IPv6 from the interface is dropped (it is also off).
+ports, and nothing is forwarded in either direction. IPv6 from the interface is never redirected and is rejected
+(the enforcer listens on IPv4 only; sandboxes have IPv6 off unless configured on, and refused either way).
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ def render(spec: SandboxSpec, proxy_port: int, transparent_port: int, dns_port: 
 	chain prerouting {{
 		type nat hook prerouting priority dstnat; policy accept;
 		iifname "{i}" ip daddr {h} tcp dport {proxy_port} accept
-		iifname "{i}" udp dport 53 redirect to :{dns_port}
-		iifname "{i}" meta l4proto tcp redirect to :{transparent_port}
+		iifname "{i}" meta nfproto ipv4 udp dport 53 redirect to :{dns_port}
+		iifname "{i}" meta nfproto ipv4 meta l4proto tcp redirect to :{transparent_port}
 	}}
 	chain input {{
 		type filter hook input priority filter; policy accept;
 		iifname "{i}" ct state established,related accept
 		iifname "{i}" ip daddr {h} tcp dport {{ {proxy_port}, {transparent_port} }} accept
 		iifname "{i}" ip daddr {h} udp dport {dns_port} accept
+		iifname "{i}" meta nfproto ipv6 reject with icmpx admin-prohibited
 		iifname "{i}" drop
 	}}
 	chain forward {{

@@ -24,6 +24,7 @@ class SandboxSpec:
     subnet: str  # a /30: .1 host side (the enforcer), .2 the agent
     uid: int
     gid: int
+    ipv6: bool = False  # IPv6 up in the namespace (still refused); off: the stack is disabled
 
     @property
     def name(self) -> str:
@@ -48,6 +49,16 @@ class SandboxSpec:
     @property
     def agent_addr(self) -> str:
         return str(ipaddress.ip_network(self.subnet)[2])
+
+    @property
+    def host_addr6(self) -> str:
+        """ULA address of the host end when ``ipv6``: fd74:6600::<the IPv4 subnet's address>:1 in a /126."""
+        net = int(ipaddress.ip_network(self.subnet).network_address)
+        return f"fd74:6600::{net >> 16:x}:{net & 0xFFFF:x}:1"
+
+    @property
+    def agent_addr6(self) -> str:
+        return self.host_addr6[:-1] + "2"
 
     @property
     def prefixlen(self) -> int:
