@@ -47,11 +47,16 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ConnectorConfig:
-    """A configured connector. ``domains`` overrides the type's default hosts (required for generic)."""
+    """A configured connector. ``domains`` overrides the type's default hosts (required for generic).
+
+    ``ports``: ports opened for this connector beyond 443 (TLS) and 80 (plain HTTP), e.g. ``[8443]`` for an
+    internal API; left out, a CONNECT or request to any other port is denied.
+    """
 
     name: str
     type: str
     domains: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,9 @@ class Config:
 
     def connector_set(self) -> ConnectorSet:
         return ConnectorSet(build_connector(c.name, c.type, c.domains) for c in self.connectors)
+
+    def open_ports(self) -> dict[str, frozenset[int]]:
+        return {c.name: frozenset(c.ports) for c in self.connectors if c.ports}
 
 
 def _line_of(text: str, pattern: str, nth: int = 0) -> int | None:
@@ -201,7 +209,11 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
             for d in domains:
                 if not _HOST.match(d):
                     raise ValueError(f"domain {d!r} is not a host name")
-            cc = ConnectorConfig(name, c["type"], domains)
+            extra = c.get("ports", [])
+            if not isinstance(extra, list) or not all(
+                    isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in extra):
+                raise ValueError(f"ports must be a list of port numbers, got {extra!r}")
+            cc = ConnectorConfig(name, c["type"], domains, tuple(sorted(set(extra))))
             build_connector(cc.name, cc.type, cc.domains)
         except ValueError as e:
             line = _line_of(text, rf"\[connectors\.{re.escape(name)}\]")
@@ -233,7 +245,8 @@ def dump_config(cfg: Config) -> str:
         data["upstream"] = up
     if cfg.connectors:
         data["connectors"] = {
-            c.name: {"type": c.type, **({"domains": list(c.domains)} if c.domains else {})} for c in cfg.connectors
+            c.name: {"type": c.type, **({"domains": list(c.domains)} if c.domains else {}),
+                     **({"ports": list(c.ports)} if c.ports else {})} for c in cfg.connectors
         }
     return "# TrustFence daemon configuration\n" + tomli_w.dumps(data)
 

@@ -92,7 +92,8 @@ class Daemon:
         perms = cfgmod.load_permissions(self.paths.permissions, connectors)
         self.store = Store(self.paths.database, self.config.queue_max)
         self.state = EnforcerState(store=self.store, connectors=connectors, policy=compile_policy(perms),
-                                   transparent_port=self.config.transparent_port)
+                                   transparent_port=self.config.transparent_port,
+                                   open_ports=self.config.open_ports())
         c = self.config
         self.manager = SandboxManager(c.tag, c.subnet_pool, self.paths.sandboxes,
                                       (c.proxy_port, c.transparent_port, c.dns_port), ipv6=c.ipv6)
@@ -342,7 +343,7 @@ class Daemon:
         cfgmod.load_permissions(self.paths.permissions, connectors)
         cfgmod.atomic_write(self.paths.config, text)
         self.config = replace(self.config, connectors=cfg.connectors)
-        self.state.connectors = connectors
+        self.state.connectors, self.state.open_ports = connectors, self.config.open_ports()
 
     def _apply_permissions(self, perms: tuple[Permission, ...]) -> None:
         cfgmod.atomic_write(self.paths.permissions, cfgmod.dump_permissions(perms))

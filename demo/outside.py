@@ -24,6 +24,8 @@ from trustfence.demo.upstream import make_test_pki
 
 __all__ = ["Outside"]
 
+_NODAD = 0x02  # IFA_F_NODAD
+
 
 @dataclass
 class Outside:
@@ -44,6 +46,15 @@ class Outside:
         return f"10.202.{self.subnet_octet}.2"
 
     @property
+    def host_addr6(self) -> str:
+        return f"fd74:ffff:{self.subnet_octet:x}::1"
+
+    @property
+    def addr6(self) -> str:
+        """An IPv6 address of the namespace: where an IPv6 leak would land."""
+        return f"fd74:ffff:{self.subnet_octet:x}::2"
+
+    @property
     def ca(self) -> Path:
         return self.workdir / "pki" / "ca.pem"
 
@@ -61,10 +72,12 @@ class Outside:
             ipr.link("add", ifname=f"{self.name}o", kind="veth", peer={"ifname": "up0", "net_ns_fd": self.name})
             idx = ipr.link_lookup(ifname=f"{self.name}o")[0]
             ipr.addr("add", index=idx, address=self.host_addr, prefixlen=30)
+            ipr.addr("add", index=idx, address=self.host_addr6, prefixlen=64, flags=_NODAD)
             ipr.link("set", index=idx, state="up")
         with NetNS(self.name) as ns:
             i = ns.link_lookup(ifname="up0")[0]
             ns.addr("add", index=i, address=self.addr, prefixlen=30)
+            ns.addr("add", index=i, address=self.addr6, prefixlen=64, flags=_NODAD)
             ns.link("set", index=i, state="up")
             ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
         _, cert, key = make_test_pki(self.workdir / "pki", list(self.hosts))

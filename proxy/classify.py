@@ -2,6 +2,10 @@
 
 After this addon the request's host and port are the canonical name and port, so mitmproxy connects by name
 (through the upstream resolver) and never to the address the agent dialled.
+
+A CONNECT is judged before any tunnel opens: an IP literal, a host no connector covers, or a port that is not
+open for the connector gets 403. On the transparent path a request shaped for a proxy (CONNECT, or an
+absolute-form URL: the agent treating some address as its own proxy) is refused: only the enforcer relays.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from trustfence.proxy.destination import (
     DestinationError,
     canonical_destination,
     is_ip_literal,
+    port_allowed,
+    split_host,
 )
 from trustfence.proxy.responses import deny, fail_closed
 from trustfence.proxy.state import ACTION, DEST, ORIGIN, EnforcerState
@@ -62,6 +68,10 @@ def view_of(flow: http.HTTPFlow, dest: Destination) -> RequestView:
     )
 
 
+def _port_fix(connector: str, port: int) -> str:
+    return f"add {port} to ports under [connectors.{connector}] in config.toml"
+
+
 class Classify:
     """Canonical destination + connector -> Action in ``flow.metadata``; disagreeing names get 421."""
 
@@ -69,8 +79,32 @@ class Classify:
         self.state = state
 
     @fail_closed
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        host, port = split_host(flow.request.host), flow.request.port
+        if is_ip_literal(host):
+            flow.metadata[ACTION] = Action("ip.connect", "", "high", {"host": host, "port": port})
+            deny(flow, f"CONNECT to the IP literal {host} is denied: agents must use a host name")
+            return
+        connector = self.state.connectors.for_host(host)
+        if connector is None:
+            flow.metadata[ACTION] = Action("unknown", "", "high", {"host": host, "port": port})
+            deny(flow, f"no connector covers {host}")
+            return
+        if not port_allowed(port, None, self.state.open_ports.get(connector.name, frozenset())):
+            flow.metadata[ACTION] = Action("tcp.connect", connector.name, "high", {"host": host, "port": port})
+            deny(flow, f"port {port} is not open for connector {connector.name}",
+                 allow_with=_port_fix(connector.name, port))
+
+    @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
+            return
+        req = flow.request
+        if isinstance(flow.client_conn.proxy_mode, TransparentMode) and (
+                req.method == "CONNECT" or (req.authority and req.http_version.startswith("HTTP/1"))):
+            deny(flow, "a proxy request on the transparent path is refused: only the enforcer relays")
             return
         try:
             dest = destination_of(flow, self.state.transparent_port)
@@ -86,5 +120,12 @@ class Classify:
         connector = self.state.connectors.for_host(dest.host)
         if connector is None:
             flow.metadata[ACTION] = Action("unknown", "", "high", {"host": dest.host})
+            return
+        tls = flow.request.scheme == "https"
+        if not port_allowed(dest.port, tls, self.state.open_ports.get(connector.name, frozenset())):
+            flow.metadata[ACTION] = Action("tcp.connect", connector.name, "high",
+                                           {"host": dest.host, "port": dest.port})
+            deny(flow, f"port {dest.port} is not open for {'TLS' if tls else 'plain HTTP'} to connector "
+                       f"{connector.name}", allow_with=_port_fix(connector.name, dest.port))
             return
         flow.metadata[ACTION] = connector.classify(view_of(flow, dest))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-__all__ = ["Destination", "DestinationError", "canonical_destination", "is_ip_literal", "split_host"]
+__all__ = ["Destination", "DestinationError", "canonical_destination", "is_ip_literal", "port_allowed", "split_host"]
 
 
 class DestinationError(ValueError):
@@ -31,6 +31,16 @@ def split_host(authority: str) -> str:
     elif a.count(":") == 1:
         a = a.split(":", 1)[0]
     return a.rstrip(".")
+
+
+def port_allowed(port: int, tls: bool | None, extra: frozenset[int] = frozenset()) -> bool:
+    """443 for TLS and 80 for plain HTTP are open to every connector; any other port only when the connector's
+    configuration lists it. ``tls`` None (a CONNECT, before the tunnel says what it carries) accepts either."""
+    if port in extra:
+        return True
+    if tls is None:
+        return port in (443, 80)
+    return port == (443 if tls else 80)
 
 
 def is_ip_literal(host: str) -> bool:

@@ -37,6 +37,10 @@ class Record:
             deny(flow, "the traffic log is not accepting rows; refusing rather than forwarding unrecorded",
                  status=503)
 
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None:  # refused before a tunnel was opened
+            self._record(flow)
+
     def response(self, flow: http.HTTPFlow) -> None:
         self._record(flow)
 

@@ -27,7 +27,8 @@ def allow_command(gateway: str, action: Action | None, host: str) -> str:
             f"--action {action.name} --decision allow")
 
 
-def deny(flow: http.HTTPFlow, reason: str, *, status: int = 403, decision: Decision | None = None) -> None:
+def deny(flow: http.HTTPFlow, reason: str, *, status: int = 403, decision: Decision | None = None,
+         allow_with: str | None = None) -> None:
     """Answer the flow ourselves; nothing is sent upstream."""
     gw: Gateway | None = flow.metadata.get(GATEWAY)
     action: Action | None = flow.metadata.get(ACTION)
@@ -40,7 +41,9 @@ def deny(flow: http.HTTPFlow, reason: str, *, status: int = 403, decision: Decis
         "decision_id": decision.decision_id if decision else None,
         "rule_id": decision.rule_id if decision else None,
     }
-    if gw is not None and status == 403:
+    if allow_with is not None:
+        body["allow_with"] = allow_with
+    elif gw is not None and status == 403:
         body["allow_with"] = allow_command(gw.name, action, flow.request.pretty_host)
     flow.response = http.Response.make(status, json.dumps(body, indent=2) + "\n",
                                        {"Content-Type": "application/json"})

@@ -44,6 +44,8 @@ class EnforcerState:
     # (agent address, source port) -> what the connection dialled and who opened it (the eBPF lock's record)
     origins: Callable[[str, int], Origin | None] | None = None
     transparent_port: int = 0
+    # connector name -> ports opened for it beyond 443 (TLS) and 80 (plain HTTP), from its configuration
+    open_ports: dict[str, frozenset[int]] = field(default_factory=dict)
 
     def origin_of(self, addr: str, port: int) -> tuple[Origin, str] | None:
         """Who opened the agent's socket at (addr, port), as the eBPF lock recorded it, with its executable."""

@@ -77,6 +77,7 @@ def enforcer(tmp_path: Path, fake_upstream: Upstream) -> Iterator[RunningEnforce
                                  build_connector("local", "generic", ("localhost",))]),
     )
     state.gateways["127.0.0.1"] = Gateway("Bot", "test", "127.0.0.1", "127.0.0.1")
+    state.open_ports["local"] = frozenset({fake_upstream.port})
     port = free_port()
     ready = threading.Event()
     holder: dict[str, Any] = {}

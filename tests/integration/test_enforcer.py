@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from pathlib import Path
 
-import ssl
-
 import httpx
+import pytest
 
 from tests.integration.conftest import RunningEnforcer, Upstream
 from trustfence.connectors import Action, Connector, ConnectorSet, RequestView
@@ -53,11 +53,28 @@ def test_denied_request_gets_actionable_403_and_nothing_upstream(
     assert fake_upstream.received() == []
 
 
-def test_unknown_host_is_denied_without_connection(enforcer: RunningEnforcer, tmp_path: Path) -> None:
-    with client(enforcer, tmp_path) as c:
-        r = c.get("https://elsewhere.example/x")
-    assert r.status_code == 403
-    assert "no connector covers elsewhere.example" in r.json()["reason"]
+def test_unknown_host_is_refused_at_connect_and_recorded(enforcer: RunningEnforcer, tmp_path: Path) -> None:
+    with client(enforcer, tmp_path) as c, pytest.raises(httpx.ProxyError, match="403"):
+        c.get("https://elsewhere.example/x")
+    assert enforcer.store.flush()
+    rows = [(r["method"], r["host"], r["decision"], r["reason"]) for r in enforcer.store.query("recent", limit=10)]
+    assert rows == [("CONNECT", "elsewhere.example", "denied", "no connector covers elsewhere.example")]
+
+
+def test_connect_to_a_port_not_open_for_the_connector_is_refused(
+    enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path
+) -> None:
+    enforcer.set_permissions(Permission("Bot", "github", "*", "allow"))
+    with client(enforcer, tmp_path) as c, pytest.raises(httpx.ProxyError, match="403"):
+        c.get("https://api.github.com:22/")
+    for target in ("https://127.0.0.1/", "https://169.254.169.254/"):
+        with client(enforcer, tmp_path) as c, pytest.raises(httpx.ProxyError, match="403"):
+            c.get(target)
+    assert enforcer.store.flush()
+    rows = [(r["method"], r["port"], r["action"], r["reason"]) for r in enforcer.store.query("recent", limit=10)]
+    assert rows[0] == ("CONNECT", 22, "tcp.connect", "port 22 is not open for connector github")
+    assert [r[2] for r in rows[1:]] == ["ip.connect", "ip.connect"]
+    assert fake_upstream.received() == []
 
 
 def test_generic_connector_plain_http_and_exact_beats_wildcard(

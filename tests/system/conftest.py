@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,8 @@ class Host:
         self.tf("daemon", "stop")
 
 
-def new_host(tmp: Path) -> Host:
+def new_host(tmp: Path, sandbox: str = "") -> Host:
+    """A daemon home with its own tag; ``sandbox`` adds lines to the ``[sandbox]`` table (``ipv6 = true``)."""
     tag = "t" + secrets.token_hex(2)
     home = tmp / "state"
     outside = Outside(f"{tag}o", subnet_octet=secrets.randbelow(250) + 1)
@@ -79,17 +81,18 @@ def new_host(tmp: Path) -> Host:
     env.pop("SUDO_UID", None)
     host = Host(tag, home, env, outside)
     home.mkdir()
-    (home / "config.toml").write_text(f'[sandbox]\ntag = "{tag}"\n\n[connectors.github]\ntype = "github"\n')
+    (home / "config.toml").write_text(f'[sandbox]\ntag = "{tag}"\n{sandbox}\n\n[connectors.github]\ntype = "github"\n')
     (home / "permissions.toml").write_text(
         '[[permission]]\ngateway = "Bot"\nconnector = "github"\naction = "github.pr.*"\ndecision = "allow"\n')
     return host
 
 
-@pytest.fixture(scope="module")
-def host() -> Iterator[Host]:
+@contextmanager
+def running_host(sandbox: str = "") -> Iterator[Host]:
+    """A started daemon and its outside namespace; everything is removed afterwards, and leftovers fail."""
     tmp = Path(tempfile.mkdtemp(prefix="tf-sys-"))
     os.chmod(tmp, 0o711)
-    h = new_host(tmp)
+    h = new_host(tmp, sandbox)
     try:
         h.start_daemon()
         yield h
@@ -101,3 +104,9 @@ def host() -> Iterator[Host]:
             left = h.leftovers()
             shutil.rmtree(tmp, ignore_errors=True)
             assert not left, f"left behind: {left}"
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[Host]:
+    with running_host() as h:
+        yield h

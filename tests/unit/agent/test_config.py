@@ -49,6 +49,7 @@ def test_values_are_read(tmp_path: Path) -> None:
 [sandbox]
 tag = "ab1"
 subnet_pool = "10.9.0.0/24"
+ipv6 = true
 default_user = "agent"
 
 [enforcer]
@@ -63,14 +64,16 @@ type = "github"
 [connectors.internal]
 type = "generic"
 domains = ["API.Internal.Example", "*.svc.example"]
+ports = [9443, 8443, 9443]
 """
     cfg = load_config(write(tmp_path, text), env={})
-    assert (cfg.tag, cfg.subnet_pool, cfg.default_user) == ("ab1", "10.9.0.0/24", "agent")
+    assert (cfg.tag, cfg.subnet_pool, cfg.default_user, cfg.ipv6) == ("ab1", "10.9.0.0/24", "agent", True)
     assert (cfg.proxy_port, cfg.transparent_port, cfg.dns_port, cfg.queue_max) == (9000, 9001, 5353, 500)
     assert cfg.connectors == (
         ConnectorConfig("gh", "github", ()),
-        ConnectorConfig("internal", "generic", ("api.internal.example", "*.svc.example")),
+        ConnectorConfig("internal", "generic", ("api.internal.example", "*.svc.example"), (8443, 9443)),
     )
+    assert cfg.open_ports() == {"internal": frozenset({8443, 9443})}
     cs = cfg.connector_set()
     assert cs.for_host("api.github.com").name == "gh"
     assert cs.for_host("x.svc.example").name == "internal"
@@ -117,6 +120,10 @@ BAD_CONFIG: list[tuple[str, str, int, tuple[str, ...]]] = [
      ("[connectors.api]", "at least one domain")),
     ("bad domain", '[connectors.api]\ntype = "generic"\ndomains = ["not a host"]\n', 1,
      ("[connectors.api]", "not a host")),
+    ("ipv6 not a bool", '[sandbox]\nipv6 = "yes"\n', 1, ("[sandbox]", "ipv6")),
+    ("port list of strings", '[connectors.api]\ntype = "generic"\ndomains = ["a.example"]\nports = ["22"]\n', 1,
+     ("[connectors.api]", "ports")),
+    ("port out of range", '[connectors.gh]\ntype = "github"\nports = [0]\n', 1, ("[connectors.gh]", "ports")),
     ("wildcard in the middle of a domain", '[connectors.api]\ntype = "generic"\ndomains = ["a.*.example"]\n', 1,
      ("[connectors.api]", "a.*.example")),
 ]
@@ -208,11 +215,11 @@ def test_dump_config_round_trips(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_text("pem")
     cfg = Config(
-        tag="t2", subnet_pool="10.50.0.0/20", proxy_port=18080, transparent_port=18081, dns_port=1053,
+        tag="t2", subnet_pool="10.50.0.0/20", ipv6=True, proxy_port=18080, transparent_port=18081, dns_port=1053,
         default_user="agent", resolve={"ghe.corp": ("10.1.2.3", 8443), "api.example": ("10.1.2.4", None)},
         extra_ca=str(ca), queue_max=2000,
         connectors=(ConnectorConfig("gh", "github"),
-                    ConnectorConfig("api", "generic", ("api.example", "*.svc.example"))),
+                    ConnectorConfig("api", "generic", ("api.example", "*.svc.example"), (8443,))),
     )
     p = tmp_path / "config.toml"
     atomic_write(p, dump_config(cfg))
