@@ -17,7 +17,7 @@ from typing import Any
 
 import tomli_w
 
-from trustfence.connectors import ConnectorSet, KNOWN_TYPES, build_connector
+from trustfence.connectors import Connector, ConnectorSet, KNOWN_TYPES, build_connector
 from trustfence.policy import Permission, PolicyError, validate_pattern
 from trustfence.policy.model import VERDICTS, validate_name
 
@@ -51,12 +51,19 @@ class ConnectorConfig:
 
     ``ports``: ports opened for this connector beyond 443 (TLS) and 80 (plain HTTP), e.g. ``[8443]`` for an
     internal API; left out, a CONNECT or request to any other port is denied.
+    ``urls``: the endpoint of an ``mcp`` connector (one) or the endpoints of a ``webhook`` connector.
+    ``base_path``: GitHub Enterprise's API prefix (``/api/v3``), for type ``github`` only.
     """
 
     name: str
     type: str
     domains: tuple[str, ...] = ()
     ports: tuple[int, ...] = ()
+    urls: tuple[str, ...] = ()
+    base_path: str = ""
+
+    def build(self) -> Connector:
+        return build_connector(self.name, self.type, self.domains, urls=self.urls, base_path=self.base_path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +92,7 @@ class Config:
     connectors: tuple[ConnectorConfig, ...] = ()
 
     def connector_set(self) -> ConnectorSet:
-        return ConnectorSet(build_connector(c.name, c.type, c.domains) for c in self.connectors)
+        return ConnectorSet(c.build() for c in self.connectors)
 
     def open_ports(self) -> dict[str, frozenset[int]]:
         return {c.name: frozenset(c.ports) for c in self.connectors if c.ports}
@@ -213,8 +220,14 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
             if not isinstance(extra, list) or not all(
                     isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in extra):
                 raise ValueError(f"ports must be a list of port numbers, got {extra!r}")
-            cc = ConnectorConfig(name, c["type"], domains, tuple(sorted(set(extra))))
-            build_connector(cc.name, cc.type, cc.domains)
+            urls = c.get("urls", [])
+            if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+                raise ValueError(f"urls must be a list of URLs, got {urls!r}")
+            base_path = c.get("base_path", "")
+            if not isinstance(base_path, str):
+                raise ValueError(f"base_path must be a string, got {base_path!r}")
+            cc = ConnectorConfig(name, c["type"], domains, tuple(sorted(set(extra))), tuple(urls), base_path)
+            cc.build()
         except ValueError as e:
             line = _line_of(text, rf"\[connectors\.{re.escape(name)}\]")
             raise ConfigError(path, line, f"[connectors.{name}] {e}") from None
@@ -246,7 +259,8 @@ def dump_config(cfg: Config) -> str:
     if cfg.connectors:
         data["connectors"] = {
             c.name: {"type": c.type, **({"domains": list(c.domains)} if c.domains else {}),
-                     **({"ports": list(c.ports)} if c.ports else {})} for c in cfg.connectors
+                     **({"ports": list(c.ports)} if c.ports else {}), **({"urls": list(c.urls)} if c.urls else {}),
+                     **({"base_path": c.base_path} if c.base_path else {})} for c in cfg.connectors
         }
     return "# TrustFence daemon configuration\n" + tomli_w.dumps(data)
 
@@ -285,7 +299,7 @@ def check_permission(row: Mapping[str, Any], connectors: ConnectorSet) -> Permis
         raise PolicyError(f"unknown connector {row['connector']!r}; known: {known}")
     if row["decision"] not in VERDICTS:
         raise PolicyError(f"decision must be one of {', '.join(VERDICTS)}, got {row['decision']!r}")
-    action = validate_pattern(row["action"], conn.actions)
+    action = validate_pattern(row["action"], conn.all_actions, conn.all_open_prefixes)
     return Permission(gateway, conn.name, action, row["decision"])
 
 

@@ -1,4 +1,4 @@
-"""The Anthropic connector: API requests to ``api.anthropic.com`` become ``anthropic.<resource>.<verb>`` actions.
+"""The Anthropic connector: requests to ``api.anthropic.com`` become ``anthropic.<resource>.<verb>`` actions.
 
 The route table ``ANTHROPIC_ROUTES`` is data, tried in order, first match wins; the SDK sends every path under
 ``/v1``. Beta calls reach the same paths (the SDK adds ``?beta=true`` and an ``anthropic-beta`` header), so a
@@ -59,7 +59,8 @@ _UNKNOWN = frozenset(f"anthropic.unknown.{m}" for m in (*METHODS, "other"))
 
 
 class AnthropicConnector(Connector):
-    """``anthropic.<resource>.<verb>`` for the Anthropic API; unmatched requests are ``anthropic.unknown.<method>``."""
+    """``anthropic.<resource>.<verb>`` for the Anthropic API; unmatched requests are
+    ``anthropic.unknown.<method>``."""
 
     type_name = "anthropic"
     namespace = "anthropic"

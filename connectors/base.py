@@ -117,7 +117,7 @@ def body_fields(view: RequestView) -> Mapping[str, object] | None:
         if ctype.startswith("multipart/form-data"):
             return _multipart_fields(view.headers.get("content-type", ""), view.body)
         data = json.loads(view.body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: hostile nesting depth
         return None
     return data if isinstance(data, dict) else None
 
@@ -206,11 +206,20 @@ class Connector:
     """A configured connector: a name, the hosts it covers, and the parser that turns a view into an Action.
 
     ``parse`` is total: a request on a covered host that matches no route becomes
-    ``<namespace>.unknown`` (denied by default like anything else not allowed).
+    ``<namespace>.unknown.<method>`` (denied by default like anything else not allowed). ``classify`` first
+    applies the classifiers every connector shares (``protocols``: gRPC calls, WebSocket upgrades), then
+    ``parse``.
+
+    ``actions`` lists what ``parse`` can emit; ``all_actions`` adds what ``classify`` adds for every connector
+    (``<namespace>.websocket.open``, ``grpc.invalid``). ``open_prefixes`` names the prefixes under which
+    ``parse`` may emit names ``actions`` cannot list (GraphQL mutations, MCP tools: the server defines them);
+    ``all_open_prefixes`` adds ``grpc.``. ``accepts_action`` and ``accepts_prefix`` answer, from both, whether a
+    permission pattern can ever match.
     """
 
     type_name: str = ""
     namespace: str = ""
+    open_prefixes: frozenset[str] = frozenset()
 
     def __init__(self, name: str, hosts: tuple[str, ...]) -> None:
         self.name = name
@@ -218,15 +227,46 @@ class Connector:
 
     @property
     def actions(self) -> frozenset[str]:
-        """Every action name this connector can emit (used to validate permission patterns)."""
+        """Every action name this connector's ``parse`` can emit by exact name."""
         raise NotImplementedError
 
     def parse(self, view: RequestView) -> Action:
         """The Action for a view already normalised by ``classify``; subclasses implement this."""
         raise NotImplementedError
 
+    @property
+    def all_actions(self) -> frozenset[str]:
+        """``actions`` plus the actions ``classify`` emits for every connector."""
+        from trustfence.connectors import protocols  # protocols builds Actions with this module: import late
+
+        return self.actions | protocols.common_actions(self.namespace)
+
+    @property
+    def all_open_prefixes(self) -> frozenset[str]:
+        """``open_prefixes`` plus the prefixes ``classify`` emits under for every connector (``grpc.``)."""
+        from trustfence.connectors import protocols
+
+        return self.open_prefixes | protocols.COMMON_OPEN_PREFIXES
+
+    def accepts_action(self, name: str) -> bool:
+        """Whether ``classify`` can emit ``name``: listed in ``all_actions`` or under an open prefix."""
+        return name in self.all_actions or any(name.startswith(p) for p in self.all_open_prefixes)
+
+    def accepts_prefix(self, prefix: str) -> bool:
+        """Whether some action ``classify`` can emit starts with ``prefix`` (``github.pr.`` for ``github.pr.*``)."""
+        return (any(a.startswith(prefix) for a in self.all_actions)
+                or any(p.startswith(prefix) or prefix.startswith(p) for p in self.all_open_prefixes))
+
+    def param_path(self, path: str) -> str:
+        """The path as recorded in an Action's params; a connector whose paths may hold secrets redacts it."""
+        return path
+
     def classify(self, view: RequestView) -> Action:
-        """Normalise the view (method and host case, trailing dot, path encoding and segments), then parse."""
+        """Normalise the view (method and host case, trailing dot, path encoding and segments), apply the shared
+        protocol classifiers, then parse."""
+        from trustfence.connectors import protocols
+
         normal = replace(view, method=view.method.upper(), host=view.host.lower().rstrip("."),
                          path=normalise_path(view.path))
-        return self.parse(normal)
+        shared = protocols.protocol_action(self, normal)
+        return shared if shared is not None else self.parse(normal)

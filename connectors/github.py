@@ -8,18 +8,28 @@ parameter (``/pulls/comments`` vs ``/pulls/{number}``) are listed before the par
 Risk levels: reads are ``low``; creates and updates ``medium``; merges, deletes, and changes that grant
 access, run code or weaken protections are ``high``; deleting or transferring a repository is ``critical``.
 
-GitHub Enterprise Server serves the same API under ``/api/v3``: give that as ``base_path``. Requests outside
-the base path, and anything not in the table, become ``github.unknown`` (high risk, denied unless allowed).
+GraphQL (``POST /graphql``; ``/api/graphql`` on Enterprise Server) is read from the document, not the table:
+``github.graphql.query``, ``github.graphql.subscription``, ``github.graphql.mutation.<field>`` for each
+mutation field, ``github.graphql.invalid`` for a body that cannot be read (see ``connectors.graphql``). The
+mutation catalogue is open-ended, so ``actions`` lists the well-known mutations of ``GITHUB_MUTATIONS`` and
+``open_prefixes`` declares ``github.graphql.mutation.``: any other field is still emitted, at high risk.
+
+GitHub Enterprise Server serves the REST API under ``/api/v3``: give that as ``base_path``. Requests outside
+the base path, and anything not in the table, become ``github.unknown.<method>`` (high risk, denied unless
+allowed).
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping
 from dataclasses import replace
 
-from trustfence.connectors.base import Action, BodyRule, Connector, RequestView, Route, Router
+from trustfence.connectors.base import Action, BodyRule, Connector, RequestView, Risk, Route, Router
+from trustfence.connectors.graphql import fixed_actions, graphql_action
+from trustfence.connectors.protocols import unknown_action, unknown_actions
 
-__all__ = ["GITHUB_ROUTES", "GitHubConnector"]
+__all__ = ["GITHUB_MUTATIONS", "GITHUB_ROUTES", "GitHubConnector"]
 
 _R = "/repos/{owner}/{repo}"
 
@@ -64,7 +74,6 @@ GITHUB_ROUTES: tuple[Route, ...] = (
     Route("GET", "/user", "user.read", "low"),
     Route("GET", "/users/{username}", "user.read", "low"),
     Route("GET", "/search/{kind}", "search.read", "low"),
-    Route("POST", "/graphql", "graphql.request", "high", body_params=("operationName",)),
     # --- repositories ---
     Route("GET", "/user/repos", "repo.list", "low"),
     Route("GET", "/orgs/{org}/repos", "repo.list", "low"),
@@ -246,17 +255,85 @@ GITHUB_ROUTES: tuple[Route, ...] = (
 
 _ROUTER = Router("github", GITHUB_ROUTES)
 
+GITHUB_MUTATIONS: Mapping[str, Risk] = {
+    # Well-known GraphQL mutations and their risk, graded like their REST twins. A mutation not listed here is
+    # still classified (``github.graphql.mutation.<field>``) at high risk.
+    # pull requests
+    "createPullRequest": "medium",
+    "updatePullRequest": "medium",
+    "closePullRequest": "medium",
+    "reopenPullRequest": "medium",
+    "markPullRequestReadyForReview": "medium",
+    "convertPullRequestToDraft": "medium",
+    "updatePullRequestBranch": "medium",
+    "requestReviews": "medium",
+    "addPullRequestReview": "medium",
+    "addPullRequestReviewThread": "medium",
+    "submitPullRequestReview": "medium",
+    "dismissPullRequestReview": "high",
+    "mergePullRequest": "high",
+    "enablePullRequestAutoMerge": "high",
+    "disablePullRequestAutoMerge": "medium",
+    "enqueuePullRequest": "high",
+    # issues and comments
+    "createIssue": "medium",
+    "updateIssue": "medium",
+    "closeIssue": "medium",
+    "reopenIssue": "medium",
+    "deleteIssue": "high",
+    "transferIssue": "high",
+    "addComment": "medium",
+    "updateIssueComment": "medium",
+    "deleteIssueComment": "high",
+    "addLabelsToLabelable": "medium",
+    "removeLabelsFromLabelable": "medium",
+    "addAssigneesToAssignable": "medium",
+    # refs and commits (updateRef can force-move a branch)
+    "createRef": "medium",
+    "updateRef": "high",
+    "updateRefs": "high",
+    "deleteRef": "high",
+    "createCommitOnBranch": "medium",
+    "mergeBranch": "high",
+    # protections
+    "createBranchProtectionRule": "high",
+    "updateBranchProtectionRule": "high",
+    "deleteBranchProtectionRule": "high",
+    "createRepositoryRuleset": "high",
+    "updateRepositoryRuleset": "high",
+    "deleteRepositoryRuleset": "high",
+    # repositories (GitHub deletes repositories through REST only; the name is listed so a rule can deny it)
+    "createRepository": "medium",
+    "cloneTemplateRepository": "medium",
+    "updateRepository": "medium",
+    "archiveRepository": "high",
+    "unarchiveRepository": "medium",
+    "updateTeamsRepository": "high",
+    "deleteRepository": "critical",
+    # discussions and stars
+    "createDiscussion": "medium",
+    "addDiscussionComment": "medium",
+    "deleteDiscussion": "high",
+    "addStar": "medium",
+    "removeStar": "medium",
+}
+
+_MUTATION_PREFIX = "github.graphql.mutation."
+
 
 class GitHubConnector(Connector):
-    """``github.<resource>.<verb>`` for the GitHub REST API; unmatched requests are ``github.unknown``.
+    """``github.<resource>.<verb>`` for the GitHub REST API and ``github.graphql.*`` for its GraphQL endpoint;
+    unmatched requests are ``github.unknown.<method>``.
 
-    ``base_path`` is the API prefix on GitHub Enterprise Server (``/api/v3``); it is stripped before the
-    route table is consulted, and a request outside it matches nothing.
+    ``base_path`` is the REST prefix on GitHub Enterprise Server (``/api/v3``); it is stripped before the
+    route table is consulted, and a request outside it matches nothing. The GraphQL endpoint sits beside it
+    (``/api/graphql``).
     """
 
     type_name = "github"
     namespace = "github"
     default_hosts: tuple[str, ...] = ("api.github.com",)
+    open_prefixes = frozenset({_MUTATION_PREFIX})
 
     def __init__(self, name: str, hosts: tuple[str, ...], base_path: str = "") -> None:
         super().__init__(name, hosts)
@@ -264,19 +341,23 @@ class GitHubConnector(Connector):
         if base and not base.startswith("/"):
             base = "/" + base
         self.base_path = base
+        self.graphql_path = posixpath.dirname(base).rstrip("/") + "/graphql" if base else "/graphql"
 
     @property
     def actions(self) -> frozenset[str]:
-        return _ROUTER.actions | {"github.unknown"}
+        return (_ROUTER.actions | fixed_actions("github") | {_MUTATION_PREFIX + m for m in GITHUB_MUTATIONS}
+                | unknown_actions("github"))
 
     def parse(self, view: RequestView) -> Action:
-        path = self._api_path(view.path)
+        target = view if view.method.isupper() else replace(view, method=view.method.upper())
+        if target.method == "POST" and (target.path.rstrip("/") or "/") == self.graphql_path:
+            return graphql_action(self.name, "github", target, GITHUB_MUTATIONS)
+        path = self._api_path(target.path)
         if path is not None:
-            target = view if view.method.isupper() else replace(view, method=view.method.upper())
             found = _ROUTER.match(self.name, target, path)
             if found is not None:
                 return found
-        return Action("github.unknown", self.name, "high", {"method": view.method, "path": view.path})
+        return unknown_action(self.name, "github", view)
 
     def _api_path(self, path: str) -> str | None:
         """The path relative to the API root, or None when the request is outside ``base_path``."""

@@ -133,7 +133,8 @@ OPENAI_ROUTES: tuple[Route, ...] = (
     Route("POST", _VSF, "vector_store.file.update", "medium"),
     Route("GET", _VSF + "/content", "vector_store.file.content.read", "low"),
     Route("DELETE", _VSF, "vector_store.file.delete", "high"),
-    Route("POST", _VS + "/file_batches", "vector_store.file_batch.create", "medium", body_params=("file_ids",)),
+    Route("POST", _VS + "/file_batches", "vector_store.file_batch.create", "medium",
+          body_params=("file_ids",)),
     Route("GET", _VSB, "vector_store.file_batch.read", "low"),
     Route("POST", _VSB + "/cancel", "vector_store.file_batch.cancel", "medium"),
     Route("GET", _VSB + "/files", "vector_store.file_batch.file.list", "low"),
@@ -175,7 +176,8 @@ _UNKNOWN = frozenset(f"openai.unknown.{m}" for m in (*METHODS, "other"))
 
 
 class OpenAIConnector(Connector):
-    """``openai.<resource>.<verb>`` for the OpenAI REST API; unmatched requests are ``openai.unknown.<method>``."""
+    """``openai.<resource>.<verb>`` for the OpenAI REST API; unmatched requests are
+    ``openai.unknown.<method>``."""
 
     type_name = "openai"
     namespace = "openai"
@@ -192,4 +194,5 @@ class OpenAIConnector(Connector):
             return found
         verb = target.method.lower()
         suffix = verb if verb in METHODS else "other"
-        return Action(f"openai.unknown.{suffix}", self.name, "high", {"method": view.method, "path": view.path})
+        return Action(f"openai.unknown.{suffix}", self.name, "high",
+                      {"method": view.method, "path": view.path})

@@ -2,27 +2,69 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from urllib.parse import urlsplit
 
+from trustfence.connectors.anthropic import AnthropicConnector
 from trustfence.connectors.base import Connector
 from trustfence.connectors.generic import GenericConnector
 from trustfence.connectors.github import GitHubConnector
+from trustfence.connectors.mcp import MCPConnector
+from trustfence.connectors.openai import OpenAIConnector
+from trustfence.connectors.slack import SlackConnector
+from trustfence.connectors.stripe import StripeConnector
+from trustfence.connectors.webhook import WebhookConnector
 
 __all__ = ["ConnectorSet", "KNOWN_TYPES", "build_connector"]
 
 KNOWN_TYPES: Mapping[str, type[Connector]] = {
-    "github": GitHubConnector,
+    "anthropic": AnthropicConnector,
     "generic": GenericConnector,
+    "github": GitHubConnector,
+    "mcp": MCPConnector,
+    "openai": OpenAIConnector,
+    "slack": SlackConnector,
+    "stripe": StripeConnector,
+    "webhook": WebhookConnector,
+}
+
+# Types that know their public API's hosts; the others need domains (generic) or URLs (mcp, webhook).
+_DEFAULT_HOSTS: Mapping[str, tuple[str, ...]] = {
+    "anthropic": AnthropicConnector.default_hosts,
+    "github": GitHubConnector.default_hosts,
+    "openai": OpenAIConnector.default_hosts,
+    "slack": SlackConnector.default_hosts,
+    "stripe": StripeConnector.default_hosts,
 }
 
 
-def build_connector(name: str, type_name: str, hosts: tuple[str, ...] = ()) -> Connector:
-    """A connector of ``type_name``; ``hosts`` overrides the type's default hosts (generic needs them)."""
+def build_connector(name: str, type_name: str, hosts: tuple[str, ...] = (), *, urls: Sequence[str] = (),
+                    base_path: str = "") -> Connector:
+    """A connector of ``type_name``. ``hosts`` overrides a type's default hosts; ``urls`` is the endpoint of an
+    ``mcp`` connector (exactly one) or the endpoints of a ``webhook`` connector; ``base_path`` is GitHub
+    Enterprise's API prefix (``/api/v3``). Raises ValueError naming what is missing or wrong."""
     cls = KNOWN_TYPES.get(type_name)
     if cls is None:
         raise ValueError(f"unknown connector type {type_name!r}; known: {', '.join(sorted(KNOWN_TYPES))}")
-    if cls is GitHubConnector:
-        return GitHubConnector(name, hosts or GitHubConnector.default_hosts)
+    if urls and type_name not in ("mcp", "webhook"):
+        raise ValueError(f"connector type {type_name} takes no urls")
+    if base_path and type_name != "github":
+        raise ValueError("base_path is for github (GitHub Enterprise's /api/v3) only")
+    if type_name == "github":
+        return GitHubConnector(name, hosts or GitHubConnector.default_hosts, base_path)
+    if type_name in _DEFAULT_HOSTS:
+        return cls(name, hosts or _DEFAULT_HOSTS[type_name])
+    if type_name == "mcp":
+        if len(urls) != 1:
+            raise ValueError(f"connector {name!r} of type mcp needs exactly one url (the server's endpoint)")
+        parts = urlsplit(urls[0])
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"mcp url {urls[0]!r} is not an http(s) URL with a host")
+        return MCPConnector(name, (parts.hostname, *hosts), path=parts.path or "/")
+    if type_name == "webhook":
+        if not urls:
+            raise ValueError(f"connector {name!r} of type webhook needs at least one url")
+        return WebhookConnector(name, hosts, urls)
     if not hosts:
         raise ValueError(f"connector {name!r} of type {type_name} needs at least one domain")
     return cls(name, hosts)

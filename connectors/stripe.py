@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from trustfence.connectors.base import Action, Connector, RequestView, Route, Router
+from trustfence.connectors.protocols import unknown_action, unknown_actions
 
 __all__ = ["AMOUNT_FIELDS", "STRIPE_ROUTES", "StripeConnector"]
 
@@ -39,7 +40,6 @@ AMOUNT_FIELDS = frozenset({"amount", "amount_to_capture", "unit_amount", "amount
 
 # Bounded so int() stays cheap and under the interpreter's digit limit; Stripe amounts have at most 8 digits.
 _DIGITS = re.compile(r"[0-9]{1,18}")
-_METHODS = ("get", "head", "options", "post", "put", "patch", "delete")
 
 _MONEY = ("amount", "currency", "customer")
 _REFUND = ("amount", "reason")
@@ -287,17 +287,13 @@ class StripeConnector(Connector):
 
     @property
     def actions(self) -> frozenset[str]:
-        unknown = {f"stripe.unknown.{m}" for m in _METHODS} | {"stripe.unknown.other"}
-        return _ROUTER.actions | unknown
+        return _ROUTER.actions | unknown_actions("stripe")
 
     def parse(self, view: RequestView) -> Action:
         target = view if view.method.isupper() else replace(view, method=view.method.upper())
         found = _ROUTER.match(self.name, target)
         if found is None:
-            method = view.method.lower()
-            verb = method if method in _METHODS else "other"
-            return Action(f"stripe.unknown.{verb}", self.name, "high",
-                          {"method": view.method, "path": view.path})
+            return unknown_action(self.name, "stripe", view)
         params = _with_amounts(found.params)
         account = view.headers.get("stripe-account")
         if account:

@@ -49,8 +49,12 @@ def validate_name(kind: str, value: str) -> str:
     return value
 
 
-def validate_pattern(pattern: str, known_actions: frozenset[str] | None = None) -> str:
-    """Check an action pattern's syntax and, when the catalogue is given, that it can match something."""
+def validate_pattern(pattern: str, known_actions: frozenset[str] | None = None,
+                     open_prefixes: frozenset[str] = frozenset()) -> str:
+    """Check an action pattern's syntax and, when the catalogue is given, that it can match something.
+
+    ``open_prefixes``: prefixes under which a connector emits names its catalogue cannot list (GraphQL
+    mutations, MCP tools, gRPC methods): ``github.graphql.mutation.addStar`` and ``mcp.tools.*`` are valid."""
     if not _PATTERN.match(pattern):
         raise PolicyError(
             f"action pattern {pattern!r} is not valid: use an action (github.pr.merge), "
@@ -60,9 +64,10 @@ def validate_pattern(pattern: str, known_actions: frozenset[str] | None = None) 
         return pattern
     if pattern.endswith(".*"):
         prefix = pattern[:-1]
-        if not any(a.startswith(prefix) for a in known_actions):
+        if not any(a.startswith(prefix) for a in known_actions) and not any(
+                p.startswith(prefix) or prefix.startswith(p) for p in open_prefixes):
             raise PolicyError(f"action pattern {pattern!r} matches no known action")
-    elif pattern not in known_actions:
+    elif pattern not in known_actions and not any(pattern.startswith(p) for p in open_prefixes):
         close = sorted(a for a in known_actions if a.split(".")[:2] == pattern.split(".")[:2])
         hint = f"; actions like it: {', '.join(close[:12])}" if close else ""
         raise PolicyError(f"unknown action {pattern!r}{hint}")

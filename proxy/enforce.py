@@ -1,4 +1,8 @@
-"""Enforce: decide the Action against the gateway's permissions; deny answers 403 and nothing goes upstream."""
+"""Enforce: decide the Action against the gateway's permissions; deny answers 403 and nothing goes upstream.
+
+A request that runs several operations at once (a GraphQL document with several mutations, a JSON-RPC batch)
+carries every one in ``params["operations"]``: each is decided, and the request is allowed only if all are.
+"""
 
 from __future__ import annotations
 
@@ -27,13 +31,24 @@ class Enforce:
         if not action.connector:
             decision = Decision("deny", f"no connector covers {flow.request.pretty_host} (default deny)")
         else:
-            decision = decide(self.state.policy, gw.name, action.connector, action.name)
+            decision = self._decide_all(gw.name, action)
         flow.metadata[DECISION] = decision
         if decision.verdict == "allow":
             flow.metadata["tf.outcome"] = "allowed"
             flow.metadata["tf.reason"] = decision.reason
         else:
             deny(flow, decision.reason, decision=decision)
+
+    def _decide_all(self, gateway: str, action: Action) -> Decision:
+        primary = decide(self.state.policy, gateway, action.connector, action.name)
+        ops = action.params.get("operations")
+        for name in ops if isinstance(ops, (list, tuple)) else ():
+            if primary.verdict != "allow":
+                break
+            d = decide(self.state.policy, gateway, action.connector, str(name))
+            if d.verdict != "allow":
+                return Decision(d.verdict, f"{name}: {d.reason}", d.rule_id)
+        return primary
 
     def response(self, flow: http.HTTPFlow) -> None:
         stamp_headers(flow)

@@ -184,3 +184,20 @@ def test_allowed_name_resolving_to_loopback_is_not_connected(
     row = enforcer.store.query("recent")[-1]
     assert (row["action"], row["decision"]) == ("http.get", "error")
     assert "not a public address" in row["reason"]
+
+
+def test_graphql_document_is_decided_on_every_mutation(
+    enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path
+) -> None:
+    enforcer.set_permissions(Permission("Bot", "github", "github.graphql.mutation.mergePullRequest", "allow"),
+                             Permission("Bot", "github", "github.graphql.query", "allow"))
+    both = "mutation { addComment(input: {}) { clientMutationId } mergePullRequest(input: {}) { clientMutationId } }"
+    with client(enforcer, tmp_path) as c:
+        denied = c.post("https://api.github.com/graphql", json={"query": both})
+        ok = c.post("https://api.github.com/graphql", json={"query": "mutation { mergePullRequest(input: {}) { x } }"})
+        read = c.post("https://api.github.com/graphql", json={"query": "{ viewer { login } }"})
+    assert denied.status_code == 403
+    assert denied.json()["reason"].startswith("github.graphql.mutation.addComment: no permission allows")
+    assert (ok.status_code, ok.headers["X-TrustFence-Action"]) == (201, "github.graphql.mutation.mergePullRequest")
+    assert (read.status_code, read.headers["X-TrustFence-Action"]) == (201, "github.graphql.query")
+    assert len(fake_upstream.received()) == 2

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from trustfence.connectors.base import RequestView, Route
-from trustfence.connectors.github import GITHUB_ROUTES, GitHubConnector
+from trustfence.connectors.github import GITHUB_MUTATIONS, GITHUB_ROUTES, GitHubConnector
+from trustfence.connectors.protocols import unknown_actions
 
 GH = GitHubConnector("github", GitHubConnector.default_hosts)
 R = "/repos/acme/widgets"
@@ -72,7 +73,9 @@ REQUIRED_NAMES = {
     "github.release.create", "github.release.delete", "github.release.list", "github.release.read",
     "github.file.create", "github.file.update", "github.file.delete", "github.file.read",
     "github.repo.create", "github.repo.update", "github.repo.delete", "github.repo.read", "github.repo.list",
-    "github.org.update", "github.team.create", "github.user.read", "github.unknown",
+    "github.org.update", "github.team.create", "github.user.read", "github.unknown.get",
+    "github.unknown.post", "github.unknown.other", "github.graphql.query",
+    "github.graphql.mutation.mergePullRequest",
 }
 
 
@@ -86,7 +89,8 @@ def test_required_actions_are_reached(method: str, path: str, body: object, acti
 
 
 def test_required_table_covers_every_required_name() -> None:
-    assert {a for _, _, _, a, _ in REQUIRED} == REQUIRED_NAMES - {"github.unknown"}
+    assert {a for _, _, _, a, _ in REQUIRED} == {n for n in REQUIRED_NAMES if ".unknown." not in n
+                                                 and ".graphql." not in n}
 
 
 def test_actions_lists_at_least_thirty_including_required() -> None:
@@ -216,10 +220,11 @@ def test_params_from_form_body_and_garbage_body() -> None:
 ])
 def test_unknown_paths(method: str, path: str) -> None:
     got = GH.parse(view(method, path))
-    assert got.name == "github.unknown"
+    assert got.name == ("github.unknown.other" if method == "TRACE" else f"github.unknown.{method.lower()}")
     assert got.risk == "high"
     assert got.connector == "github"
     assert dict(got.params) == {"method": method, "path": path}
+    assert got.name in GH.actions
 
 
 @pytest.mark.parametrize("base_path", ["/api/v3", "/api/v3/", "api/v3"])
@@ -235,7 +240,7 @@ def test_enterprise_base_path(base_path: str) -> None:
     assert ghe.parse(view("GET", "/api/v3/user", host="github.example.com")).name == "github.user.read"
     for outside in ("/repos/acme/widgets", "/api/v3x/user", "/api/v4/user"):
         got = ghe.parse(view("GET", outside, host="github.example.com"))
-        assert got.name == "github.unknown"
+        assert got.name == "github.unknown.get"
         assert dict(got.params) == {"method": "GET", "path": outside}
 
 
@@ -261,7 +266,9 @@ def test_every_plain_route_is_reachable(route: Route) -> None:
 
 def test_route_table_is_consistent() -> None:
     actions = {f"github.{r.action}" for r in GITHUB_ROUTES}
-    assert GH.actions == actions | {"github.unknown"}
+    graphql = {"github.graphql.query", "github.graphql.subscription", "github.graphql.invalid"}
+    mutations = {f"github.graphql.mutation.{m}" for m in GITHUB_MUTATIONS}
+    assert GH.actions == actions | graphql | mutations | unknown_actions("github")
     for r in GITHUB_ROUTES:
         assert r.method == r.method.upper()
         assert r.risk in ("low", "medium", "high", "critical")
@@ -269,3 +276,68 @@ def test_route_table_is_consistent() -> None:
             assert r.risk == "low", r
         if r.action.endswith((".delete", ".remove", ".merge")):
             assert r.risk in ("high", "critical"), r
+
+
+# --- GraphQL: the endpoint is read from the document (details in test_graphql.py) ---
+
+def gql(query: str, **extra: object) -> dict[str, object]:
+    return {"query": query, **extra}
+
+
+@pytest.mark.parametrize(("body", "action", "risk", "operations"), [
+    (gql("query { viewer { login } }"), "github.graphql.query", "low", ("github.graphql.query",)),
+    (gql("{ repository(owner: \"a\", name: \"b\") { id } }"), "github.graphql.query", "low",
+     ("github.graphql.query",)),
+    (gql("mutation { mergePullRequest(input: {pullRequestId: \"x\"}) { clientMutationId } }"),
+     "github.graphql.mutation.mergePullRequest", "high", ("github.graphql.mutation.mergePullRequest",)),
+    (gql("mutation { createIssue(input: {}) { issue { id } } }"), "github.graphql.mutation.createIssue",
+     "medium", ("github.graphql.mutation.createIssue",)),
+    (gql("mutation { deleteRepository(input: {}) { clientMutationId } }"),
+     "github.graphql.mutation.deleteRepository", "critical", ("github.graphql.mutation.deleteRepository",)),
+    # not in the catalogue: still named, at high risk
+    (gql("mutation { someNewMutation(input: {}) { clientMutationId } }"),
+     "github.graphql.mutation.someNewMutation", "high", ("github.graphql.mutation.someNewMutation",)),
+    # several mutations: the first of the highest risk names the Action, all are listed
+    (gql("mutation { addComment(input: {}) { clientMutationId }"
+         " closePullRequest(input: {}) { clientMutationId } deleteRef(input: {}) { clientMutationId } }"),
+     "github.graphql.mutation.deleteRef", "high",
+     ("github.graphql.mutation.addComment", "github.graphql.mutation.closePullRequest",
+      "github.graphql.mutation.deleteRef")),
+    (gql("subscription { x }"), "github.graphql.subscription", "low", ("github.graphql.subscription",)),
+    ("not a request", "github.graphql.invalid", "high", ("github.graphql.invalid",)),
+])
+def test_graphql_endpoint(body: object, action: str, risk: str, operations: tuple[str, ...]) -> None:
+    got = GH.classify(view("POST", "/graphql", body))
+    assert (got.name, got.risk, got.connector) == (action, risk, "github")
+    assert got.params["operations"] == operations
+    assert all(GH.accepts_action(name) for name in operations)
+
+
+def test_graphql_keeps_operation_name_and_only_post_is_graphql() -> None:
+    got = GH.classify(view("POST", "/graphql/", gql("query Me { viewer { login } }", operationName="Me")))
+    assert dict(got.params) == {"operationName": "Me", "operations": ("github.graphql.query",)}
+    assert GH.classify(view("GET", "/graphql")).name == "github.unknown.get"
+
+
+def test_graphql_on_enterprise_server_sits_beside_the_rest_prefix() -> None:
+    ghe = GitHubConnector("ghe", ("github.example.com",), base_path="/api/v3")
+    body = gql("mutation { deleteRef(input: {}) { clientMutationId } }")
+    assert ghe.classify(view("POST", "/api/graphql", body, host="github.example.com")).name == \
+        "github.graphql.mutation.deleteRef"
+    assert ghe.classify(view("POST", "/api/v3/graphql", body, host="github.example.com")).name == \
+        "github.unknown.post"
+    assert GH.classify(view("POST", "/api/graphql", body)).name == "github.unknown.post"
+
+
+def test_graphql_catalogue_and_open_prefix() -> None:
+    for name in ("mergePullRequest", "createPullRequest", "closePullRequest", "deleteRef", "updateRef",
+                 "createRef", "addComment", "deleteRepository", "updateBranchProtectionRule",
+                 "deleteBranchProtectionRule", "createIssue", "closeIssue", "addPullRequestReview"):
+        assert f"github.graphql.mutation.{name}" in GH.actions
+    assert GH.open_prefixes == frozenset({"github.graphql.mutation."})
+    assert GH.accepts_action("github.graphql.mutation.anythingAtAll")
+    assert GH.accepts_prefix("github.graphql.mutation.")
+    assert not GH.accepts_action("github.graphql.other")
+    assert all(risk in ("medium", "high", "critical") for risk in GITHUB_MUTATIONS.values())
+    assert all(name.startswith(("delete", "merge")) <= (risk in ("high", "critical"))
+               for name, risk in GITHUB_MUTATIONS.items())

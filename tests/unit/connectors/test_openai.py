@@ -1,4 +1,4 @@
-"""The OpenAI connector: every route's action, risk and params, multipart bodies, unreadable bodies, unknowns."""
+"""The OpenAI connector: each route's action, risk and params, multipart and unreadable bodies, unknowns."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import re
 
 import httpx
 import pytest
-
 from trustfence.connectors.base import RequestView, Route
 from trustfence.connectors.generic import METHODS
 from trustfence.connectors.openai import OPENAI_ROUTES, OpenAIConnector
@@ -43,22 +42,25 @@ T = "/v1/threads/thread_abc"
 FT_MODEL = "ft:gpt-4o-mini-2024-07-18:acme:custom:abc123"
 PNG = ("a.png", b"\x89PNG", "image/png")
 WAV = ("talk.wav", b"RIFF", "audio/wav")
+OCTETS = "application/octet-stream"
 
 GOLDEN: list[tuple[RequestView, str, str, dict[str, object]]] = [
     # (request, expected action, expected risk, expected params)
     # chat completions
-    (view("POST", "/v1/chat/completions", {"model": "gpt-4o", "messages": [], "stream": True, "max_tokens": 50,
-                                           "max_completion_tokens": 60, "temperature": 0}),
+    (view("POST", "/v1/chat/completions", {"model": "gpt-4o", "messages": [], "stream": True,
+                                           "max_tokens": 50, "max_completion_tokens": 60, "temperature": 0}),
      "openai.chat.create", "medium",
      {"model": "gpt-4o", "stream": True, "max_tokens": 50, "max_completion_tokens": 60}),
     (view("GET", "/v1/chat/completions", query=(("model", "gpt-4o"), ("limit", "5"))),
      "openai.chat.list", "low", {"model": "gpt-4o"}),
     (view("GET", C), "openai.chat.read", "low", {"completion_id": "chatcmpl-abc"}),
-    (view("POST", C, {"metadata": {"k": "v"}}), "openai.chat.update", "medium", {"completion_id": "chatcmpl-abc"}),
+    (view("POST", C, {"metadata": {"k": "v"}}),
+     "openai.chat.update", "medium", {"completion_id": "chatcmpl-abc"}),
     (view("DELETE", C), "openai.chat.delete", "high", {"completion_id": "chatcmpl-abc"}),
     (view("GET", C + "/messages"), "openai.chat.message.list", "low", {"completion_id": "chatcmpl-abc"}),
     # responses
-    (view("POST", "/v1/responses", {"model": "gpt-4.1", "input": "hi", "stream": False, "max_output_tokens": 9}),
+    (view("POST", "/v1/responses", {"model": "gpt-4.1", "input": "hi", "stream": False,
+                                    "max_output_tokens": 9}),
      "openai.response.create", "medium", {"model": "gpt-4.1", "stream": False, "max_output_tokens": 9}),
     (view("POST", "/v1/responses/input_tokens", {"model": "gpt-4.1", "input": "hi"}),
      "openai.response.input_tokens.count", "low", {"model": "gpt-4.1"}),
@@ -71,7 +73,8 @@ GOLDEN: list[tuple[RequestView, str, str, dict[str, object]]] = [
     # conversations
     (view("POST", "/v1/conversations", {"items": []}), "openai.conversation.create", "medium", {}),
     (view("GET", CV), "openai.conversation.read", "low", {"conversation_id": "conv_abc"}),
-    (view("POST", CV, {"metadata": {}}), "openai.conversation.update", "medium", {"conversation_id": "conv_abc"}),
+    (view("POST", CV, {"metadata": {}}),
+     "openai.conversation.update", "medium", {"conversation_id": "conv_abc"}),
     (view("DELETE", CV), "openai.conversation.delete", "high", {"conversation_id": "conv_abc"}),
     (view("GET", CV + "/items"), "openai.conversation.item.list", "low", {"conversation_id": "conv_abc"}),
     (view("POST", CV + "/items", {"items": []}), "openai.conversation.item.create", "medium",
@@ -83,7 +86,8 @@ GOLDEN: list[tuple[RequestView, str, str, dict[str, object]]] = [
     # legacy completions, embeddings, moderations
     (view("POST", "/v1/completions", {"model": "gpt-3.5-turbo-instruct", "prompt": "x", "max_tokens": 7,
                                       "stream": True}),
-     "openai.completion.create", "medium", {"model": "gpt-3.5-turbo-instruct", "max_tokens": 7, "stream": True}),
+     "openai.completion.create", "medium",
+     {"model": "gpt-3.5-turbo-instruct", "max_tokens": 7, "stream": True}),
     (view("POST", "/v1/embeddings", {"model": "text-embedding-3-small", "input": "x"}),
      "openai.embedding.create", "medium", {"model": "text-embedding-3-small"}),
     (view("POST", "/v1/moderations", {"model": "omni-moderation-latest", "input": "x"}),
@@ -104,9 +108,11 @@ GOLDEN: list[tuple[RequestView, str, str, dict[str, object]]] = [
     (form("POST", "/v1/audio/translations", {"model": "whisper-1"}, {"file": WAV}),
      "openai.audio.translation.create", "medium", {"model": "whisper-1"}),
     # files
-    (form("POST", "/v1/files", {"purpose": "fine-tune"}, {"file": ("train.jsonl", b"{}\n", "application/jsonl")}),
+    (form("POST", "/v1/files", {"purpose": "fine-tune"},
+          {"file": ("train.jsonl", b"{}\n", "application/jsonl")}),
      "openai.file.upload", "medium", {"purpose": "fine-tune", "file": "train.jsonl"}),
-    (view("GET", "/v1/files", query=(("purpose", "batch"),)), "openai.file.list", "low", {"purpose": "batch"}),
+    (view("GET", "/v1/files", query=(("purpose", "batch"),)),
+     "openai.file.list", "low", {"purpose": "batch"}),
     (view("GET", "/v1/files/file-abc"), "openai.file.read", "low", {"file_id": "file-abc"}),
     (view("GET", "/v1/files/file-abc/content"), "openai.file.content.read", "low", {"file_id": "file-abc"}),
     (view("DELETE", "/v1/files/file-abc"), "openai.file.delete", "high", {"file_id": "file-abc"}),
@@ -114,11 +120,12 @@ GOLDEN: list[tuple[RequestView, str, str, dict[str, object]]] = [
     (view("POST", "/v1/uploads", {"purpose": "assistants", "filename": "big.pdf", "bytes": 9000000,
                                   "mime_type": "application/pdf"}),
      "openai.upload.create", "medium", {"purpose": "assistants", "filename": "big.pdf", "bytes": 9000000}),
-    (form("POST", "/v1/uploads/upload_abc/parts", {}, {"data": ("data", b"chunk", "application/octet-stream")}),
+    (form("POST", "/v1/uploads/upload_abc/parts", {}, {"data": ("data", b"chunk", OCTETS)}),
      "openai.upload.part.create", "medium", {"upload_id": "upload_abc"}),
     (view("POST", "/v1/uploads/upload_abc/complete", {"part_ids": ["part_1"]}), "openai.upload.complete",
      "medium", {"upload_id": "upload_abc"}),
-    (view("POST", "/v1/uploads/upload_abc/cancel"), "openai.upload.cancel", "medium", {"upload_id": "upload_abc"}),
+    (view("POST", "/v1/uploads/upload_abc/cancel"),
+     "openai.upload.cancel", "medium", {"upload_id": "upload_abc"}),
     # fine-tuning
     (view("POST", "/v1/fine_tuning/jobs", {"model": "gpt-4o-mini", "training_file": "file-t",
                                            "validation_file": "file-v", "suffix": "x"}),
@@ -126,10 +133,14 @@ GOLDEN: list[tuple[RequestView, str, str, dict[str, object]]] = [
      {"model": "gpt-4o-mini", "training_file": "file-t", "validation_file": "file-v"}),
     (view("GET", "/v1/fine_tuning/jobs"), "openai.fine_tuning.job.list", "low", {}),
     (view("GET", FT), "openai.fine_tuning.job.read", "low", {"fine_tuning_job_id": "ftjob-abc"}),
-    (view("POST", FT + "/cancel"), "openai.fine_tuning.job.cancel", "medium", {"fine_tuning_job_id": "ftjob-abc"}),
-    (view("POST", FT + "/pause"), "openai.fine_tuning.job.pause", "medium", {"fine_tuning_job_id": "ftjob-abc"}),
-    (view("POST", FT + "/resume"), "openai.fine_tuning.job.resume", "medium", {"fine_tuning_job_id": "ftjob-abc"}),
-    (view("GET", FT + "/events"), "openai.fine_tuning.job.event.list", "low", {"fine_tuning_job_id": "ftjob-abc"}),
+    (view("POST", FT + "/cancel"),
+     "openai.fine_tuning.job.cancel", "medium", {"fine_tuning_job_id": "ftjob-abc"}),
+    (view("POST", FT + "/pause"),
+     "openai.fine_tuning.job.pause", "medium", {"fine_tuning_job_id": "ftjob-abc"}),
+    (view("POST", FT + "/resume"),
+     "openai.fine_tuning.job.resume", "medium", {"fine_tuning_job_id": "ftjob-abc"}),
+    (view("GET", FT + "/events"),
+     "openai.fine_tuning.job.event.list", "low", {"fine_tuning_job_id": "ftjob-abc"}),
     (view("GET", FT + "/checkpoints"), "openai.fine_tuning.job.checkpoint.list", "low",
      {"fine_tuning_job_id": "ftjob-abc"}),
     (view("GET", CK), "openai.fine_tuning.checkpoint.permission.list", "low",
@@ -149,16 +160,19 @@ GOLDEN: list[tuple[RequestView, str, str, dict[str, object]]] = [
      {"input_file_id": "file-b", "endpoint": "/v1/chat/completions", "completion_window": "24h"}),
     (view("GET", "/v1/batches"), "openai.batch.list", "low", {}),
     (view("GET", "/v1/batches/batch_abc"), "openai.batch.read", "low", {"batch_id": "batch_abc"}),
-    (view("POST", "/v1/batches/batch_abc/cancel"), "openai.batch.cancel", "medium", {"batch_id": "batch_abc"}),
+    (view("POST", "/v1/batches/batch_abc/cancel"),
+     "openai.batch.cancel", "medium", {"batch_id": "batch_abc"}),
     # vector stores
-    (view("POST", "/v1/vector_stores", {"name": "docs", "file_ids": []}), "openai.vector_store.create", "medium",
+    (view("POST", "/v1/vector_stores", {"name": "docs", "file_ids": []}),
+     "openai.vector_store.create", "medium",
      {"name": "docs"}),
     (view("GET", "/v1/vector_stores"), "openai.vector_store.list", "low", {}),
     (view("GET", VS), "openai.vector_store.read", "low", {"vector_store_id": "vs_abc"}),
     (view("POST", VS, {"name": "renamed"}), "openai.vector_store.update", "medium",
      {"vector_store_id": "vs_abc", "name": "renamed"}),
     (view("DELETE", VS), "openai.vector_store.delete", "high", {"vector_store_id": "vs_abc"}),
-    (view("POST", VS + "/search", {"query": "refund policy", "max_num_results": 3}), "openai.vector_store.search",
+    (view("POST", VS + "/search", {"query": "refund policy", "max_num_results": 3}),
+     "openai.vector_store.search",
      "low", {"vector_store_id": "vs_abc", "query": "refund policy"}),
     (view("POST", VS + "/files", {"file_id": "file-abc"}), "openai.vector_store.file.create", "medium",
      {"vector_store_id": "vs_abc", "file_id": "file-abc"}),
@@ -171,7 +185,8 @@ GOLDEN: list[tuple[RequestView, str, str, dict[str, object]]] = [
      {"vector_store_id": "vs_abc", "file_id": "file-abc"}),
     (view("DELETE", VS + "/files/file-abc"), "openai.vector_store.file.delete", "high",
      {"vector_store_id": "vs_abc", "file_id": "file-abc"}),
-    (view("POST", VS + "/file_batches", {"file_ids": ["file-1", "file-2"]}), "openai.vector_store.file_batch.create",
+    (view("POST", VS + "/file_batches", {"file_ids": ["file-1", "file-2"]}),
+     "openai.vector_store.file_batch.create",
      "medium", {"vector_store_id": "vs_abc", "file_ids": ["file-1", "file-2"]}),
     (view("GET", VS + "/file_batches/vsfb_1"), "openai.vector_store.file_batch.read", "low",
      {"vector_store_id": "vs_abc", "batch_id": "vsfb_1"}),
@@ -180,13 +195,15 @@ GOLDEN: list[tuple[RequestView, str, str, dict[str, object]]] = [
     (view("GET", VS + "/file_batches/vsfb_1/files"), "openai.vector_store.file_batch.file.list", "low",
      {"vector_store_id": "vs_abc", "batch_id": "vsfb_1"}),
     # assistants
-    (view("POST", "/v1/assistants", {"model": "gpt-4o", "name": "helper"}), "openai.assistant.create", "medium",
+    (view("POST", "/v1/assistants", {"model": "gpt-4o", "name": "helper"}),
+     "openai.assistant.create", "medium",
      {"model": "gpt-4o"}),
     (view("GET", "/v1/assistants"), "openai.assistant.list", "low", {}),
     (view("GET", "/v1/assistants/asst_abc"), "openai.assistant.read", "low", {"assistant_id": "asst_abc"}),
     (view("POST", "/v1/assistants/asst_abc", {"model": "gpt-4.1"}), "openai.assistant.update", "medium",
      {"assistant_id": "asst_abc", "model": "gpt-4.1"}),
-    (view("DELETE", "/v1/assistants/asst_abc"), "openai.assistant.delete", "high", {"assistant_id": "asst_abc"}),
+    (view("DELETE", "/v1/assistants/asst_abc"),
+     "openai.assistant.delete", "high", {"assistant_id": "asst_abc"}),
     # threads, messages, runs, steps
     (view("POST", "/v1/threads", {"messages": []}), "openai.thread.create", "medium", {}),
     (view("POST", "/v1/threads/runs", {"assistant_id": "asst_abc", "model": "gpt-4o", "stream": True,
@@ -196,7 +213,8 @@ GOLDEN: list[tuple[RequestView, str, str, dict[str, object]]] = [
     (view("GET", T), "openai.thread.read", "low", {"thread_id": "thread_abc"}),
     (view("POST", T, {"metadata": {}}), "openai.thread.update", "medium", {"thread_id": "thread_abc"}),
     (view("DELETE", T), "openai.thread.delete", "high", {"thread_id": "thread_abc"}),
-    (view("POST", T + "/messages", {"role": "user", "content": "hi"}), "openai.thread.message.create", "medium",
+    (view("POST", T + "/messages", {"role": "user", "content": "hi"}),
+     "openai.thread.message.create", "medium",
      {"thread_id": "thread_abc"}),
     (view("GET", T + "/messages"), "openai.thread.message.list", "low", {"thread_id": "thread_abc"}),
     (view("GET", T + "/messages/msg_1"), "openai.thread.message.read", "low",
@@ -205,10 +223,12 @@ GOLDEN: list[tuple[RequestView, str, str, dict[str, object]]] = [
      {"thread_id": "thread_abc", "message_id": "msg_1"}),
     (view("DELETE", T + "/messages/msg_1"), "openai.thread.message.delete", "high",
      {"thread_id": "thread_abc", "message_id": "msg_1"}),
-    (view("POST", T + "/runs", {"assistant_id": "asst_abc", "stream": False}), "openai.thread.run.create", "medium",
+    (view("POST", T + "/runs", {"assistant_id": "asst_abc", "stream": False}),
+     "openai.thread.run.create", "medium",
      {"thread_id": "thread_abc", "assistant_id": "asst_abc", "stream": False}),
     (view("GET", T + "/runs"), "openai.thread.run.list", "low", {"thread_id": "thread_abc"}),
-    (view("GET", T + "/runs/run_1"), "openai.thread.run.read", "low", {"thread_id": "thread_abc", "run_id": "run_1"}),
+    (view("GET", T + "/runs/run_1"),
+     "openai.thread.run.read", "low", {"thread_id": "thread_abc", "run_id": "run_1"}),
     (view("POST", T + "/runs/run_1", {"metadata": {}}), "openai.thread.run.update", "medium",
      {"thread_id": "thread_abc", "run_id": "run_1"}),
     (view("POST", T + "/runs/run_1/cancel"), "openai.thread.run.cancel", "medium",
@@ -225,7 +245,8 @@ GOLDEN: list[tuple[RequestView, str, str, dict[str, object]]] = [
      {"model": "gpt-realtime"}),
     (view("POST", "/v1/realtime/client_secrets", {"session": {"type": "realtime"}}),
      "openai.realtime.client_secret.create", "high", {}),
-    (view("POST", "/v1/realtime/sessions", {"model": "gpt-4o-realtime-preview"}), "openai.realtime.session.create",
+    (view("POST", "/v1/realtime/sessions", {"model": "gpt-4o-realtime-preview"}),
+     "openai.realtime.session.create",
      "high", {"model": "gpt-4o-realtime-preview"}),
     (view("POST", "/v1/realtime/transcription_sessions", {}), "openai.realtime.transcription_session.create",
      "high", {}),
@@ -250,9 +271,9 @@ def test_golden_table_covers_every_route(route: Route) -> None:
 
 def test_at_least_thirty_distinct_actions() -> None:
     assert len(OA.actions - UNKNOWN) >= 30
-    for name in ("openai.chat.create", "openai.response.create", "openai.embedding.create", "openai.image.generate",
-                 "openai.file.upload", "openai.fine_tuning.job.create", "openai.model.delete", "openai.batch.create"):
-        assert name in OA.actions
+    for name in ("chat.create", "response.create", "embedding.create", "image.generate", "file.upload",
+                 "fine_tuning.job.create", "model.delete", "batch.create"):
+        assert f"openai.{name}" in OA.actions
 
 
 @pytest.mark.parametrize(("method", "path"), [
@@ -295,12 +316,12 @@ def test_unreadable_body_marks_params_unavailable(req: RequestView) -> None:
 
 
 def test_truncated_multipart_upload_keeps_action_and_ids() -> None:
-    big = form("POST", "/v1/files", {"purpose": "assistants"}, {"file": ("dump.bin", b"x" * 64, "text/plain")},
+    big = form("POST", "/v1/files", {"purpose": "assistants"}, {"file": ("dump.bin", b"x" * 64, OCTETS)},
                complete=False)
     got = OA.classify(big)
-    assert (got.name, dict(got.params), got.unavailable) == ("openai.file.upload", {}, {"purpose", "file"})
-    part = form("POST", "/v1/uploads/upload_9/parts", {}, {"data": ("data", b"x", "application/octet-stream")},
-                complete=False)
+    assert (got.name, dict(got.params)) == ("openai.file.upload", {})
+    assert got.unavailable == {"purpose", "file"}
+    part = form("POST", "/v1/uploads/upload_9/parts", {}, {"data": ("data", b"x", OCTETS)}, complete=False)
     got = OA.classify(part)
     assert (got.name, dict(got.params), got.unavailable) == ("openai.upload.part.create",
                                                              {"upload_id": "upload_9"}, frozenset())

@@ -106,7 +106,9 @@ def test_generic_other_keeps_method() -> None:
 
 def test_generic_catalogue() -> None:
     assert API.actions == frozenset({"http.get", "http.head", "http.options", "http.post", "http.put",
-                                     "http.patch", "http.delete", "http.other"})
+                                     "http.patch", "http.delete", "http.other", "http.graphql.query",
+                                     "http.graphql.subscription", "http.graphql.invalid"})
+    assert API.open_prefixes == frozenset({"http.graphql.mutation."})
 
 
 def test_build_connector_github_defaults_and_override() -> None:
