@@ -14,7 +14,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from trustfence.agent.config import ConfigError, load_config
 from trustfence.agent.ipc import Client, DaemonError, DaemonUnavailable
 from trustfence.agent.paths import Paths, paths
 from trustfence.agent.runner import RunError, resolve_user, run_agent
@@ -111,6 +110,7 @@ def daemon(ctx: typer.Context) -> None:
     import asyncio
     import logging
 
+    from trustfence.agent.config import ConfigError
     from trustfence.agent.daemon import AlreadyRunning, Daemon
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -193,12 +193,11 @@ def run(
     if not cmd:
         raise CliError("nothing to run: tf run --name NAME -- COMMAND [ARGS...]")
     _require_root("tf run")
-    try:
-        default_user = load_config(paths().config).default_user
-        agent = resolve_user(user, os.environ, default_user)
-    except (ConfigError, RunError) as e:
-        raise CliError(str(e)) from None
     with _client() as c:
+        try:  # the daemon has the configuration loaded: ask it rather than parse it here
+            agent = resolve_user(user, os.environ, str(c.call("ping")["default_user"]))
+        except RunError as e:
+            raise CliError(str(e)) from None
         code = run_agent(c, name, agent, cmd, nftables_only)
     raise typer.Exit(code)
 

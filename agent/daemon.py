@@ -256,7 +256,7 @@ class Daemon:
 
     # -- operations ---------------------------------------------------------------------------------
     async def op_ping(self, req: dict[str, Any]) -> Reply:
-        return {"pid": os.getpid(), "home": str(self.paths.home)}
+        return {"pid": os.getpid(), "home": str(self.paths.home), "default_user": self.config.default_user}
 
     async def op_stop(self, req: dict[str, Any]) -> Reply:
         asyncio.get_running_loop().call_later(0.05, self.stop.set)
