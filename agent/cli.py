@@ -235,14 +235,47 @@ def logs(
 # -- connectors -------------------------------------------------------------------------------------------
 @connector_app.command("add")
 def connector_add(
-    type_: Annotated[str, typer.Argument(metavar="TYPE", help="github | generic")],
+    type_: Annotated[str, typer.Argument(
+        metavar="TYPE", help="anthropic | generic | github | mcp | openai | slack | stripe | webhook")],
     name: Annotated[Optional[str], typer.Option("--name", help="Defaults to the type.")] = None,
-    domains: Annotated[Optional[str], typer.Option("--domains", help="Comma-separated hosts.")] = None,
+    domains: Annotated[Optional[str], typer.Option(
+        "--domains", help="Comma-separated hosts (required for generic; overrides a type's default hosts).")] = None,
+    url: Annotated[Optional[list[str]], typer.Option(
+        "--url", help="The MCP server's endpoint, or a webhook URL (repeatable).")] = None,
+    base_path: Annotated[str, typer.Option("--base-path", help="GitHub Enterprise API prefix: /api/v3.")] = "",
+    ports: Annotated[Optional[str], typer.Option(
+        "--ports", help="Comma-separated ports to open beyond 443 and 80.")] = None,
 ) -> None:
     """Add (or replace) a connector."""
     doms = [d.strip() for d in (domains or "").split(",") if d.strip()]
-    r = _call("connector.add", type=type_, name=name, domains=doms)
+    try:
+        port_list = [int(p) for p in (ports or "").split(",") if p.strip()]
+    except ValueError:
+        raise CliError(f"--ports must be comma-separated numbers, got {ports!r}") from None
+    r = _call("connector.add", type=type_, name=name, domains=doms, urls=url or [], base_path=base_path,
+              ports=port_list)
     out.print(f"connector {r['connector']} configured", highlight=False)
+
+
+@connector_app.command("actions")
+def connector_actions(
+    type_: Annotated[str, typer.Argument(metavar="TYPE")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The catalogue of a connector type: every action with its method, path and risk."""
+    from trustfence.connectors.catalogue import catalogue
+
+    try:
+        rows = catalogue(type_)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    if as_json:
+        _print_json([{"action": r.action, "method": r.method, "path": r.path, "risk": r.risk} for r in rows])
+        return
+    t = Table("action", "method", "path", "risk")
+    for r in rows:
+        t.add_row(r.action, r.method, r.path, r.risk)
+    out.print(t)
 
 
 @connector_app.command("list")

@@ -288,8 +288,13 @@ class Daemon:
         return {"connectors": out}
 
     async def op_connector_add(self, req: dict[str, Any]) -> Reply:
+        ports = req.get("ports") or []
+        if not all(isinstance(p, int) and 0 < p < 65536 for p in ports):
+            raise OpError(f"ports must be port numbers, got {ports!r}")
         conn = ConnectorConfig(str(req.get("name") or req["type"]), str(req["type"]),
-                               tuple(str(d).lower() for d in req.get("domains") or ()))
+                               tuple(str(d).lower() for d in req.get("domains") or ()),
+                               tuple(sorted(set(ports))), tuple(str(u) for u in req.get("urls") or ()),
+                               str(req.get("base_path") or ""))
         text = cfgmod.dump_config(cfgmod.with_connector(self._reread_config(), conn))
         self._apply_config(text)
         return {"connector": conn.name}
