@@ -83,7 +83,7 @@ class Outside:
         _, cert, key = make_test_pki(self.workdir / "pki", list(self.hosts))
         self.spawn([sys.executable, "-m", "trustfence.demo.upstream", "--listen", f"{self.addr}:443",
                     "--cert", str(cert), "--key", str(key), "--log", str(self.log)])
-        self._wait_tcp(self.addr, 443)
+        self.wait_tcp(self.addr, 443)
         return self
 
     def spawn(self, argv: list[str], **kw: Any) -> subprocess.Popen[bytes]:
@@ -92,7 +92,7 @@ class Outside:
         self._procs.append(p)
         return p
 
-    def _wait_tcp(self, host: str, port: int, timeout: float = 10) -> None:
+    def wait_tcp(self, host: str, port: int, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

@@ -86,8 +86,11 @@ class _Handler(BaseHTTPRequestHandler):
         }
         with self.lock, self.log_path.open("a") as f:
             f.write(json.dumps(entry) + "\n")
-        status = 201 if self.command == "POST" else 204 if self.command == "DELETE" else 200
-        payload = b"" if status == 204 else (json.dumps({"fake": "upstream", **entry}) + "\n").encode()
+        # Slack's Web API answers 200 to every call, writes included (its clients insist on it)
+        status = 201 if self.command == "POST" and not self.path.startswith("/api/") else 200
+        # Enough of a shape for real SDKs to accept: Slack's clients check "ok", Stripe's and others read "id".
+        reply = {"fake": "upstream", "ok": True, "id": "fake_1", "deleted": self.command == "DELETE", **entry}
+        payload = b"" if self.command == "HEAD" else (json.dumps(reply) + "\n").encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))

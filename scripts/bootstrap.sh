@@ -12,7 +12,8 @@ die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (sudo make ...): it installs packages and creates namespaces"
 
 # --- system packages -------------------------------------------------------------------------------
-PKGS=(nftables iproute2 python3-bpfcc python3 python3-requests util-linux curl ca-certificates socat iputils-ping)
+PKGS=(nftables iproute2 python3-bpfcc python3 python3-requests util-linux curl ca-certificates socat iputils-ping
+      dnsutils nodejs)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -90,5 +91,20 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # h11/typing-extensions pins when installed one after another.
   "$VENV/bin/python" -m pip install -q -c constraints.txt -e '.[dev]'
   echo "$want" > "$stamp"
+fi
+# --- the official SDKs for agents in system tests ------------------------------------------------------
+# Agents run as an unprivileged user on Debian's /usr/bin/python3 (root's interpreters are unreadable to
+# them), so the SDKs go to a world-readable directory, as wheels for that interpreter.
+SDKS=build/agent-sdks
+sdk_want=$(sha256sum tests/agent-sdks.txt | cut -d' ' -f1)
+if [ ! -f "$SDKS/.installed" ] || [ "$(cat "$SDKS/.installed")" != "$sdk_want" ]; then
+  say "installing the agent SDKs into $SDKS"
+  pyver=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  rm -rf "$SDKS"; mkdir -p "$SDKS"
+  "$VENV/bin/python" -m pip install --ignore-installed --target "$SDKS" --python-version "$pyver" \
+    --implementation cp --only-binary=:all: -r tests/agent-sdks.txt > build/agent-sdks.log 2>&1 \
+    || { cat build/agent-sdks.log >&2; die "installing the agent SDKs failed"; }
+  chmod -R a+rX build "$SDKS"
+  echo "$sdk_want" > "$SDKS/.installed"
 fi
 say "ready: $VENV ($("$VENV/bin/python" -V))"

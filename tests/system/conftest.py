@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,30 +70,40 @@ class Host:
         self.tf("daemon", "stop")
 
 
-def new_host(tmp: Path, sandbox: str = "") -> Host:
-    """A daemon home with its own tag; ``sandbox`` adds lines to the ``[sandbox]`` table (``ipv6 = true``)."""
+GITHUB_ONLY = '[connectors.github]\ntype = "github"\n'
+BOT_PRS = '[[permission]]\ngateway = "Bot"\nconnector = "github"\naction = "github.pr.*"\ndecision = "allow"\n'
+
+
+def new_host(tmp: Path, sandbox: str = "", *, hosts: tuple[str, ...] = ("api.github.com",),
+             connectors: str = GITHUB_ONLY, permissions: str = BOT_PRS) -> Host:
+    """A daemon home with its own tag; ``sandbox`` adds lines to the ``[sandbox]`` table (``ipv6 = true``).
+    The outside namespace serves ``hosts`` (one fake HTTPS API for all); ``connectors`` and ``permissions``
+    are TOML for config.toml and permissions.toml."""
     tag = "t" + secrets.token_hex(2)
     home = tmp / "state"
-    outside = Outside(f"{tag}o", subnet_octet=secrets.randbelow(250) + 1)
+    outside = Outside(f"{tag}o", subnet_octet=secrets.randbelow(250) + 1, hosts=hosts)
     outside.start()
     env = {**os.environ, "TF_HOME": str(home), "TF_UPSTREAM_RESOLVE": outside.resolve_spec(),
            "TF_UPSTREAM_CA": str(outside.ca)}
     env.pop("SUDO_UID", None)
     host = Host(tag, home, env, outside)
     home.mkdir()
-    (home / "config.toml").write_text(f'[sandbox]\ntag = "{tag}"\n{sandbox}\n\n[connectors.github]\ntype = "github"\n')
-    (home / "permissions.toml").write_text(
-        '[[permission]]\ngateway = "Bot"\nconnector = "github"\naction = "github.pr.*"\ndecision = "allow"\n')
+    (home / "config.toml").write_text(f'[sandbox]\ntag = "{tag}"\n{sandbox}\n\n{connectors}')
+    (home / "permissions.toml").write_text(permissions)
     return host
 
 
 @contextmanager
-def running_host(sandbox: str = "") -> Iterator[Host]:
-    """A started daemon and its outside namespace; everything is removed afterwards, and leftovers fail."""
+def running_host(sandbox: str = "", before_start: Callable[[Host], None] | None = None,
+                 **kw: Any) -> Iterator[Host]:
+    """A started daemon and its outside namespace (``new_host`` arguments); ``before_start`` may add to the
+    outside namespace or the environment first. Everything is removed afterwards, and leftovers fail."""
     tmp = Path(tempfile.mkdtemp(prefix="tf-sys-"))
     os.chmod(tmp, 0o711)
-    h = new_host(tmp, sandbox)
+    h = new_host(tmp, sandbox, **kw)
     try:
+        if before_start is not None:
+            before_start(h)
         h.start_daemon()
         yield h
     finally:
