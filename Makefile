@@ -22,6 +22,8 @@ lint: bootstrap
 
 bench: bootstrap
 	@$(PY) bench/latency.py
+	@$(PY) bench/classify.py
+	@$(PY) bench/sandbox.py
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .pytest_cache

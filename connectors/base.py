@@ -10,7 +10,7 @@ import json
 import posixpath
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Literal
@@ -149,6 +149,8 @@ def normalise_path(path: str) -> str:
     """The path a server would most plausibly act on: percent-decoded (``%2F`` included), duplicate slashes
     collapsed, ``.`` and ``..`` segments resolved, never above the root. Classification always sees this form,
     so an encoding trick can only make a request look like what it really is."""
+    if "%" not in path and "//" not in path and "/." not in path and path.startswith("/"):
+        return path  # nothing to decode, collapse or resolve
     decoded = path
     for _ in range(3):  # double-encoding (%252F) decodes in a bounded number of rounds
         again = unquote(decoded)
@@ -162,13 +164,41 @@ def normalise_path(path: str) -> str:
     return clean
 
 
+_INDEX_DEPTH = 2  # leading path segments used to pick candidate routes
+
+
+def _leading_literals(template: str) -> tuple[str, ...]:
+    out = []
+    for seg in template.strip("/").split("/")[:_INDEX_DEPTH]:
+        if seg.startswith("{"):
+            break
+        out.append(seg)
+    return tuple(out)
+
+
 class Router:
-    """A compiled route table for one namespace; ``match`` returns the first matching route's Action."""
+    """A compiled route table for one namespace; ``match`` returns the first matching route's Action.
+
+    Matching is indexed, not a scan: the method and the first two path segments (when they are literals some
+    route uses at that position) select the candidate routes, in table order, so first-match-wins holds."""
 
     def __init__(self, namespace: str, routes: tuple[Route, ...]) -> None:
         self.namespace = namespace
         self.routes = routes
-        self._compiled = [(r, r.compile()) for r in routes]
+        self._compiled = [(r, r.compile(), _leading_literals(r.template)) for r in routes]
+        self._literals = [{lits[i] for _, _, lits in self._compiled if len(lits) > i} for i in range(_INDEX_DEPTH)]
+        self._candidates: dict[tuple[str, ...], list[tuple[Route, re.Pattern[str]]]] = {}
+
+    def _select(self, method: str, path: str) -> list[tuple[Route, re.Pattern[str]]]:
+        segs = path.strip("/").split("/", _INDEX_DEPTH)[:_INDEX_DEPTH]
+        key = (method, *(s if i < len(segs) and (s := segs[i]) in self._literals[i] else "\0"
+                         for i in range(_INDEX_DEPTH)))
+        found = self._candidates.get(key)
+        if found is None:  # bounded: one entry per (method, known literal or none) combination
+            found = [(r, p) for r, p, lits in self._compiled
+                     if r.method == method and all(key[1 + i] == lit for i, lit in enumerate(lits))]
+            self._candidates[key] = found
+        return found
 
     @property
     def actions(self) -> frozenset[str]:
@@ -178,9 +208,7 @@ class Router:
         target = view.path if path is None else path
         body: Mapping[str, object] | None = None
         body_read = False
-        for route, pattern in self._compiled:
-            if route.method != view.method:
-                continue
+        for route, pattern in self._select(view.method, target):
             m = pattern.match(target)
             if m is None:
                 continue
@@ -266,7 +294,8 @@ class Connector:
         protocol classifiers, then parse."""
         from trustfence.connectors import protocols
 
-        normal = replace(view, method=view.method.upper(), host=view.host.lower().rstrip("."),
-                         path=normalise_path(view.path))
+        method, host, path = view.method.upper(), view.host.lower().rstrip("."), normalise_path(view.path)
+        normal = view if (method, host, path) == (view.method, view.host, view.path) else RequestView(
+            method, view.scheme, host, view.port, path, view.query, view.headers, view.body, view.body_complete)
         shared = protocols.protocol_action(self, normal)
         return shared if shared is not None else self.parse(normal)

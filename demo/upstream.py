@@ -13,6 +13,7 @@ import ipaddress
 import json
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -86,6 +87,9 @@ class _Handler(BaseHTTPRequestHandler):
         }
         with self.lock, self.log_path.open("a") as f:
             f.write(json.dumps(entry) + "\n")
+        if self.path.endswith("/events"):
+            self._events()
+            return
         # Slack's Web API answers 200 to every call, writes included (its clients insist on it)
         status = 201 if self.command == "POST" and not self.path.startswith("/api/") else 200
         # Enough of a shape for real SDKs to accept: Slack's clients check "ok", Stripe's and others read "id".
@@ -96,6 +100,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+    def _events(self) -> None:
+        """Server-sent events: one now, one a second later (a proxy that buffers delays the first)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for i in range(2):
+            self.wfile.write(f"data: event {i}\n\n".encode())
+            self.wfile.flush()
+            if i == 0:
+                time.sleep(1.0)
+        self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 

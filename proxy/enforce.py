@@ -50,5 +50,12 @@ class Enforce:
                 return Decision(d.verdict, f"{name}: {d.reason}", d.rule_id)
         return primary
 
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """Server-sent events (MCP streams, streamed completions) pass through as they arrive, not buffered."""
+        resp = flow.response
+        if resp is not None and resp.headers.get("content-type", "").startswith("text/event-stream"):
+            stamp_headers(flow)  # the headers leave now: the response hook would be too late
+            resp.stream = True
+
     def response(self, flow: http.HTTPFlow) -> None:
         stamp_headers(flow)

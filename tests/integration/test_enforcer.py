@@ -201,3 +201,21 @@ def test_graphql_document_is_decided_on_every_mutation(
     assert (ok.status_code, ok.headers["X-TrustFence-Action"]) == (201, "github.graphql.mutation.mergePullRequest")
     assert (read.status_code, read.headers["X-TrustFence-Action"]) == (201, "github.graphql.query")
     assert len(fake_upstream.received()) == 2
+
+
+def test_server_sent_events_stream_through_unbuffered(
+    enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path
+) -> None:
+    enforcer.set_permissions(Permission("Bot", "internal", "http.get", "allow"))
+    with client(enforcer, tmp_path) as c:
+        c.get("https://internal.example/warm")  # connections up before the clock starts
+        t0 = time.monotonic()
+        with c.stream("GET", "https://internal.example/v1/events") as r:
+            lines = r.iter_lines()
+            first = next(lines)
+            waited = time.monotonic() - t0
+            rest = [line for line in lines if line]
+            headers = r.headers
+    assert headers["content-type"] == "text/event-stream" and headers["x-trustfence-decision"] == "allowed"
+    assert first == "data: event 0" and rest == ["data: event 1"]
+    assert waited < 0.9  # the first event arrived before the upstream sent the second, a second later

@@ -8,6 +8,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from trustfence.connectors import build_connector
 from trustfence.connectors.base import Connector, RequestView, normalise_path
 from trustfence.connectors.generic import GenericConnector
 from trustfence.connectors.github import GitHubConnector
@@ -26,7 +27,8 @@ GH = GitHubConnector("github", GitHubConnector.default_hosts)
 API = GenericConnector("api", ("api.example.com",))
 MCP = MCPConnector("tools", ("mcp.example.com",))
 HOOK = WebhookConnector("hooks", urls=["https://hooks.example.com/in/s3cret"])
-CONNECTORS: tuple[Connector, ...] = (GH, API, MCP, HOOK)
+CONNECTORS: tuple[Connector, ...] = (GH, API, MCP, HOOK, *(build_connector(t, t) for t in
+                                                            ("openai", "anthropic", "stripe", "slack")))
 
 
 def view(method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"",
@@ -190,10 +192,10 @@ _BODIES = st.one_of(st.binary(max_size=60),
                               st.lists(_GRAPHQL, max_size=3)).map(lambda v: json.dumps(v).encode()))
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(connector=st.sampled_from(CONNECTORS), method=_METHODS, path=_PATHS, headers=_HEADERS, body=_BODIES,
        complete=st.booleans(), host=st.sampled_from(["api.example.com", "api.github.com", "mcp.example.com",
-                                                     "hooks.example.com"]))
+                                                     "hooks.example.com", "api.stripe.com", "slack.com"]))
 def test_classify_is_total_and_stays_in_its_namespace(connector: Connector, method: str, path: str,
                                                       headers: dict[str, str], body: bytes, complete: bool,
                                                       host: str) -> None:
