@@ -27,7 +27,7 @@ from pathlib import Path
 
 from trustfence.agent.ipc import Client, DaemonUnavailable
 
-TF = [sys.executable, "-m", "trustfence.agent.cli"]
+TF = [sys.executable, "-m", "trustfence.agent.entry"]  # what the tf console script runs
 AGENT_PY = "/usr/bin/python3"  # readable by the unprivileged agent, unlike root's interpreters
 
 LOOP = '''

@@ -46,9 +46,9 @@ class SandboxManager:
 
     def _pick_subnet(self) -> str:
         used = net.host_addresses()
-        subnets = list(self.pool.subnets(new_prefix=30))
-        for _ in range(64):
-            s = random.choice(subnets)
+        base, count = int(self.pool.network_address), self.pool.num_addresses // 4
+        for _ in range(64):  # by arithmetic: listing a /16's 16384 subnets costs ~80 ms per sandbox
+            s = ipaddress.IPv4Network((base + 4 * random.randrange(count), 30))
             if not any(str(a) in used for a in s):
                 return str(s)
         raise SandboxError(f"no free /30 left in {self.pool}")

@@ -25,7 +25,7 @@ from trustfence.demo.outside import Outside
 
 pytestmark = pytest.mark.system
 
-TF = [sys.executable, "-m", "trustfence.agent.cli"]
+TF = [sys.executable, "-m", "trustfence.agent.entry"]  # what the tf console script runs
 
 
 @dataclass
