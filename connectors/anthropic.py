@@ -19,10 +19,8 @@ denied unless allowed), never silently a read.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from trustfence.connectors.base import Action, Connector, RequestView, Route, Router
-from trustfence.connectors.generic import METHODS
+from trustfence.connectors.base import Route, Router
+from trustfence.connectors.routed import RoutedConnector
 
 __all__ = ["ANTHROPIC_ROUTES", "AnthropicConnector"]
 
@@ -55,27 +53,13 @@ ANTHROPIC_ROUTES: tuple[Route, ...] = (
 )
 
 _ROUTER = Router("anthropic", ANTHROPIC_ROUTES)
-_UNKNOWN = frozenset(f"anthropic.unknown.{m}" for m in (*METHODS, "other"))
 
 
-class AnthropicConnector(Connector):
+class AnthropicConnector(RoutedConnector):
     """``anthropic.<resource>.<verb>`` for the Anthropic API; unmatched requests are
     ``anthropic.unknown.<method>``."""
 
     type_name = "anthropic"
     namespace = "anthropic"
     default_hosts: tuple[str, ...] = ("api.anthropic.com",)
-
-    @property
-    def actions(self) -> frozenset[str]:
-        return _ROUTER.actions | _UNKNOWN
-
-    def parse(self, view: RequestView) -> Action:
-        target = view if view.method.isupper() else replace(view, method=view.method.upper())
-        found = _ROUTER.match(self.name, target)
-        if found is not None:
-            return found
-        verb = target.method.lower()
-        suffix = verb if verb in METHODS else "other"
-        return Action(f"anthropic.unknown.{suffix}", self.name, "high",
-                      {"method": view.method, "path": view.path})
+    router = _ROUTER

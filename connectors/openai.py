@@ -18,10 +18,8 @@ minting realtime client secrets are ``high``. A request that matches no route is
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from trustfence.connectors.base import Action, Connector, RequestView, Route, Router
-from trustfence.connectors.generic import METHODS
+from trustfence.connectors.base import Route, Router
+from trustfence.connectors.routed import RoutedConnector
 
 __all__ = ["OPENAI_ROUTES", "OpenAIConnector"]
 
@@ -172,27 +170,13 @@ OPENAI_ROUTES: tuple[Route, ...] = (
 )
 
 _ROUTER = Router("openai", OPENAI_ROUTES)
-_UNKNOWN = frozenset(f"openai.unknown.{m}" for m in (*METHODS, "other"))
 
 
-class OpenAIConnector(Connector):
+class OpenAIConnector(RoutedConnector):
     """``openai.<resource>.<verb>`` for the OpenAI REST API; unmatched requests are
     ``openai.unknown.<method>``."""
 
     type_name = "openai"
     namespace = "openai"
     default_hosts: tuple[str, ...] = ("api.openai.com",)
-
-    @property
-    def actions(self) -> frozenset[str]:
-        return _ROUTER.actions | _UNKNOWN
-
-    def parse(self, view: RequestView) -> Action:
-        target = view if view.method.isupper() else replace(view, method=view.method.upper())
-        found = _ROUTER.match(self.name, target)
-        if found is not None:
-            return found
-        verb = target.method.lower()
-        suffix = verb if verb in METHODS else "other"
-        return Action(f"openai.unknown.{suffix}", self.name, "high",
-                      {"method": view.method, "path": view.path})
+    router = _ROUTER
