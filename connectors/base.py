@@ -164,40 +164,48 @@ def normalise_path(path: str) -> str:
     return clean
 
 
-_INDEX_DEPTH = 2  # leading path segments used to pick candidate routes
+_INDEX_DEPTH = 4  # leading path segments used to pick candidate routes
+_CACHE_MAX = 4096  # candidate lists kept; beyond that they are computed per request (no unbounded growth)
 
 
-def _leading_literals(template: str) -> tuple[str, ...]:
-    out = []
-    for seg in template.strip("/").split("/")[:_INDEX_DEPTH]:
+def _literals_at(template: str) -> dict[int, str]:
+    """Position -> literal segment, for the first ``_INDEX_DEPTH`` segments (parameters are absent)."""
+    out: dict[int, str] = {}
+    for i, seg in enumerate(template.strip("/").split("/")[:_INDEX_DEPTH]):
         if seg.startswith("{"):
-            break
-        out.append(seg)
-    return tuple(out)
+            if seg.endswith("+}"):
+                break  # the rest of the path: later positions say nothing
+            continue
+        out[i] = seg
+    return out
 
 
 class Router:
     """A compiled route table for one namespace; ``match`` returns the first matching route's Action.
 
-    Matching is indexed, not a scan: the method and the first two path segments (when they are literals some
-    route uses at that position) select the candidate routes, in table order, so first-match-wins holds."""
+    Matching is indexed, not a scan: the method and the first four path segments (each either a literal some
+    route has at that position, or "anything else") select the candidate routes, in table order, so
+    first-match-wins holds; only the candidates' patterns are tried."""
 
     def __init__(self, namespace: str, routes: tuple[Route, ...]) -> None:
         self.namespace = namespace
         self.routes = routes
-        self._compiled = [(r, r.compile(), _leading_literals(r.template)) for r in routes]
-        self._literals = [{lits[i] for _, _, lits in self._compiled if len(lits) > i} for i in range(_INDEX_DEPTH)]
+        self._compiled = [(r, r.compile(), _literals_at(r.template)) for r in routes]
+        self._literals = [{lits[i] for _, _, lits in self._compiled if i in lits} for i in range(_INDEX_DEPTH)]
         self._candidates: dict[tuple[str, ...], list[tuple[Route, re.Pattern[str]]]] = {}
 
     def _select(self, method: str, path: str) -> list[tuple[Route, re.Pattern[str]]]:
         segs = path.strip("/").split("/", _INDEX_DEPTH)[:_INDEX_DEPTH]
-        key = (method, *(s if i < len(segs) and (s := segs[i]) in self._literals[i] else "\0"
-                         for i in range(_INDEX_DEPTH)))
+        segs += [""] * (_INDEX_DEPTH - len(segs))
+        lit = self._literals  # spelled out for the four positions of _INDEX_DEPTH: this is the hot path
+        key = (method, segs[0] if segs[0] in lit[0] else "\0", segs[1] if segs[1] in lit[1] else "\0",
+               segs[2] if segs[2] in lit[2] else "\0", segs[3] if segs[3] in lit[3] else "\0")
         found = self._candidates.get(key)
-        if found is None:  # bounded: one entry per (method, known literal or none) combination
+        if found is None:
             found = [(r, p) for r, p, lits in self._compiled
-                     if r.method == method and all(key[1 + i] == lit for i, lit in enumerate(lits))]
-            self._candidates[key] = found
+                     if r.method == method and all(key[1 + i] == lit for i, lit in lits.items())]
+            if len(self._candidates) < _CACHE_MAX:
+                self._candidates[key] = found
         return found
 
     @property

@@ -298,4 +298,4 @@ class StripeConnector(Connector):
         account = view.headers.get("stripe-account")
         if account:
             params["stripe_account"] = account
-        return replace(found, params=params)
+        return Action(found.name, found.connector, found.risk, params, found.unavailable)
