@@ -91,4 +91,8 @@ def test_real_sdk_calls_are_classified(sdk_host: Host, sdk: str) -> None:
         assert [a for a in got if a.startswith("mcp.tools.")] == ["mcp.tools.search", "mcp.tools.delete_file"]
     else:
         assert got == EXPECTED[sdk], f"{sdk}: {got}"
-    assert all(row["decision"] == "allowed" for row in rows)
+    # MCP's client reads its answer off a server-sent event stream and hangs up before the server ends it: that
+    # row is an allowed request whose upstream leg ends as "Client disconnected"; anything else is a failure
+    odd = [(r["action"], r["decision"], r["reason"]) for r in rows if r["decision"] != "allowed"
+           and not (sdk == "mcp" and r["decision"] == "error" and "Client disconnected" in r["reason"])]
+    assert odd == [], odd
