@@ -299,7 +299,7 @@ def check_permission(row: Mapping[str, Any], connectors: ConnectorSet) -> Permis
         raise PolicyError(f"unknown connector {row['connector']!r}; known: {known}")
     if row["decision"] not in VERDICTS:
         raise PolicyError(f"decision must be one of {', '.join(VERDICTS)}, got {row['decision']!r}")
-    action = validate_pattern(row["action"], conn.all_actions, conn.all_open_prefixes)
+    action = validate_pattern(row["action"], conn.catalogue)
     return Permission(gateway, conn.name, action, row["decision"])
 
 

@@ -16,6 +16,8 @@ from email.policy import HTTP
 from typing import Literal
 from urllib.parse import parse_qsl, unquote
 
+from trustfence.policy.model import Catalogue
+
 __all__ = ["INSPECT_BYTES", "Action", "Connector", "RequestView", "Risk", "Route", "Router", "body_fields",
            "json_body", "normalise_path"]
 
@@ -284,14 +286,18 @@ class Connector:
 
         return self.open_prefixes | protocols.COMMON_OPEN_PREFIXES
 
+    @property
+    def catalogue(self) -> Catalogue:
+        """What ``classify`` can emit, as permission validation sees it."""
+        return Catalogue(self.all_actions, self.all_open_prefixes)
+
     def accepts_action(self, name: str) -> bool:
         """Whether ``classify`` can emit ``name``: listed in ``all_actions`` or under an open prefix."""
-        return name in self.all_actions or any(name.startswith(p) for p in self.all_open_prefixes)
+        return self.catalogue.accepts_action(name)
 
     def accepts_prefix(self, prefix: str) -> bool:
         """Whether some action ``classify`` can emit starts with ``prefix`` (``github.pr.`` for ``github.pr.*``)."""
-        return (any(a.startswith(prefix) for a in self.all_actions)
-                or any(p.startswith(prefix) or prefix.startswith(p) for p in self.all_open_prefixes))
+        return self.catalogue.accepts_prefix(prefix)
 
     def param_path(self, path: str) -> str:
         """The path as recorded in an Action's params; a connector whose paths may hold secrets redacts it."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from trustfence.policy.engine import CompiledPolicy, Decision, compile_policy, decide
-from trustfence.policy.model import Permission, PolicyError, Verdict, validate_pattern
+from trustfence.policy.model import Catalogue, Permission, PolicyError, Verdict, validate_pattern
 
 __all__ = [
+    "Catalogue",
     "CompiledPolicy",
     "Decision",
     "Permission",

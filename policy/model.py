@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Permission", "PolicyError", "Verdict", "VERDICTS", "validate_pattern", "validate_name"]
+__all__ = ["Catalogue", "Permission", "PolicyError", "Verdict", "VERDICTS", "validate_pattern", "validate_name"]
 
 Verdict = Literal["allow", "deny"]
 VERDICTS: tuple[Verdict, ...] = ("allow", "deny")
@@ -49,26 +49,42 @@ def validate_name(kind: str, value: str) -> str:
     return value
 
 
-def validate_pattern(pattern: str, known_actions: frozenset[str] | None = None,
-                     open_prefixes: frozenset[str] = frozenset()) -> str:
-    """Check an action pattern's syntax and, when the catalogue is given, that it can match something.
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """The action names a connector can emit, as permission validation sees them.
 
-    ``open_prefixes``: prefixes under which a connector emits names its catalogue cannot list (GraphQL
-    mutations, MCP tools, gRPC methods): ``github.graphql.mutation.addStar`` and ``mcp.tools.*`` are valid."""
+    ``actions``: every name it can emit by exact name (``github.pr.merge``). ``open_prefixes``: prefixes under
+    which it emits names no list can hold (GraphQL mutations, MCP tools, gRPC methods: the server defines them),
+    e.g. ``mcp.tools.``; empty means the list is complete.
+    """
+
+    actions: frozenset[str]
+    open_prefixes: frozenset[str] = frozenset()
+
+    def accepts_action(self, name: str) -> bool:
+        """Whether ``name`` can be emitted: listed, or under an open prefix."""
+        return name in self.actions or any(name.startswith(p) for p in self.open_prefixes)
+
+    def accepts_prefix(self, prefix: str) -> bool:
+        """Whether some name that can be emitted starts with ``prefix`` (``github.pr.`` for ``github.pr.*``)."""
+        return (any(a.startswith(prefix) for a in self.actions)
+                or any(p.startswith(prefix) or prefix.startswith(p) for p in self.open_prefixes))
+
+
+def validate_pattern(pattern: str, catalogue: Catalogue | None = None) -> str:
+    """Check an action pattern's syntax and, when the catalogue is given, that it can match something."""
     if not _PATTERN.match(pattern):
         raise PolicyError(
             f"action pattern {pattern!r} is not valid: use an action (github.pr.merge), "
             "a prefix ending in .* (github.pr.*) or *"
         )
-    if known_actions is None or pattern == "*":
+    if catalogue is None or pattern == "*":
         return pattern
     if pattern.endswith(".*"):
-        prefix = pattern[:-1]
-        if not any(a.startswith(prefix) for a in known_actions) and not any(
-                p.startswith(prefix) or prefix.startswith(p) for p in open_prefixes):
+        if not catalogue.accepts_prefix(pattern[:-1]):
             raise PolicyError(f"action pattern {pattern!r} matches no known action")
-    elif pattern not in known_actions and not any(pattern.startswith(p) for p in open_prefixes):
-        close = sorted(a for a in known_actions if a.split(".")[:2] == pattern.split(".")[:2])
+    elif not catalogue.accepts_action(pattern):
+        close = sorted(a for a in catalogue.actions if a.split(".")[:2] == pattern.split(".")[:2])
         hint = f"; actions like it: {', '.join(close[:12])}" if close else ""
         raise PolicyError(f"unknown action {pattern!r}{hint}")
     return pattern

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trustfence.policy import Permission, PolicyError, compile_policy, decide, validate_pattern
+from trustfence.policy import Catalogue, Permission, PolicyError, compile_policy, decide, validate_pattern
 
 
 def P(action: str, decision: str, gateway: str = "Bot", connector: str = "github") -> Permission:
@@ -121,8 +121,8 @@ def test_validate_pattern_rejects(pattern: str) -> None:
         validate_pattern(pattern)
 
 
-CATALOGUE = frozenset({"github.pr.merge", "github.pr.create", "github.pr.read", "github.issue.create",
-                       "github.repo.delete"})
+CATALOGUE = Catalogue(frozenset({"github.pr.merge", "github.pr.create", "github.pr.read", "github.issue.create",
+                                 "github.repo.delete"}))
 
 
 @pytest.mark.parametrize("pattern", ["*", "github.pr.*", "github.*", "github.pr.merge", "github.repo.delete"])
