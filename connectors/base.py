@@ -257,6 +257,7 @@ class Connector:
 
     type_name: str = ""
     namespace: str = ""
+    default_hosts: tuple[str, ...] = ()  # the public API's hosts; empty: configured domains or URLs are needed
     open_prefixes: frozenset[str] = frozenset()
 
     def __init__(self, name: str, hosts: tuple[str, ...]) -> None:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from trustfence.connectors.anthropic import ANTHROPIC_ROUTES
 from trustfence.connectors.base import Route
-from trustfence.connectors.generic import METHODS
 from trustfence.connectors.github import GITHUB_MUTATIONS, GITHUB_ROUTES
 from trustfence.connectors.mcp import RPC_METHODS
 from trustfence.connectors.openai import OPENAI_ROUTES
+from trustfence.connectors.protocols import HTTP_METHODS, METHOD_RISK
 from trustfence.connectors.registry import KNOWN_TYPES
 from trustfence.connectors.slack import SLACK_METHODS, SLACK_PATH_ROUTES
 from trustfence.connectors.stripe import STRIPE_ROUTES
@@ -38,7 +38,7 @@ def _routes(namespace: str, routes: Iterable[Route]) -> list[Entry]:
 
 
 def _unknowns(namespace: str) -> list[Entry]:
-    return [Entry(f"{namespace}.unknown.{m}", m.upper(), "(no route matches)", "high") for m in (*METHODS, "other")]
+    return [Entry(f"{namespace}.unknown.{m}", m.upper(), "(no route matches)", "high") for m in (*HTTP_METHODS, "other")]
 
 
 def _shared(namespace: str) -> list[Entry]:
@@ -81,11 +81,10 @@ def catalogue(type_name: str) -> list[Entry]:
                  Entry("mcp.stream.open", "GET", "(the endpoint: SSE stream)", "low"),
                  Entry("mcp.session.delete", "DELETE", "(the endpoint)", "low")]
     elif type_name == "webhook":
-        rows = [Entry(f"webhook.{m}", m.upper(), "(a configured URL)", "medium" if m != "delete" else "high")
-                for m in METHODS] + [Entry("webhook.other", "*", "(a configured URL)", "high")]
+        rows = [Entry(f"webhook.{m}", m.upper(), "(a configured URL)", METHOD_RISK[m])
+                for m in HTTP_METHODS] + [Entry("webhook.other", "*", "(a configured URL)", "high")]
     else:  # generic
-        rows = [Entry(f"http.{m}", m.upper(), "(any path)", {"get": "low", "head": "low", "options": "low",
-                                                             "delete": "high"}.get(m, "medium")) for m in METHODS]
+        rows = [Entry(f"http.{m}", m.upper(), "(any path)", METHOD_RISK[m]) for m in HTTP_METHODS]
         rows += [Entry("http.other", "*", "(any path)", "high"),
                  Entry("http.graphql.query", "POST", "*/graphql (query)", "low"),
                  Entry("http.graphql.subscription", "POST", "*/graphql (subscription)", "low"),

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from trustfence.connectors.base import Action, Connector, RequestView
 from trustfence.connectors.graphql import fixed_actions, graphql_action
-from trustfence.connectors.protocols import HTTP_METHODS
+from trustfence.connectors.protocols import HTTP_METHODS, METHOD_RISK
 
 __all__ = ["METHODS", "GenericConnector"]
 
 METHODS = HTTP_METHODS
-_RISK = {"get": "low", "head": "low", "options": "low", "post": "medium", "put": "medium", "patch": "medium",
-         "delete": "high"}
 
 
 class GenericConnector(Connector):
@@ -38,5 +36,4 @@ class GenericConnector(Connector):
             return graphql_action(self.name, "http", view, extra={"path": view.path})
         if method not in METHODS:
             return Action("http.other", self.name, "high", {"method": view.method, "path": view.path})
-        risk = _RISK[method]
-        return Action(f"http.{method}", self.name, risk, {"path": view.path})  # type: ignore[arg-type]
+        return Action(f"http.{method}", self.name, METHOD_RISK[method], {"path": view.path})

@@ -93,7 +93,6 @@ class MCPConnector(Connector):
 
     type_name = "mcp"
     namespace = "mcp"
-    default_hosts: tuple[str, ...] = ()
     open_prefixes = frozenset({"mcp.tools."})
 
     def __init__(self, name: str, hosts: tuple[str, ...], path: str = "/mcp", message_path: str = "") -> None:

@@ -29,11 +29,15 @@ from collections.abc import Mapping, Sequence
 
 from trustfence.connectors.base import Action, Connector, RequestView, Risk
 
-__all__ = ["COMMON_OPEN_PREFIXES", "GRPC_INVALID", "GRPC_PREFIX", "HTTP_METHODS", "OPERATIONS", "RISK_ORDER",
+__all__ = ["COMMON_OPEN_PREFIXES", "GRPC_INVALID", "GRPC_PREFIX", "HTTP_METHODS", "METHOD_RISK", "OPERATIONS", "RISK_ORDER",
            "combine", "common_actions", "protocol_action", "unknown_action", "unknown_actions"]
 
 HTTP_METHODS = ("get", "head", "options", "post", "put", "patch", "delete")
 """Methods that get their own ``unknown.<method>`` action; anything else is ``unknown.other``."""
+
+METHOD_RISK: Mapping[str, Risk] = {"get": "low", "head": "low", "options": "low", "post": "medium", "put": "medium",
+                                   "patch": "medium", "delete": "high"}
+"""Risk by method alone, for connectors that know nothing more of a request (generic, webhook)."""
 
 OPERATIONS = "operations"
 """The params key that lists every operation a request performs (see ``combine``)."""

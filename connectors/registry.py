@@ -28,14 +28,6 @@ KNOWN_TYPES: Mapping[str, type[Connector]] = {
     "webhook": WebhookConnector,
 }
 
-# Types that know their public API's hosts; the others need domains (generic) or URLs (mcp, webhook).
-_DEFAULT_HOSTS: Mapping[str, tuple[str, ...]] = {
-    "anthropic": AnthropicConnector.default_hosts,
-    "github": GitHubConnector.default_hosts,
-    "openai": OpenAIConnector.default_hosts,
-    "slack": SlackConnector.default_hosts,
-    "stripe": StripeConnector.default_hosts,
-}
 
 
 def build_connector(name: str, type_name: str, hosts: tuple[str, ...] = (), *, urls: Sequence[str] = (),
@@ -52,8 +44,8 @@ def build_connector(name: str, type_name: str, hosts: tuple[str, ...] = (), *, u
         raise ValueError("base_path is for github (GitHub Enterprise's /api/v3) only")
     if type_name == "github":
         return GitHubConnector(name, hosts or GitHubConnector.default_hosts, base_path)
-    if type_name in _DEFAULT_HOSTS:
-        return cls(name, hosts or _DEFAULT_HOSTS[type_name])
+    if cls.default_hosts:
+        return cls(name, hosts or cls.default_hosts)
     if type_name == "mcp":
         if len(urls) != 1:
             raise ValueError(f"connector {name!r} of type mcp needs exactly one url (the server's endpoint)")

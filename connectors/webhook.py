@@ -18,13 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
-from trustfence.connectors.base import Action, Connector, RequestView, Risk, normalise_path
-from trustfence.connectors.protocols import HTTP_METHODS, unknown_action, unknown_actions
+from trustfence.connectors.base import Action, Connector, RequestView, normalise_path
+from trustfence.connectors.protocols import HTTP_METHODS, METHOD_RISK, unknown_action, unknown_actions
 
 __all__ = ["WebhookConnector", "WebhookEndpoint", "parse_endpoint"]
 
-_RISK: Mapping[str, Risk] = {"get": "low", "head": "low", "options": "low", "post": "medium", "put": "medium",
-                             "patch": "medium", "delete": "high"}
 _DEFAULT_PORT = {"https": 443, "http": 80}
 
 
@@ -73,7 +71,6 @@ class WebhookConnector(Connector):
 
     type_name = "webhook"
     namespace = "webhook"
-    default_hosts: tuple[str, ...] = ()
 
     def __init__(self, name: str, hosts: tuple[str, ...] = (),
                  urls: Sequence[str] | Mapping[str, str] = ()) -> None:
@@ -97,7 +94,7 @@ class WebhookConnector(Connector):
             if endpoint.matches(view):
                 method = view.method.lower()
                 params = {"endpoint": endpoint.label, "index": index}
-                if method not in _RISK:
+                if method not in METHOD_RISK:
                     return Action("webhook.other", self.name, "high", {**params, "method": view.method})
-                return Action(f"webhook.{method}", self.name, _RISK[method], params)
+                return Action(f"webhook.{method}", self.name, METHOD_RISK[method], params)
         return unknown_action(self.name, "webhook", view, _redact(view.path))
