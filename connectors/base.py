@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, unquote
 from trustfence.policy.model import Catalogue
 
 __all__ = ["INSPECT_BYTES", "Action", "Connector", "RequestView", "Risk", "Route", "Router", "body_fields",
-           "json_body", "normalise_path"]
+           "normalise_path"]
 
 INSPECT_BYTES = 256 * 1024
 """How much of a request body classify reads. Beyond it the route still decides the action; body parameters are
@@ -140,11 +140,6 @@ def _multipart_fields(ctype: str, body: bytes) -> Mapping[str, object] | None:
             payload = part.get_payload(decode=True)
             out[name] = payload.decode("utf-8") if isinstance(payload, bytes) else ""
     return out
-
-
-def json_body(view: RequestView) -> Mapping[str, object]:
-    """The body's fields, or {} when it cannot be read (for predicates that only test for a value)."""
-    return body_fields(view) or {}
 
 
 def normalise_path(path: str) -> str:

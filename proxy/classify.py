@@ -13,7 +13,7 @@ from __future__ import annotations
 from mitmproxy import http
 from mitmproxy.proxy.mode_specs import TransparentMode
 
-from trustfence.connectors import Action, RequestView
+from trustfence.connectors import Action, Connector, RequestView
 from trustfence.connectors.base import INSPECT_BYTES
 from trustfence.proxy.destination import (
     Destination,
@@ -68,15 +68,22 @@ def view_of(flow: http.HTTPFlow, dest: Destination) -> RequestView:
     )
 
 
-def _port_fix(connector: str, port: int) -> str:
-    return f"add {port} to ports under [connectors.{connector}] in config.toml"
-
-
 class Classify:
     """Canonical destination + connector -> Action in ``flow.metadata``; disagreeing names get 421."""
 
     def __init__(self, state: EnforcerState) -> None:
         self.state = state
+
+    def _port_refused(self, flow: http.HTTPFlow, connector: Connector, host: str, port: int,
+                      tls: bool | None) -> bool:
+        """Deny (and say so) when ``port`` is not open for the connector; ``tls`` None for a CONNECT."""
+        if port_allowed(port, tls, self.state.open_ports.get(connector.name, frozenset())):
+            return False
+        flow.metadata[ACTION] = Action("tcp.connect", connector.name, "high", {"host": host, "port": port})
+        over = "" if tls is None else ("TLS" if tls else "plain HTTP") + " to "
+        deny(flow, f"port {port} is not open for {over}connector {connector.name}",
+             allow_with=f"add {port} to ports under [connectors.{connector.name}] in config.toml")
+        return True
 
     @fail_closed
     def http_connect(self, flow: http.HTTPFlow) -> None:
@@ -92,10 +99,7 @@ class Classify:
             flow.metadata[ACTION] = Action("unknown", "", "high", {"host": host, "port": port})
             deny(flow, f"no connector covers {host}")
             return
-        if not port_allowed(port, None, self.state.open_ports.get(connector.name, frozenset())):
-            flow.metadata[ACTION] = Action("tcp.connect", connector.name, "high", {"host": host, "port": port})
-            deny(flow, f"port {port} is not open for connector {connector.name}",
-                 allow_with=_port_fix(connector.name, port))
+        self._port_refused(flow, connector, host, port, None)
 
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
@@ -121,11 +125,6 @@ class Classify:
         if connector is None:
             flow.metadata[ACTION] = Action("unknown", "", "high", {"host": dest.host})
             return
-        tls = flow.request.scheme == "https"
-        if not port_allowed(dest.port, tls, self.state.open_ports.get(connector.name, frozenset())):
-            flow.metadata[ACTION] = Action("tcp.connect", connector.name, "high",
-                                           {"host": dest.host, "port": dest.port})
-            deny(flow, f"port {dest.port} is not open for {'TLS' if tls else 'plain HTTP'} to connector "
-                       f"{connector.name}", allow_with=_port_fix(connector.name, dest.port))
+        if self._port_refused(flow, connector, dest.host, dest.port, flow.request.scheme == "https"):
             return
         flow.metadata[ACTION] = connector.classify(view_of(flow, dest))

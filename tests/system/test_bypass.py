@@ -85,8 +85,6 @@ class Probe:
     upstream: tuple[tuple[str, str], ...] = ()  # (method, path) the fake API must receive, nothing else
 
 
-NEVER = r"^(?![\s\S]*\bHTTP/\S+ 2\d\d)"  # no 2xx response anywhere in the output
-
 PROBES = [
     # --- clients that ignore the proxy, or lose its variables ---
     Probe("noproxy-allowed", "curl -sS --noproxy '*' -o /dev/null -w '%{{http_code}}' " + PULLS, r"^200$",

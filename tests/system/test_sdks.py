@@ -70,8 +70,9 @@ def sdk_host() -> Iterator[Host]:
         yield h
 
 
-def _actions_since(h: Host, seen: set[int]) -> list[dict[str, Any]]:
-    return [r for r in h.logs()[::-1] if r["seq"] not in seen and r["scheme"] != "dns"]
+def _rows_since(h: Host, seen: set[int]) -> list[dict[str, Any]]:
+    """HTTP rows not in ``seen``, oldest first."""
+    return sorted((r for r in h.logs() if r["seq"] not in seen and r["scheme"] != "dns"), key=lambda r: r["seq"])
 
 
 @pytest.mark.parametrize("sdk", sorted(EXPECTED))
@@ -83,8 +84,8 @@ def test_real_sdk_calls_are_classified(sdk_host: Host, sdk: str) -> None:
     calls = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     assert calls and all(c["ok"] for c in calls), r.stdout + r.stderr
     time.sleep(0.3)
-    rows = _actions_since(sdk_host, seen)
-    got = [row["action"] for row in sorted(rows, key=lambda row: row["seq"])]
+    rows = _rows_since(sdk_host, seen)
+    got = [row["action"] for row in rows]
     if sdk == "mcp":  # the SDK opens its GET stream and re-lists tools concurrently: compare what was done
         assert set(got) == set(EXPECTED[sdk]) | {"mcp.stream.open"}, got
         assert got.count("mcp.tools.search") == got.count("mcp.tools.delete_file") == 1, got
