@@ -17,6 +17,7 @@ from typing import Any
 
 import tomli_w
 
+from trustfence.agent.files import write_atomic
 from trustfence.connectors import Connector, ConnectorSet, KNOWN_TYPES, build_connector
 from trustfence.policy import Permission, PolicyError, validate_pattern
 from trustfence.policy.model import VERDICTS, validate_name
@@ -311,19 +312,4 @@ def dump_permissions(perms: tuple[Permission, ...]) -> str:
 
 def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
     """Write through a temp file, fsync and rename: a reader sees the old file or the new, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    write_atomic(path, text.encode(), mode)

@@ -10,12 +10,13 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Catalogue", "Permission", "PolicyError", "Verdict", "VERDICTS", "validate_pattern", "validate_name"]
+__all__ = ["NAME", "Catalogue", "Permission", "PolicyError", "Verdict", "VERDICTS", "validate_pattern", "validate_name"]
 
 Verdict = Literal["allow", "deny"]
 VERDICTS: tuple[Verdict, ...] = ("allow", "deny")
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+"""Gateway and connector names, wherever they appear (permissions, configuration, the vault)."""
 _PATTERN = re.compile(r"^(\*|[a-z0-9_-]+(\.[A-Za-z0-9_/-]+)*(\.\*)?)$")
 
 
@@ -44,7 +45,7 @@ class Permission:
 
 
 def validate_name(kind: str, value: str) -> str:
-    if not _NAME.match(value):
+    if not NAME.match(value):
         raise PolicyError(f"{kind} {value!r} is not a valid name (letters, digits, '_', '-', '.'; 1-64 chars)")
     return value
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from trustfence.vault.errors import VaultKeyError
-from trustfence.vault.files import create_private, write_private
+from trustfence.agent.files import create_private, write_private
 
 __all__ = [
     "CREDENTIAL_NAME",

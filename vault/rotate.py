@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from trustfence.vault.errors import VaultError, VaultKeyError
-from trustfence.vault.files import fsync_dir, write_private
+from trustfence.agent.files import fsync_dir, write_private
 from trustfence.vault.keys import MasterKey, read_key_file
 from trustfence.vault.store import Vault, stored_key_id
 

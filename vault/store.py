@@ -31,7 +31,7 @@ from trustfence.vault.errors import (
     VaultTampered,
     WrongMasterKey,
 )
-from trustfence.vault.files import write_private
+from trustfence.agent.files import write_private
 from trustfence.vault.inject import CONFIGURABLE, InjectionSpec, Pairs, apply, spec_for
 from trustfence.vault.keys import MasterKey
 from trustfence.vault.validate import validate_gateways, validate_hosts, validate_name, validate_token

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from trustfence.policy.model import NAME
 from trustfence.vault.dummy import is_dummy
 from trustfence.vault.errors import InvalidEntry, InvalidSecret
 
@@ -18,8 +19,6 @@ __all__ = ["MAX_TOKEN", "NAME", "clean_token", "validate_gateways", "validate_ho
 MAX_TOKEN = 8192
 """Longer than any API token in use, short enough to fit in one request header."""
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-"""Connector and gateway names: the same rule the configuration and permissions use."""
 _HOST = re.compile(r"^(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+$")
 
 

@@ -19,7 +19,7 @@ from trustfence.vault import (
     rotate_key_file,
     stored_key_id,
 )
-from trustfence.vault.files import write_private
+from trustfence.agent.files import write_private
 from trustfence.vault.rotate import staged_key_path
 
 

@@ -1,8 +1,8 @@
-"""Private files written atomically: a reader (or a crash) sees the old content or the new, never half.
+"""State files written atomically: a reader (or a crash) sees the old content or the new, never half.
 
-The vault and its key are root-only, so every file here is created 0600 regardless of the umask, through a
-temporary file in the same directory (a rename is only atomic within one file system), fsynced before the
-rename and followed by an fsync of the directory so the rename itself survives a power cut.
+Every file is written through a temporary file in the same directory (a rename is only atomic within one file
+system), created with exactly the requested mode regardless of the umask (0600 for the vault and its key),
+fsynced before the rename and followed by an fsync of the directory so the rename itself survives a power cut.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["create_private", "fsync_dir", "write_private"]
+__all__ = ["create_private", "fsync_dir", "write_atomic", "write_private"]
 
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -25,12 +25,12 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _write_temp(path: Path, data: bytes) -> Path:
+def _write_temp(path: Path, data: bytes, mode: int = 0o600) -> Path:
     # A random suffix: two writers never share a temp file, and a stale one from a crash is never reused.
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, _FLAGS, 0o600)
     try:
-        os.fchmod(fd, 0o600)  # the umask may have removed bits, never added; be explicit anyway
+        os.fchmod(fd, mode)  # exactly this mode: the umask may have removed bits
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
@@ -45,7 +45,12 @@ def _write_temp(path: Path, data: bytes) -> Path:
 
 def write_private(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data``, mode 0600, atomically."""
-    tmp = _write_temp(path, data)
+    write_atomic(path, data, 0o600)
+
+
+def write_atomic(path: Path, data: bytes, mode: int) -> None:
+    """Replace ``path`` with ``data``, with ``mode``, atomically."""
+    tmp = _write_temp(path, data, mode)
     try:
         os.replace(tmp, path)
     except BaseException:
