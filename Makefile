@@ -23,6 +23,7 @@ lint: bootstrap
 bench: bootstrap
 	@$(PY) bench/latency.py
 	@$(PY) bench/classify.py
+	@$(PY) bench/policy.py
 	@$(PY) bench/sandbox.py
 
 clean:

@@ -27,6 +27,14 @@ permissions_app = typer.Typer(no_args_is_help=True, help="Allow or deny actions 
 app.add_typer(daemon_app, name="daemon")
 app.add_typer(connector_app, name="connector")
 app.add_typer(permissions_app, name="permissions")
+killswitch_app = typer.Typer(no_args_is_help=True, help="Stop a scope at once: all, gateway:NAME or connector:NAME.")
+app.add_typer(killswitch_app, name="kill-switch")
+gateway_app = typer.Typer(no_args_is_help=True, help="Gateways: enforcement level (monitor, soft_enforce, ...).")
+app.add_typer(gateway_app, name="gateway")
+approvals_app = typer.Typer(no_args_is_help=True, help="Requests held for a human: list, show, approve, deny.")
+app.add_typer(approvals_app, name="approvals")
+vault_app = typer.Typer(no_args_is_help=True, help="The credential vault: status and key rotation.")
+app.add_typer(vault_app, name="vault")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -90,12 +98,16 @@ def _print_json(obj: Any) -> None:
 # -- init / daemon / status ---------------------------------------------------------------------------
 @app.command()
 def init() -> None:
-    """Create the state directory, a default config and the enforcer CA (idempotent)."""
+    """Create the state directory, a default config, the enforcer CA and the vault key (idempotent)."""
     _require_root("tf init")
     from trustfence.agent.setup import ensure_state
+    from trustfence.vault import VaultError
 
     p = paths()
-    created = ensure_state(p)
+    try:
+        created = ensure_state(p)
+    except VaultError as e:
+        raise CliError(str(e)) from None
     for c in created:
         out.print(f"created {c}", highlight=False)
     out.print(f"TrustFence state in {p.home} is ready", highlight=False)
@@ -112,6 +124,7 @@ def daemon(ctx: typer.Context) -> None:
 
     from trustfence.agent.config import ConfigError
     from trustfence.agent.daemon import AlreadyRunning, Daemon
+    from trustfence.vault import VaultError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mitmproxy.proxy.server").setLevel(logging.WARNING)  # one line per connection otherwise
@@ -121,6 +134,8 @@ def daemon(ctx: typer.Context) -> None:
         raise CliError(str(e)) from None
     except ConfigError as e:
         raise CliError(f"config error: {e}") from None
+    except VaultError as e:
+        raise CliError(f"vault error: {e}") from None
 
 
 @daemon_app.command("stop")
@@ -154,6 +169,8 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     out.print(f"daemon pid {s['pid']}  state {s['home']}  tag {s['tag']}", highlight=False)
     out.print(f"connectors: {', '.join(s['connectors']) or 'none'}  permissions: {s['permissions']}  "
               f"traffic rows: {s['traffic_rows']}  eBPF lock: {s['ebpf']}", highlight=False)
+    for ks in s.get("kill_switches", []):
+        out.print(f"KILL SWITCH {ks['scope']} since {ks['since']}: {ks['reason']}", highlight=False, markup=False)
     for sb in s["sandboxes"]:
         counts = "  ".join(f"{k}={v}" for k, v in sb["counters"].items())
         out.print(f"  sandbox {sb['name']}  gateway {sb['gateway']}  agent {sb['agent_addr']}  uid {sb['uid']}  "
@@ -245,16 +262,69 @@ def connector_add(
     base_path: Annotated[str, typer.Option("--base-path", help="GitHub Enterprise API prefix: /api/v3.")] = "",
     ports: Annotated[Optional[str], typer.Option(
         "--ports", help="Comma-separated ports to open beyond 443 and 80.")] = None,
+    token: Annotated[Optional[str], typer.Option(
+        "--token", help="The real credential (visible in shell history: prefer --token-stdin).")] = None,
+    token_env: Annotated[Optional[str], typer.Option(
+        "--token-env", metavar="VAR", help="Read the credential from this environment variable.")] = None,
+    token_stdin: Annotated[bool, typer.Option(
+        "--token-stdin", help="Read the credential from standard input (the default on a terminal).")] = False,
+    gateways: Annotated[Optional[str], typer.Option(
+        "--gateways", help="Comma-separated gateways that may use the credential (default: all).")] = None,
+    header: Annotated[Optional[str], typer.Option(
+        "--header", help="generic/webhook: header that carries the credential (default Authorization).")] = None,
+    prefix: Annotated[Optional[str], typer.Option(
+        "--prefix", help="generic/webhook: text before the credential (default 'Bearer ' for Authorization).")] = None,
+    query_param: Annotated[Optional[str], typer.Option(
+        "--query-param", help="generic/webhook: send the credential as this query parameter instead.")] = None,
+    env: Annotated[Optional[str], typer.Option(
+        "--env", help="Comma-separated variables that hold the agent's placeholder (default: the SDKs').")] = None,
 ) -> None:
-    """Add (or replace) a connector."""
+    """Add (or replace) a connector, and seal its credential in the vault."""
     doms = [d.strip() for d in (domains or "").split(",") if d.strip()]
     try:
         port_list = [int(p) for p in (ports or "").split(",") if p.strip()]
     except ValueError:
         raise CliError(f"--ports must be comma-separated numbers, got {ports!r}") from None
+    secret = _read_token(token, token_env, token_stdin, name or type_)
     r = _call("connector.add", type=type_, name=name, domains=doms, urls=url or [], base_path=base_path,
-              ports=port_list)
-    out.print(f"connector {r['connector']} configured", highlight=False)
+              ports=port_list, token=secret, gateways=_csv(gateways), header=header, prefix=prefix,
+              query_param=query_param, env=_csv(env))
+    sealed = f"; credential sealed (fingerprint {r['fingerprint']}, version {r['version']})" if secret else ""
+    out.print(f"connector {r['connector']} configured{sealed}", highlight=False)
+
+
+def _csv(text: str | None) -> list[str]:
+    return [x.strip() for x in (text or "").split(",") if x.strip()]
+
+
+def _read_token(token: str | None, token_env: str | None, token_stdin: bool, name: str) -> str | None:
+    """The credential from exactly one source, checked here so a bad one never travels; None for none."""
+    from trustfence.vault import InvalidSecret, clean_token, validate_token
+
+    given = [f for f, v in (("--token", token is not None), ("--token-env", token_env is not None),
+                            ("--token-stdin", token_stdin)) if v]
+    if len(given) > 1:
+        raise CliError(f"give the credential one way, not {' and '.join(given)}")
+    try:
+        if token is not None:
+            return validate_token(token)
+        if token_env is not None:
+            if token_env not in os.environ:
+                raise CliError(f"environment variable {token_env} is not set (with sudo, use sudo -E or "
+                               "--token-stdin)")
+            return clean_token(os.environ[token_env])
+        if token_stdin or sys.stdin.isatty():
+            if sys.stdin.isatty():
+                import getpass
+
+                text = getpass.getpass(f"credential for {name} ({'required' if token_stdin else 'empty for none'}): ")
+                if not text and not token_stdin:
+                    return None
+                return validate_token(text)
+            return clean_token(sys.stdin.read(65536))
+    except InvalidSecret as e:
+        raise CliError(f"credential refused, nothing changed: {e}") from None
+    return None
 
 
 @connector_app.command("actions")
@@ -280,14 +350,19 @@ def connector_actions(
 
 @connector_app.command("list")
 def connector_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    rows = _call("connector.list")["connectors"]
+    """Configured connectors; a credential shows as its fingerprint, never its value."""
+    reply = _call("connector.list")
+    rows = reply["connectors"]
     if as_json:
         _print_json(rows)
         return
-    t = Table("name", "type", "hosts", "actions")
+    t = Table("name", "type", "hosts", "actions", "credential")
     for r in rows:
-        t.add_row(r["name"], r["type"], ", ".join(r["hosts"]), str(r["actions"]))
+        cred = r["credential"] + (f" ({', '.join(r['credential_gateways'])})" if r["credential_gateways"] else "")
+        t.add_row(r["name"], r["type"], ", ".join(r["hosts"]), str(r["actions"]), cred or "-")
     out.print(t)
+    if reply["vault_error"]:
+        err.print(f"vault unavailable: {reply['vault_error']}", highlight=False, markup=False)
 
 
 @connector_app.command("remove")
@@ -333,6 +408,174 @@ def permissions_remove(
 ) -> None:
     _call("permissions.remove", gateway=gateway, connector=connector, action=action)
     out.print(f"removed {gateway}/{connector}/{action}", highlight=False)
+
+
+# -- vault ------------------------------------------------------------------------------------------------
+@vault_app.command("status")
+def vault_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The master key's id and source, and every sealed credential's fingerprint (never a value)."""
+    r = _call("vault.status")
+    if as_json:
+        _print_json(r)
+        return
+    out.print(f"key {r['key_id'] or '-'} from {r['key_source'] or '-'}", highlight=False)
+    t = Table("connector", "type", "hosts", "gateways", "version", "updated", "fingerprint", "status")
+    for e in r["entries"]:
+        t.add_row(e["name"], e["type"], ", ".join(e["hosts"]), ", ".join(e["gateways"]) or "all",
+                  str(e["version"]), e["updated"], e["fingerprint"], "cannot be opened" if e["error"] else "ok")
+    out.print(t)
+    broken = [e for e in r["entries"] if e["error"]]
+    for e in broken:
+        err.print(f"{e['name']}: {e['error']}", highlight=False, markup=False)
+    if r["error"] or broken:
+        raise CliError(r["error"] or f"{len(broken)} credential(s) cannot be opened", code=1)
+
+
+@vault_app.command("rotate")
+def vault_rotate() -> None:
+    """Re-seal every credential under a new random master key; the old key is removed."""
+    r = _call("vault.rotate")
+    out.print(f"vault re-sealed: key {r['old_key_id']} -> {r['key_id']} ({r['entries']} credential(s))",
+              highlight=False)
+
+
+# -- approvals --------------------------------------------------------------------------------------------
+def _approval_line(a: dict[str, Any]) -> list[str]:
+    left = max(0, round(a["expires"] - time.time())) if a["state"] == "pending" else 0
+    return [a["id"], a["state"], a["gateway"], a["action"], f"{a['method']} {a['url']}",
+            f"{left}s" if a["state"] == "pending" else (a["note"] or "-")]
+
+
+@approvals_app.command("list")
+def approvals_list(
+    state: Annotated[Optional[str], typer.Option("--state", help="pending | approved | denied | expired")] = None,
+    gateway: Annotated[Optional[str], typer.Option("--gateway")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Requests held for a human (and the recent answers)."""
+    from rich.text import Text
+
+    rows = _call("approvals.list", state=state, gateway=gateway)["approvals"]
+    if as_json:
+        _print_json(rows)
+        return
+    t = Table("id", "state", "gateway", "action", "request", "expires in / note")
+    for a in rows:
+        t.add_row(*(Text(c) for c in _approval_line(a)))
+    out.print(t)
+
+
+@approvals_app.command("show")
+def approvals_show(approval_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
+    """One approval, whole: why it is held, the exact request it is bound to, and its answer."""
+    _print_json(_call("approvals.show", id=approval_id))
+
+
+def _answer(approval_id: str, approve: bool, note: str, always: bool = False) -> None:
+    a = _call("approvals.answer", id=approval_id, approve=approve, note=note, always=always)
+    extra = f"; permission written: allow {a['gateway']} {a['action']}" if a["always"] else ""
+    out.print(f"approval {a['id']} {a['state']} ({a['action']} for {a['gateway']}){extra}", highlight=False,
+              markup=False)
+
+
+@approvals_app.command("approve")
+def approvals_approve(
+    approval_id: Annotated[str, typer.Argument(metavar="ID")],
+    always: Annotated[bool, typer.Option("--always", help="Also allow this action for this gateway from now on.")] = False,
+    note: Annotated[str, typer.Option("--note", help="Kept with the answer and shown in the traffic row.")] = "",
+) -> None:
+    """Release the held request: it goes upstream exactly as it was held."""
+    _answer(approval_id, True, note, always)
+
+
+@approvals_app.command("deny")
+def approvals_deny(
+    approval_id: Annotated[str, typer.Argument(metavar="ID")],
+    note: Annotated[str, typer.Option("--note", help="Told to the agent in its 403.")] = "",
+) -> None:
+    """Refuse the held request: the agent gets 403 with the note."""
+    _answer(approval_id, False, note)
+
+
+# -- brakes: kill switch, gateway levels -------------------------------------------------------------------
+def _caller() -> str:
+    """Who runs this, for the record: the sudo caller when there is one."""
+    return os.environ.get("SUDO_USER") or os.environ.get("USER") or f"uid {os.getuid()}"
+
+
+def _reason(reason: str) -> str:
+    if not reason.strip():
+        raise CliError("--reason must say why (it is shown to every refused request and kept with the switch)")
+    return reason
+
+
+@killswitch_app.command("activate")
+def killswitch_activate(
+    reason: Annotated[str, typer.Option("--reason", help="Why: every refused request is told.")],
+    scope: Annotated[str, typer.Option("--scope", help="all | gateway:NAME | connector:NAME")] = "all",
+) -> None:
+    """Stop SCOPE now: new requests get 403, its open connections (streams, WebSockets, tunnels) are closed.
+
+    The switch survives a daemon restart until deactivated."""
+    r = _call("killswitch.activate", scope=scope, reason=_reason(reason), by=_caller())
+    out.print(f"kill switch ({r['scope']}) active: {r['reason']}; {r['closed']} open connection(s) closed",
+              highlight=False, markup=False)
+
+
+@killswitch_app.command("deactivate")
+def killswitch_deactivate(
+    reason: Annotated[str, typer.Option("--reason", help="Why traffic may flow again.")],
+    scope: Annotated[str, typer.Option("--scope", help="all | gateway:NAME | connector:NAME")] = "all",
+) -> None:
+    """Lift the kill switch of SCOPE (exit 1 if none is active there)."""
+    r = _call("killswitch.deactivate", scope=scope, reason=_reason(reason), by=_caller())
+    left = ", ".join(s["scope"] for s in r["active"])
+    out.print(f"kill switch ({r['scope']}) lifted" + (f"; still active: {left}" if left else ""), highlight=False)
+
+
+@killswitch_app.command("status")
+def killswitch_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The active kill switches: scope, since when, by whom, why."""
+    rows = _call("killswitch.status")["kill_switches"]
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print("no kill switch is active")
+        return
+    from rich.text import Text  # reasons are people's words: never markup
+
+    t = Table("scope", "since", "by", "reason")
+    for r in rows:
+        t.add_row(r["scope"], r["since"], Text(r["by"] or "-"), Text(r["reason"]))
+    out.print(t)
+
+
+@gateway_app.command("level")
+def gateway_level(
+    name: Annotated[str, typer.Argument(help="The gateway (tf run --name); it need not be running.")],
+    level: Annotated[str, typer.Argument(metavar="LEVEL", help="monitor | soft_enforce | full_enforce")],
+) -> None:
+    """Set a gateway's enforcement level (config.toml [gateways.NAME] level); applies to new requests at once."""
+    r = _call("gateway.level", name=name, level=level)
+    out.print(f"gateway {r['gateway']}: {r['level']} (was {r['was']})", highlight=False)
+
+
+@gateway_app.command("list")
+def gateway_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Known gateways: level, rate limit, running, kill switch."""
+    r = _call("gateway.list")
+    if as_json:
+        _print_json(r["gateways"])
+        return
+    from rich.text import Text
+
+    t = Table("gateway", "level", "per minute", "running", "kill switch")
+    for g in r["gateways"]:
+        t.add_row(g["name"], g["level"], str(g["per_minute"]), "yes" if g["running"] else "no",
+                  Text(g["kill_switch"] or "-"))
+    out.print(t)
+    out.print(f"every other gateway: {r['default_level']}", highlight=False)
 
 
 def _fail(message: str, code: int) -> NoReturn:

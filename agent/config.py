@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import tomli_w
 
@@ -23,9 +23,14 @@ from trustfence.policy import Permission, PolicyError, validate_pattern
 from trustfence.policy.model import VERDICTS, validate_name
 
 __all__ = [
+    "ActionLimit",
     "Config",
     "ConfigError",
     "ConnectorConfig",
+    "GatewayConfig",
+    "LEVELS",
+    "Level",
+    "RateLimitConfig",
     "atomic_write",
     "dump_config",
     "dump_permissions",
@@ -35,6 +40,11 @@ __all__ = [
 ]
 
 _TAG = re.compile(r"^[a-z][a-z0-9]{0,4}$")
+_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# Variables the sandbox sets itself (proxy, CA trust, identity): a placeholder must never replace one.
+_SANDBOX_ENV = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR",
+                          "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT", "GIT_SSL_CAINFO", "NODE_EXTRA_CA_CERTS",
+                          "NODE_OPTIONS", "PATH", "HOME", "USER", "LOGNAME", "SHELL", "PYTHONPATH"})
 _HOST = re.compile(r"^(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+$")
 
 
@@ -54,6 +64,10 @@ class ConnectorConfig:
     internal API; left out, a CONNECT or request to any other port is denied.
     ``urls``: the endpoint of an ``mcp`` connector (one) or the endpoints of a ``webhook`` connector.
     ``base_path``: GitHub Enterprise's API prefix (``/api/v3``), for type ``github`` only.
+    ``credential``: a credential for this connector is sealed in the vault (set by ``tf connector add
+    --token``); every allowed request gets it, and with it unavailable the request is denied, never sent bare.
+    ``env``: the variables that hold this connector's placeholder key in the agent's environment; left out,
+    the ones its SDKs read (``GITHUB_TOKEN`` and ``GH_TOKEN`` for github), e.g. ``["MY_API_TOKEN"]``.
     """
 
     name: str
@@ -62,14 +76,68 @@ class ConnectorConfig:
     ports: tuple[int, ...] = ()
     urls: tuple[str, ...] = ()
     base_path: str = ""
+    credential: bool = False
+    env: tuple[str, ...] = ()
 
     def build(self) -> Connector:
         return build_connector(self.name, self.type, self.domains, urls=self.urls, base_path=self.base_path)
 
 
+Level = Literal["monitor", "soft_enforce", "full_enforce"]
+LEVELS: tuple[Level, ...] = ("monitor", "soft_enforce", "full_enforce")
+"""Enforcement levels: ``monitor`` forwards everything and records the decision (``allowed``/``would_deny``);
+``soft_enforce`` forwards a deny and records it as ``would_deny`` (approvals are still held); ``full_enforce``
+enforces everything. Rate limits and kill switches are brakes, not policy: they hold at every level."""
+
+PER_MINUTE_MAX = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ActionLimit:
+    """``[[rate_limit.actions]]``: at most ``per_minute`` requests a minute whose action matches ``action``.
+
+    ``action``: an exact action (``stripe.refund.create``), a prefix (``github.pr.*``) or ``*``; required.
+    ``per_minute``: 1 or more; required. ``gateway``: the gateway it limits; left out, every gateway, each
+    with a budget of its own. A request needs room in every rule it matches and in its gateway's budget.
+    """
+
+    action: str
+    per_minute: int
+    gateway: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitConfig:
+    """``[rate_limit]``: sliding one-minute windows; over a limit the agent gets 429 with ``Retry-After``.
+
+    ``per_minute``: every gateway's budget (120). ``gateways``: a gateway's own budget instead
+    (``[rate_limit.gateways.Bot] per_minute = 600``). ``actions``: budgets per action pattern.
+    """
+
+    per_minute: int = 120
+    gateways: Mapping[str, int] = field(default_factory=dict)
+    actions: tuple[ActionLimit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """``[gateways.NAME]``: settings of one gateway (the ``tf run --name``), whether it is running or not.
+
+    ``level``: its enforcement level (one of ``LEVELS``); left out, ``[enforcer] level``. E.g.
+    ``[gateways.Bot]`` ``level = "soft_enforce"``.
+    """
+
+    level: Level | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
-    """Daemon settings. Every field has a default, so an empty file is a valid configuration."""
+    """Daemon settings. Every field has a default, so an empty file is a valid configuration.
+
+    The brakes and levels: ``[enforcer] level`` is the enforcement level of every gateway without its own in
+    ``[gateways.NAME] level`` (``monitor`` | ``soft_enforce`` | ``full_enforce``, the default); ``[rate_limit]``
+    holds the request budgets (see ``RateLimitConfig``).
+    """
 
     # Prefix of every kernel object this daemon creates (netns ``tf-<id>``, veth ``tfh-<id>``, nft table,
     # cgroup): 1-5 lower-case letters/digits. Two daemons with different tags never touch each other's.
@@ -91,6 +159,14 @@ class Config:
     # Rows waiting for the writer before new requests are refused.
     queue_max: int = 10_000
     connectors: tuple[ConnectorConfig, ...] = ()
+    # The enforcement level of every gateway not given its own under [gateways.NAME].
+    level: Level = "full_enforce"
+    gateways: Mapping[str, GatewayConfig] = field(default_factory=dict)
+    rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
+
+    def levels(self) -> dict[str, Level]:
+        """Gateway -> level, for the gateways that have their own."""
+        return {n: g.level for n, g in self.gateways.items() if g.level is not None}
 
     def connector_set(self) -> ConnectorSet:
         return ConnectorSet(c.build() for c in self.connectors)
@@ -227,19 +303,142 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
             base_path = c.get("base_path", "")
             if not isinstance(base_path, str):
                 raise ValueError(f"base_path must be a string, got {base_path!r}")
-            cc = ConnectorConfig(name, c["type"], domains, tuple(sorted(set(extra))), tuple(urls), base_path)
+            credential = c.get("credential", False)
+            if not isinstance(credential, bool):
+                raise ValueError(f"credential must be true or false, got {credential!r}")
+            env_names = c.get("env", [])
+            if not isinstance(env_names, list) or not all(isinstance(n, str) and _ENV.match(n) for n in env_names):
+                raise ValueError(f"env must be a list of environment variable names, got {env_names!r}")
+            taken = sorted(n for n in env_names if n.upper() in _SANDBOX_ENV or n.startswith(("LD_", "TF_")))
+            if taken:
+                raise ValueError(f"env names {', '.join(taken)} are the sandbox's own; choose other names")
+            cc = ConnectorConfig(name, c["type"], domains, tuple(sorted(set(extra))), tuple(urls), base_path,
+                                 credential, tuple(env_names))
             cc.build()
         except ValueError as e:
             line = _line_of(text, rf"\[connectors\.{re.escape(name)}\]")
             raise ConfigError(path, line, f"[connectors.{name}] {e}") from None
         connectors.append(cc)
+    level, gateways, rate_limit = _parse_brakes(data, text, path)
     cfg = Config(tag=tag, subnet_pool=str(pool), ipv6=ipv6, default_user=str(user), resolve=resolve, extra_ca=extra_ca,
-                 queue_max=queue_max, connectors=tuple(connectors), **ports)
+                 queue_max=queue_max, connectors=tuple(connectors), level=level, gateways=gateways,
+                 rate_limit=rate_limit, **ports)
     try:
         cfg.connector_set()
     except ValueError as e:
         raise ConfigError(path, None, str(e)) from None
     return cfg
+
+
+class _Bad(ValueError):
+    """A setting that does not validate; ``key`` is the key to point the line at (None: the table)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _key_line(text: str, header: str, key: str | None, nth: int = 0) -> int | None:
+    """The line of ``key`` in the ``nth`` table whose header matches the regex ``header``, else the header's."""
+    lines = [ln.strip() for ln in text.splitlines()]
+    heads = [i for i, ln in enumerate(lines) if re.match(header + r"\s*(#.*)?$", ln)]
+    if not heads:
+        return None
+    start = heads[min(nth, len(heads) - 1)]
+    for j in range(start + 1, len(lines) if key else start + 1):
+        if lines[j].startswith("["):
+            break
+        if re.match(rf"{re.escape(key or '')}\s*=", lines[j]):
+            return j + 1
+    return start + 1
+
+
+def _table(value: Any, known: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Bad(f"must be a table, got {value!r}")
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise _Bad(f"unknown setting {unknown[0]!r} (known: {', '.join(known)})", unknown[0])
+    return value
+
+
+def _level(value: Any) -> Level:
+    if value not in LEVELS:
+        raise _Bad(f"level must be one of {', '.join(LEVELS)}, got {value!r}", "level")
+    return cast(Level, value)
+
+
+def _per_minute(table: Mapping[str, Any], default: int | None) -> int:
+    if default is None and "per_minute" not in table:
+        raise _Bad("per_minute is required")
+    try:
+        return _int(table, "per_minute", default or 0, 1, PER_MINUTE_MAX)
+    except ValueError as e:
+        raise _Bad(str(e), "per_minute") from None
+
+
+def _tables(value: Any, key: str | None = None) -> dict[str, Any]:
+    """A table of tables keyed by name (``[gateways.NAME]``); ``key`` names it inside its table."""
+    if not isinstance(value, dict):
+        raise _Bad(f"{key + ' ' if key else ''}must be a table of [NAME] tables, got {value!r}", key)
+    return value
+
+
+def _gateway_name(name: Any, key: str | None = None) -> str:
+    if not isinstance(name, str):
+        raise _Bad(f"gateway must be a name, got {name!r}", key)
+    try:
+        return validate_name("gateway", name)
+    except PolicyError as e:
+        raise _Bad(str(e), key) from None
+
+
+def _parse_brakes(data: Mapping[str, Any], text: str, path: Path
+                  ) -> tuple[Level, dict[str, GatewayConfig], RateLimitConfig]:
+    """``[enforcer] level``, ``[gateways.NAME]`` and ``[rate_limit]``; errors point at the key's line."""
+    where, header = "enforcer", r"\[enforcer\]"
+    nth = 0
+    try:
+        en = data.get("enforcer", {})
+        level = _level(en.get("level", "full_enforce")) if isinstance(en, dict) else "full_enforce"
+        where, header = "gateways", r"\[gateways[.\]]"
+        gateways: dict[str, GatewayConfig] = {}
+        for name, g in _tables(data.get("gateways", {})).items():
+            where, header = f"gateways.{name}", rf"\[gateways\.{re.escape(name)}\]"
+            _gateway_name(name)
+            g = _table(g, ("level",))
+            gateways[name] = GatewayConfig(_level(g["level"]) if "level" in g else None)
+        where, header = "rate_limit", r"\[rate_limit\]"
+        rl = _table(data.get("rate_limit", {}), ("per_minute", "gateways", "actions"))
+        per_minute = _per_minute(rl, 120)
+        limits: dict[str, int] = {}
+        for name, g in _tables(rl.get("gateways", {}), "gateways").items():
+            where, header = f"rate_limit.gateways.{name}", rf"\[rate_limit\.gateways\.{re.escape(name)}\]"
+            limits[_gateway_name(name)] = _per_minute(_table(g, ("per_minute",)), None)
+        where, header = "rate_limit.actions", r"\[\[rate_limit\.actions\]\]"
+        rows = rl.get("actions", [])
+        if not isinstance(rows, list):
+            raise _Bad("actions must be an array of tables ([[rate_limit.actions]])")
+        actions: list[ActionLimit] = []
+        for nth, row in enumerate(rows):
+            row = _table(row, ("gateway", "action", "per_minute"))
+            gw = _gateway_name(row["gateway"], "gateway") if "gateway" in row else ""
+            pattern = row.get("action")
+            if not isinstance(pattern, str):
+                raise _Bad("action is required: an action (stripe.refund.create), a prefix (github.pr.*) or *")
+            try:
+                validate_pattern(pattern)
+            except PolicyError as e:
+                raise _Bad(str(e), "action") from None
+            if any((a.gateway, a.action) == (gw, pattern) for a in actions):
+                raise _Bad(f"a rule for {pattern} ({'gateway ' + gw if gw else 'every gateway'}) is already "
+                           "above", "action")
+            actions.append(ActionLimit(pattern, _per_minute(row, None), gw))
+    except _Bad as e:
+        line = _key_line(text, header, e.key, nth) or _key_line(
+            text, r"\[+" + re.escape(where.split(".")[0]) + r"[.\]].*", None)
+        raise ConfigError(path, line, f"[{where}] {e}") from None
+    return level, gateways, RateLimitConfig(per_minute, limits, tuple(actions))
 
 
 def dump_config(cfg: Config) -> str:
@@ -257,11 +456,25 @@ def dump_config(cfg: Config) -> str:
         if cfg.extra_ca:
             up["extra_ca"] = cfg.extra_ca
         data["upstream"] = up
+    if cfg.level != "full_enforce":
+        data["enforcer"]["level"] = cfg.level
+    if cfg.rate_limit != RateLimitConfig():
+        rl = cfg.rate_limit
+        data["rate_limit"] = {"per_minute": rl.per_minute}
+        if rl.gateways:
+            data["rate_limit"]["gateways"] = {n: {"per_minute": v} for n, v in rl.gateways.items()}
+        if rl.actions:
+            data["rate_limit"]["actions"] = [{**({"gateway": a.gateway} if a.gateway else {}), "action": a.action,
+                                              "per_minute": a.per_minute} for a in rl.actions]
+    if cfg.gateways:
+        data["gateways"] = {n: {"level": g.level} if g.level else {} for n, g in cfg.gateways.items()}
     if cfg.connectors:
         data["connectors"] = {
             c.name: {"type": c.type, **({"domains": list(c.domains)} if c.domains else {}),
                      **({"ports": list(c.ports)} if c.ports else {}), **({"urls": list(c.urls)} if c.urls else {}),
-                     **({"base_path": c.base_path} if c.base_path else {})} for c in cfg.connectors
+                     **({"base_path": c.base_path} if c.base_path else {}),
+                     **({"credential": True} if c.credential else {}),
+                     **({"env": list(c.env)} if c.env else {})} for c in cfg.connectors
         }
     return "# TrustFence daemon configuration\n" + tomli_w.dumps(data)
 

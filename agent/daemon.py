@@ -12,6 +12,7 @@ import grp
 import json
 import logging
 import os
+import pwd
 import signal
 import socket
 import struct
@@ -22,6 +23,8 @@ from typing import Any
 
 from trustfence.agent import config as cfgmod
 from trustfence.agent.config import ConfigError, Config, ConnectorConfig
+from trustfence.agent.credentials import CredentialStore
+from trustfence.agent.brakes import BrakeError, KillSwitches, load_switches
 from trustfence.agent.paths import Paths
 from trustfence.agent.sandbox import SandboxError, SandboxManager, SandboxSpec
 from trustfence.agent.sandbox import cgroup as cgroups
@@ -30,9 +33,11 @@ from trustfence.bpf.guard import Guard, GuardError
 from trustfence.policy import Permission, PolicyError, compile_policy
 from trustfence.policy.model import validate_name
 from trustfence.proxy import Enforcer, EnforcerState, Gateway
+from trustfence.proxy.holds import ApprovalError
 from trustfence.proxy.master import EnforcerError
 from trustfence.proxy.upstream import install_resolver, upstream_bundle
 from trustfence.store import Store
+from trustfence.vault import STRIP_NAMES, VaultError, dummy_env, placeholder
 
 __all__ = ["AlreadyRunning", "Daemon"]
 
@@ -58,6 +63,19 @@ def _peer_uid(sock: socket.socket) -> int:
 
 def _jsonable(v: Any) -> Any:
     return v.isoformat() if isinstance(v, datetime) else v
+
+
+def _in_group(uid: int, group: str) -> bool:
+    """Whether ``uid`` may answer an approval for ``group`` (an approver role is a Unix group; none: anyone who
+    can reach the socket, i.e. root and the trustfence group)."""
+    if not group:
+        return True
+    try:
+        g = grp.getgrnam(group)
+        user = pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return user.pw_name in g.gr_mem or user.pw_gid == g.gr_gid
 
 
 class Daemon:
@@ -90,10 +108,17 @@ class Daemon:
         self.config = cfgmod.load_config(self.paths.config)
         connectors = self.config.connector_set()
         perms = cfgmod.load_permissions(self.paths.permissions, connectors)
+        switches = load_switches(self.paths.kill_switches)
         self.store = Store(self.paths.database, self.config.queue_max)
+        self.vault = CredentialStore(self.paths)
+        self.vault.open_key()
         self.state = EnforcerState(store=self.store, connectors=connectors, policy=compile_policy(perms),
                                    transparent_port=self.config.transparent_port,
-                                   open_ports=self.config.open_ports())
+                                   open_ports=self.config.open_ports(),
+                                   credentials=self.vault.load(self.config))
+        self.state.switches = switches
+        self.kill_switches = KillSwitches(self.paths.kill_switches, self.state, lambda s: self.enforcer.cut(s))
+        self._apply_brakes(self.config)
         c = self.config
         self.manager = SandboxManager(c.tag, c.subnet_pool, self.paths.sandboxes,
                                       (c.proxy_port, c.transparent_port, c.dns_port), ipv6=c.ipv6)
@@ -156,8 +181,8 @@ class Daemon:
                         raise OpError(f"unknown operation {op!r}")
                     if op not in self._read_ops and uid != 0:
                         raise OpError(f"{op} needs root (uid 0); you are uid {uid}")
-                    reply = {"ok": True, **await handler(self, req)}
-                except (OpError, ConfigError, PolicyError) as e:
+                    reply = {"ok": True, **await handler(self, {**req, "uid": uid})}
+                except (OpError, ConfigError, PolicyError, VaultError) as e:
                     reply = {"ok": False, "error": str(e), "code": getattr(e, "code", 2)}
                 except Exception as e:  # noqa: BLE001 - answer, never leave the CLI hanging
                     log.exception("operation %s failed", op)
@@ -204,6 +229,7 @@ class Daemon:
                 f"dns@{spec.host_addr}:{c.dns_port}",
             ])
             await self._send(writer, {"ok": True, "sandbox": self._describe(spec), "env": self._agent_env(spec),
+                                      "unset": sorted(STRIP_NAMES),
                                       "netns": spec.netns, "cgroup": str(cgroups.path_of(spec.name))})
             log.info("sandbox %s up for gateway %s (agent %s)", spec.name, gateway, spec.agent_addr)
             line = await reader.readline()  # {"op": "exited", ...} or EOF when the CLI dies
@@ -252,6 +278,17 @@ class Daemon:
                                     "GIT_SSL_CAINFO")}
         env |= {"NODE_EXTRA_CA_CERTS": ca, "TF_GATEWAY": spec.gateway, "TF_SANDBOX": spec.name,
                 "TF_SANDBOX_HOME": str(self.manager.home_dir(spec))}
+        return env | self._placeholders()
+
+    def _placeholders(self) -> dict[str, str]:
+        """A worthless, well-shaped key in each configured connector's variables: its SDK starts, and the
+        enforcer swaps in the real one after an allow."""
+        env: dict[str, str] = {}
+        for c in self.config.connectors:
+            if c.env:
+                env |= {name: placeholder(c.type) for name in c.env}
+            else:
+                env |= dummy_env([c.type])
         return env
 
     # -- operations ---------------------------------------------------------------------------------
@@ -271,6 +308,7 @@ class Daemon:
             "sandboxes": [self._describe(s) for s in self.sandboxes.values()],
             "connectors": [c.name for c in self.config.connectors],
             "permissions": len(self.state.policy.permissions),
+            "kill_switches": self.state.switches.to_json(),
             "ebpf": "loaded" if self.guard else f"unavailable: {self.guard_error}",
             "traffic_rows": n[0]["n"],
         }
@@ -282,22 +320,48 @@ class Daemon:
 
     async def op_connector_list(self, req: dict[str, Any]) -> Reply:
         out = []
+        vault = self.state.credentials.vault
         for c in self.config.connectors:
             conn = self.state.connectors.by_name[c.name]
-            out.append({"name": c.name, "type": c.type, "hosts": list(conn.hosts), "actions": len(conn.actions)})
-        return {"connectors": out}
+            entry = vault.find(c.name) if vault is not None else None
+            credential = (entry.fingerprint if entry else "missing") if c.credential else (
+                entry.fingerprint if entry else "")
+            out.append({"name": c.name, "type": c.type, "hosts": list(conn.hosts), "actions": len(conn.actions),
+                        "credential": credential, "credential_gateways": list(entry.gateways) if entry else []})
+        return {"connectors": out, "vault_error": self.state.credentials.error}
 
     async def op_connector_add(self, req: dict[str, Any]) -> Reply:
         ports = req.get("ports") or []
         if not all(isinstance(p, int) and 0 < p < 65536 for p in ports):
             raise OpError(f"ports must be port numbers, got {ports!r}")
-        conn = ConnectorConfig(str(req.get("name") or req["type"]), str(req["type"]),
-                               tuple(str(d).lower() for d in req.get("domains") or ()),
+        token = req.get("token")
+        if token is None and any(req.get(k) for k in ("gateways", "header", "prefix", "query_param")):
+            raise OpError("--gateways, --header, --prefix and --query-param describe a credential: give its token too")
+        cfg = self._reread_config()
+        name, type_name = str(req.get("name") or req["type"]), str(req["type"])
+        old = next((c for c in cfg.connectors if c.name == name), None)
+        conn = ConnectorConfig(name, type_name, tuple(str(d).lower() for d in req.get("domains") or ()),
                                tuple(sorted(set(ports))), tuple(str(u) for u in req.get("urls") or ()),
-                               str(req.get("base_path") or ""))
-        text = cfgmod.dump_config(cfgmod.with_connector(self._reread_config(), conn))
-        self._apply_config(text)
-        return {"connector": conn.name}
+                               str(req.get("base_path") or ""),
+                               credential=token is not None or (old is not None and old.credential),
+                               env=tuple(str(e) for e in req.get("env") or (old.env if old else ())))
+        text = cfgmod.dump_config(cfgmod.with_connector(cfg, conn))
+        if token is None:
+            self._apply_config(text)
+            return {"connector": conn.name}
+        cfgmod.parse_config(text, self.paths.config)  # the configuration is valid before anything is sealed
+        before = self.state.credentials
+        vault = self.vault.put(before, name, type_name, conn.build().hosts, str(token),
+                               [str(g) for g in req.get("gateways") or ()], self.vault.injection(type_name, req))
+        try:
+            self._apply_config(text)
+        except BaseException:
+            assert before.vault is not None
+            before.vault.save()  # back to the vault that matches the configuration still in place
+            raise
+        self.state.credentials = replace(self.state.credentials, vault=vault)
+        entry = vault.get(name)
+        return {"connector": conn.name, "fingerprint": entry.fingerprint, "version": entry.version}
 
     async def op_connector_remove(self, req: dict[str, Any]) -> Reply:
         name = str(req["name"])
@@ -308,9 +372,30 @@ class Daemon:
         if users:
             raise OpError(f"{len(users)} permission(s) still name connector {name}; remove them first "
                           f"(tf permissions list --connector {name})")
-        self._apply_config(cfgmod.dump_config(replace(cfg, connectors=tuple(
-            c for c in cfg.connectors if c.name != name))))
+        text = cfgmod.dump_config(replace(cfg, connectors=tuple(c for c in cfg.connectors if c.name != name)))
+        before = self.state.credentials
+        if before.vault is not None and name in before.vault:
+            vault = before.vault.copy()
+            vault.remove(name)
+            vault.save()
+            try:
+                self._apply_config(text)
+            except BaseException:
+                before.vault.save()
+                raise
+            self.state.credentials = replace(self.state.credentials, vault=vault)
+        else:
+            self._apply_config(text)
         return {"removed": name}
+
+    async def op_vault_status(self, req: dict[str, Any]) -> Reply:
+        return self.vault.status(self.state.credentials)
+
+    async def op_vault_rotate(self, req: dict[str, Any]) -> Reply:
+        old_id = self.vault.key.key_id if self.vault.key else None
+        vault = await asyncio.to_thread(self.vault.rotate, self.state.credentials)
+        self.state.credentials = replace(self.state.credentials, vault=vault)
+        return {"old_key_id": old_id, "key_id": vault.key.key_id, "entries": len(vault)}
 
     async def op_permissions_list(self, req: dict[str, Any]) -> Reply:
         rows = [p for p in self.state.policy.permissions
@@ -334,6 +419,94 @@ class Daemon:
         self._apply_permissions(kept)
         return {"removed": len(perms) - len(kept)}
 
+    # -- brakes: kill switches, enforcement levels, rate limits ---------------------------------------
+    def _apply_brakes(self, cfg: Config) -> None:
+        """Rate limits and levels into the running enforcer; requests already admitted keep their slots."""
+        rl = cfg.rate_limit
+        self.state.limiter.configure(rl.per_minute, rl.gateways, rl.actions)
+        self.state.levels, self.state.default_level = cfg.levels(), cfg.level
+
+    def _known_gateways(self) -> set[str]:
+        """Running, or named by permissions.toml or config.toml."""
+        c = self.config
+        return ({s.gateway for s in self.sandboxes.values()} | {p.gateway for p in self.state.policy.permissions}
+                | set(c.gateways) | set(c.rate_limit.gateways) | {a.gateway for a in c.rate_limit.actions if a.gateway})
+
+    async def op_killswitch_activate(self, req: dict[str, Any]) -> Reply:
+        try:
+            return self.kill_switches.activate(str(req.get("scope") or "all"), str(req.get("reason") or ""),
+                                               str(req.get("by") or ""), self._known_gateways(),
+                                               self.state.connectors.by_name)
+        except BrakeError as e:
+            raise OpError(str(e), e.code) from None
+
+    async def op_killswitch_deactivate(self, req: dict[str, Any]) -> Reply:
+        try:
+            return self.kill_switches.deactivate(str(req.get("scope") or "all"), str(req.get("reason") or ""),
+                                                 str(req.get("by") or ""))
+        except BrakeError as e:
+            raise OpError(str(e), e.code) from None
+
+    async def op_approvals_list(self, req: dict[str, Any]) -> Reply:
+        rows = self.state.approvals.listing(req.get("state"))
+        return {"approvals": [a.as_dict() for a in rows if not req.get("gateway") or a.gateway == req["gateway"]]}
+
+    async def op_approvals_show(self, req: dict[str, Any]) -> Reply:
+        try:
+            return self.state.approvals.get(str(req.get("id"))).as_dict()
+        except ApprovalError as e:
+            raise OpError(str(e)) from None
+
+    async def op_approvals_answer(self, req: dict[str, Any]) -> Reply:
+        """Approve or deny; ``always`` (approve only) also writes the allow permission for that gateway and action."""
+        approve, always = bool(req.get("approve")), bool(req.get("always"))
+        if always and not approve:
+            raise OpError("--always goes with approve: it writes an allow permission")
+        uid = int(req["uid"])
+        try:
+            a = self.state.approvals.get(str(req.get("id")))
+            if uid != 0 and (always or not _in_group(uid, a.approver_role)):
+                need = "root (it writes a permission)" if always else f"root or a member of group {a.approver_role}"
+                raise OpError(f"approval {a.id} can be answered by {need}; you are uid {uid}")
+            if always:  # the permission first: an approval is not given if its permission cannot be written
+                new = cfgmod.check_permission({"gateway": a.gateway, "connector": a.connector, "action": a.action,
+                                               "decision": "allow"}, self.state.connectors)
+                if a.state == "pending":
+                    kept = tuple(p for p in self.state.policy.permissions if not self._same(p, new))
+                    self._apply_permissions((*kept, new))
+            a = self.state.approvals.answer(a.id, approve, by=uid, note=str(req.get("note") or ""),
+                                            always=always)
+        except ApprovalError as e:
+            raise OpError(str(e)) from None
+        log.info("approval %s %s by uid %s%s", a.id, a.state, a.answered_by, " (always)" if a.always else "")
+        return a.as_dict()
+
+    async def op_killswitch_status(self, req: dict[str, Any]) -> Reply:
+        return self.kill_switches.status()
+
+    async def op_gateway_level(self, req: dict[str, Any]) -> Reply:
+        """Set a gateway's enforcement level in config.toml. Any valid name: a level may be set before it runs."""
+        name = validate_name("gateway", str(req.get("name") or ""))
+        level = req.get("level")
+        if level not in cfgmod.LEVELS:
+            raise OpError(f"level must be one of {', '.join(cfgmod.LEVELS)}, got {level!r}")
+        cfg = self._reread_config()
+        old = cfg.gateways.get(name, cfgmod.GatewayConfig())
+        gateways = {**cfg.gateways, name: replace(old, level=level)}
+        self._apply_config(cfgmod.dump_config(replace(cfg, gateways=gateways)))
+        return {"gateway": name, "level": level, "was": old.level or cfg.level}
+
+    async def op_gateway_list(self, req: dict[str, Any]) -> Reply:
+        running = {s.gateway for s in self.sandboxes.values()}
+        rl = self.config.rate_limit
+        rows = []
+        for name in sorted(self._known_gateways()):
+            switch = self.state.switches.blocking(name)
+            rows.append({"name": name, "level": self.state.level_of(name), "running": name in running,
+                         "per_minute": rl.gateways.get(name, rl.per_minute),
+                         "kill_switch": switch.describe() if switch else ""})
+        return {"gateways": rows, "default_level": self.config.level}
+
     @staticmethod
     def _same(a: Permission, b: Permission) -> bool:
         return (a.gateway, a.connector, a.action) == (b.gateway, b.connector, b.action)
@@ -347,8 +520,12 @@ class Daemon:
         connectors = cfg.connector_set()
         cfgmod.load_permissions(self.paths.permissions, connectors)
         cfgmod.atomic_write(self.paths.config, text)
-        self.config = replace(self.config, connectors=cfg.connectors)
+        self.config = replace(self.config, connectors=cfg.connectors, level=cfg.level, gateways=cfg.gateways,
+                              rate_limit=cfg.rate_limit)
+        self._apply_brakes(self.config)
         self.state.connectors, self.state.open_ports = connectors, self.config.open_ports()
+        self.state.credentials = replace(self.state.credentials, required=frozenset(
+            c.name for c in cfg.connectors if c.credential))
 
     def _apply_permissions(self, perms: tuple[Permission, ...]) -> None:
         cfgmod.atomic_write(self.paths.permissions, cfgmod.dump_permissions(perms))
@@ -365,5 +542,17 @@ class Daemon:
         "permissions.list": op_permissions_list,
         "permissions.set": op_permissions_set,
         "permissions.remove": op_permissions_remove,
+        "killswitch.activate": op_killswitch_activate,
+        "killswitch.deactivate": op_killswitch_deactivate,
+        "killswitch.status": op_killswitch_status,
+        "approvals.list": op_approvals_list,
+        "approvals.show": op_approvals_show,
+        "approvals.answer": op_approvals_answer,
+        "gateway.level": op_gateway_level,
+        "gateway.list": op_gateway_list,
+        "vault.status": op_vault_status,
+        "vault.rotate": op_vault_rotate,
     }
-    _read_ops = frozenset({"ping", "status", "logs", "connector.list", "permissions.list"})
+    _read_ops = frozenset({"ping", "status", "logs", "connector.list", "permissions.list", "killswitch.status",
+                           "approvals.list", "approvals.show", "approvals.answer",
+                           "gateway.list"})

@@ -117,9 +117,20 @@ def _tracefs() -> Check:
                  "" if ok else "mount -t tracefs tracefs /sys/kernel/tracing", required=False)
 
 
+def _vault_key() -> Check:
+    from trustfence.agent.paths import paths
+    from trustfence.vault import VaultError, load_key
+
+    try:
+        key = load_key(paths().vault_key)
+    except VaultError as e:  # the message names the fix (tf init, chmod 600, chown)
+        return Check("vault key", False, str(e), "sudo tf init creates it; fix permissions as the message says")
+    return Check("vault key", True, f"key {key.key_id} from {key.source}")
+
+
 CHECKS: tuple[Callable[[], Check], ...] = (
     _root, _python, _mitmproxy, lambda: _tool("ip", "iproute2"), lambda: _tool("setpriv", "util-linux"),
-    _nft, _netns, _cgroup2, _forwarding, _headers, _bcc, _tracefs,
+    _nft, _netns, _cgroup2, _forwarding, _headers, _bcc, _tracefs, _vault_key,
 )
 
 

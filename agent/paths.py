@@ -60,6 +60,21 @@ class Paths:
         return self.home / "daemon.log"
 
     @property
+    def vault(self) -> Path:
+        """Sealed credentials (root 0600)."""
+        return self.home / "vault.json"
+
+    @property
+    def vault_key(self) -> Path:
+        """The vault's master key when no TF_VAULT_KEY or systemd credential provides it (root 0600)."""
+        return self.home / "vault.key"
+
+    @property
+    def kill_switches(self) -> Path:
+        """The active kill switches (root 0600): a restarted daemon keeps the brakes on."""
+        return self.home / "kill-switches.json"
+
+    @property
     def sandboxes(self) -> Path:
         return self.home / "sandboxes"
 

@@ -11,7 +11,7 @@ import pwd
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -59,8 +59,11 @@ def resolve_user(explicit: str | None, env: Mapping[str, str], default_user: str
     return AgentUser(pw.pw_uid, pw.pw_gid, pw.pw_name, home)
 
 
-def agent_env(caller: Mapping[str, str], sandbox_env: Mapping[str, str], user: AgentUser) -> dict[str, str]:
-    env = {k: v for k, v in caller.items() if k not in _STRIPPED}
+def agent_env(caller: Mapping[str, str], sandbox_env: Mapping[str, str], user: AgentUser,
+              unset: Collection[str] = ()) -> dict[str, str]:
+    """The caller's environment without what would route around the sandbox or carry a real credential
+    (``unset``: the daemon's list of credential variables), then the daemon's settings, placeholders included."""
+    env = {k: v for k, v in caller.items() if k not in _STRIPPED and k not in unset}
     env.update({k: v for k, v in sandbox_env.items() if k != "TF_SANDBOX_HOME"})
     env["HOME"] = user.home or sandbox_env["TF_SANDBOX_HOME"]
     env["USER"] = env["LOGNAME"] = user.name
@@ -90,7 +93,7 @@ def _preexec(cgroup_procs: str, tty_fd: int | None) -> Any:
 def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str], nftables_only: bool = False) -> int:
     reply = client.call("run", gateway=gateway, uid=user.uid, gid=user.gid, nftables_only=nftables_only)
     client.sock.settimeout(None)
-    env = agent_env(os.environ, reply["env"], user)
+    env = agent_env(os.environ, reply["env"], user, frozenset(reply["unset"]))
     tty_fd = sys.stdin.fileno() if sys.stdin.isatty() else None
     procs = str(Path(reply["cgroup"]) / "cgroup.procs")
     proc = subprocess.Popen(agent_argv(reply["netns"], user, cmd), env=env,

@@ -1,4 +1,4 @@
-"""``tf init``: the state directory, a default config, and the enforcer CA. Idempotent."""
+"""``tf init``: the state directory, a default config, the enforcer CA and the vault key. Idempotent."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from trustfence.agent.config import Config, atomic_write, dump_config, dump_permissions
 from trustfence.agent.paths import Paths
+from trustfence.vault import ensure_key
 
 __all__ = ["ensure_state", "SYSTEM_BUNDLE"]
 
@@ -33,6 +34,10 @@ def ensure_state(paths: Paths) -> list[str]:
     if not paths.permissions.exists():
         atomic_write(paths.permissions, dump_permissions(()), 0o644)
         created.append(str(paths.permissions))
+    if not paths.vault_key.exists():
+        key = ensure_key(paths.vault_key)  # TF_VAULT_KEY / a systemd credential, when set, win over a file
+        if paths.vault_key.exists():
+            created.append(f"{paths.vault_key} (vault key {key.key_id})")
     ca_key = paths.ca_dir / "mitmproxy-ca.pem"
     if not ca_key.exists():
         from mitmproxy.certs import CertStore

@@ -1,7 +1,8 @@
 """The types every connector shares: the request view it reads, the route table it matches, the Action it emits.
 
 Action names are ``<namespace>.<resource>.<verb>`` (``github.pr.merge``); the namespace is fixed per connector
-type (``github`` for GitHub, ``http`` for the generic connector).
+type (``github`` for GitHub, ``http`` for the generic connector). ``RequestView`` and ``Action`` are defined in
+``values`` and re-exported here.
 """
 
 from __future__ import annotations
@@ -10,62 +11,22 @@ import json
 import posixpath
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import Literal
+from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote
 
+from trustfence.connectors import protocols
+from trustfence.connectors.values import Action, RequestView, Risk
 from trustfence.policy.model import Catalogue
 
-__all__ = ["INSPECT_BYTES", "Action", "Connector", "RequestView", "Risk", "Route", "Router", "body_fields",
-           "normalise_path"]
+__all__ = ["INSPECT_BYTES", "Action", "Connector", "RequestView", "Risk", "Route", "RouteMatch", "Router",
+           "body_fields", "normalise_path"]
 
 INSPECT_BYTES = 256 * 1024
 """How much of a request body classify reads. Beyond it the route still decides the action; body parameters are
 marked unavailable (and a policy condition on them fails closed)."""
-
-Risk = Literal["low", "medium", "high", "critical"]
-
-
-@dataclass(frozen=True, slots=True)
-class RequestView:
-    """What a connector may look at: the canonical destination and the request, already decoded.
-
-    ``host`` is the canonical host (CONNECT authority, SNI and Host agreed), lower case, no port.
-    ``path`` excludes the query string; ``query`` holds the decoded query pairs.
-    ``headers`` keys are lower case. ``body`` is the raw request body (may be empty), at most ``INSPECT_BYTES``;
-    ``body_complete`` is False when it was cut there.
-    """
-
-    method: str
-    scheme: str
-    host: str
-    port: int
-    path: str
-    query: tuple[tuple[str, str], ...] = ()
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    body_complete: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    """A structured action: what the request would do, in the words permissions and policies use.
-
-    ``name`` is the full action (``github.pr.merge``); ``connector`` the configured connector's name
-    (``github``, or the name given to a generic connector); ``params`` the values extracted from path,
-    query and body that policies can test (``owner``, ``repo``, ``number`` ...); ``unavailable`` names the
-    parameters the route wanted but could not read (body malformed or beyond the inspection bound): a policy
-    condition on one of them fails closed.
-    """
-
-    name: str
-    connector: str
-    risk: Risk = "medium"
-    params: Mapping[str, object] = field(default_factory=dict)
-    unavailable: frozenset[str] = frozenset()
-
 
 BodyRule = Callable[[Mapping[str, object]], bool]
 
@@ -115,13 +76,26 @@ def body_fields(view: RequestView) -> Mapping[str, object] | None:
     ctype = view.headers.get("content-type", "").lower()
     try:
         if "application/x-www-form-urlencoded" in ctype:
-            return dict(parse_qsl(view.body.decode("utf-8"), keep_blank_values=True))
+            return _form_fields(view.body.decode("utf-8"))
         if ctype.startswith("multipart/form-data"):
             return _multipart_fields(view.headers.get("content-type", ""), view.body)
         data = json.loads(view.body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: hostile nesting depth
         return None
     return data if isinstance(data, dict) else None
+
+
+def _form_fields(text: str) -> dict[str, str]:
+    """``dict(parse_qsl(text, keep_blank_values=True))``: the last value of a repeated name wins."""
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    # Nothing to decode: the same pairs parse_qsl gives, without its per-pair unquoting calls.
+    out: dict[str, str] = {}
+    for pair in text.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            out[name] = value
+    return out
 
 
 def _multipart_fields(ctype: str, body: bytes) -> Mapping[str, object] | None:
@@ -162,6 +136,7 @@ def normalise_path(path: str) -> str:
 
 
 _INDEX_DEPTH = 4  # leading path segments used to pick candidate routes
+_PADDING = ("",) * _INDEX_DEPTH  # stands in for the segments a short path lacks
 _CACHE_MAX = 4096  # candidate lists kept; beyond that they are computed per request (no unbounded growth)
 
 
@@ -177,6 +152,25 @@ def _literals_at(template: str) -> dict[int, str]:
     return out
 
 
+class RouteMatch(NamedTuple):
+    """What a route table says of a request before it becomes an Action: the full action ``name``, its
+    ``risk``, the ``params`` read from path, query and body (a fresh dict the caller may change), and the
+    wanted body params that could not be read (``unavailable``)."""
+
+    name: str
+    risk: Risk
+    params: dict[str, object]
+    unavailable: frozenset[str]
+
+
+class _Candidate(NamedTuple):
+    """A route as matching needs it: the row, its compiled pattern's ``match`` and its full action name."""
+
+    route: Route
+    match: Callable[[str], re.Match[str] | None]
+    name: str
+
+
 class Router:
     """A compiled route table for one namespace; ``match`` returns the first matching route's Action.
 
@@ -187,20 +181,21 @@ class Router:
     def __init__(self, namespace: str, routes: tuple[Route, ...]) -> None:
         self.namespace = namespace
         self.routes = routes
-        self._compiled = [(r, r.compile(), _literals_at(r.template)) for r in routes]
-        self._literals = [{lits[i] for _, _, lits in self._compiled if i in lits} for i in range(_INDEX_DEPTH)]
-        self._candidates: dict[tuple[str, ...], list[tuple[Route, re.Pattern[str]]]] = {}
+        self._compiled = [(_Candidate(r, r.compile().match, f"{namespace}.{r.action}"), _literals_at(r.template))
+                          for r in routes]
+        self._literals = [{lits[i] for _, lits in self._compiled if i in lits} for i in range(_INDEX_DEPTH)]
+        self._candidates: dict[tuple[str, ...], list[_Candidate]] = {}
 
-    def _select(self, method: str, path: str) -> list[tuple[Route, re.Pattern[str]]]:
-        segs = path.strip("/").split("/", _INDEX_DEPTH)[:_INDEX_DEPTH]
-        segs += [""] * (_INDEX_DEPTH - len(segs))
+    def _select(self, method: str, path: str) -> list[_Candidate]:
+        segs = path.strip("/").split("/", _INDEX_DEPTH)
+        segs.extend(_PADDING[len(segs):])
         lit = self._literals  # spelled out for the four positions of _INDEX_DEPTH: this is the hot path
         key = (method, segs[0] if segs[0] in lit[0] else "\0", segs[1] if segs[1] in lit[1] else "\0",
                segs[2] if segs[2] in lit[2] else "\0", segs[3] if segs[3] in lit[3] else "\0")
         found = self._candidates.get(key)
         if found is None:
-            found = [(r, p) for r, p, lits in self._compiled
-                     if r.method == method and all(key[1 + i] == lit for i, lit in lits.items())]
+            found = [c for c, lits in self._compiled
+                     if c.route.method == method and all(key[1 + i] == lit for i, lit in lits.items())]
             if len(self._candidates) < _CACHE_MAX:
                 self._candidates[key] = found
         return found
@@ -209,30 +204,44 @@ class Router:
     def actions(self) -> frozenset[str]:
         return frozenset(f"{self.namespace}.{r.action}" for r in self.routes)
 
-    def match(self, connector: str, view: RequestView, path: str | None = None) -> Action | None:
+    def find(self, view: RequestView, path: str | None = None) -> RouteMatch | None:
+        """The first route matching ``view`` (at ``path`` when given, else the view's path), or None.
+
+        The body is read at most once, and only when a matching route looks at it."""
         target = view.path if path is None else path
         body: Mapping[str, object] | None = None
         body_read = False
-        for route, pattern in self._select(view.method, target):
-            m = pattern.match(target)
+        for route, match, name in self._select(view.method, target):
+            m = match(target)
             if m is None:
                 continue
             if (route.when is not None or route.body_params) and not body_read:
                 body, body_read = body_fields(view), True
             if route.when is not None and not route.when(body or {}):
                 continue
-            params: dict[str, object] = dict(m.groupdict())
+            params: dict[str, object] = m.groupdict()
             if route.query_params:
                 query = dict(reversed(view.query))  # reversed: the first value of a repeated name wins
-                params.update((n, query[n]) for n in route.query_params if n in query)
+                for n in route.query_params:
+                    if n in query:
+                        params[n] = query[n]
             unavailable: frozenset[str] = frozenset()
             if route.body_params:
                 if body is None:
                     unavailable = frozenset(route.body_params)
                 else:
-                    params.update((n, body[n]) for n in route.body_params if n in body)
-            return Action(f"{self.namespace}.{route.action}", connector, route.risk, params, unavailable)
+                    for n in route.body_params:
+                        if n in body:
+                            params[n] = body[n]
+            return RouteMatch(name, route.risk, params, unavailable)
         return None
+
+    def match(self, connector: str, view: RequestView, path: str | None = None) -> Action | None:
+        """``find``'s answer as the Action of ``connector``, or None when no route matches."""
+        found = self.find(view, path)
+        if found is None:
+            return None
+        return Action(found.name, connector, found.risk, found.params, found.unavailable)
 
 
 class Connector:
@@ -271,15 +280,11 @@ class Connector:
     @property
     def all_actions(self) -> frozenset[str]:
         """``actions`` plus the actions ``classify`` emits for every connector."""
-        from trustfence.connectors import protocols  # protocols builds Actions with this module: import late
-
         return self.actions | protocols.common_actions(self.namespace)
 
     @property
     def all_open_prefixes(self) -> frozenset[str]:
         """``open_prefixes`` plus the prefixes ``classify`` emits under for every connector (``grpc.``)."""
-        from trustfence.connectors import protocols
-
         return self.open_prefixes | protocols.COMMON_OPEN_PREFIXES
 
     @property
@@ -302,10 +307,9 @@ class Connector:
     def classify(self, view: RequestView) -> Action:
         """Normalise the view (method and host case, trailing dot, path encoding and segments), apply the shared
         protocol classifiers, then parse."""
-        from trustfence.connectors import protocols
-
         method, host, path = view.method.upper(), view.host.lower().rstrip("."), normalise_path(view.path)
-        normal = view if (method, host, path) == (view.method, view.host, view.path) else RequestView(
-            method, view.scheme, host, view.port, path, view.query, view.headers, view.body, view.body_complete)
-        shared = protocols.protocol_action(self, normal)
-        return shared if shared is not None else self.parse(normal)
+        if method != view.method or host != view.host or path != view.path:
+            view = RequestView(method, view.scheme, host, view.port, path, view.query, view.headers, view.body,
+                               view.body_complete)
+        shared = protocols.protocol_action(self, view)
+        return shared if shared is not None else self.parse(view)

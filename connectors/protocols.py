@@ -26,8 +26,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from trustfence.connectors.base import Action, Connector, RequestView, Risk
+from trustfence.connectors.values import Action, RequestView, Risk
+
+if TYPE_CHECKING:  # base imports this module: Connector is named here for the annotations only
+    from trustfence.connectors.base import Connector
 
 __all__ = ["COMMON_OPEN_PREFIXES", "GRPC_INVALID", "GRPC_PREFIX", "HTTP_METHODS", "METHOD_RISK", "OPERATIONS", "RISK_ORDER",
            "combine", "common_actions", "protocol_action", "unknown_action", "unknown_actions"]
@@ -63,23 +67,25 @@ def common_actions(namespace: str) -> frozenset[str]:
 
 
 def protocol_action(connector: Connector, view: RequestView) -> Action | None:
-    """The shared classification of a normalised view, or None when the connector's own parse decides."""
-    if view.method == "POST" and _is_grpc(view):
-        return _grpc_action(connector, view)
-    if view.method == "GET" and _is_websocket_upgrade(view):
+    """The shared classification of a normalised view, or None when the connector's own parse decides.
+
+    Runs before every parse, so it reads one header and nothing else: the body is never looked at here."""
+    if view.method == "POST":
+        if _is_grpc(view.headers.get("content-type")):
+            return _grpc_action(connector, view)
+    elif view.method == "GET" and _is_websocket_upgrade(view.headers.get("upgrade")):
         return Action(f"{connector.namespace}.websocket.open", connector.name, "high",
                       {"path": connector.param_path(view.path)})
     return None
 
 
-def _is_grpc(view: RequestView) -> bool:
-    return view.headers.get("content-type", "").strip().lower().startswith("application/grpc")
+def _is_grpc(content_type: str | None) -> bool:
+    return content_type is not None and content_type.strip().lower().startswith("application/grpc")
 
 
-def _is_websocket_upgrade(view: RequestView) -> bool:
+def _is_websocket_upgrade(upgrade: str | None) -> bool:
     # Upgrade is a comma-separated list of protocols (``websocket``, ``WebSocket``, ``h2c, websocket``).
-    tokens = view.headers.get("upgrade", "").lower().split(",")
-    return any(t.strip() == "websocket" for t in tokens)
+    return upgrade is not None and any(t.strip() == "websocket" for t in upgrade.lower().split(","))
 
 
 def _grpc_action(connector: Connector, view: RequestView) -> Action:

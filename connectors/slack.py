@@ -288,7 +288,7 @@ class SlackConnector(Connector):
         api = _API_PATH.match(view.path)
         if api is not None:
             return self._web_api(view, api.group("method"))
-        found = _PATH_ROUTER.match(self.name, view)
+        found = _PATH_ROUTER.find(view)
         if found is None:
             return self._unknown(view)
         team = found.params.get("team_id")

@@ -271,8 +271,8 @@ def _with_amounts(params: Mapping[str, object]) -> dict[str, object]:
     on it fails closed rather than reading a value the request did not state.
     """
     out = dict(params)
-    for name in AMOUNT_FIELDS & out.keys():
-        value = out[name]
+    for name in AMOUNT_FIELDS:
+        value = out.get(name)
         if isinstance(value, str) and _DIGITS.fullmatch(value):
             out[name] = int(value)
     return out
@@ -291,11 +291,11 @@ class StripeConnector(Connector):
 
     def parse(self, view: RequestView) -> Action:
         target = view if view.method.isupper() else replace(view, method=view.method.upper())
-        found = _ROUTER.match(self.name, target)
+        found = _ROUTER.find(target)
         if found is None:
             return unknown_action(self.name, "stripe", view)
         params = _with_amounts(found.params)
         account = view.headers.get("stripe-account")
         if account:
             params["stripe_account"] = account
-        return Action(found.name, found.connector, found.risk, params, found.unavailable)
+        return Action(found.name, self.name, found.risk, params, found.unavailable)

@@ -31,10 +31,10 @@ def main() -> int:
     env = {**os.environ, "TF_HOME": str(tmp / "state")}
     env.pop("SUDO_UID", None)
 
-    def tf(*args: str, show: bool = True) -> int:
+    def tf(*args: str, show: bool = True, stdin: str | None = None) -> int:
         if show:
-            print(f"\n$ tf {shlex.join(args)}", flush=True)
-        return subprocess.run([*TF, *args], env=env, timeout=300).returncode
+            print(f"\n$ tf {shlex.join(args)}" + (" < token.txt" if stdin else ""), flush=True)
+        return subprocess.run([*TF, *args], env=env, input=stdin, text=True, timeout=300).returncode
 
     try:
         print("Starting a fake api.github.com (real HTTPS, its own test CA) in namespace", outside.name)
@@ -42,7 +42,8 @@ def main() -> int:
         env |= {"TF_UPSTREAM_RESOLVE": outside.resolve_spec(), "TF_UPSTREAM_CA": str(outside.ca)}
         tf("init")
         _set_tag(tmp / "state" / "config.toml", tag)
-        tf("connector", "add", "github")
+        token = "ghp_demoRealKey" + secrets.token_hex(12)  # stands in for your real GitHub token
+        tf("connector", "add", "github", "--token-stdin", stdin=token + "\n")
         tf("permissions", "set", "--gateway", "DemoBot", "--connector", "github", "--action", "github.pr.*",
            "--decision", "allow")
         tf("permissions", "set", "--gateway", "DemoBot", "--connector", "github", "--action", "github.pr.merge",
@@ -52,8 +53,12 @@ def main() -> int:
         os.chmod(agent, 0o644)
         rc = tf("run", "--name", "DemoBot", "--", "/usr/bin/python3", str(agent))
         tf("logs")
-        print(f"\nThe upstream received {len(outside.received())} request(s): "
-              + ", ".join(f"{r['method']} {r['path']}" for r in outside.received()))
+        got = outside.received()
+        print(f"\nThe upstream received {len(got)} request(s): " + ", ".join(f"{r['method']} {r['path']}" for r in got))
+        with_key = sum(r["headers"].get("authorization") == f"Bearer {token}" for r in got)
+        print(f"{with_key} of them carried the real key from the vault, injected by the enforcer after the allow.")
+        if with_key != len(got):
+            rc = rc or 1
         return rc
     finally:
         tf("daemon", "stop", show=False)

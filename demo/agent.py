@@ -5,6 +5,7 @@ request was treated as the demo expects.
 """
 
 import json
+import os
 import socket
 import sys
 import urllib.error
@@ -17,7 +18,9 @@ failures: list[str] = []
 def call(opener: urllib.request.OpenerDirector, method: str, path: str,
          body: object = None) -> tuple[int, dict[str, str], bytes]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(API + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    token = os.environ.get("GITHUB_TOKEN", "")  # what tf run gave it: a placeholder, not the real key
+    req = urllib.request.Request(API + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
     try:
         with opener.open(req, timeout=15) as r:
             return r.status, dict(r.headers), r.read()
@@ -36,6 +39,11 @@ def step(title: str, opener: urllib.request.OpenerDirector, method: str, path: s
         print(f"         allow:  {deny['allow_with']}")
     if (status < 400) != want:
         failures.append(f"{title}: got {status}")
+    if status < 400 and payload.startswith(b"{"):  # the fake API echoes what it received
+        seen = json.loads(payload).get("headers", {}).get("authorization", "")
+        print(f"         the API received Authorization: {seen}  (the agent holds {os.environ.get('GITHUB_TOKEN', '')[:12]}...)")
+        if os.environ.get("GITHUB_TOKEN", "-") in seen:
+            failures.append(f"{title}: the placeholder reached the API instead of the real key")
 
 
 proxied = urllib.request.build_opener()  # honours HTTPS_PROXY like most SDKs
@@ -64,4 +72,5 @@ for host, port in (("api.github.com", 22), ("example.org", 443)):
 if failures:
     print("UNEXPECTED:", "; ".join(failures))
     sys.exit(1)
-print("All as expected: allowed went through, denied was stopped, nothing went around the enforcer.")
+print("All as expected: allowed went through with a key the agent never held, denied was stopped, nothing went "
+      "around the enforcer.")

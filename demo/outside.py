@@ -81,6 +81,7 @@ class Outside:
             ns.link("set", index=i, state="up")
             ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
         _, cert, key = make_test_pki(self.workdir / "pki", list(self.hosts))
+        self.log.touch(mode=0o600)  # what the fake API received (credentials included) is not the agent's to read
         self.spawn([sys.executable, "-m", "trustfence.demo.upstream", "--listen", f"{self.addr}:443",
                     "--cert", str(cert), "--key", str(key), "--log", str(self.log)])
         self.wait_tcp(self.addr, 443)

@@ -8,10 +8,13 @@ prove what did and did not reach the upstream. Run as ``python -m trustfence.dem
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime
+import hashlib
 import ipaddress
 import json
 import ssl
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -90,6 +93,18 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.endswith("/events"):
             self._events()
             return
+        if self.path.endswith("/endless-events"):
+            self._endless_events()
+            return
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            self._websocket()
+            return
+        if self.path.startswith("/redirect/"):  # /redirect/<host>: send the client on to another host
+            self.send_response(302)
+            self.send_header("Location", f"https://{self.path.split('/')[2]}/landing")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         # Slack's Web API answers 200 to every call, writes included (its clients insist on it)
         status = 201 if self.command == "POST" and not self.path.startswith("/api/") else 200
         # Enough of a shape for real SDKs to accept: Slack's clients check "ok", Stripe's and others read "id".
@@ -114,10 +129,63 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(1.0)
         self.close_connection = True
 
+    def _endless_events(self) -> None:
+        """Server-sent events every 0.2 s until the client goes away (at most a minute): a long download."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        for i in range(300):
+            try:
+                self.wfile.write(f"data: tick {i}\n\n".encode())
+                self.wfile.flush()
+            except OSError:
+                return
+            time.sleep(0.2)
+
+    def _websocket(self) -> None:
+        """A WebSocket echo (RFC 6455, no extensions): each text or binary message comes back as it was sent."""
+        key = self.headers.get("Sec-WebSocket-Key", "")
+        accept = base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        try:
+            while len(head := self.rfile.read(2)) == 2:
+                opcode, size = head[0] & 0x0F, head[1] & 0x7F
+                if size >= 126:
+                    size = int.from_bytes(self.rfile.read(2 if size == 126 else 8))
+                mask = self.rfile.read(4) if head[1] & 0x80 else bytes(4)
+                data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(size)))
+                reply = {1: 1, 2: 2, 8: 8, 9: 10}.get(opcode)  # text, binary and close echo; ping -> pong
+                if reply is not None:
+                    self.wfile.write(_ws_frame(reply, data))
+                    self.wfile.flush()
+                if opcode == 8:
+                    return
+        except OSError:
+            return
+
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
     def log_message(self, format: str, *args: object) -> None:
         return
+
+
+_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def _ws_frame(opcode: int, data: bytes) -> bytes:
+    """One final, unmasked frame (a server's)."""
+    n = len(data)
+    size = bytes([n]) if n < 126 else (bytes([126]) + struct.pack("!H", n) if n < 65536
+                                         else bytes([127]) + struct.pack("!Q", n))
+    return bytes([0x80 | opcode]) + size + data
 
 
 def serve(host: str, port: int, cert: Path, key: Path, log_path: Path) -> None:

@@ -1,18 +1,44 @@
-"""Permissions and decisions: plain data in, a Decision with a reason out. Pure: no I/O."""
+"""Permissions, conditional policies and decisions: plain data in, a Decision with a reason out. Pure: no I/O.
+
+Errors::
+
+    PolicyError (ValueError)     a permission, policy or condition that does not validate
+    └── PolicyFileError          a policies file that does not: file, line and reason
+"""
 
 from __future__ import annotations
 
-from trustfence.policy.engine import CompiledPolicy, Decision, compile_policy, decide
-from trustfence.policy.model import Catalogue, Permission, PolicyError, Verdict, validate_pattern
+from trustfence.policy.conditional import ApprovalSettings, Policy
+from trustfence.policy.conditions import FIELDS, OPERATORS, AllOf, AnyOf, Condition, Not, Operator, Rule
+from trustfence.policy.engine import CompiledPolicy, Decision, compile_policy, decide, decide_request
+from trustfence.policy.evaluate import Facts
+from trustfence.policy.files import PolicyFileError, dump_policies, parse_policies
+from trustfence.policy.model import VERDICTS, Catalogue, Permission, PolicyError, Verdict, validate_pattern
 
 __all__ = [
+    "FIELDS",
+    "OPERATORS",
+    "VERDICTS",
+    "AllOf",
+    "AnyOf",
+    "ApprovalSettings",
     "Catalogue",
     "CompiledPolicy",
+    "Condition",
     "Decision",
+    "Facts",
+    "Not",
+    "Operator",
     "Permission",
+    "Policy",
     "PolicyError",
+    "PolicyFileError",
+    "Rule",
     "Verdict",
     "compile_policy",
     "decide",
+    "decide_request",
+    "dump_policies",
+    "parse_policies",
     "validate_pattern",
 ]

@@ -1,7 +1,8 @@
 """The permission model.
 
-Precedence, stated once: for a gateway and connector, an exact action pattern beats the longest matching
-wildcard prefix (``github.pr.*``), which beats the connector-wide ``*``; with no match the verdict is deny.
+Precedence among permissions, stated once: for a gateway and connector, an exact action pattern beats the
+longest matching wildcard prefix (``github.pr.*``), which beats the connector-wide ``*``; with no match the
+verdict is deny. How permissions and conditional policies combine is stated once in ``engine``.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["NAME", "Catalogue", "Permission", "PolicyError", "Verdict", "VERDICTS", "validate_pattern", "validate_name"]
+__all__ = ["NAME", "VERDICTS", "Catalogue", "Permission", "PolicyError", "Verdict", "validate_name",
+           "validate_pattern"]
 
-Verdict = Literal["allow", "deny"]
-VERDICTS: tuple[Verdict, ...] = ("allow", "deny")
+Verdict = Literal["allow", "deny", "require_approval"]
+"""``allow``: forwarded. ``deny``: refused. ``require_approval``: held until a human approves (or time runs out)."""
+VERDICTS: tuple[Verdict, ...] = ("allow", "deny", "require_approval")
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 """Gateway and connector names, wherever they appear (permissions, configuration, the vault)."""
@@ -31,7 +34,7 @@ class Permission:
     ``gateway``: the agent's gateway name as given to ``tf run --name`` (``Bot``); required, exact.
     ``connector``: the configured connector's name (``github``); required, exact.
     ``action``: an exact action (``github.pr.merge``), a wildcard prefix (``github.pr.*``) or ``*`` for
-    every action of the connector. ``decision``: ``allow`` or ``deny``.
+    every action of the connector. ``decision``: ``allow``, ``deny`` or ``require_approval``.
     """
 
     gateway: str

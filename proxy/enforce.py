@@ -2,6 +2,13 @@
 
 A request that runs several operations at once (a GraphQL document with several mutations, a JSON-RPC batch)
 carries every one in ``params["operations"]``: each is decided, and the request is allowed only if all are.
+
+The gateway's enforcement level decides what a decision does (``[gateways.NAME] level`` in config.toml):
+``full_enforce`` (default) enforces it; ``soft_enforce`` forwards a deny and records it as ``would_deny``
+(approvals are still held); ``monitor`` forwards everything and records the decision (``allowed``,
+``would_deny``). A forwarded request carries ``X-TrustFence-Decision: would_deny``. Levels soften permission
+decisions only: a request no connector covers is refused at every level, as are Classify's destination checks,
+and the brakes before this addon (rate limit, kill switch) hold at every level.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from mitmproxy import http
 from trustfence.connectors import Action
 from trustfence.policy import Decision, decide
 from trustfence.proxy.responses import deny, fail_closed, stamp_headers
-from trustfence.proxy.state import ACTION, DECISION, GATEWAY, EnforcerState, Gateway
+from trustfence.proxy.state import ACTION, DECISION, GATEWAY, LEVEL, EnforcerState, Gateway
 
 __all__ = ["Enforce"]
 
@@ -33,8 +40,15 @@ class Enforce:
         else:
             decision = self._decide_all(gw.name, action)
         flow.metadata[DECISION] = decision
+        level = flow.metadata[LEVEL] = self.state.level_of(gw.name)
         if decision.verdict == "allow":
             flow.metadata["tf.outcome"] = "allowed"
+            flow.metadata["tf.reason"] = decision.reason
+        elif action.connector and (level == "monitor" or (level == "soft_enforce" and decision.verdict == "deny")):
+            flow.metadata["tf.outcome"] = f"would_{decision.verdict}"  # would_deny (would_require_approval)
+            flow.metadata["tf.reason"] = f"{decision.reason} ({level}: forwarded)"
+        elif decision.verdict == "require_approval":
+            flow.metadata["tf.outcome"] = "pending_approval"  # Approvals holds it next; nothing is sent yet
             flow.metadata["tf.reason"] = decision.reason
         else:
             deny(flow, decision.reason, decision=decision)
@@ -49,6 +63,11 @@ class Enforce:
             if d.verdict != "allow":
                 return Decision(d.verdict, f"{name}: {d.reason}", d.rule_id)
         return primary
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        """A CONNECT refused before its tunnel opened (kill switch, Classify) carries the headers too."""
+        if flow.response is not None:
+            stamp_headers(flow)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         """Server-sent events (MCP streams, streamed completions) pass through as they arrive, not buffered."""

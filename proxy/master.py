@@ -18,13 +18,18 @@ from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 from mitmproxy.proxy import mode_specs
 
+from trustfence.proxy.approvals import Approvals
 from trustfence.proxy.classify import Classify
 from trustfence.proxy.dns import DnsAnswer
 from trustfence.proxy.enforce import Enforce
 from trustfence.proxy.identify import Identify
+from trustfence.proxy.inject import Inject
+from trustfence.proxy.killswitch import ConnectorKillSwitch, KillSwitch
 from trustfence.proxy.nonhttp import CloseNonHttp
+from trustfence.proxy.ratelimit import ActionRateLimit, RateLimit
 from trustfence.proxy.record import Record
 from trustfence.proxy.state import EnforcerState
+from trustfence.proxy.switches import Switch
 
 __all__ = ["Enforcer", "EnforcerError", "enforcer_addons"]
 
@@ -39,8 +44,14 @@ def enforcer_addons(state: EnforcerState) -> list[Any]:
     """The processing order. Ours come before mitmproxy's, so no built-in addon acts on a request first."""
     return [
         Identify(state),
+        RateLimit(state),
+        KillSwitch(state),
         Classify(state),
+        ActionRateLimit(state),  # the limits and switches that need the action or connector Classify names
+        ConnectorKillSwitch(state),
         Enforce(state),
+        Approvals(state),
+        Inject(state),
         Record(state),
         DnsAnswer(state),
         core.Core(),
@@ -96,6 +107,12 @@ class Enforcer(Master):
     async def running(self) -> None:
         await super().running()
         self.started.set()
+
+    def cut(self, switch: Switch) -> int:
+        """Close the live agent connections a just-activated kill switch covers; how many were closed."""
+        ks = self.addons.get("killswitch")
+        assert isinstance(ks, KillSwitch)
+        return ks.cut(switch, self._proxyserver)
 
     @property
     def _proxyserver(self) -> proxyserver.Proxyserver:

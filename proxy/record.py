@@ -15,8 +15,10 @@ from mitmproxy import http
 from trustfence.connectors import Action
 from trustfence.policy import Decision
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, ORIGIN, EnforcerState, Gateway, Origin
+from trustfence.proxy.state import (ACTION, DECISION, DEST, GATEWAY, KILLED, ORIGIN, SECRET, EnforcerState, Gateway,
+                                    Origin)
 from trustfence.store import StoreFull, TrafficRow
+from trustfence.vault import scrub
 
 __all__ = ["Record"]
 
@@ -67,14 +69,21 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState) -> TrafficRow:
     found: tuple[Origin, str] | None = flow.metadata.get(ORIGIN)
     req, resp = flow.request, flow.response
     outcome = flow.metadata.get("tf.outcome", "denied")
-    upstream = outcome == "allowed" and resp is not None and not flow.error
+    forwarded = outcome == "allowed" or outcome.startswith("would_")  # would_deny: soft_enforce or monitor
+    upstream = forwarded and resp is not None and not flow.error
     reason = flow.metadata.get("tf.reason", "")
     status = resp.status_code if resp else 502
     if flow.error and "tf.outcome" not in flow.metadata:
         # mitmproxy refused the request itself (malformed, smuggling attempt) and answered 400.
         outcome, reason, status = "denied", f"malformed request: {flow.error.msg}", 400
+    elif flow.error and KILLED in flow.metadata:  # cut in transit by a kill switch
+        outcome, reason = "killed", str(flow.metadata[KILLED])
     elif flow.error:
         outcome, reason = "error", f"{reason}; upstream error: {flow.error.msg}".lstrip("; ")
+    path = req.path.split("?", 1)[0]
+    secret = flow.metadata.get(SECRET)
+    if secret is not None:  # an upstream error may quote what was sent
+        reason, path = scrub(reason, [secret]), scrub(path, [secret])
     end = (resp.timestamp_end if resp and resp.timestamp_end else None) or time.time()
     return TrafficRow(
         ts=datetime.fromtimestamp(req.timestamp_start, timezone.utc).replace(tzinfo=None),
@@ -85,7 +94,7 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState) -> TrafficRow:
         scheme=req.scheme,
         host=dest.host if dest else req.pretty_host,
         port=dest.port if dest else req.port,
-        path=req.path.split("?", 1)[0],
+        path=path,
         connector=action.connector if action else "",
         action=action.name if action else "",
         decision=outcome,

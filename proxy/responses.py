@@ -28,12 +28,13 @@ def allow_command(gateway: str, action: Action | None, host: str) -> str:
 
 
 def deny(flow: http.HTTPFlow, reason: str, *, status: int = 403, decision: Decision | None = None,
-         allow_with: str | None = None) -> None:
-    """Answer the flow ourselves; nothing is sent upstream."""
+         allow_with: str | None = None, outcome: str = "denied") -> None:
+    """Answer the flow ourselves; nothing is sent upstream. ``outcome`` is the body's decision, the
+    X-TrustFence-Decision header and the traffic row's decision (``rate_limited`` for a 429)."""
     gw: Gateway | None = flow.metadata.get(GATEWAY)
     action: Action | None = flow.metadata.get(ACTION)
     body: dict[str, Any] = {
-        "decision": "denied",
+        "decision": outcome,
         "action": action.name if action else None,
         "connector": action.connector if action else None,
         "gateway": gw.name if gw else None,
@@ -48,7 +49,7 @@ def deny(flow: http.HTTPFlow, reason: str, *, status: int = 403, decision: Decis
     flow.response = http.Response.make(status, json.dumps(body, indent=2) + "\n",
                                        {"Content-Type": "application/json"})
     flow.metadata.setdefault("tf.reason", reason)
-    flow.metadata["tf.outcome"] = "denied"
+    flow.metadata["tf.outcome"] = outcome
 
 
 def stamp_headers(flow: http.HTTPFlow) -> None:

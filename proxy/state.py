@@ -10,19 +10,33 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from trustfence.bpf.guard import Origin
 from trustfence.connectors import ConnectorSet
 from trustfence.policy import CompiledPolicy, compile_policy
+from trustfence.proxy.limiter import Limiter
+from trustfence.proxy.switches import Switches
+from trustfence.proxy.holds import ApprovalQueue
 from trustfence.store import Store
+from trustfence.vault import Vault
 
-__all__ = ["ACTION", "DECISION", "DEST", "EnforcerState", "GATEWAY", "Gateway", "ORIGIN", "Origin"]
+__all__ = ["ACTION", "Credentials", "DECISION", "DEST", "EnforcerState", "GATEWAY", "Gateway", "KILLED", "LEVEL",
+           "Level", "ORIGIN", "Origin", "SECRET"]
 
 GATEWAY = "tf.gateway"
 DEST = "tf.dest"
 ACTION = "tf.action"
 DECISION = "tf.decision"
 ORIGIN = "tf.origin"
+SECRET = "tf.secret"  # the credential injected into this flow: what must not come back to the agent or a row
+LEVEL = "tf.level"  # the gateway's enforcement level when Enforce decided: an approval is held only if not monitor
+KILLED = "tf.killed"  # the kill switch that cut this flow in transit (recorded as "killed" with its reason)
+
+# monitor: forward everything, record the decision; soft_enforce: a deny is recorded as would_deny and
+# forwarded (approvals still held); full_enforce: everything enforced. Brakes (rate limit, kill switch) hold
+# at every level.
+Level = Literal["monitor", "soft_enforce", "full_enforce"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +47,23 @@ class Gateway:
     sandbox: str
     agent_addr: str
     host_addr: str
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """The vault as the enforcer sees it; the daemon swaps the whole value when the vault changes.
+
+    ``vault``: the loaded vault, or None when it could not be loaded (``error`` says why). ``required``: the
+    connectors configured with a credential. A connector in ``required`` or with a vault entry gets its
+    credential on every allowed request; when that is impossible the request is denied, never sent bare.
+    """
+
+    vault: Vault | None = None
+    error: str = ""
+    required: frozenset[str] = frozenset()
+
+    def needed(self, connector: str) -> bool:
+        return connector in self.required or (self.vault is not None and connector in self.vault)
 
 
 @dataclass(slots=True)
@@ -46,6 +77,16 @@ class EnforcerState:
     transparent_port: int = 0
     # connector name -> ports opened for it beyond 443 (TLS) and 80 (plain HTTP), from its configuration
     open_ports: dict[str, frozenset[int]] = field(default_factory=dict)
+    credentials: Credentials = field(default_factory=Credentials)
+    limiter: Limiter = field(default_factory=Limiter)  # the rate-limit budgets (RateLimit, ActionRateLimit)
+    switches: Switches = field(default_factory=Switches)  # active kill switches, swapped whole on change
+    levels: dict[str, Level] = field(default_factory=dict)  # gateway name -> its enforcement level
+    default_level: Level = "full_enforce"  # the level of every gateway not in ``levels``
+    approvals: ApprovalQueue = field(default_factory=ApprovalQueue)  # requests held for a human
+    approval_timeout: float = 300.0  # seconds a held request waits unless its policy says otherwise
+
+    def level_of(self, gateway: str) -> Level:
+        return self.levels.get(gateway, self.default_level)
 
     def origin_of(self, addr: str, port: int) -> tuple[Origin, str] | None:
         """Who opened the agent's socket at (addr, port), as the eBPF lock recorded it, with its executable."""

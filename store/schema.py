@@ -10,7 +10,8 @@ __all__ = ["COLUMNS", "CREATE", "SQL_TYPES", "TrafficRow"]
 
 @dataclass(slots=True)
 class TrafficRow:
-    """One request. ``ts`` is UTC. ``decision`` is allowed | denied | error; ``status`` is what the agent got:
+    """One request. ``ts`` is UTC. ``decision`` is allowed | denied | would_deny (forwarded under soft_enforce or
+    monitor) | rate_limited | killed (cut in transit by a kill switch) | error; ``status`` is what the agent got:
     the HTTP status, or for DNS queries (``scheme`` = dns, ``method`` = record type) the DNS response code."""
 
     ts: datetime

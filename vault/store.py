@@ -96,6 +96,10 @@ class Vault:
         assert isinstance(entries, dict)
         return cls(path, key, {n: record_from_json(n, e, f"vault {path}") for n, e in entries.items()})
 
+    def copy(self) -> Vault:
+        """An independent copy to change and save; the original stays as it was (to restore on failure)."""
+        return Vault(self.path, self.key, self._records)
+
     def entries(self) -> tuple[Entry, ...]:
         """Every entry's metadata, sorted by name. No secrets."""
         return tuple(self._records[n].entry for n in sorted(self._records))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -18,6 +19,8 @@ from trustfence.policy import Permission, compile_policy
 from trustfence.proxy import Enforcer, EnforcerState, Gateway
 from trustfence.proxy.upstream import install_resolver
 from trustfence.store import Store
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -62,9 +65,28 @@ class RunningEnforcer:
     port: int
     store: Store
     loop: asyncio.AbstractEventLoop
+    master: Enforcer | None = None
 
     def set_permissions(self, *perms: Permission) -> None:
         self.state.policy = compile_policy(perms)
+
+    def on_loop(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the enforcer's event loop (as the daemon's operations do) and return its result."""
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(fn())
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                done.set_exception(e)
+
+        self.loop.call_soon_threadsafe(run)
+        return done.result(10)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The traffic rows written so far, oldest first."""
+        assert self.store.flush()
+        return self.store.query("recent", limit=10_000)
 
 
 @pytest.fixture
@@ -100,7 +122,7 @@ def enforcer(tmp_path: Path, fake_upstream: Upstream) -> Iterator[RunningEnforce
     t = threading.Thread(target=run, daemon=True)
     t.start()
     assert ready.wait(20), "enforcer did not start"
-    yield RunningEnforcer(state, port, store, holder["loop"])
+    yield RunningEnforcer(state, port, store, holder["loop"], holder["master"])
     holder["master"].shutdown()
     t.join(10)
     store.close()

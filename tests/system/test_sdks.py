@@ -9,6 +9,7 @@ traffic log must show, in order, the action each request was classified as.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,6 @@ from typing import Any
 import pytest
 
 from tests.system.conftest import Host, running_host
-from trustfence.vault.dummy import dummy_env
 
 pytestmark = pytest.mark.system
 
@@ -52,6 +52,11 @@ EXPECTED["mcp"] = [a for call in ("mcp.rpc.tools.list", "mcp.tools.search", "mcp
                    for a in (*_SESSION, call, "mcp.session.delete")]
 
 
+REAL = {t: f"real-{t}-{secrets.token_hex(12)}" for t in TYPES}
+"""The credentials in the vault; the agent only ever holds the placeholders ``tf run`` gives it."""
+CREDENTIAL_HEADER = {"anthropic": ("x-api-key", "{}")}
+
+
 @pytest.fixture(scope="module")
 def sdk_host() -> Iterator[Host]:
     assert (SDKS / "openai").is_dir(), f"the agent SDKs are missing from {SDKS}: run make bootstrap"
@@ -67,6 +72,9 @@ def sdk_host() -> Iterator[Host]:
 
     with running_host(before_start=serve_mcp, hosts=(*API_HOSTS, MCP_HOST), connectors=CONNECTORS,
                       permissions=PERMISSIONS) as h:
+        for t in TYPES:
+            r = h.tf("connector", "add", t, "--token-stdin", input=REAL[t] + "\n")
+            assert r.returncode == 0, r.stderr
         yield h
 
 
@@ -78,11 +86,17 @@ def _rows_since(h: Host, seen: set[int]) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("sdk", sorted(EXPECTED))
 def test_real_sdk_calls_are_classified(sdk_host: Host, sdk: str) -> None:
     seen = {r["seq"] for r in sdk_host.logs()}
-    env = {"PYTHONPATH": str(SDKS), **dummy_env(TYPES), "TF_TEST_MCP_URL": f"https://{MCP_HOST}/mcp"}
+    before = len(sdk_host.outside.received())
+    env = {"PYTHONPATH": str(SDKS), "TF_TEST_MCP_URL": f"https://{MCP_HOST}/mcp"}  # keys: only tf run's placeholders
     r = sdk_host.tf("run", "--name", "Sdk", "--", "env", *(f"{k}={v}" for k, v in env.items()),
                     "/usr/bin/python3", str(AGENT), sdk, timeout=180)
     calls = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     assert calls and all(c["ok"] for c in calls), r.stdout + r.stderr
+    if sdk != "mcp":  # the fake API saw the real credential on every request, the agent never did
+        header, form = CREDENTIAL_HEADER.get(sdk, ("authorization", "Bearer {}"))
+        got = sdk_host.outside.received()[before:]
+        assert got and all(g["headers"].get(header) == form.format(REAL[sdk]) for g in got), got
+        assert not any(real in r.stdout + r.stderr for real in REAL.values())
     time.sleep(0.3)
     rows = _rows_since(sdk_host, seen)
     got = [row["action"] for row in rows]

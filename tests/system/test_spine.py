@@ -203,7 +203,8 @@ def test_doctor_checks_every_prerequisite_for_real(host: Host) -> None:
     r = host.tf("doctor", "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     checks = {c["name"]: c for c in json.loads(r.stdout)}
-    for name in ("root", "python", "mitmproxy", "nftables", "netns", "cgroup2", "kernel headers", "bcc", "tracefs"):
+    for name in ("root", "python", "mitmproxy", "nftables", "netns", "cgroup2", "kernel headers", "bcc", "tracefs",
+                 "vault key"):
         assert name in checks
     assert all(c["ok"] for c in checks.values() if c["required"])
     assert all(c["fix"] for c in checks.values() if not c["ok"])

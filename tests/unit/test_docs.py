@@ -7,11 +7,32 @@ from pathlib import Path
 
 import pytest
 
-from trustfence.agent.config import Config
+from trustfence.agent.config import ActionLimit, Config, GatewayConfig, RateLimitConfig
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
+TABLES = {"connectors", "gateways", "rate_limit"}  # settings that are tables of their own: [name...]
 
-@pytest.mark.parametrize("name", [f.name for f in fields(Config) if f.name != "connectors"])
+
+def _documented(name: str, table: str = "") -> bool:
+    return (f"\n{name} = " in README or f"\n{name} =" in README
+            or f"\n[{table}{name}" in README or f"\n[[{table}{name}" in README)
+
+
+@pytest.mark.parametrize("name", [f.name for f in fields(Config) if f.name not in TABLES])
 def test_config_setting_is_documented(name: str) -> None:
-    assert f"\n{name} = " in README or f"\n{name} =" in README, f"README does not document the setting {name!r}"
+    assert _documented(name), f"README does not document the setting {name!r}"
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_config_table_is_documented(name: str) -> None:
+    assert f"\n[{name}" in README, f"README does not document the table [{name}]"
+
+
+@pytest.mark.parametrize(("table", "name"), [
+    *(("rate_limit.", f.name) for f in fields(RateLimitConfig)),
+    *(("rate_limit.actions.", f.name) for f in fields(ActionLimit)),
+    *(("gateways.", f.name) for f in fields(GatewayConfig)),
+])
+def test_table_setting_is_documented(table: str, name: str) -> None:
+    assert _documented(name, table), f"README does not document the setting {name!r} of [{table.rstrip('.')}]"

@@ -126,6 +126,11 @@ BAD_CONFIG: list[tuple[str, str, int, tuple[str, ...]]] = [
     ("port out of range", '[connectors.gh]\ntype = "github"\nports = [0]\n', 1, ("[connectors.gh]", "ports")),
     ("wildcard in the middle of a domain", '[connectors.api]\ntype = "generic"\ndomains = ["a.*.example"]\n', 1,
      ("[connectors.api]", "a.*.example")),
+    ("credential not a bool", '[connectors.gh]\ntype = "github"\ncredential = "yes"\n', 1,
+     ("[connectors.gh]", "credential")),
+    ("env not names", '[connectors.gh]\ntype = "github"\nenv = ["GH TOKEN"]\n', 1, ("[connectors.gh]", "env")),
+    ("env takes a sandbox variable", '[connectors.gh]\ntype = "github"\nenv = ["HTTPS_PROXY", "LD_X"]\n', 1,
+     ("[connectors.gh]", "HTTPS_PROXY", "LD_X", "sandbox's own")),
 ]
 
 
@@ -219,7 +224,8 @@ def test_dump_config_round_trips(tmp_path: Path) -> None:
         default_user="agent", resolve={"ghe.corp": ("10.1.2.3", 8443), "api.example": ("10.1.2.4", None)},
         extra_ca=str(ca), queue_max=2000,
         connectors=(ConnectorConfig("gh", "github"),
-                    ConnectorConfig("api", "generic", ("api.example", "*.svc.example"), (8443,))),
+                    ConnectorConfig("api", "generic", ("api.example", "*.svc.example"), (8443,),
+                                    credential=True, env=("API_TOKEN",))),
     )
     p = tmp_path / "config.toml"
     atomic_write(p, dump_config(cfg))

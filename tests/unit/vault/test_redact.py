@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+
+import pytest
 from urllib.parse import quote
 
 from trustfence.vault import MasterKey, Vault, fingerprint_key, redact_headers, redact_query, scrub
-from trustfence.vault.redact import REDACTED_TEXT
+from trustfence.vault.redact import REDACTED_TEXT, StreamScrub
 
 HASH_KEY = b"k" * 32
 REDACTED = re.compile(r"^redacted:[0-9a-f]{12}$")
@@ -62,3 +64,27 @@ def test_scrub_replaces_the_longest_secret_whole() -> None:
 def test_scrub_without_secrets() -> None:
     assert scrub("nothing to hide", []) == "nothing to hide"
     assert scrub("nothing to hide", [""]) == "nothing to hide"
+
+
+@pytest.mark.parametrize("cut", range(1, 40))
+def test_stream_scrub_catches_a_secret_split_anywhere(cut: int) -> None:
+    secret = "sk_live_" + "Q" * 20
+    body = f"data: {{\"echo\": \"Bearer {secret}\"}}\n\n".encode()
+    scrub = StreamScrub([secret])
+    out = scrub(body[:cut]) + scrub(body[cut:]) + scrub(b"")
+    assert out == body.replace(secret.encode(), b"[redacted]")
+
+
+def test_stream_scrub_holds_back_only_what_could_start_a_secret() -> None:
+    scrub = StreamScrub(["sk_live_ABC"])
+    assert scrub(b"data: one\n\n") == b"data: one\n\n"  # an event is passed on whole, at once
+    assert scrub(b"data: sk_li") == b"data: "
+    assert scrub(b"ve_ABC!\n") == b"[redacted]!\n"
+    assert scrub(b"tail sk") == b"tail "
+    assert scrub(b"") == b"sk"  # the end of the stream releases what was held
+
+
+def test_stream_scrub_url_encoded_forms() -> None:
+    secret = "a/b+c="
+    out = StreamScrub([secret]).scrub(b"x=a%2Fb%2Bc%3D&y=a/b+c=")
+    assert out == b"x=[redacted]&y=[redacted]"

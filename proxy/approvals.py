@@ -1,0 +1,121 @@
+"""Approvals: a request decided ``require_approval`` waits here, inside the enforcer, for a human.
+
+The hook is a coroutine: mitmproxy awaits it for this flow only, so other traffic goes on. Approved, the
+request goes upstream exactly as it was when held (its digest is checked again on release) and the agent
+sees the upstream's answer; denied or expired, the agent gets a 403 naming the approval and why. A gateway
+holding its cap of pending approvals gets 429 for the next one.
+
+A client that cannot wait may send ``Prefer: respond-async`` (RFC 7240): it gets ``202`` with the approval id
+at once (``X-TrustFence-Decision: pending_approval``), and sending exactly the same request again after the
+approval releases it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from mitmproxy import http
+
+from trustfence.connectors import Action
+from trustfence.policy import Decision
+from trustfence.proxy.destination import Destination
+from trustfence.proxy.holds import Approval, request_digest
+from trustfence.proxy.responses import deny
+from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, EnforcerState, Gateway
+
+__all__ = ["APPROVAL", "Approvals"]
+
+log = logging.getLogger("trustfence.enforcer")
+
+APPROVAL = "tf.approval"  # metadata: the approval id a flow was held under
+
+
+def digest_of(flow: http.HTTPFlow) -> str:
+    dest: Destination = flow.metadata[DEST]
+    req = flow.request
+    return request_digest(req.method, f"{req.scheme}://{dest.host}:{dest.port}{req.path}", req.raw_content or b"")
+
+
+class Approvals:
+    """Hold ``require_approval`` requests until answered; release exactly what was approved."""
+
+    def __init__(self, state: EnforcerState) -> None:
+        self.state = state
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        decision: Decision | None = flow.metadata.get(DECISION)
+        if decision is None or decision.verdict != "require_approval":
+            return
+        try:
+            await self._hold(flow, decision)
+        except Exception as e:  # noqa: BLE001 - a failure while holding must close, never forward
+            log.exception("Approvals.request failed; denying")
+            deny(flow, f"internal error in Approvals: {type(e).__name__}", decision=decision)
+        if flow.response is None and flow.metadata.get("tf.outcome") != "allowed":
+            deny(flow, "held for approval and never released", decision=decision)  # fail closed, whatever happened
+
+    async def _hold(self, flow: http.HTTPFlow, decision: Decision) -> None:
+        queue = self.state.approvals
+        gw: Gateway = flow.metadata[GATEWAY]
+        action: Action = flow.metadata[ACTION]
+        digest = digest_of(flow)
+        prior = queue.take_approved(gw.name, digest)
+        if prior is not None:
+            self._release(flow, decision, prior)
+            return
+        settings = decision.approval
+        a = queue.open(gateway=gw.name, connector=action.connector, action=action.name, method=flow.request.method,
+                       url=flow.request.pretty_url, digest=digest, reason=decision.reason, rule_id=decision.rule_id,
+                       risk=action.risk, timeout=settings.timeout if settings else self.state.approval_timeout,
+                       approver_role=settings.approver_role if settings else "")
+        if a is None:
+            deny(flow, f"gateway {gw.name} already holds {queue.per_gateway} requests waiting for approval",
+                 status=429, decision=decision, allow_with="tf approvals list")
+            flow.response.headers["Retry-After"] = "30"  # type: ignore[union-attr]
+            return
+        flow.metadata[APPROVAL] = a.id
+        log.info("approval %s: %s %s for gateway %s is waiting (tf approvals approve %s)", a.id, action.name,
+                 flow.request.pretty_url, gw.name, a.id)
+        if flow.request.headers.get("prefer", "").lower().find("respond-async") >= 0:
+            self._pending(flow, a)
+            return
+        assert a.answer is not None
+        try:
+            approved = await asyncio.wait_for(asyncio.shield(a.answer), a.expires - queue.clock())
+        except TimeoutError:
+            queue.expire(a.id)
+            deny(flow, f"approval {a.id} expired after {round(a.expires - a.created)} s without an answer",
+                 decision=decision, allow_with=f"tf approvals list --gateway {gw.name}")
+            return
+        if not approved:
+            by = f"uid {a.answered_by}" if a.answered_by else "the daemon"
+            deny(flow, f"approval {a.id} denied by {by}" + (f": {a.note}" if a.note else ""), decision=decision,
+                 allow_with=f"tf approvals show {a.id}")
+            return
+        a.released = True
+        self._release(flow, decision, a)
+
+    def _release(self, flow: http.HTTPFlow, decision: Decision, a: Approval) -> None:
+        if digest_of(flow) != a.digest:  # defence in depth: nothing may change what was approved
+            deny(flow, f"the request changed after approval {a.id}; not sent", decision=decision)
+            return
+        note = f": {a.note}" if a.note else ""
+        approved = Decision("allow", f"approved by uid {a.answered_by} (approval {a.id}{note}); {decision.reason}",
+                            decision.rule_id, decision.decision_id, decision.risk_score)
+        flow.metadata[DECISION] = approved
+        flow.metadata[APPROVAL] = a.id
+        flow.metadata["tf.outcome"] = "allowed"
+        flow.metadata["tf.reason"] = approved.reason
+
+    @staticmethod
+    def _pending(flow: http.HTTPFlow, a: Approval) -> None:
+        body = {"decision": "pending_approval", "approval_id": a.id, "action": a.action, "reason": a.reason,
+                "expires": a.expires, "retry": "send exactly the same request again once it is approved"}
+        flow.response = http.Response.make(202, json.dumps(body, indent=2) + "\n",
+                                           {"Content-Type": "application/json", "Retry-After": "5"})
+        flow.metadata["tf.outcome"] = "pending_approval"
+        flow.metadata["tf.reason"] = f"waiting for approval {a.id}: {a.reason}"

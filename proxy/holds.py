@@ -1,0 +1,135 @@
+"""The approval queue: requests held for a human, and the answers they get. No mitmproxy, no I/O.
+
+An approval is bound to the digest of the exact request (method, canonical URL, SHA-256 of the body): what a
+human approved is what may be sent, once. Each approval is answered at most once; an unanswered one expires.
+Held requests per gateway are capped, so an agent cannot queue unboundedly many.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Approval", "ApprovalError", "ApprovalQueue", "State", "request_digest"]
+
+State = Literal["pending", "approved", "denied", "expired"]
+
+
+class ApprovalError(ValueError):
+    """An approval id that does not exist, or one that was already answered."""
+
+
+def request_digest(method: str, url: str, body: bytes) -> str:
+    """What an approval is bound to: method, canonical URL and the body's SHA-256."""
+    h = hashlib.sha256()
+    for part in (method.upper().encode(), url.encode(), hashlib.sha256(body).digest()):
+        h.update(len(part).to_bytes(8, "big") + part)
+    return h.hexdigest()
+
+
+@dataclass(slots=True)
+class Approval:
+    """One held request. ``reason`` says why it needs a human (the rule); ``note`` is the approver's."""
+
+    id: str
+    gateway: str
+    connector: str
+    action: str
+    method: str
+    url: str
+    digest: str
+    reason: str
+    rule_id: str
+    risk: str
+    created: float
+    expires: float
+    approver_role: str = ""
+    state: State = "pending"
+    answered_by: int | None = None
+    answered_at: float | None = None
+    note: str = ""
+    always: bool = False
+    released: bool = False
+    answer: asyncio.Future[bool] | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in (
+            "id", "gateway", "connector", "action", "method", "url", "digest", "reason", "rule_id", "risk",
+            "created", "expires", "approver_role", "state", "answered_by", "answered_at", "note", "always",
+            "released")}
+
+
+class ApprovalQueue:
+    """Pending and answered approvals of one daemon; answered ones are kept (bounded) for ``tf approvals``."""
+
+    def __init__(self, per_gateway: int = 50, keep: int = 1000, clock: Callable[[], float] = time.time) -> None:
+        self.per_gateway = per_gateway
+        self.keep = keep
+        self.clock = clock
+        self._all: dict[str, Approval] = {}
+
+    def held(self, gateway: str) -> int:
+        return sum(1 for a in self._all.values() if a.gateway == gateway and a.state == "pending")
+
+    def open(self, *, gateway: str, connector: str, action: str, method: str, url: str, digest: str,
+             reason: str, rule_id: str, risk: str, timeout: float, approver_role: str = "") -> Approval | None:
+        """A new pending approval, or None when the gateway already holds its cap."""
+        if self.held(gateway) >= self.per_gateway:
+            return None
+        now = self.clock()
+        a = Approval(secrets.token_hex(4), gateway, connector, action, method, url, digest, reason, rule_id, risk,
+                     now, now + timeout, approver_role)
+        a.answer = asyncio.get_running_loop().create_future()
+        self._all[a.id] = a
+        self._trim()
+        return a
+
+    def get(self, approval_id: str) -> Approval:
+        a = self._all.get(approval_id)
+        if a is None:
+            raise ApprovalError(f"no approval {approval_id!r} (see tf approvals list)")
+        return a
+
+    def answer(self, approval_id: str, approve: bool, *, by: int, note: str = "", always: bool = False) -> Approval:
+        """Approve or deny a pending approval; anything already answered or expired is refused, unchanged."""
+        a = self.get(approval_id)
+        if a.state != "pending":
+            raise ApprovalError(f"approval {approval_id} was already {a.state}; nothing changed")
+        a.state = "approved" if approve else "denied"
+        a.answered_by, a.answered_at, a.note, a.always = by, self.clock(), note, always and approve
+        if a.answer is not None and not a.answer.done():
+            a.answer.set_result(approve)
+        return a
+
+    def expire(self, approval_id: str) -> None:
+        a = self._all.get(approval_id)
+        if a is not None and a.state == "pending":
+            a.state, a.answered_at = "expired", self.clock()
+
+    def cancel(self, match: Callable[[Approval], bool], note: str) -> list[Approval]:
+        """Deny every pending approval ``match`` selects (the kill switch); returns them."""
+        hit = [a for a in self._all.values() if a.state == "pending" and match(a)]
+        for a in hit:
+            self.answer(a.id, False, by=0, note=note)
+        return hit
+
+    def take_approved(self, gateway: str, digest: str) -> Approval | None:
+        """An approved, not yet released approval for exactly this request (a retry after the wait ended)."""
+        for a in self._all.values():
+            if a.gateway == gateway and a.digest == digest and a.state == "approved" and not a.released:
+                a.released = True
+                return a
+        return None
+
+    def listing(self, state: str | None = None) -> list[Approval]:
+        return sorted((a for a in self._all.values() if state is None or a.state == state), key=lambda a: a.created)
+
+    def _trim(self) -> None:
+        answered = [a for a in self._all.values() if a.state != "pending"]
+        for a in sorted(answered, key=lambda a: a.created)[: max(0, len(self._all) - self.keep)]:
+            del self._all[a.id]

@@ -1,0 +1,132 @@
+"""Inject: the real credential goes into an allowed request here, and never comes back out.
+
+Runs after Enforce (and after a human approved a held request): only a request whose outcome is ``allowed``
+by an explicit allow decision gets a credential, and only when its canonical host (the destination every name
+in the request agreed on) is one the credential is bound to, for a gateway it is scoped to. A connector that
+needs a credential it cannot have (vault unreadable, entry missing, tampered, bound elsewhere) gets a 403:
+the request is never sent without it, or with someone else's.
+
+The agent sent a placeholder, or nothing, or a key of its own: whatever it sent in a credential header is
+removed first (``vault.inject.apply``). What comes back is scrubbed: an upstream that echoes request headers,
+an error page that quotes the URL, a streamed response, a WebSocket message — the secret is replaced by
+``[redacted]`` before the agent or the traffic log sees it. Responses to a credentialed request are asked
+for uncompressed, so there is nothing the scrubber cannot read.
+"""
+
+from __future__ import annotations
+
+from mitmproxy import http
+
+from trustfence.connectors import Action
+from trustfence.policy import Decision
+from trustfence.proxy.destination import Destination
+from trustfence.proxy.responses import deny, fail_closed
+from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, SECRET, EnforcerState, Gateway
+from trustfence.vault import VaultError
+from trustfence.vault.redact import StreamScrub
+
+__all__ = ["Inject"]
+
+
+def _pairs(headers: http.Headers) -> list[tuple[str, str]]:
+    return [(k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape")) for k, v in headers.fields]
+
+
+def _fields(pairs: list[tuple[str, str]]) -> http.Headers:
+    return http.Headers([(k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape"))
+                         for k, v in pairs])
+
+
+class Inject:
+    """Put the connector's credential into an explicitly allowed request; scrub it from the response."""
+
+    def __init__(self, state: EnforcerState) -> None:
+        self.state = state
+
+    @fail_closed
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        decision: Decision | None = flow.metadata.get(DECISION)
+        if flow.metadata.get("tf.outcome") != "allowed" or decision is None or decision.verdict != "allow":
+            return  # forwarded without an allow (monitor, soft enforcement): never with a credential
+        action: Action = flow.metadata[ACTION]
+        creds = self.state.credentials
+        if not action.connector or not creds.needed(action.connector):
+            return
+        name = action.connector
+        conn = self.state.connectors.by_name.get(name)
+        fix = f"sudo tf connector add {conn.type_name if conn else 'TYPE'} --name {name} --token-stdin"
+        if creds.vault is None:
+            _refuse(flow, f"the credential of connector {name} is unavailable, so the request is not sent: "
+                          f"{creds.error}", decision, fix)
+            return
+        gw: Gateway = flow.metadata[GATEWAY]
+        dest: Destination = flow.metadata[DEST]
+        req = flow.request
+        try:
+            headers, query = creds.vault.inject(name, host=dest.host, gateway=gw.name,
+                                                headers=_pairs(req.headers),
+                                                query=list(req.query.items(multi=True)))
+            secret = creds.vault.open(name)
+        except VaultError as e:
+            _refuse(flow, f"the credential of connector {name} was not sent: {e}", decision, fix)
+            return
+        headers = [(k, v) for k, v in headers if k.lower() != "accept-encoding"] + [("Accept-Encoding", "identity")]
+        req.headers = _fields(headers)
+        if query != list(req.query.items(multi=True)):
+            req.query = query  # mitmproxy's setter takes a list of pairs
+        flow.metadata[SECRET] = secret
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        resp, secret = flow.response, flow.metadata.get(SECRET)
+        if resp is None or secret is None:
+            return
+        _scrub_headers(resp.headers, secret)
+        if resp.stream:
+            encoded = resp.headers.get("content-encoding", "identity").lower() not in ("", "identity")
+            # An encoded stream cannot be read chunk by chunk: buffer it, the response hook scrubs it whole.
+            resp.stream = False if encoded else StreamScrub([secret])
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        resp, secret = flow.response, flow.metadata.get(SECRET)
+        if resp is None or secret is None:
+            return
+        _scrub_headers(resp.headers, secret)
+        if resp.stream or resp.raw_content is None:
+            return  # streamed: scrubbed chunk by chunk
+        scrub = StreamScrub([secret])
+        try:
+            body = resp.get_content(strict=True)
+        except ValueError:  # an encoding we cannot undo: the raw bytes must be clean, or nothing goes out
+            body = None
+        if body is None:
+            if scrub.scrub(resp.raw_content) != resp.raw_content:
+                resp.set_content(b"")
+            return
+        clean = scrub.scrub(body)
+        if clean != body:
+            resp.set_content(clean)
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        secret = flow.metadata.get(SECRET)
+        if secret is None or flow.websocket is None:
+            return
+        msg = flow.websocket.messages[-1]
+        if not msg.from_client:
+            msg.content = StreamScrub([secret]).scrub(msg.content)
+
+
+def _refuse(flow: http.HTTPFlow, reason: str, decision: Decision, fix: str) -> None:
+    """Deny an allowed request after all: the row names this reason, not the allow that came before."""
+    deny(flow, reason, decision=decision, allow_with=fix)
+    flow.metadata["tf.reason"] = reason
+
+
+def _scrub_headers(headers: http.Headers, secret: str) -> None:
+    scrub = StreamScrub([secret])
+    for k, v in _pairs(headers):
+        raw = v.encode("utf-8", "surrogateescape")
+        if scrub.scrub(raw) != raw:
+            headers.set_all(k, [scrub.scrub(x.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")
+                                for x in headers.get_all(k)])

@@ -1,0 +1,88 @@
+"""Enforcement levels through the real enforcer: what is forwarded, what the agent is told, what is recorded."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.conftest import RunningEnforcer, Upstream
+from trustfence.policy import Permission
+
+PULLS = "https://api.github.com/repos/acme/widgets/pulls"
+REPO = "https://api.github.com/repos/acme/widgets"
+
+
+def client(enf: RunningEnforcer, tmp_path: Path) -> httpx.Client:
+    ca = tmp_path / "ca" / "mitmproxy-ca-cert.pem"
+    return httpx.Client(proxy=f"http://127.0.0.1:{enf.port}", verify=ssl.create_default_context(cafile=str(ca)),
+                        timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def prs_allowed(enforcer: RunningEnforcer) -> None:
+    enforcer.set_permissions(Permission("Bot", "github", "github.pr.*", "allow"),
+                             Permission("Bot", "github", "github.pr.merge", "deny"))
+
+
+def test_full_enforce_is_the_default(enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path) -> None:
+    with client(enforcer, tmp_path) as c:
+        r = c.delete(REPO)
+    assert r.status_code == 403 and r.headers["x-trustfence-decision"] == "denied"
+    assert fake_upstream.received() == []
+
+
+def test_soft_enforce_forwards_a_denied_request_and_records_would_deny(
+    enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path
+) -> None:
+    enforcer.state.levels["Bot"] = "soft_enforce"
+    with client(enforcer, tmp_path) as c:
+        merged = c.put(f"{PULLS}/7/merge")  # denied by an explicit rule
+        deleted = c.delete(REPO)  # denied by default
+        listed = c.get(PULLS)
+    assert (merged.status_code, merged.headers["x-trustfence-decision"]) == (200, "would_deny")
+    assert (deleted.status_code, deleted.headers["x-trustfence-decision"]) == (200, "would_deny")
+    assert (listed.status_code, listed.headers["x-trustfence-decision"]) == (200, "allowed")
+    assert merged.json()["fake"] == "upstream"  # the upstream's answer, not ours
+    assert [(g["method"], g["path"]) for g in fake_upstream.received()] == [
+        ("PUT", "/repos/acme/widgets/pulls/7/merge"), ("DELETE", "/repos/acme/widgets"),
+        ("GET", "/repos/acme/widgets/pulls")]
+    rows = enforcer.rows()
+    assert [(r["action"], r["decision"], r["upstream_status"]) for r in rows] == [
+        ("github.pr.merge", "would_deny", 200), ("github.repo.delete", "would_deny", 200),
+        ("github.pr.list", "allowed", 200)]
+    assert rows[0]["rule_id"] == "perm:Bot/github/github.pr.merge"
+    assert rows[0]["reason"].endswith("(soft_enforce: forwarded)")
+
+
+def test_monitor_forwards_everything_and_records_the_decision(
+    enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path
+) -> None:
+    enforcer.state.default_level = "monitor"
+    with client(enforcer, tmp_path) as c:
+        answers = [c.post(f"{REPO}/issues", json={"title": "x"}), c.get(PULLS), c.put(f"{PULLS}/1/merge")]
+    assert [(r.status_code, r.headers["x-trustfence-decision"]) for r in answers] == [
+        (201, "would_deny"), (200, "allowed"), (200, "would_deny")]
+    assert len(fake_upstream.received()) == 3
+    assert [r["decision"] for r in enforcer.rows()] == ["would_deny", "allowed", "would_deny"]
+
+
+def test_levels_are_per_gateway(enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path) -> None:
+    enforcer.state.levels["Other"] = "monitor"  # another gateway's level leaves Bot at full_enforce
+    with client(enforcer, tmp_path) as c:
+        assert c.delete(REPO).status_code == 403
+    assert fake_upstream.received() == []
+
+
+def test_a_host_no_connector_covers_is_refused_at_every_level(
+    enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path
+) -> None:
+    enforcer.state.default_level = "monitor"
+    with client(enforcer, tmp_path) as c:
+        with pytest.raises(httpx.ProxyError, match="403"):
+            c.get("https://elsewhere.example/x")
+        plain = c.get("http://elsewhere.example/x")
+    assert plain.status_code == 403 and plain.headers["x-trustfence-decision"] == "denied"
+    assert fake_upstream.received() == []

@@ -1,0 +1,61 @@
+"""The policy index: which policies a request reaches, in what order, and the bounded memo of candidate lists."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from trustfence.policy import Facts, Permission, Policy, Rule, compile_policy, decide_request
+from trustfence.policy.index import PolicyIndex
+
+
+def ids(index: PolicyIndex, gateway: str, connector: str, action: str) -> tuple[list[str], list[str], list[str]]:
+    deny, approve, grant = index.candidates(gateway, connector, action)
+    return [e.policy.id for e in deny], [e.policy.id for e in approve], [e.policy.id for e in grant]
+
+
+POLICIES = [
+    Policy("any", "deny"),
+    Policy("bot", "require_approval", gateways=("Bot",)),
+    Policy("bot-github", "deny", gateways=("Bot",), connectors=("github",)),
+    Policy("github", "allow", connectors=("github",), grants=True),
+    Policy("inert", "allow"),  # no grants: can never change a verdict, so it is not indexed
+    Policy("pr", "deny", actions=("github.pr.*", "github.*", "github.pr.merge")),
+    Policy("merge", "require_approval", actions=("github.pr.merge",), gateways=("Bot", "Other")),
+    Policy("review", "deny", actions=("github.pr.review.*",)),
+    Policy("other", "deny", gateways=("Other",), connectors=("stripe",)),
+]
+
+
+def test_candidates_cover_scope_in_file_order_once() -> None:
+    index = PolicyIndex(POLICIES)
+    assert ids(index, "Bot", "github", "github.pr.merge") == (["any", "bot-github", "pr"], ["bot", "merge"],
+                                                              ["github"])
+    assert ids(index, "Bot", "github", "github.pr.review.dismiss") == (["any", "bot-github", "pr", "review"],
+                                                                       ["bot"], ["github"])
+    assert ids(index, "Bot", "stripe", "stripe.refund.create") == (["any"], ["bot"], [])
+    assert ids(index, "Other", "stripe", "github.prx.read") == (["any", "pr", "other"], [], [])  # via github.*
+    # github.pr.review.* needs one segment more than github.pr.review
+    assert ids(index, "Ops", "github", "github.pr.review") == (["any", "pr"], [], ["github"])
+
+
+def test_memo_is_bounded_and_changes_nothing() -> None:
+    perms = [Permission("Bot", "mcp", "*", "allow")]
+    policies = [Policy("big", "deny", actions=("mcp.tools.*",), when=Rule("params.n", "gt", 5))]
+    compiled = compile_policy(perms, policies)
+    small = dataclasses.replace(compiled, index=PolicyIndex(policies, memo_max=8))
+    none = dataclasses.replace(compiled, index=PolicyIndex(policies, memo_max=0))
+    for i in range(100):  # action names the agent chooses (MCP tools): each one new
+        f = Facts("Bot", "mcp", f"mcp.tools.t{i}", params={"n": i % 10})
+        got = {(d.verdict, d.rule_id) for d in (decide_request(c, f) for c in (compiled, small, none))}
+        assert got == {("deny", "policy:big") if i % 10 > 5 else ("allow", "perm:Bot/mcp/*")}
+        assert len(small.index._memo) <= 8
+    assert len(none.index._memo) == 0
+    assert len(compiled.index._memo) == 100
+
+
+def test_compiled_policy_always_indexes_its_own_policies() -> None:
+    policies = (Policy("d", "deny"),)
+    compiled = compile_policy([], ())
+    rebuilt = dataclasses.replace(compiled, policies=policies)  # the index given is of other policies
+    assert decide_request(rebuilt, Facts("Bot", "x", "x.y")).rule_id == "policy:d"
+    assert rebuilt.index.policies == policies
