@@ -377,7 +377,7 @@ def permissions_set(
     gateway: Annotated[str, typer.Option("--gateway")],
     connector: Annotated[str, typer.Option("--connector")],
     action: Annotated[str, typer.Option("--action", help="github.pr.merge | github.pr.* | *")],
-    decision: Annotated[str, typer.Option("--decision", help="allow | deny")],
+    decision: Annotated[str, typer.Option("--decision", help="allow | deny | require_approval")],
 ) -> None:
     """Set the decision for a gateway, connector and action pattern (replaces the same pattern)."""
     r = _call("permissions.set", gateway=gateway, connector=connector, action=action, decision=decision)

@@ -24,6 +24,7 @@ from trustfence.policy.model import VERDICTS, validate_name
 
 __all__ = [
     "ActionLimit",
+    "ApprovalsConfig",
     "Config",
     "ConfigError",
     "ConnectorConfig",
@@ -120,6 +121,21 @@ class RateLimitConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovalsConfig:
+    """``[approvals]``: requests a permission or policy holds for a human.
+
+    ``timeout``: seconds a held request waits before it is denied (300); a policy's own ``approval.timeout``
+    wins. ``per_gateway``: requests one gateway may have waiting at once (50); the next gets 429.
+    ``notify_url``: a Slack incoming-webhook URL told of every new approval, by the daemon itself (never
+    through a sandbox); left out, nobody is notified. E.g. ``"https://hooks.slack.com/services/T0/B0/x"``.
+    """
+
+    timeout: int = 300
+    per_gateway: int = 50
+    notify_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """``[gateways.NAME]``: settings of one gateway (the ``tf run --name``), whether it is running or not.
 
@@ -163,6 +179,7 @@ class Config:
     level: Level = "full_enforce"
     gateways: Mapping[str, GatewayConfig] = field(default_factory=dict)
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    approvals: ApprovalsConfig = field(default_factory=ApprovalsConfig)
 
     def levels(self) -> dict[str, Level]:
         """Gateway -> level, for the gateways that have their own."""
@@ -322,7 +339,7 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
     level, gateways, rate_limit = _parse_brakes(data, text, path)
     cfg = Config(tag=tag, subnet_pool=str(pool), ipv6=ipv6, default_user=str(user), resolve=resolve, extra_ca=extra_ca,
                  queue_max=queue_max, connectors=tuple(connectors), level=level, gateways=gateways,
-                 rate_limit=rate_limit, **ports)
+                 rate_limit=rate_limit, approvals=_parse_approvals(data, text, path), **ports)
     try:
         cfg.connector_set()
     except ValueError as e:
@@ -441,6 +458,22 @@ def _parse_brakes(data: Mapping[str, Any], text: str, path: Path
     return level, gateways, RateLimitConfig(per_minute, limits, tuple(actions))
 
 
+def _parse_approvals(data: Mapping[str, Any], text: str, path: Path) -> ApprovalsConfig:
+    ap = data.get("approvals", {})
+    try:
+        if not isinstance(ap, dict):
+            raise ValueError("must be a table")
+        unknown = sorted(set(ap) - {"timeout", "per_gateway", "notify_url"})
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: timeout, per_gateway, notify_url")
+        url = ap.get("notify_url", "")
+        if not isinstance(url, str) or (url and not re.match(r"^https://[A-Za-z0-9.-]+(:\d+)?/\S*$", url)):
+            raise ValueError(f"notify_url must be an https:// URL, got {url!r}")
+        return ApprovalsConfig(_int(ap, "timeout", 300, 1, 7 * 24 * 3600), _int(ap, "per_gateway", 50, 1, 10_000), url)
+    except ValueError as e:
+        raise ConfigError(path, _line_of(text, r"\[approvals\]"), f"[approvals] {e}") from None
+
+
 def dump_config(cfg: Config) -> str:
     """The whole configuration as TOML (what ``tf connector`` writes back)."""
     data: dict[str, Any] = {
@@ -466,6 +499,10 @@ def dump_config(cfg: Config) -> str:
         if rl.actions:
             data["rate_limit"]["actions"] = [{**({"gateway": a.gateway} if a.gateway else {}), "action": a.action,
                                               "per_minute": a.per_minute} for a in rl.actions]
+    if cfg.approvals != ApprovalsConfig():
+        a = cfg.approvals
+        data["approvals"] = {"timeout": a.timeout, "per_gateway": a.per_gateway,
+                             **({"notify_url": a.notify_url} if a.notify_url else {})}
     if cfg.gateways:
         data["gateways"] = {n: {"level": g.level} if g.level else {} for n, g in cfg.gateways.items()}
     if cfg.connectors:

@@ -24,6 +24,7 @@ from typing import Any
 from trustfence.agent import config as cfgmod
 from trustfence.agent.config import ConfigError, Config, ConnectorConfig
 from trustfence.agent.credentials import CredentialStore
+from trustfence.agent.notify import Notifier
 from trustfence.agent.brakes import BrakeError, KillSwitches, load_switches
 from trustfence.agent.paths import Paths
 from trustfence.agent.sandbox import SandboxError, SandboxManager, SandboxSpec
@@ -425,6 +426,10 @@ class Daemon:
         rl = cfg.rate_limit
         self.state.limiter.configure(rl.per_minute, rl.gateways, rl.actions)
         self.state.levels, self.state.default_level = cfg.levels(), cfg.level
+        ap = cfg.approvals
+        self.state.approval_timeout, self.state.approvals.per_gateway = ap.timeout, ap.per_gateway
+        self.state.approvals.on_open = (Notifier(ap.notify_url, cfg.resolve, self.paths.upstream_bundle)
+                                        if ap.notify_url else None)
 
     def _known_gateways(self) -> set[str]:
         """Running, or named by permissions.toml or config.toml."""

@@ -71,6 +71,7 @@ class ApprovalQueue:
         self.per_gateway = per_gateway
         self.keep = keep
         self.clock = clock
+        self.on_open: Callable[[Approval], None] | None = None  # told of every new approval (a notification)
         self._all: dict[str, Approval] = {}
 
     def held(self, gateway: str) -> int:
@@ -87,6 +88,8 @@ class ApprovalQueue:
         a.answer = asyncio.get_running_loop().create_future()
         self._all[a.id] = a
         self._trim()
+        if self.on_open is not None:
+            self.on_open(a)
         return a
 
     def get(self, approval_id: str) -> Approval:

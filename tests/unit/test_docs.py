@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from trustfence.agent.config import ActionLimit, Config, GatewayConfig, RateLimitConfig
+from trustfence.agent.config import ActionLimit, ApprovalsConfig, Config, GatewayConfig, RateLimitConfig
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
-TABLES = {"connectors", "gateways", "rate_limit"}  # settings that are tables of their own: [name...]
+TABLES = {"connectors", "gateways", "rate_limit", "approvals"}  # settings that are tables of their own: [name...]
 
 
 def _documented(name: str, table: str = "") -> bool:
@@ -33,6 +33,7 @@ def test_config_table_is_documented(name: str) -> None:
     *(("rate_limit.", f.name) for f in fields(RateLimitConfig)),
     *(("rate_limit.actions.", f.name) for f in fields(ActionLimit)),
     *(("gateways.", f.name) for f in fields(GatewayConfig)),
+    *(("approvals.", f.name) for f in fields(ApprovalsConfig)),
 ])
 def test_table_setting_is_documented(table: str, name: str) -> None:
     assert _documented(name, table), f"README does not document the setting {name!r} of [{table.rstrip('.')}]"

@@ -1,0 +1,53 @@
+"""Tell a Slack incoming webhook about each new approval, from the daemon itself (never through a sandbox).
+
+The post runs in a thread with a short timeout; a failure is logged and changes nothing about the approval.
+The message names the request and the command that answers it, never a header or a body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from trustfence.proxy.holds import Approval
+
+__all__ = ["Notifier"]
+
+log = logging.getLogger("trustfence.daemon")
+
+
+class Notifier:
+    """Posts ``{"text": ...}`` to ``url``; ``resolve`` and ``ca`` (the daemon's upstream trust bundle: public
+    roots plus any extra CA) are the enforcer's own upstream settings."""
+
+    def __init__(self, url: str, resolve: Mapping[str, tuple[str, int | None]], ca: Path) -> None:
+        self.url, self.resolve, self.ca = url, resolve, ca
+
+    def __call__(self, a: Approval) -> None:
+        text = (f"TrustFence: gateway *{a.gateway}* wants `{a.action}` ({a.method} {a.url}); {a.reason}.\n"
+                f"Approve: `sudo tf approvals approve {a.id}` - deny: `sudo tf approvals deny {a.id} --note ...`")
+        threading.Thread(target=self._post, args=(text, a.id), daemon=True).start()
+
+    def _post(self, text: str, approval_id: str) -> None:
+        u = urlsplit(self.url)
+        host, port = u.hostname or "", u.port or 443
+        addr, mapped = self.resolve.get(host, (host, None))
+        body = json.dumps({"text": text}).encode()
+        head = (f"POST {u.path or '/'}{'?' + u.query if u.query else ''} HTTP/1.1\r\nHost: {u.netloc}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+        try:
+            ctx = ssl.create_default_context(cafile=str(self.ca) if self.ca.exists() else None)
+            with socket.create_connection((addr, mapped or port), timeout=5) as raw, \
+                    ctx.wrap_socket(raw, server_hostname=host) as s:
+                s.sendall(head.encode() + body)
+                status = s.recv(64).split(b" ", 2)[1:2]
+            if status != [b"200"]:
+                log.error("approval %s: the notification webhook answered %s", approval_id, status)
+        except (OSError, ssl.SSLError, IndexError) as e:
+            log.error("approval %s: could not notify %s: %s", approval_id, host, e)
