@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,10 +23,15 @@ CONNECTORS = ('[connectors.github]\ntype = "github"\n\n'
               f'[approvals]\nnotify_url = "https://hooks.slack.com{HOOK}"\n')
 
 
+TOKEN = "ghp_approvalcanary" + secrets.token_hex(12)
+
+
 @pytest.fixture(scope="module")
 def host() -> Iterator[Host]:
     with running_host(hosts=("api.github.com", "hooks.slack.com"), connectors=CONNECTORS,
                       permissions=PERMISSIONS) as h:
+        r = h.tf("connector", "add", "github", "--token-stdin", input=TOKEN + "\n")
+        assert r.returncode == 0, r.stderr
         yield h
 
 
@@ -63,6 +69,9 @@ def test_held_then_approved_reaches_the_upstream_exactly_once_and_slack_is_told(
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and out.endswith("status=200"), out + err
     assert merges(host) == ['{"sha":"approved"}']
+    [sent] = [r for r in host.outside.received() if r["path"].endswith("/merge")]
+    assert sent["headers"]["authorization"] == f"Bearer {TOKEN}"  # an approved hold gets the credential
+    assert TOKEN not in out + err and TOKEN not in json.dumps(host.logs())
     told = [json.loads(r["body"])["text"] for r in host.outside.received() if r["path"] == HOOK]
     assert any(a["id"] in t and "github.pr.merge" in t for t in told), told
     shown = json.loads(host.tf("approvals", "show", a["id"]).stdout)

@@ -37,3 +37,12 @@ def test_config_table_is_documented(name: str) -> None:
 ])
 def test_table_setting_is_documented(table: str, name: str) -> None:
     assert _documented(name, table), f"README does not document the setting {name!r} of [{table.rstrip('.')}]"
+
+
+def test_systemd_unit_runs_the_daemon_and_names_the_vault_credential() -> None:
+    from trustfence.vault.keys import CREDENTIAL_NAME
+
+    unit = (Path(__file__).resolve().parents[2] / "systemd" / "trustfence.service").read_text()
+    assert "\nExecStart=/usr/local/bin/tf daemon\n" in unit
+    assert f"LoadCredentialEncrypted={CREDENTIAL_NAME}:" in unit
+    assert f"credential named `{CREDENTIAL_NAME}`" in README
