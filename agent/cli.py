@@ -439,6 +439,40 @@ def vault_rotate() -> None:
               highlight=False)
 
 
+@permissions_app.command("export")
+def permissions_export() -> None:
+    """Every permission and policy as one TOML document (for git, review, another host)."""
+    sys.stdout.write(_call("permissions.export")["text"])
+
+
+@permissions_app.command("import")
+def permissions_import(file: Annotated[str, typer.Argument(metavar="FILE", help="A document from export; - for stdin.")]) -> None:
+    """Replace every permission and policy with FILE's, validated whole first (file:line: reason, exit 2)."""
+    try:
+        text = sys.stdin.read() if file == "-" else open(file, encoding="utf-8").read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CliError(f"cannot read {file}: {e}") from None
+    r = _call("permissions.import", text=text, name=os.path.abspath(file) if file != "-" else "<stdin>")
+    out.print(f"imported {r['permissions']} permission(s) and {r['policies']} policies", highlight=False)
+
+
+@app.command()
+def audit(
+    limit: Annotated[int, typer.Option("--limit", "-n")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Changes to what is enforced: who, what, before and after (hash-chained; exit 1 if the chain is broken)."""
+    r = _call("audit", limit=limit)
+    for e in r["events"]:
+        if as_json:
+            print(json.dumps(e))
+        else:
+            print(f"{e['ts']}  {e['who']:<16} {e['what']}  before={json.dumps(e['before'])} "
+                  f"after={json.dumps(e['after'])}")
+    if r["broken"]:
+        raise CliError(f"the audit log was tampered with: {r['broken']}", code=1)
+
+
 # -- approvals --------------------------------------------------------------------------------------------
 def _approval_line(a: dict[str, Any]) -> list[str]:
     left = max(0, round(a["expires"] - time.time())) if a["state"] == "pending" else 0

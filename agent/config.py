@@ -37,6 +37,7 @@ __all__ = [
     "dump_permissions",
     "load_config",
     "load_permissions",
+    "parse_permissions",
     "parse_config",
 ]
 
@@ -46,6 +47,7 @@ _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _SANDBOX_ENV = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR",
                           "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT", "GIT_SSL_CAINFO", "NODE_EXTRA_CA_CERTS",
                           "NODE_OPTIONS", "PATH", "HOME", "USER", "LOGNAME", "SHELL", "PYTHONPATH"})
+_ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _HOST = re.compile(r"^(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+$")
 
 
@@ -140,10 +142,12 @@ class GatewayConfig:
     """``[gateways.NAME]``: settings of one gateway (the ``tf run --name``), whether it is running or not.
 
     ``level``: its enforcement level (one of ``LEVELS``); left out, ``[enforcer] level``. E.g.
-    ``[gateways.Bot]`` ``level = "soft_enforce"``.
+    ``[gateways.Bot]`` ``level = "soft_enforce"``. ``environment``: what policies' ``environments`` scope and
+    the ``environment`` field test (``prod``); left out, none.
     """
 
     level: Level | None = None
+    environment: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,8 +427,11 @@ def _parse_brakes(data: Mapping[str, Any], text: str, path: Path
         for name, g in _tables(data.get("gateways", {})).items():
             where, header = f"gateways.{name}", rf"\[gateways\.{re.escape(name)}\]"
             _gateway_name(name)
-            g = _table(g, ("level",))
-            gateways[name] = GatewayConfig(_level(g["level"]) if "level" in g else None)
+            g = _table(g, ("level", "environment"))
+            env = g.get("environment", "")
+            if not isinstance(env, str) or (env and not _ENV_NAME.match(env)):
+                raise _Bad(f"environment must be a short name (prod, staging), got {env!r}", "environment")
+            gateways[name] = GatewayConfig(_level(g["level"]) if "level" in g else None, env)
         where, header = "rate_limit", r"\[rate_limit\]"
         rl = _table(data.get("rate_limit", {}), ("per_minute", "gateways", "actions"))
         per_minute = _per_minute(rl, 120)
@@ -504,7 +511,9 @@ def dump_config(cfg: Config) -> str:
         data["approvals"] = {"timeout": a.timeout, "per_gateway": a.per_gateway,
                              **({"notify_url": a.notify_url} if a.notify_url else {})}
     if cfg.gateways:
-        data["gateways"] = {n: {"level": g.level} if g.level else {} for n, g in cfg.gateways.items()}
+        data["gateways"] = {n: {**({"level": g.level} if g.level else {}),
+                                **({"environment": g.environment} if g.environment else {})}
+                            for n, g in cfg.gateways.items()}
     if cfg.connectors:
         data["connectors"] = {
             c.name: {"type": c.type, **({"domains": list(c.domains)} if c.domains else {}),
@@ -522,7 +531,11 @@ def with_connector(cfg: Config, conn: ConnectorConfig) -> Config:
 
 
 def load_permissions(path: Path, connectors: ConnectorSet) -> tuple[Permission, ...]:
-    text = _read(path)
+    return parse_permissions(_read(path), path, connectors)
+
+
+def parse_permissions(text: str, path: Path, connectors: ConnectorSet) -> tuple[Permission, ...]:
+    """Validate permissions text as if it were ``path`` (errors name that file and the line)."""
     data = _parse_toml(text, path)
     rows = data.get("permission", [])
     if not isinstance(rows, list):
@@ -555,9 +568,12 @@ def check_permission(row: Mapping[str, Any], connectors: ConnectorSet) -> Permis
 
 
 def dump_permissions(perms: tuple[Permission, ...]) -> str:
-    rows = [{"gateway": p.gateway, "connector": p.connector, "action": p.action, "decision": p.decision}
-            for p in perms]
-    return tomli_w.dumps({"permission": rows}) if rows else "# no permissions: everything is denied\n"
+    """One ``[[permission]]`` table per row: a change is a small diff in review, and errors have a line."""
+    if not perms:
+        return "# no permissions: everything is denied\n"
+    return "\n".join("[[permission]]\n" + tomli_w.dumps({"gateway": p.gateway, "connector": p.connector,
+                                                        "action": p.action, "decision": p.decision})
+                     for p in perms)
 
 
 def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:

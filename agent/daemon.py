@@ -18,6 +18,7 @@ import socket
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +32,9 @@ from trustfence.agent.sandbox import SandboxError, SandboxManager, SandboxSpec
 from trustfence.agent.sandbox import cgroup as cgroups
 from trustfence.agent.setup import ensure_state
 from trustfence.bpf.guard import Guard, GuardError
-from trustfence.policy import Permission, PolicyError, compile_policy
+from trustfence.agent import policyfiles
+from trustfence.agent.audit import AuditLog
+from trustfence.policy import CompiledPolicy, Permission, PolicyError, compile_policy, dump_policies
 from trustfence.policy.model import validate_name
 from trustfence.proxy import Enforcer, EnforcerState, Gateway
 from trustfence.proxy.holds import ApprovalError
@@ -64,6 +67,10 @@ def _peer_uid(sock: socket.socket) -> int:
 
 def _jsonable(v: Any) -> Any:
     return v.isoformat() if isinstance(v, datetime) else v
+
+
+def _row(p: Permission) -> dict[str, str]:
+    return {"gateway": p.gateway, "connector": p.connector, "action": p.action, "decision": p.decision}
 
 
 def _in_group(uid: int, group: str) -> bool:
@@ -108,12 +115,14 @@ class Daemon:
         ensure_state(self.paths)
         self.config = cfgmod.load_config(self.paths.config)
         connectors = self.config.connector_set()
-        perms = cfgmod.load_permissions(self.paths.permissions, connectors)
+        policy = policyfiles.load(self.paths, connectors)
+        self._stamp = policyfiles.stamp(self.paths)
+        self.audit = AuditLog(self.paths.audit)
         switches = load_switches(self.paths.kill_switches)
         self.store = Store(self.paths.database, self.config.queue_max)
         self.vault = CredentialStore(self.paths)
         self.vault.open_key()
-        self.state = EnforcerState(store=self.store, connectors=connectors, policy=compile_policy(perms),
+        self.state = EnforcerState(store=self.store, connectors=connectors, policy=policy,
                                    transparent_port=self.config.transparent_port,
                                    open_ports=self.config.open_ports(),
                                    credentials=self.vault.load(self.config))
@@ -139,6 +148,7 @@ class Daemon:
         self.enforcer = Enforcer(self.state, self.paths.ca_dir,
                                  upstream_bundle(c.extra_ca, self.paths.upstream_bundle))
         master_task = asyncio.create_task(self.enforcer.run())
+        watcher = asyncio.create_task(self._watch_policy_files())
         await self.enforcer.started.wait()
         self.paths.socket.unlink(missing_ok=True)
         server = await asyncio.start_unix_server(self._connection, path=str(self.paths.socket))
@@ -154,6 +164,7 @@ class Daemon:
             await self.stop.wait()
         finally:
             server.close()
+            watcher.cancel()
             for spec in list(self.sandboxes.values()):
                 await self._teardown(spec)
             self.enforcer.shutdown()
@@ -407,9 +418,48 @@ class Daemon:
 
     async def op_permissions_set(self, req: dict[str, Any]) -> Reply:
         new = cfgmod.check_permission(req, self.state.connectors)
+        old = [p for p in self.state.policy.permissions if self._same(p, new)]
         kept = tuple(p for p in self.state.policy.permissions if not self._same(p, new))
-        self._apply_permissions((*kept, new))
+        self._apply_permissions((*kept, new), f"uid {req['uid']}", "permission set",
+                                _row(old[0]) if old else None, _row(new))
         return {"rule_id": new.rule_id}
+
+    async def op_permissions_export(self, req: dict[str, Any]) -> Reply:
+        return {"text": policyfiles.export(self.state.policy)}
+
+    async def op_permissions_import(self, req: dict[str, Any]) -> Reply:
+        """Replace every permission and policy with the document's, validated whole first."""
+        where = Path(str(req.get("name") or "import.toml"))
+        new = policyfiles.parse_document(str(req.get("text") or ""), where, self.state.connectors)
+        before = policyfiles.fingerprint(self.state.policy)
+        self._write_policy(new)
+        self.audit.append(f"uid {req['uid']}", f"permissions import from {where}", before,
+                          policyfiles.fingerprint(new))
+        return {"permissions": len(new.permissions), "policies": len(new.policies)}
+
+    async def op_audit(self, req: dict[str, Any]) -> Reply:
+        return {"events": self.audit.read(int(req.get("limit") or 100)), "broken": self.audit.verify()}
+
+    async def _watch_policy_files(self) -> None:
+        """Reload permissions.toml and policies.toml when edited by hand or by git; a bad edit is refused with
+        file, line and reason, and the running policy stays."""
+        while True:
+            await asyncio.sleep(1.0)
+            now = policyfiles.stamp(self.paths)
+            if now == self._stamp:
+                continue
+            self._stamp = now
+            before = policyfiles.fingerprint(self.state.policy)
+            try:
+                new = policyfiles.load(self.paths, self.state.connectors)
+            except (ConfigError, PolicyError) as e:
+                log.error("policy files not reloaded, the running policy stays: %s", e)
+                self.audit.append("file edit", "policy files rejected", before, {"error": str(e)})
+                continue
+            self.state.policy = new
+            log.info("policy files reloaded: %d permission(s), %d policies", len(new.permissions),
+                     len(new.policies))
+            self.audit.append("file edit", "policy files reloaded", before, policyfiles.fingerprint(new))
 
     async def op_permissions_remove(self, req: dict[str, Any]) -> Reply:
         perms = self.state.policy.permissions
@@ -417,7 +467,8 @@ class Daemon:
             "connector") and p.action == req.get("action")))
         if len(kept) == len(perms):
             raise OpError("no such permission (see tf permissions list)", code=1)
-        self._apply_permissions(kept)
+        self._apply_permissions(kept, f"uid {req['uid']}", "permission removed",
+                                [_row(p) for p in perms if p not in kept], None)
         return {"removed": len(perms) - len(kept)}
 
     # -- brakes: kill switches, enforcement levels, rate limits ---------------------------------------
@@ -426,6 +477,7 @@ class Daemon:
         rl = cfg.rate_limit
         self.state.limiter.configure(rl.per_minute, rl.gateways, rl.actions)
         self.state.levels, self.state.default_level = cfg.levels(), cfg.level
+        self.state.environments = {n: g.environment for n, g in cfg.gateways.items() if g.environment}
         ap = cfg.approvals
         self.state.approval_timeout, self.state.approvals.per_gateway = ap.timeout, ap.per_gateway
         self.state.approvals.on_open = (Notifier(ap.notify_url, cfg.resolve, self.paths.upstream_bundle)
@@ -439,18 +491,23 @@ class Daemon:
 
     async def op_killswitch_activate(self, req: dict[str, Any]) -> Reply:
         try:
-            return self.kill_switches.activate(str(req.get("scope") or "all"), str(req.get("reason") or ""),
+            done = self.kill_switches.activate(str(req.get("scope") or "all"), str(req.get("reason") or ""),
                                                str(req.get("by") or ""), self._known_gateways(),
                                                self.state.connectors.by_name)
         except BrakeError as e:
             raise OpError(str(e), e.code) from None
+        self.audit.append(f"uid {req['uid']} ({req.get('by') or '?'})", "kill switch activated", None, done)
+        return done
 
     async def op_killswitch_deactivate(self, req: dict[str, Any]) -> Reply:
         try:
-            return self.kill_switches.deactivate(str(req.get("scope") or "all"), str(req.get("reason") or ""),
+            done = self.kill_switches.deactivate(str(req.get("scope") or "all"), str(req.get("reason") or ""),
                                                  str(req.get("by") or ""))
         except BrakeError as e:
             raise OpError(str(e), e.code) from None
+        self.audit.append(f"uid {req['uid']} ({req.get('by') or '?'})", "kill switch deactivated",
+                          {"scope": done["scope"]}, {"reason": str(req.get("reason") or "")})
+        return done
 
     async def op_approvals_list(self, req: dict[str, Any]) -> Reply:
         rows = self.state.approvals.listing(req.get("state"))
@@ -477,13 +534,17 @@ class Daemon:
                 new = cfgmod.check_permission({"gateway": a.gateway, "connector": a.connector, "action": a.action,
                                                "decision": "allow"}, self.state.connectors)
                 if a.state == "pending":
+                    old = [_row(p) for p in self.state.policy.permissions if self._same(p, new)]
                     kept = tuple(p for p in self.state.policy.permissions if not self._same(p, new))
-                    self._apply_permissions((*kept, new))
+                    self._apply_permissions((*kept, new), f"uid {uid}", f"permission set by approval {a.id} --always",
+                                            old[0] if old else None, _row(new))
             a = self.state.approvals.answer(a.id, approve, by=uid, note=str(req.get("note") or ""),
                                             always=always)
         except ApprovalError as e:
             raise OpError(str(e)) from None
         log.info("approval %s %s by uid %s%s", a.id, a.state, a.answered_by, " (always)" if a.always else "")
+        self.audit.append(f"uid {uid}", f"approval {a.id} {a.state}",
+                          {"action": a.action, "gateway": a.gateway, "digest": a.digest}, {"note": a.note})
         return a.as_dict()
 
     async def op_killswitch_status(self, req: dict[str, Any]) -> Reply:
@@ -526,15 +587,24 @@ class Daemon:
         cfgmod.load_permissions(self.paths.permissions, connectors)
         cfgmod.atomic_write(self.paths.config, text)
         self.config = replace(self.config, connectors=cfg.connectors, level=cfg.level, gateways=cfg.gateways,
-                              rate_limit=cfg.rate_limit)
+                              rate_limit=cfg.rate_limit, approvals=cfg.approvals)
         self._apply_brakes(self.config)
         self.state.connectors, self.state.open_ports = connectors, self.config.open_ports()
         self.state.credentials = replace(self.state.credentials, required=frozenset(
             c.name for c in cfg.connectors if c.credential))
 
-    def _apply_permissions(self, perms: tuple[Permission, ...]) -> None:
-        cfgmod.atomic_write(self.paths.permissions, cfgmod.dump_permissions(perms))
-        self.state.policy = compile_policy(perms)
+    def _apply_permissions(self, perms: tuple[Permission, ...], who: str, what: str, before: Any,
+                           after: Any) -> None:
+        self.audit.append(who, what, before, after)  # recorded before it takes effect
+        self._write_policy(compile_policy(perms, self.state.policy.policies))
+
+    def _write_policy(self, policy: CompiledPolicy) -> None:
+        cfgmod.atomic_write(self.paths.permissions, cfgmod.dump_permissions(policy.permissions))
+        text = dump_policies(policy.policies) if policy.policies else ""
+        if text or self.paths.policies.exists():
+            cfgmod.atomic_write(self.paths.policies, text)
+        self._stamp = policyfiles.stamp(self.paths)  # our own write is not an edit to reload
+        self.state.policy = policy
 
     _ops: dict[str, Callable[[Daemon, dict[str, Any]], Awaitable[Reply]]] = {
         "ping": op_ping,
@@ -547,6 +617,9 @@ class Daemon:
         "permissions.list": op_permissions_list,
         "permissions.set": op_permissions_set,
         "permissions.remove": op_permissions_remove,
+        "permissions.export": op_permissions_export,
+        "permissions.import": op_permissions_import,
+        "audit": op_audit,
         "killswitch.activate": op_killswitch_activate,
         "killswitch.deactivate": op_killswitch_deactivate,
         "killswitch.status": op_killswitch_status,
@@ -560,4 +633,4 @@ class Daemon:
     }
     _read_ops = frozenset({"ping", "status", "logs", "connector.list", "permissions.list", "killswitch.status",
                            "approvals.list", "approvals.show", "approvals.answer",
-                           "gateway.list"})
+                           "gateway.list", "permissions.export", "audit"})

@@ -4,19 +4,42 @@ public CA bundle inside it by its exact path but cannot list or read anything el
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["Paths", "paths"]
 
 
-@dataclass(frozen=True, slots=True)
 class Paths:
-    home: Path
+    """Every state file under one home. A plain class, not a dataclass: ``tf run`` imports this module on
+    every agent start, and ``dataclasses`` imports ``inspect`` (~10 ms)."""
+
+    __slots__ = ("home",)
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+
+    def __repr__(self) -> str:
+        return f"Paths({self.home!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Paths) and other.home == self.home
+
+    def __hash__(self) -> int:
+        return hash(self.home)
 
     @property
     def config(self) -> Path:
         return self.home / "config.toml"
+
+    @property
+    def policies(self) -> Path:
+        """Conditional policies ([[policy]] tables), next to permissions.toml."""
+        return self.home / "policies.toml"
+
+    @property
+    def audit(self) -> Path:
+        """Every change to what is enforced, hash-chained (root 0600)."""
+        return self.home / "audit.jsonl"
 
     @property
     def permissions(self) -> Path:

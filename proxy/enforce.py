@@ -13,14 +13,31 @@ and the brakes before this addon (rate limit, kill switch) hold at every level.
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 from mitmproxy import http
 
 from trustfence.connectors import Action
-from trustfence.policy import Decision, decide
+from trustfence.connectors.base import normalise_path
+from trustfence.policy import Decision, Facts, decide_request
 from trustfence.proxy.responses import deny, fail_closed, stamp_headers
-from trustfence.proxy.state import ACTION, DECISION, GATEWAY, LEVEL, EnforcerState, Gateway
+from trustfence.proxy.destination import Destination
+from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, LEVEL, EnforcerState, Gateway
 
-__all__ = ["Enforce"]
+__all__ = ["Enforce", "facts_of"]
+
+_RANK = {"allow": 0, "require_approval": 1, "deny": 2}
+
+
+def facts_of(flow: http.HTTPFlow, gw: Gateway, action: Action, environment: str) -> Facts:
+    """What the policy may look at: the Action, the canonical destination, the gateway's environment, the
+    local time. Never anything the agent could use to claim another identity."""
+    dest: Destination | None = flow.metadata.get(DEST)
+    now = time.localtime()
+    return Facts(gw.name, action.connector, action.name, action.risk, flow.request.method,
+                 dest.host if dest else flow.request.pretty_host, normalise_path(flow.request.path.split("?", 1)[0]),
+                 action.params, action.unavailable, environment, now.tm_hour * 60 + now.tm_min)
 
 
 class Enforce:
@@ -38,7 +55,7 @@ class Enforce:
         if not action.connector:
             decision = Decision("deny", f"no connector covers {flow.request.pretty_host} (default deny)")
         else:
-            decision = self._decide_all(gw.name, action)
+            decision = self._decide_all(facts_of(flow, gw, action, self.state.environments.get(gw.name, "")))
         flow.metadata[DECISION] = decision
         level = flow.metadata[LEVEL] = self.state.level_of(gw.name)
         if decision.verdict == "allow":
@@ -53,16 +70,18 @@ class Enforce:
         else:
             deny(flow, decision.reason, decision=decision)
 
-    def _decide_all(self, gateway: str, action: Action) -> Decision:
-        primary = decide(self.state.policy, gateway, action.connector, action.name)
-        ops = action.params.get("operations")
+    def _decide_all(self, facts: Facts) -> Decision:
+        """The request's decision, and each operation's: deny wins over require_approval over allow."""
+        policy = self.state.policy
+        worst = decide_request(policy, facts)
+        ops = facts.params.get("operations")
         for name in ops if isinstance(ops, (list, tuple)) else ():
-            if primary.verdict != "allow":
+            if worst.verdict == "deny":
                 break
-            d = decide(self.state.policy, gateway, action.connector, str(name))
-            if d.verdict != "allow":
-                return Decision(d.verdict, f"{name}: {d.reason}", d.rule_id)
-        return primary
+            d = decide_request(policy, replace(facts, action=str(name)))
+            if _RANK[d.verdict] > _RANK[worst.verdict]:
+                worst = replace(d, reason=f"{name}: {d.reason}")
+        return worst
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         """A CONNECT refused before its tunnel opened (kill switch, Classify) carries the headers too."""

@@ -81,6 +81,7 @@ class EnforcerState:
     limiter: Limiter = field(default_factory=Limiter)  # the rate-limit budgets (RateLimit, ActionRateLimit)
     switches: Switches = field(default_factory=Switches)  # active kill switches, swapped whole on change
     levels: dict[str, Level] = field(default_factory=dict)  # gateway name -> its enforcement level
+    environments: dict[str, str] = field(default_factory=dict)  # gateway name -> its environment (prod, ...)
     default_level: Level = "full_enforce"  # the level of every gateway not in ``levels``
     approvals: ApprovalQueue = field(default_factory=ApprovalQueue)  # requests held for a human
     approval_timeout: float = 300.0  # seconds a held request waits unless its policy says otherwise

@@ -79,7 +79,7 @@ def test_the_levels_are_the_enforcers() -> None:
     ('[enforcer]\nproxy_port = 8080\nlevel = "strict"\n', 3,
      "[enforcer] level must be one of monitor, soft_enforce, full_enforce, got 'strict'"),
     ('[sandbox]\ntag = "tf"\n\n[gateways.Bot]\nlevel = "enforce"\n', 5, "[gateways.Bot] level must be one of"),
-    ('[gateways.Bot]\nlevl = "monitor"\n', 2, "[gateways.Bot] unknown setting 'levl' (known: level)"),
+    ('[gateways.Bot]\nlevl = "monitor"\n', 2, "[gateways.Bot] unknown setting 'levl' (known: level, environment)"),
     ('[gateways."not valid"]\nlevel = "monitor"\n', 1, "gateway 'not valid' is not a valid name"),
     ("[rate_limit]\nper_minute = 0\n", 2, "[rate_limit] per_minute must be an integer from 1 to 1000000, got 0"),
     ("[rate_limit]\nper_minute = -5\n", 2, "got -5"),
