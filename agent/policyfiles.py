@@ -14,7 +14,15 @@ from pathlib import Path
 from trustfence.agent.config import dump_permissions, load_permissions, parse_permissions
 from trustfence.agent.paths import Paths
 from trustfence.connectors import ConnectorSet
-from trustfence.policy import CompiledPolicy, Permission, Policy, compile_policy, dump_policies, parse_policies
+from trustfence.policy import (
+    CompiledPolicy,
+    Permission,
+    Policy,
+    PolicyFileError,
+    compile_policy,
+    dump_policies,
+    parse_policies,
+)
 
 __all__ = ["export", "fingerprint", "load", "parse_document", "split_document", "stamp"]
 
@@ -36,7 +44,9 @@ def split_document(text: str) -> tuple[str, str]:
 def parse_document(text: str, path: Path, connectors: ConnectorSet) -> CompiledPolicy:
     """An exported document, validated whole (errors name ``path`` and the line)."""
     perm_text, pol_text = split_document(text)
-    return _compiled(parse_permissions(perm_text, path, connectors), parse_policies(pol_text, path))
+    policies = parse_policies(pol_text, path)
+    _check_connectors(policies, connectors, path, pol_text)
+    return _compiled(parse_permissions(perm_text, path, connectors), policies)
 
 
 def load(paths: Paths, connectors: ConnectorSet) -> CompiledPolicy:
@@ -46,7 +56,20 @@ def load(paths: Paths, connectors: ConnectorSet) -> CompiledPolicy:
         text = paths.policies.read_text()
     except FileNotFoundError:
         text = ""
-    return _compiled(perms, parse_policies(text, paths.policies))
+    policies = parse_policies(text, paths.policies)
+    _check_connectors(policies, connectors, paths.policies, text)
+    return _compiled(perms, policies)
+
+
+def _check_connectors(policies: tuple[Policy, ...], connectors: ConnectorSet, path: Path, text: str) -> None:
+    """A policy scoped to a connector that is not configured would silently never apply: refuse it."""
+    known = ", ".join(sorted(connectors.by_name)) or "none configured"
+    for p in policies:
+        for name in p.connectors:
+            if name not in connectors.by_name:
+                line = next((i + 1 for i, ln in enumerate(text.splitlines())
+                             if re.match(rf'^\s*id\s*=\s*"{re.escape(p.id)}"', ln)), None)
+                raise PolicyFileError(path, line, f"policy {p.id!r}: unknown connector {name!r}; known: {known}")
 
 
 def _compiled(perms: tuple[Permission, ...], policies: tuple[Policy, ...]) -> CompiledPolicy:

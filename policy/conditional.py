@@ -60,7 +60,8 @@ class Policy:
     ``when``: the condition; left out: always (the scope alone decides). Example:
     ``AllOf((Rule("params.amount", "gt", 10000), Not(Rule("params.currency", "equals", "usd"))))``.
     ``risk_score``: 0-100, carried on the decision for triage and approvals; left out: none.
-    ``approval``: timeout and approver role, for ``require_approval`` only; left out: 300 s, any approver.
+    ``approval``: timeout and approver role, for ``require_approval`` only; left out: the enforcer's defaults
+    (its configured approval timeout, any approver). Example: ``ApprovalSettings(600, "finance")``.
     ``grants``: for ``allow`` only. Left out (false), an allow policy never changes a verdict: policies only
     tighten. True: it allows a matching request that no permission covers (the default deny); it never
     overrides a permission that denies or requires approval.

@@ -17,20 +17,22 @@ A policy applies when the request is in its scope and its condition holds; a con
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 from trustfence.policy.conditional import ApprovalSettings, Policy
 from trustfence.policy.evaluate import Facts, unknown_fields
 from trustfence.policy.index import Entry, PolicyIndex, first
 from trustfence.policy.model import Permission, PolicyError, Verdict
 
-__all__ = ["CompiledPolicy", "Decision", "compile_policy", "decide", "decide_request", "new_decision_id"]
+__all__ = ["MEMO_MAX", "CompiledPolicy", "Decision", "compile_policy", "decide", "decide_request",
+           "new_decision_id"]
 
 
 def new_decision_id() -> str:
-    return secrets.token_hex(16)  # 32 hex digits from the OS CSPRNG: cheaper than uuid4().hex, as unique
+    return os.urandom(16).hex()  # 32 hex digits from the OS CSPRNG, like uuid4().hex at a fifth of the cost
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +42,8 @@ class Decision:
     ``rule_id``: ``perm:<gateway>/<connector>/<action>`` or ``policy:<id>``; empty for the default deny.
     ``decision_id`` is unique per decision and appears in the deny body, the response headers and the traffic
     row, so an agent's report can be traced to its row. ``risk_score``: the deciding policy's, if it has one.
-    ``approval``: how to hold the request, set when the verdict is require_approval.
+    ``approval``: how to hold the request: the settings of the require_approval policy that decided; None for
+    every other decision, and for a policy without settings or a permission (the enforcer's defaults apply).
     """
 
     verdict: Verdict
@@ -51,6 +54,25 @@ class Decision:
     approval: ApprovalSettings | None = None
 
 
+_SLOTS = tuple(getattr(Decision, f.name).__set__ for f in fields(Decision))
+
+
+def _decision(verdict: Verdict, reason: str, rule_id: str = "", risk_score: int | None = None,
+              approval: ApprovalSettings | None = None) -> Decision:
+    """``Decision(...)`` without the frozen dataclass ``__init__``, whose ``object.__setattr__`` per field
+    costs a third of a whole decision: the same fields, set through their slot descriptors (a test compares
+    both)."""
+    d = object.__new__(Decision)
+    set_verdict, set_reason, set_rule_id, set_decision_id, set_risk_score, set_approval = _SLOTS
+    set_verdict(d, verdict)
+    set_reason(d, reason)
+    set_rule_id(d, rule_id)
+    set_decision_id(d, os.urandom(16).hex())
+    set_risk_score(d, risk_score)
+    set_approval(d, approval)
+    return d
+
+
 @dataclass(slots=True)
 class _Bucket:
     exact: dict[str, Permission] = field(default_factory=dict)
@@ -58,18 +80,62 @@ class _Bucket:
     star: Permission | None = None
 
 
+MEMO_MAX = 16_384
+"""Plans remembered per (gateway, connector, action); the memo starts over when full."""
+
+
+class _Plan(NamedTuple):  # not a frozen dataclass: built on every memo miss, and its __init__ is slow
+    """What a (gateway, connector, action) decides before any condition is read: the permission that covers it
+    (None: the default deny), the reason that permission or the default deny gives, the policies in scope."""
+
+    permission: Permission | None
+    reason: str
+    denies: tuple[Entry, ...]
+    approvals: tuple[Entry, ...]
+    grants: tuple[Entry, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledPolicy:
-    """Permissions indexed by (gateway, connector) and policies by scope; build with ``compile_policy``."""
+    """Permissions indexed by (gateway, connector) and policies by scope; build with ``compile_policy``.
+
+    ``memo_max``: how many (gateway, connector, action) plans are remembered. The index never changes once
+    built, so the memo is a cache, not state: deciding stays a function of its inputs. A running enforcer sees
+    a few hundred distinct triples; the agent can make up action names, hence the bound. 0: remember nothing.
+    """
 
     buckets: dict[tuple[str, str], _Bucket]
     permissions: tuple[Permission, ...]
     policies: tuple[Policy, ...] = ()
     index: PolicyIndex = field(default_factory=lambda: PolicyIndex(()))
+    memo_max: int = MEMO_MAX
+    _plans: dict[tuple[str, str, str], _Plan] = field(default_factory=dict, init=False, repr=False,
+                                                        compare=False)
 
     def __post_init__(self) -> None:
         if self.index.policies != self.policies:  # an index of other policies would silently ignore these
             object.__setattr__(self, "index", PolicyIndex(self.policies))
+
+    def plan(self, gateway: str, connector: str, action: str) -> _Plan:
+        """The permission and the policies in scope for a (gateway, connector, action), remembered."""
+        key = (gateway, connector, action)
+        found = self._plans.get(key)
+        if found is None:
+            found = self._plan(gateway, connector, action)
+            if self.memo_max:
+                if len(self._plans) >= self.memo_max:
+                    self._plans.clear()
+                self._plans[key] = found
+        return found
+
+    def _plan(self, gateway: str, connector: str, action: str) -> _Plan:
+        perm = _permission(self, gateway, connector, action)
+        if perm is None:
+            reason = f"no permission allows {action} for gateway {gateway} (default deny)"
+        else:
+            p, how = perm
+            reason = f"{_VERB[p.decision]} by permission {p.gateway}/{p.connector}/{p.action} ({how})"
+        return _Plan(perm[0] if perm else None, reason, *self.index.candidates(gateway, connector, action))
 
 
 def compile_policy(permissions: Iterable[Permission], policies: Iterable[Policy] = ()) -> CompiledPolicy:
@@ -118,51 +184,35 @@ def _permission(policy: CompiledPolicy, gateway: str, connector: str,
 _VERB = {"allow": "allowed", "deny": "denied", "require_approval": "held for approval"}
 
 
-def _by_permission(p: Permission, how: str) -> Decision:
-    approval = ApprovalSettings() if p.decision == "require_approval" else None
-    reason = f"{_VERB[p.decision]} by permission {p.gateway}/{p.connector}/{p.action} ({how})"
-    return Decision(p.decision, reason, p.rule_id, approval=approval)
-
-
 def _by_policy(e: Entry, facts: Facts, unknown: bool) -> Decision:
     pol = e.policy
     what = "allowed (granted)" if pol.grants else _VERB[pol.decision]
     reason = f"{what} by policy {pol.id}" + (f": {pol.reason}" if pol.reason else "")
     if unknown and pol.when is not None:
         reason += f" ({', '.join(unknown_fields(pol.when, facts))} could not be read: failing closed)"
-    approval = (pol.approval or ApprovalSettings()) if pol.decision == "require_approval" else None
-    return Decision(pol.decision, reason, pol.rule_id, risk_score=pol.risk_score, approval=approval)
+    return _decision(pol.decision, reason, pol.rule_id, pol.risk_score, pol.approval)
 
 
 def _decide(policy: CompiledPolicy, facts: Facts) -> Decision:
-    perm = _permission(policy, facts.gateway, facts.connector, facts.action)
-    if perm is not None and perm[0].decision == "deny":
-        return _by_permission(*perm)
-    index = policy.index
-    if not index.policies:
-        if perm is None:
-            return _default_deny(facts)
-        return _by_permission(*perm)
-    denies, approvals, grants = index.candidates(facts.gateway, facts.connector, facts.action)
-    hit = first(denies, facts, True) if denies else None
+    plan = policy.plan(facts.gateway, facts.connector, facts.action)
+    perm = plan.permission
+    if perm is not None and perm.decision == "deny":
+        return _decision("deny", plan.reason, perm.rule_id)
+    hit = first(plan.denies, facts, True) if plan.denies else None
     if hit is not None:
         return _by_policy(hit[0], facts, hit[1])
     grant = None
     if perm is None:
-        grant = first(grants, facts, False) if grants else None
+        grant = first(plan.grants, facts, False) if plan.grants else None
         if grant is None:
-            return _default_deny(facts)
-    hit = first(approvals, facts, True) if approvals else None
+            return _decision("deny", plan.reason)
+    hit = first(plan.approvals, facts, True) if plan.approvals else None
     if hit is not None:
         return _by_policy(hit[0], facts, hit[1])
     if perm is not None:
-        return _by_permission(*perm)
-    assert grant is not None
+        return _decision(perm.decision, plan.reason, perm.rule_id)
+    assert grant is not None  # no permission and no grant returned the default deny above
     return _by_policy(grant[0], facts, False)
-
-
-def _default_deny(facts: Facts) -> Decision:
-    return Decision("deny", f"no permission allows {facts.action} for gateway {facts.gateway} (default deny)")
 
 
 def decide_request(policy: CompiledPolicy, facts: Facts) -> Decision:

@@ -6,9 +6,6 @@ dict probed with the action's own dot-prefixes (``github.pr.merge`` probes ``git
 and ``*``. A bucket keeps its deny, require_approval and granting allow policies apart, each in file order,
 so the deny pass runs first and stops at the first policy that applies. An allow policy without ``grants``
 can never change a verdict and is not indexed at all.
-
-The merged candidate lists for a (gateway, connector, action) are remembered (bounded): the index never
-changes after it is built, so the memo is a cache, not state; deciding stays a function of its inputs.
 """
 
 from __future__ import annotations
@@ -21,12 +18,10 @@ from typing import Literal
 from trustfence.policy.conditional import Policy
 from trustfence.policy.evaluate import Evaluator, Facts, compile_condition
 
-__all__ = ["MEMO_MAX", "Candidates", "Entry", "Kind", "PolicyIndex", "first"]
+__all__ = ["Candidates", "Entry", "Kind", "PolicyIndex", "first"]
 
 Kind = Literal["deny", "approve", "grant"]
 _ANY = ""  # never a name: names have at least one character
-MEMO_MAX = 16_384
-"""Candidate lists remembered per (gateway, connector, action); the memo starts over when full."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +72,11 @@ Candidates = tuple[tuple[Entry, ...], tuple[Entry, ...], tuple[Entry, ...]]
 class PolicyIndex:
     """Build once from the policies in file order; per decision, ``candidates``, then ``first`` on a list."""
 
-    __slots__ = ("_memo", "_scopes", "memo_max", "policies")
+    __slots__ = ("_scopes", "policies")
 
-    def __init__(self, policies: Iterable[Policy], memo_max: int = MEMO_MAX) -> None:
+    def __init__(self, policies: Iterable[Policy]) -> None:
         self.policies = tuple(policies)
-        self.memo_max = memo_max  # 0: nothing remembered (what the benchmark uses to time the cold path)
         self._scopes: dict[tuple[str, str], _Actions] = {}
-        self._memo: dict[tuple[str, str, str], Candidates] = {}
         for i, p in enumerate(self.policies):
             kind = _kind(p)
             if kind is None:
@@ -101,19 +94,7 @@ class PolicyIndex:
 
     def candidates(self, gateway: str, connector: str, action: str) -> Candidates:
         """The deny, require_approval and granting policies whose scope covers the request, each in file order
-        and without repeats (environments are checked per policy). Remembered per (gateway, connector,
-        action): the index never changes, and a request usually repeats one of a few hundred such triples."""
-        key = (gateway, connector, action)
-        found = self._memo.get(key)
-        if found is None:
-            found = self._collect(gateway, connector, action)
-            if self.memo_max:
-                if len(self._memo) >= self.memo_max:  # the agent can choose action names: stay bounded
-                    self._memo.clear()
-                self._memo[key] = found
-        return found
-
-    def _collect(self, gateway: str, connector: str, action: str) -> Candidates:
+        and without repeats (environments are checked per policy)."""
         buckets: list[_Lists] = []
         for key in ((gateway, connector), (gateway, _ANY), (_ANY, connector), (_ANY, _ANY)):
             acts = self._scopes.get(key)

@@ -15,7 +15,7 @@ __all__ = ["NAME", "VERDICTS", "Catalogue", "Permission", "PolicyError", "Verdic
            "validate_pattern"]
 
 Verdict = Literal["allow", "deny", "require_approval"]
-"""``allow``: forwarded. ``deny``: refused. ``require_approval``: held until a human approves (or time runs out)."""
+"""``allow``: forwarded. ``deny``: refused. ``require_approval``: held for a human (denied on timeout)."""
 VERDICTS: tuple[Verdict, ...] = ("allow", "deny", "require_approval")
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

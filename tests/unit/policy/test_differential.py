@@ -13,22 +13,9 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from trustfence.policy import (
-    AllOf,
-    AnyOf,
-    ApprovalSettings,
-    Condition,
-    Facts,
-    Not,
-    Permission,
-    Policy,
-    Rule,
-    compile_policy,
-    decide,
-    decide_request,
-    dump_policies,
-    parse_policies,
-)
+
+from trustfence.policy import (AllOf, AnyOf, ApprovalSettings, Condition, Facts, Not, Permission, Policy,
+                               Rule, compile_policy, decide, decide_request, dump_policies, parse_policies)
 
 GATEWAYS = ["Bot", "Ops"]
 CONNECTORS = ["github", "stripe"]
@@ -168,8 +155,7 @@ def reference(perms: list[Permission], policies: list[Policy], f: Facts) -> tupl
             best, best_rank = p, rank
 
     def by_policy(p: Policy) -> tuple[Any, ...]:
-        approval = (p.approval or ApprovalSettings()) if p.decision == "require_approval" else None
-        return p.decision, p.rule_id, p.risk_score, approval
+        return p.decision, p.rule_id, p.risk_score, p.approval
 
     if best is not None and best.decision == "deny":
         return "deny", best.rule_id, None, None
@@ -185,8 +171,7 @@ def reference(perms: list[Permission], policies: list[Policy], f: Facts) -> tupl
         if p.decision == "require_approval" and applies(p, f):
             return by_policy(p)
     if best is not None:
-        held = best.decision == "require_approval"
-        return best.decision, best.rule_id, None, ApprovalSettings() if held else None
+        return best.decision, best.rule_id, None, None
     assert grant is not None
     return by_policy(grant)
 

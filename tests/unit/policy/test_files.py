@@ -5,18 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from trustfence.policy import (
-    AllOf,
-    AnyOf,
-    ApprovalSettings,
-    Not,
-    Policy,
-    PolicyError,
-    PolicyFileError,
-    Rule,
-    dump_policies,
-    parse_policies,
-)
+
+from trustfence.policy import (AllOf, AnyOf, ApprovalSettings, Not, Policy, PolicyError, PolicyFileError,
+                               Rule, dump_policies, parse_policies)
 
 EXAMPLE = """\
 # policies reviewed in git

@@ -1,4 +1,4 @@
-"""The policy index: which policies a request reaches, in what order, and the bounded memo of candidate lists."""
+"""The policy index: which policies a request reaches, in what order; and the bounded memo of plans."""
 
 from __future__ import annotations
 
@@ -42,15 +42,15 @@ def test_memo_is_bounded_and_changes_nothing() -> None:
     perms = [Permission("Bot", "mcp", "*", "allow")]
     policies = [Policy("big", "deny", actions=("mcp.tools.*",), when=Rule("params.n", "gt", 5))]
     compiled = compile_policy(perms, policies)
-    small = dataclasses.replace(compiled, index=PolicyIndex(policies, memo_max=8))
-    none = dataclasses.replace(compiled, index=PolicyIndex(policies, memo_max=0))
+    small = dataclasses.replace(compiled, memo_max=8)
+    none = dataclasses.replace(compiled, memo_max=0)
     for i in range(100):  # action names the agent chooses (MCP tools): each one new
         f = Facts("Bot", "mcp", f"mcp.tools.t{i}", params={"n": i % 10})
         got = {(d.verdict, d.rule_id) for d in (decide_request(c, f) for c in (compiled, small, none))}
         assert got == {("deny", "policy:big") if i % 10 > 5 else ("allow", "perm:Bot/mcp/*")}
-        assert len(small.index._memo) <= 8
-    assert len(none.index._memo) == 0
-    assert len(compiled.index._memo) == 100
+        assert len(small._plans) <= 8
+    assert len(none._plans) == 0
+    assert len(compiled._plans) == 100
 
 
 def test_compiled_policy_always_indexes_its_own_policies() -> None:

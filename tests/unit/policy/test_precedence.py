@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator, Mapping
 
 import pytest
-from trustfence.policy import (
-    AllOf,
-    AnyOf,
-    ApprovalSettings,
-    Facts,
-    Not,
-    Permission,
-    Policy,
-    PolicyError,
-    Rule,
-    compile_policy,
-    decide,
-    decide_request,
-)
+
+from trustfence.policy import (AllOf, AnyOf, ApprovalSettings, Decision, Facts, Not, Permission, Policy,
+                               PolicyError, Rule, compile_policy, decide, decide_request)
 
 ACTION = "stripe.refund.create"
 BIG = Rule("params.amount", "gt", 10000)  # true for the default facts
@@ -169,11 +159,13 @@ def test_decision_carries_approval_settings_and_risk() -> None:
     d = decide_request(compiled, facts())
     assert (d.risk_score, d.approval) == (70, ApprovalSettings(600, "finance"))
     assert d.reason == "held for approval by policy a: big refund"
+    # without settings of its own, a hold takes the enforcer's defaults
     d = decide_request(compile_policy([ALLOW], [pol("a", "require_approval")]), facts())
-    assert (d.risk_score, d.approval) == (None, ApprovalSettings(300, ""))
+    assert (d.verdict, d.risk_score, d.approval) == ("require_approval", None, None)
     d = decide_request(compile_policy([HOLD]), facts())
-    assert d.approval == ApprovalSettings()
+    assert (d.verdict, d.approval) == ("require_approval", None)
     assert "held for approval by permission Bot/stripe/*" in d.reason
+    assert ApprovalSettings(approver_role="finance").timeout == 300  # a table that leaves the timeout out
     d = decide_request(compile_policy([ALLOW], [pol("d", "deny", risk_score=90)]), facts())
     assert (d.verdict, d.risk_score, d.approval) == ("deny", 90, None)
     assert decide_request(compile_policy([ALLOW]), facts()).approval is None
@@ -254,3 +246,16 @@ def test_duplicate_policy_ids_are_rejected() -> None:
 def test_compiled_policy_keeps_policies_in_order() -> None:
     ps = [pol("b", "deny"), pol("a", "allow")]
     assert compile_policy([], ps).policies == tuple(ps)
+
+
+def test_engine_decisions_equal_constructed_ones() -> None:
+    """The engine builds Decisions without the dataclass __init__: every field must still be set, the same way."""
+    compiled = compile_policy([ALLOW, HOLD], [pol("a", "require_approval", BIG, risk_score=5, reason="r")])
+    for d in (decide_request(compiled, facts()), decide_request(compiled, facts(params={})),
+              decide_request(compiled, facts(action="stripe.charge.create")),
+              decide_request(compiled, facts(gateway="Nobody"))):
+        rebuilt = Decision(d.verdict, d.reason, d.rule_id, d.decision_id, d.risk_score, d.approval)
+        assert d == rebuilt
+        assert [getattr(d, f.name) for f in dataclasses.fields(Decision)] == \
+            [getattr(rebuilt, f.name) for f in dataclasses.fields(Decision)]
+        assert re.fullmatch(r"[0-9a-f]{32}", d.decision_id)
