@@ -22,7 +22,7 @@ from trustfence.connectors.values import Action, RequestView, Risk
 from trustfence.policy.model import Catalogue
 
 __all__ = ["INSPECT_BYTES", "Action", "Connector", "RequestView", "Risk", "Route", "RouteMatch", "Router",
-           "body_fields", "normalise_path"]
+           "body_fields", "normalise_path", "parse_json"]
 
 INSPECT_BYTES = 256 * 1024
 """How much of a request body classify reads. Beyond it the route still decides the action; body parameters are
@@ -79,10 +79,31 @@ def body_fields(view: RequestView) -> Mapping[str, object] | None:
             return _form_fields(view.body.decode("utf-8"))
         if ctype.startswith("multipart/form-data"):
             return _multipart_fields(view.headers.get("content-type", ""), view.body)
-        data = json.loads(view.body.decode("utf-8"))
+        data = parse_json(view.body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: hostile nesting depth
         return None
     return data if isinstance(data, dict) else None
+
+
+_JSON_SPACE = " \t\n\r"  # the whitespace JSON allows around a value
+# The scanner json.loads ends in (C where available); typeshed does not declare the attribute.
+_SCAN_JSON: Callable[[str, int], tuple[object, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def parse_json(text: str) -> object:
+    """``json.loads(text)``: the same value, or ValueError (RecursionError for hostile nesting) where it fails.
+
+    Bodies are decoded on the classify path; this skips the layers ``json.loads`` wraps around the decoder's
+    scanner (two regex passes for the surrounding whitespace among them), which cost as much as the scan of a
+    typical API body. ``json.loads`` also rejects a leading byte order mark; the scanner does too."""
+    start = len(text) - len(text.lstrip(_JSON_SPACE))
+    try:
+        value, end = _SCAN_JSON(text, start)
+    except StopIteration:
+        raise ValueError("no JSON value") from None
+    if len(text.rstrip(_JSON_SPACE)) != end:  # a value never ends in whitespace: anything left is extra data
+        raise ValueError("data after the JSON value")
+    return value
 
 
 def _form_fields(text: str) -> dict[str, str]:
@@ -136,7 +157,6 @@ def normalise_path(path: str) -> str:
 
 
 _INDEX_DEPTH = 4  # leading path segments used to pick candidate routes
-_PADDING = ("",) * _INDEX_DEPTH  # stands in for the segments a short path lacks
 _CACHE_MAX = 4096  # candidate lists kept; beyond that they are computed per request (no unbounded growth)
 
 
@@ -172,7 +192,8 @@ class _Candidate(NamedTuple):
 
 
 class Router:
-    """A compiled route table for one namespace; ``match`` returns the first matching route's Action.
+    """A compiled route table for one namespace; ``match`` returns the first matching route's Action, ``find``
+    the same answer as a ``RouteMatch`` for a connector that adds to the params before building its Action.
 
     Matching is indexed, not a scan: the method and the first four path segments (each either a literal some
     route has at that position, or "anything else") select the candidate routes, in table order, so
@@ -187,11 +208,12 @@ class Router:
         self._candidates: dict[tuple[str, ...], list[_Candidate]] = {}
 
     def _select(self, method: str, path: str) -> list[_Candidate]:
-        segs = path.strip("/").split("/", _INDEX_DEPTH)
-        segs.extend(_PADDING[len(segs):])
+        # The appended slashes stand in for the segments a short path lacks (each reads as ""); a longer path
+        # keeps them in its fifth piece, which the index ignores.
+        s0, s1, s2, s3, _ = (path.strip("/") + "/" * _INDEX_DEPTH).split("/", _INDEX_DEPTH)
         lit = self._literals  # spelled out for the four positions of _INDEX_DEPTH: this is the hot path
-        key = (method, segs[0] if segs[0] in lit[0] else "\0", segs[1] if segs[1] in lit[1] else "\0",
-               segs[2] if segs[2] in lit[2] else "\0", segs[3] if segs[3] in lit[3] else "\0")
+        key = (method, s0 if s0 in lit[0] else "\0", s1 if s1 in lit[1] else "\0", s2 if s2 in lit[2] else "\0",
+               s3 if s3 in lit[3] else "\0")
         found = self._candidates.get(key)
         if found is None:
             found = [c for c, lits in self._compiled
@@ -205,10 +227,22 @@ class Router:
         return frozenset(f"{self.namespace}.{r.action}" for r in self.routes)
 
     def find(self, view: RequestView, path: str | None = None) -> RouteMatch | None:
-        """The first route matching ``view`` (at ``path`` when given, else the view's path), or None.
+        """The first route matching ``view`` (at ``path`` when given, else the view's path), or None."""
+        found = self._first(view, view.path if path is None else path)
+        return None if found is None else RouteMatch(*found)
 
-        The body is read at most once, and only when a matching route looks at it."""
-        target = view.path if path is None else path
+    def match(self, connector: str, view: RequestView, path: str | None = None) -> Action | None:
+        """``find``'s answer as the Action of ``connector``, or None when no route matches."""
+        found = self._first(view, view.path if path is None else path)
+        if found is None:
+            return None
+        name, risk, params, unavailable = found
+        return Action(name, connector, risk, params, unavailable)
+
+    def _first(self, view: RequestView, target: str
+               ) -> tuple[str, Risk, dict[str, object], frozenset[str]] | None:
+        """``RouteMatch``'s fields for the first route matching ``target``. The body is read at most once, and
+        only when a matching route looks at it."""
         body: Mapping[str, object] | None = None
         body_read = False
         for route, match, name in self._select(view.method, target):
@@ -233,15 +267,8 @@ class Router:
                     for n in route.body_params:
                         if n in body:
                             params[n] = body[n]
-            return RouteMatch(name, route.risk, params, unavailable)
+            return name, route.risk, params, unavailable
         return None
-
-    def match(self, connector: str, view: RequestView, path: str | None = None) -> Action | None:
-        """``find``'s answer as the Action of ``connector``, or None when no route matches."""
-        found = self.find(view, path)
-        if found is None:
-            return None
-        return Action(found.name, connector, found.risk, found.params, found.unavailable)
 
 
 class Connector:

@@ -20,7 +20,6 @@ all of them).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import chain
@@ -37,7 +36,7 @@ from graphql.language import (
     SelectionNode,
     SelectionSetNode,
 )
-from trustfence.connectors.base import Action, RequestView, Risk, body_fields
+from trustfence.connectors.base import Action, RequestView, Risk, body_fields, parse_json
 from trustfence.connectors.protocols import combine
 
 __all__ = [
@@ -92,7 +91,7 @@ def graphql_actions(namespace: str, body: bytes | object) -> GraphQLActions:
     type)."""
     if isinstance(body, bytes):
         try:
-            body = json.loads(body.decode("utf-8"))
+            body = parse_json(body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError, RecursionError):
             return _invalid(namespace, "body is not JSON")
     requests = body if isinstance(body, list) else [body]

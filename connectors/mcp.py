@@ -26,11 +26,10 @@ The older HTTP+SSE transport (protocol 2024-11-05) posts messages to a second pa
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 
-from trustfence.connectors.base import Action, Connector, RequestView, Risk, normalise_path
+from trustfence.connectors.base import Action, Connector, RequestView, Risk, normalise_path, parse_json
 from trustfence.connectors.protocols import OPERATIONS, combine, unknown_action, unknown_actions
 
 __all__ = ["MAX_BATCH", "RPC_METHODS", "MCPConnector"]
@@ -121,7 +120,7 @@ class MCPConnector(Connector):
             if not view.body_complete:
                 raise _Invalid("body beyond the inspection bound")
             try:
-                data = json.loads(view.body.decode("utf-8"))
+                data = parse_json(view.body.decode("utf-8"))
             except (ValueError, UnicodeDecodeError, RecursionError):
                 raise _Invalid("body is not JSON") from None
             messages = data if isinstance(data, list) else [data]

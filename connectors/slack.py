@@ -245,6 +245,8 @@ def _arguments(view: RequestView, names: tuple[str, ...]) -> tuple[dict[str, obj
     body = body_fields(view)
     if body is None:
         return {}, frozenset(names)
+    if not view.query:  # one source: nothing can disagree
+        return {name: body[name] for name in names if name in body}, frozenset()
     params: dict[str, object] = {}
     unsettled: set[str] = set()
     for name in names:

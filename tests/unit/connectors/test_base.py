@@ -1,11 +1,16 @@
-"""Normalisation before matching, and the body reader every connector shares."""
+"""Normalisation before matching, the body reader every connector shares, and the route index."""
 
 from __future__ import annotations
 
-import pytest
+import json
+from collections.abc import Callable, Mapping
+from urllib.parse import parse_qsl
 
-from trustfence.connectors import RequestView, build_connector
-from trustfence.connectors.base import body_fields, normalise_path
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from trustfence.connectors import Action, RequestView, Route, base, build_connector
+from trustfence.connectors.base import RouteMatch, Router, body_fields, normalise_path, parse_json
 
 GH = build_connector("github", "github")
 
@@ -63,3 +68,104 @@ def test_body_fields(ctype: str, body: bytes, complete: bool, fields: object) ->
     v = RequestView(method="POST", scheme="https", host="h", port=443, path="/", headers={"content-type": ctype},
                     body=body, body_complete=complete)
     assert body_fields(v) == fields
+
+
+# --- the body is read cheaply, and read the way the standard library reads it ---
+
+_JSON_TEXT = st.one_of(
+    st.text(max_size=40),
+    st.text(alphabet=' \t\n\r\ufeff{}[]":,0123456789.eE-+truefalsn\\', max_size=30),
+    st.tuples(st.sampled_from(["", " ", "\n\t", "\ufeff"]),
+              st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8).map(json.dumps),
+              st.sampled_from(["", " ", "\r\n", "x", " ]", "\x00"])).map("".join),
+)
+
+
+def _outcome(parse: Callable[[str], object], text: str) -> tuple[str, object]:
+    try:
+        return "value", parse(text)
+    except RecursionError:
+        return "RecursionError", None
+    except ValueError:
+        return "ValueError", None
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=_JSON_TEXT)
+def test_parse_json_is_json_loads(text: str) -> None:
+    assert repr(_outcome(parse_json, text)) == repr(_outcome(json.loads, text))
+
+
+def test_parse_json_hostile_nesting() -> None:
+    with pytest.raises(RecursionError):
+        parse_json("[" * 100_000)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet="ab=&%+2F0x\u00e9 ;", max_size=30))
+def test_form_bodies_read_as_parse_qsl_reads_them(text: str) -> None:
+    v = RequestView(method="POST", scheme="https", host="h", port=443, path="/",
+                    headers={"content-type": "application/x-www-form-urlencoded"}, body=text.encode())
+    assert body_fields(v) == (dict(parse_qsl(text, keep_blank_values=True)) if text else {})
+
+
+def test_a_body_is_read_once_however_many_routes_look_at_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # POST .../git/refs: three routes in a row test the body (branch, tag, then any ref)
+    reads: list[RequestView] = []
+
+    def counting(v: RequestView) -> Mapping[str, object] | None:
+        reads.append(v)
+        return body_fields(v)
+
+    monkeypatch.setattr(base, "body_fields", counting)
+    got = GH.classify(RequestView(method="POST", scheme="https", host="api.github.com", port=443,
+                                  path="/repos/acme/widgets/git/refs", headers={"content-type": "application/json"},
+                                  body=b'{"ref": "refs/notes/x", "sha": "abc"}'))
+    assert (got.name, dict(got.params)) == ("github.ref.create", {"owner": "acme", "repo": "widgets",
+                                                                  "ref": "refs/notes/x", "sha": "abc"})
+    assert len(reads) == 1
+
+
+def test_a_body_is_not_read_when_no_matching_route_looks_at_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base, "body_fields", lambda v: pytest.fail("body read"))
+    got = GH.classify(RequestView(method="GET", scheme="https", host="api.github.com", port=443,
+                                  path="/repos/acme/widgets/pulls", headers={"content-type": "application/json"},
+                                  body=b'{"state": "closed"}'))
+    assert got.name == "github.pr.list"
+
+
+# --- the router: find and match give the same answer ---
+
+_ROUTER = Router("t", (
+    Route("GET", "/", "root.read", "low"),
+    Route("POST", "/a/{id}", "a.close", "high", when=lambda b: b.get("state") == "closed", body_params=("state",)),
+    Route("POST", "/a/{id}", "a.update", "medium", body_params=("state", "title")),
+    Route("GET", "/a/{id}/files/{path+}", "a.file.read", "low", query_params=("ref",)),
+))
+
+
+@pytest.mark.parametrize(("method", "path", "body", "query", "found"), [
+    ("GET", "/", b"", (), RouteMatch("t.root.read", "low", {}, frozenset())),
+    ("GET", "//", b"", (), RouteMatch("t.root.read", "low", {}, frozenset())),
+    ("POST", "/a/1", b'{"state": "closed"}', (), RouteMatch("t.a.close", "high", {"id": "1", "state": "closed"},
+                                                             frozenset())),
+    ("POST", "/a/1/", b'{"title": "x"}', (), RouteMatch("t.a.update", "medium", {"id": "1", "title": "x"},
+                                                         frozenset())),
+    ("POST", "/a/1", b"{", (), RouteMatch("t.a.update", "medium", {"id": "1"}, frozenset({"state", "title"}))),
+    ("GET", "/a/1/files/x/y.txt", b"", (("ref", "main"), ("ref", "dev")),
+     RouteMatch("t.a.file.read", "low", {"id": "1", "path": "x/y.txt", "ref": "main"}, frozenset())),
+    ("GET", "/a/1/files", b"", (), None),
+    ("DELETE", "/a/1", b"", (), None),
+])
+def test_router_find_and_match(method: str, path: str, body: bytes, query: tuple[tuple[str, str], ...],
+                               found: RouteMatch | None) -> None:
+    v = RequestView(method=method, scheme="https", host="h", port=443, path=path, query=query,
+                    headers={"content-type": "application/json"}, body=body)
+    assert _ROUTER.find(v) == found
+    action = _ROUTER.match("conn", v)
+    if found is None:
+        assert action is None
+    else:
+        assert action == Action(found.name, "conn", found.risk, found.params, found.unavailable)
