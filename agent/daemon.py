@@ -224,25 +224,18 @@ class Daemon:
             if self.guard is None and not req.get("nftables_only"):
                 raise OpError(f"the eBPF lock is unavailable ({self.guard_error}); fix it (tf doctor) or pass "
                               "--nftables-only to rely on nftables alone")
-            spec = await asyncio.to_thread(self.manager.create, gateway, agent_uid, agent_gid)
+            join = self._waiting_agent(req, writer)
+            spec = await asyncio.to_thread(self.manager.create, gateway, agent_uid, agent_gid, join)
         except (PolicyError, OpError, SandboxError, KeyError, ValueError) as e:
             await self._send(writer, {"ok": False, "error": str(e), "code": 2})
             return
         self.sandboxes[spec.id] = spec
         try:
-            c = self.config
-            if self.guard is not None:
-                await asyncio.to_thread(self.guard.attach, cgroups.path_of(spec.name), spec.host_addr,
-                                        c.proxy_port, c.transparent_port, c.dns_port)
             self.state.gateways[spec.agent_addr] = Gateway(gateway, spec.name, spec.agent_addr, spec.host_addr)
-            await self.enforcer.listen(spec.name, [
-                f"regular@{spec.host_addr}:{c.proxy_port}",
-                f"transparent@{spec.host_addr}:{c.transparent_port}",
-                f"dns@{spec.host_addr}:{c.dns_port}",
-            ])
+            await self._lock_and_listen(spec)
             await self._send(writer, {"ok": True, "sandbox": self._describe(spec), "env": self._agent_env(spec),
-                                      "unset": sorted(STRIP_NAMES),
-                                      "netns": spec.netns, "cgroup": str(cgroups.path_of(spec.name))})
+                                      "unset": sorted(STRIP_NAMES), "netns": spec.netns,
+                                      "cgroup": str(cgroups.path_of(spec.name)), "joined": join is not None})
             log.info("sandbox %s up for gateway %s (agent %s)", spec.name, gateway, spec.agent_addr)
             line = await reader.readline()  # {"op": "exited", ...} or EOF when the CLI dies
             exited = json.loads(line) if line else {}
@@ -259,6 +252,38 @@ class Daemon:
             await self._send(writer, {"ok": True})
         except ConnectionError:
             pass
+
+    @staticmethod
+    def _waiting_agent(req: dict[str, Any], writer: asyncio.StreamWriter) -> int | None:
+        """The process the CLI forked to become the agent, moved into the cgroup while the sandbox is built.
+        Only a child of the caller itself: whatever is in the cgroup is killed with the sandbox."""
+        if req.get("pid") is None:
+            return None
+        pid = int(req["pid"])
+        creds = writer.get_extra_info("socket").getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                            struct.calcsize("3i"))
+        if pid <= 1 or cgroups.parent_of(pid) != struct.unpack("3i", creds)[0]:
+            raise OpError(f"process {pid} is not a child of the caller")
+        return pid
+
+    async def _lock_and_listen(self, spec: SandboxSpec) -> None:
+        """Attach the eBPF lock and open the enforcer's listeners at once; raise the first failure once both
+        are done (teardown then closes whatever was opened)."""
+        c = self.config
+
+        async def lock() -> None:
+            if self.guard is not None:
+                await asyncio.to_thread(self.guard.attach, cgroups.path_of(spec.name), spec.host_addr,
+                                        c.proxy_port, c.transparent_port, c.dns_port)
+
+        listen = self.enforcer.listen(spec.name, [
+            f"regular@{spec.host_addr}:{c.proxy_port}",
+            f"transparent@{spec.host_addr}:{c.transparent_port}",
+            f"dns@{spec.host_addr}:{c.dns_port}",
+        ])
+        for result in await asyncio.gather(lock(), listen, return_exceptions=True):
+            if isinstance(result, BaseException):
+                raise result
 
     async def _teardown(self, spec: SandboxSpec) -> None:
         if self.sandboxes.pop(spec.id, None) is None:

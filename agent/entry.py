@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+
+TYPE_CHECKING = False  # typing itself costs ~5 ms of start-up; annotations are never evaluated here
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import NoReturn
 
 __all__ = ["main", "plain_run"]
 
@@ -50,6 +53,17 @@ def _fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
+def _exit_now(code: int) -> NoReturn:
+    """Exit without the interpreter's shutdown, which frees every module one by one (~15 ms): the agent has
+    exited and the sandbox is gone, and only the standard streams could hold anything not yet written."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def _fast_run(name: str, user: str | None, nftables_only: bool, cmd: list[str]) -> int | None:
     from trustfence.agent.ipc import Client, DaemonError, DaemonUnavailable
     from trustfence.agent.paths import paths
@@ -76,7 +90,7 @@ def main() -> None:
     if plan is not None and os.geteuid() == 0:
         code = _fast_run(*plan)
         if code is not None:
-            raise SystemExit(code)
+            _exit_now(code)
     from trustfence.agent.cli import main as cli_main
 
     cli_main()

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import socket
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # ``tf run`` imports this on every agent start: typing alone costs ~5 ms
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 __all__ = ["Client", "DaemonError", "DaemonUnavailable"]
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 import os
 import pwd
 import signal
-import subprocess
 import sys
-from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
-from trustfence.agent.ipc import Client
+from trustfence.agent.spawn import PendingAgent
+
+TYPE_CHECKING = False  # imported on every agent start: typing alone costs ~5 ms
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping, Sequence
+    from types import FrameType
+
+    from trustfence.agent.ipc import Client
 
 __all__ = ["AgentUser", "RunError", "agent_argv", "agent_env", "resolve_user", "run_agent"]
 
@@ -77,37 +80,29 @@ def agent_argv(netns: str, user: AgentUser, cmd: Sequence[str]) -> list[str]:
             "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *cmd]
 
 
-def _preexec(cgroup_procs: str, tty_fd: int | None) -> Any:
-    def setup() -> None:
-        with open(cgroup_procs, "w") as f:  # join the sandbox cgroup before anything runs
-            f.write(str(os.getpid()))
-        os.setpgid(0, 0)
-        if tty_fd is not None:  # the agent's group owns the terminal: Ctrl-C and job control reach it
-            old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-            os.tcsetpgrp(tty_fd, os.getpid())
-            signal.signal(signal.SIGTTOU, old)
-
-    return setup
-
-
 def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str], nftables_only: bool = False) -> int:
-    reply = client.call("run", gateway=gateway, uid=user.uid, gid=user.gid, nftables_only=nftables_only)
+    agent = PendingAgent()  # the daemon moves it into the sandbox's cgroup while it builds the rest
+    try:
+        reply = client.call("run", gateway=gateway, uid=user.uid, gid=user.gid, nftables_only=nftables_only,
+                            pid=agent.pid)
+    except BaseException:
+        agent.cancel()
+        raise
     client.sock.settimeout(None)
     env = agent_env(os.environ, reply["env"], user, frozenset(reply["unset"]))
     tty_fd = sys.stdin.fileno() if sys.stdin.isatty() else None
-    procs = str(Path(reply["cgroup"]) / "cgroup.procs")
-    proc = subprocess.Popen(agent_argv(reply["netns"], user, cmd), env=env,
-                            preexec_fn=_preexec(procs, tty_fd), close_fds=True)
+    join = None if reply.get("joined") else str(Path(reply["cgroup"]) / "cgroup.procs")
+    agent.start(agent_argv(reply["netns"], user, cmd), env, join, tty_fd)
 
     def forward(signum: int, frame: FrameType | None) -> None:
         try:
-            os.killpg(proc.pid, signum)
+            os.killpg(agent.pid, signum)
         except ProcessLookupError:
             pass
 
     old = {s: signal.signal(s, forward) for s in _FORWARDED}
     try:
-        rc = proc.wait()
+        rc = agent.wait()
     finally:
         for s, h in old.items():
             signal.signal(s, h)

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-__all__ = ["CgroupError", "cgroup2_root", "create", "remove", "list_children"]
+__all__ = ["CgroupError", "add", "cgroup2_root", "create", "list_children", "parent_of", "remove"]
 
 _PARENT = "trustfence"
 
@@ -34,6 +34,25 @@ def create(name: str) -> Path:
     p.parent.mkdir(exist_ok=True)
     p.mkdir()
     return p
+
+
+def add(name: str, pid: int) -> None:
+    """Move a process into the cgroup. The kernel waits for an RCU grace period here (~10 ms) unless another
+    move happened just before, which is why the daemon moves the waiting agent process while it builds the
+    rest of the sandbox rather than the process joining once the sandbox is ready."""
+    (path_of(name) / "cgroup.procs").write_text(str(pid))
+
+
+def parent_of(pid: int) -> int | None:
+    """The parent pid of a live process, or None."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("PPid:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
 
 
 def list_children(prefix: str) -> list[str]:

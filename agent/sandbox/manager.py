@@ -15,6 +15,7 @@ import random
 import re
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from trustfence.agent.sandbox import cgroup, net, nftables
@@ -29,6 +30,13 @@ _NET_LOCK = Path("/run/lock/trustfence-net.lock")
 
 class SandboxError(RuntimeError):
     pass
+
+
+def _at_once(steps: dict[str, Callable[[], object]]) -> dict[str, BaseException]:
+    """Run independent steps on threads at the same time; once all have finished, the errors by step."""
+    with ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="tf-sandbox") as pool:
+        futures = {what: pool.submit(step) for what, step in steps.items()}
+    return {what: e for what, f in futures.items() if (e := f.exception()) is not None}
 
 
 class SandboxManager:
@@ -53,46 +61,54 @@ class SandboxManager:
                 return str(s)
         raise SandboxError(f"no free /30 left in {self.pool}")
 
-    def create(self, gateway: str, uid: int, gid: int) -> SandboxSpec:
-        """Build a sandbox; on any failure remove what was built and raise SandboxError."""
+    def create(self, gateway: str, uid: int, gid: int, join: int | None = None) -> SandboxSpec:
+        """Build a sandbox; on any failure remove what was built and raise SandboxError. ``join``: a process
+        (waiting to become the agent) to move into the sandbox's cgroup."""
         _NET_LOCK.parent.mkdir(parents=True, exist_ok=True)
         with open(_NET_LOCK, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # subnets are host-wide: other daemons allocate too
             spec = SandboxSpec(self.tag, new_id(), gateway, self._pick_subnet(), uid, gid, self.ipv6)
             (self.records / f"{spec.id}.json").write_text(spec.to_json())
-            try:
-                net.create(spec)
-            except Exception as e:
-                self.destroy(spec)
-                raise SandboxError(f"cannot create network namespace {spec.netns}: {e}") from e
-        try:
-            nftables.apply(nftables.render(spec, *self.ports))
-            cgroup.create(spec.name)
-            home = self.home_dir(spec)
-            home.mkdir(mode=0o700)
-            os.chown(home, uid, gid)
-        except Exception as e:
+            # Independent steps, built at once: moving the waiting agent into the cgroup and making the
+            # namespace both spend most of their time waiting for the kernel.
+            failed = _at_once({"network namespace": lambda: net.create(spec),
+                               "cgroup": lambda: self._cgroup(spec, join),
+                               "rules and home": lambda: self._rules_and_home(spec)})
+        if failed:
             self.destroy(spec)
-            raise SandboxError(f"cannot create sandbox {spec.name}: {e}") from e
+            what, e = next(iter(failed.items()))
+            raise SandboxError(f"cannot create the {what} of sandbox {spec.name}: {e}") from e
         return spec
 
+    @staticmethod
+    def _cgroup(spec: SandboxSpec, join: int | None) -> None:
+        cgroup.create(spec.name)
+        if join is not None:
+            cgroup.add(spec.name, join)
+
+    def _rules_and_home(self, spec: SandboxSpec) -> None:
+        nftables.apply(nftables.render(spec, *self.ports))
+        home = self.home_dir(spec)
+        home.mkdir(mode=0o700)
+        os.chown(home, spec.uid, spec.gid)
+
     def destroy(self, spec: SandboxSpec) -> None:
-        """Remove everything of the sandbox that exists; log (not raise) what could not be removed."""
-        errors = []
-        steps: tuple[tuple[str, Callable[[], object]], ...] = (
-            ("processes", lambda: cgroup.remove(spec.name)),
-            ("nftables table", lambda: nftables.delete(spec.table)),
-            ("network", lambda: net.destroy(spec.netns, spec.host_if)),
-            ("home", lambda: shutil.rmtree(self.home_dir(spec), ignore_errors=True)),
-        )
-        for what, step in steps:
-            try:
-                step()
-            except Exception as e:  # noqa: BLE001 - keep tearing down the rest
-                errors.append(f"{what}: {e}")
+        """Remove everything of the sandbox that exists; log (not raise) what could not be removed.
+
+        The processes go first, so nothing runs while the rules are removed; then the table, the network and
+        the home, which do not depend on each other, at once."""
+        errors: dict[str, BaseException] = {}
+        try:
+            cgroup.remove(spec.name)
+        except Exception as e:  # noqa: BLE001 - keep tearing down the rest
+            errors["processes"] = e
+        errors |= _at_once({"nftables table": lambda: nftables.delete(spec.table),
+                            "network": lambda: net.destroy(spec.netns, spec.host_if),
+                            "home": lambda: shutil.rmtree(self.home_dir(spec), ignore_errors=True)})
         if errors:
-            log.error("sandbox %s teardown incomplete: %s", spec.name, "; ".join(errors))
-            raise SandboxError(f"sandbox {spec.name} teardown incomplete: {'; '.join(errors)}")
+            text = "; ".join(f"{what}: {e}" for what, e in errors.items())
+            log.error("sandbox %s teardown incomplete: %s", spec.name, text)
+            raise SandboxError(f"sandbox {spec.name} teardown incomplete: {text}")
         (self.records / f"{spec.id}.json").unlink(missing_ok=True)
 
     def collect_leftovers(self) -> list[str]:

@@ -1,8 +1,11 @@
-"""Sandbox names, addresses and the nftables text for one sandbox, from plain values."""
+"""Sandbox names, addresses, the nftables text and commands for one sandbox, from plain values."""
 
 from __future__ import annotations
 
+import pytest
+
 from trustfence.agent.sandbox import nftables
+from trustfence.agent.sandbox.manager import _at_once
 from trustfence.agent.sandbox.spec import SandboxSpec
 
 SPEC = SandboxSpec("tf", "a1b2c3", "Bot", "10.201.7.4/30", 1000, 1000)
@@ -52,3 +55,29 @@ def test_spec_round_trips_and_old_records_default_to_ipv6_off() -> None:
 
 def test_ruleset_text() -> None:
     assert nftables.render(SPEC, proxy_port=8080, transparent_port=8081, dns_port=5353) == EXPECTED
+
+
+def test_delete_is_one_transaction_that_succeeds_whether_or_not_the_table_exists(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[str] = []
+    monkeypatch.setattr(nftables, "_nft", lambda commands: sent.append(commands) or "")
+    nftables.delete("tf-a1b2c3")
+    assert sent == ["add table inet tf-a1b2c3\ndelete table inet tf-a1b2c3\n"]
+
+
+def test_table_names_from_the_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    listing = "table inet tf-a1b2c3\ntable inet other\n"
+    monkeypatch.setattr(nftables, "_nft", lambda commands: listing if commands == "list tables inet\n" else "")
+    assert nftables.list_tables() == ["tf-a1b2c3", "other"]
+
+
+def test_independent_steps_all_run_and_their_errors_come_back_by_name() -> None:
+    ran: list[str] = []
+
+    def fail() -> None:
+        ran.append("b")
+        raise OSError("no")
+
+    errors = _at_once({"a": lambda: ran.append("a"), "b": fail, "c": lambda: ran.append("c")})
+    assert sorted(ran) == ["a", "b", "c"]
+    assert list(errors) == ["b"] and str(errors["b"]) == "no"
