@@ -15,13 +15,13 @@ import ipaddress
 import logging
 import math
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from datetime import datetime, timezone
 
 from mitmproxy import dns
 from mitmproxy.net.dns import response_codes, types
 
-from trustfence.proxy.state import EnforcerState, Gateway
+from trustfence.proxy.state import EnforcerState, Gateway, Origin
 from trustfence.store import StoreFull, TrafficRow
 
 __all__ = ["DnsAnswer", "exfiltration_signal"]
@@ -47,9 +47,25 @@ def exfiltration_signal(name: str) -> str:
     return ""
 
 
+_SENDERS_MAX = 4096
+
+
 class DnsAnswer:
     def __init__(self, state: EnforcerState) -> None:
         self.state = state
+        # The lock records a UDP socket's sender once per (address, port) and the first lookup takes it; a
+        # resolver sends A and AAAA (and retries) from one socket, so later queries reuse what the first found.
+        self._senders: OrderedDict[tuple[str, int], tuple[Origin, str]] = OrderedDict()
+
+    def _sender(self, addr: str, port: int) -> tuple[Origin, str] | None:
+        found = self.state.origin_of(addr, port)
+        if found is None:
+            return self._senders.get((addr, port))
+        self._senders[(addr, port)] = found
+        self._senders.move_to_end((addr, port))
+        if len(self._senders) > _SENDERS_MAX:
+            self._senders.popitem(last=False)
+        return found
 
     def dns_request(self, flow: dns.DNSFlow) -> None:
         try:
@@ -90,7 +106,7 @@ class DnsAnswer:
         connector = self.state.connectors.for_host(name) if name else None
         signal = exfiltration_signal(name)
         peer = flow.client_conn.peername
-        found = self.state.origin_of(peer[0], peer[1]) if peer else None
+        found = self._sender(peer[0], peer[1]) if peer else None
         store.submit(TrafficRow(
             ts=datetime.fromtimestamp(flow.request.timestamp or time.time(), timezone.utc).replace(tzinfo=None),
             gateway=gw.name if gw else "",

@@ -303,3 +303,11 @@ def test_every_dns_query_is_a_row_and_exfiltration_is_flagged(host: Host) -> Non
     assert all(x["gateway"] == "Bot" for x in new)
     # attributed to the process that asked: the eBPF lock files each DNS datagram's sender by source port
     assert all(x["comm"] == "getent" and x["pid"] and x["uid"] not in (None, 0) for x in new), new
+    # a resolver asking A and AAAA from one socket: both rows name it, not only the first
+    seen |= {x["seq"] for x in new}
+    r = host.run("/usr/bin/python3", "-c", "import socket; socket.getaddrinfo('api.github.com', 443)")
+    assert r.returncode == 0, r.stderr
+    time.sleep(0.5)
+    both = [x for x in host.logs() if x["seq"] not in seen and x["scheme"] == "dns"]
+    assert {x["action"] for x in both} >= {"dns.a", "dns.aaaa"}, both
+    assert all(x["comm"] == "python3" and x["pid"] for x in both), both
