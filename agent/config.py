@@ -47,6 +47,13 @@ _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _SANDBOX_ENV = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR",
                           "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT", "GIT_SSL_CAINFO", "NODE_EXTRA_CA_CERTS",
                           "NODE_OPTIONS", "PATH", "HOME", "USER", "LOGNAME", "SHELL", "PYTHONPATH"})
+DEFAULT_CA_OVERLAYS: tuple[str, ...] = (
+    "/etc/ssl/certs/ca-certificates.crt",  # clients that read the system bundle by path, ignoring SSL_CERT_FILE
+    "/usr/lib/python3/dist-packages/certifi/cacert.pem",
+    "/usr/local/lib/python3*/dist-packages/certifi/cacert.pem",
+    "/usr/local/lib/python3*/dist-packages/stripe/data/ca-certificates.crt",
+    "/usr/local/lib/python3*/dist-packages/pip/_vendor/certifi/cacert.pem",
+)
 _ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _HOST = re.compile(r"^(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+$")
 
@@ -167,6 +174,10 @@ class Config:
     # Keep IPv6 up inside sandboxes (a ULA address and a default route to the host) for agents that insist on
     # it. Every IPv6 packet is still refused, by nftables and by the eBPF lock; off means the stack is disabled.
     ipv6: bool = False
+    # CA bundles the agent's clients carry instead of the system's (globs): inside the sandbox each existing
+    # match is covered, read-only, by the bundle the agent trusts (system roots + the enforcer CA), so such a
+    # client works unchanged. The system bundle and the usual Python package bundles are covered by default.
+    ca_overlays: tuple[str, ...] = DEFAULT_CA_OVERLAYS
     proxy_port: int = 8080
     transparent_port: int = 8081
     dns_port: int = 53
@@ -282,6 +293,9 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
         ipv6 = sb.get("ipv6", False)
         if not isinstance(ipv6, bool):
             raise ValueError(f"ipv6 must be true or false, got {ipv6!r}")
+        overlays = sb.get("ca_overlays", list(DEFAULT_CA_OVERLAYS))
+        if not isinstance(overlays, list) or not all(isinstance(o, str) and o.startswith("/") for o in overlays):
+            raise ValueError(f"ca_overlays must be a list of absolute paths or globs, got {overlays!r}")
         section = "enforcer"
         en = data.get("enforcer", {})
         ports = {k: _int(en, k, d, 1, 65535) for k, d in
@@ -341,7 +355,8 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
             raise ConfigError(path, line, f"[connectors.{name}] {e}") from None
         connectors.append(cc)
     level, gateways, rate_limit = _parse_brakes(data, text, path)
-    cfg = Config(tag=tag, subnet_pool=str(pool), ipv6=ipv6, default_user=str(user), resolve=resolve, extra_ca=extra_ca,
+    cfg = Config(tag=tag, subnet_pool=str(pool), ipv6=ipv6, ca_overlays=tuple(overlays), default_user=str(user),
+                 resolve=resolve, extra_ca=extra_ca,
                  queue_max=queue_max, connectors=tuple(connectors), level=level, gateways=gateways,
                  rate_limit=rate_limit, approvals=_parse_approvals(data, text, path), **ports)
     try:
@@ -485,6 +500,7 @@ def dump_config(cfg: Config) -> str:
     """The whole configuration as TOML (what ``tf connector`` writes back)."""
     data: dict[str, Any] = {
         "sandbox": {"tag": cfg.tag, "subnet_pool": cfg.subnet_pool, "ipv6": cfg.ipv6,
+                    **({"ca_overlays": list(cfg.ca_overlays)} if cfg.ca_overlays != DEFAULT_CA_OVERLAYS else {}),
                     "default_user": cfg.default_user},
         "enforcer": {"proxy_port": cfg.proxy_port, "transparent_port": cfg.transparent_port,
                      "dns_port": cfg.dns_port, "queue_max": cfg.queue_max},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import glob
 import grp
 import json
 import logging
@@ -235,6 +236,7 @@ class Daemon:
             await self._lock_and_listen(spec)
             await self._send(writer, {"ok": True, "sandbox": self._describe(spec), "env": self._agent_env(spec),
                                       "unset": sorted(STRIP_NAMES), "netns": spec.netns,
+                                      "ca_overlays": self._ca_overlays(), "ca_bundle": str(self.paths.agent_bundle),
                                       "cgroup": str(cgroups.path_of(spec.name)), "joined": join is not None})
             log.info("sandbox %s up for gateway %s (agent %s)", spec.name, gateway, spec.agent_addr)
             line = await reader.readline()  # {"op": "exited", ...} or EOF when the CLI dies
@@ -316,6 +318,11 @@ class Daemon:
         env |= {"NODE_EXTRA_CA_CERTS": ca, "TF_GATEWAY": spec.gateway, "TF_SANDBOX": spec.name,
                 "TF_SANDBOX_HOME": str(self.manager.home_dir(spec))}
         return env | self._placeholders()
+
+    def _ca_overlays(self) -> list[str]:
+        """The CA bundle files, as found now, that the agent's own bundle covers inside its sandbox."""
+        found = {os.path.realpath(p) for pattern in self.config.ca_overlays for p in glob.glob(pattern)}
+        return sorted(p for p in found if os.path.isfile(p) and p != str(self.paths.agent_bundle))
 
     def _placeholders(self) -> dict[str, str]:
         """A worthless, well-shaped key in each configured connector's variables: its SDK starts, and the

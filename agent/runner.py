@@ -73,10 +73,19 @@ def agent_env(caller: Mapping[str, str], sandbox_env: Mapping[str, str], user: A
     return env
 
 
-def agent_argv(netns: str, user: AgentUser, cmd: Sequence[str]) -> list[str]:
-    """Enter the namespace (``ip netns exec`` also mounts its resolv.conf and a fresh /sys), then drop to the
-    agent's uid with no groups, no capabilities in any set, and no_new_privs."""
-    return ["ip", "netns", "exec", netns, "setpriv", f"--reuid={user.uid}", f"--regid={user.gid}",
+# Runs as root in the agent's private mount namespace (``ip netns exec`` made it, slave to the host's, so
+# nothing propagates back): each listed CA bundle is covered, read-only, by the bundle the agent trusts.
+_OVERLAY = ('b=$1; shift; while [ "$1" != "--" ]; do mount --bind "$b" "$1" && mount -o remount,bind,ro "$1" '
+            '|| exit 126; shift; done; shift; exec "$@"')
+
+
+def agent_argv(netns: str, user: AgentUser, cmd: Sequence[str], overlays: Sequence[str] = (),
+               bundle: str = "") -> list[str]:
+    """Enter the namespace (``ip netns exec`` also mounts its resolv.conf and a fresh /sys), cover the CA
+    bundles clients carry with their own (``overlays``, by ``bundle``), then drop to the agent's uid with no
+    groups, no capabilities in any set, and no_new_privs."""
+    cover = ["/bin/sh", "-c", _OVERLAY, "sh", bundle, *overlays, "--"] if overlays and bundle else []
+    return ["ip", "netns", "exec", netns, *cover, "setpriv", f"--reuid={user.uid}", f"--regid={user.gid}",
             "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *cmd]
 
 
@@ -92,7 +101,8 @@ def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str],
     env = agent_env(os.environ, reply["env"], user, frozenset(reply["unset"]))
     tty_fd = sys.stdin.fileno() if sys.stdin.isatty() else None
     join = None if reply.get("joined") else str(Path(reply["cgroup"]) / "cgroup.procs")
-    agent.start(agent_argv(reply["netns"], user, cmd), env, join, tty_fd)
+    agent.start(agent_argv(reply["netns"], user, cmd, reply.get("ca_overlays", ()), reply.get("ca_bundle", "")),
+                env, join, tty_fd)
 
     def forward(signum: int, frame: FrameType | None) -> None:
         try:

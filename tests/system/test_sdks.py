@@ -70,7 +70,8 @@ def sdk_host() -> Iterator[Host]:
         h.env["TF_UPSTREAM_RESOLVE"] = ",".join(
             [*(f"{n}={h.outside.addr}:443" for n in API_HOSTS), f"{MCP_HOST}={h.outside.addr}:8443"])
 
-    with running_host(before_start=serve_mcp, hosts=(*API_HOSTS, MCP_HOST), connectors=CONNECTORS,
+    overlays = f'ca_overlays = ["{SDKS}/stripe/data/ca-certificates.crt"]'  # the bundle stripe-python carries
+    with running_host(overlays, before_start=serve_mcp, hosts=(*API_HOSTS, MCP_HOST), connectors=CONNECTORS,
                       permissions=PERMISSIONS) as h:
         for t in TYPES:
             r = h.tf("connector", "add", t, "--token-stdin", input=REAL[t] + "\n")

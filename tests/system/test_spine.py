@@ -311,3 +311,13 @@ def test_every_dns_query_is_a_row_and_exfiltration_is_flagged(host: Host) -> Non
     both = [x for x in host.logs() if x["seq"] not in seen and x["scheme"] == "dns"]
     assert {x["action"] for x in both} >= {"dns.a", "dns.aaaa"}, both
     assert all(x["comm"] == "python3" and x["pid"] for x in both), both
+
+
+def test_client_with_its_own_ca_bundle_works_unchanged_and_the_host_bundle_is_untouched(host: Host) -> None:
+    system = "/etc/ssl/certs/ca-certificates.crt"
+    before = open(system, "rb").read()
+    r = host.run("sh", "-c", f"env -u SSL_CERT_FILE -u CURL_CA_BUNDLE -u REQUESTS_CA_BUNDLE curl -sS --cacert {system} "
+                 f"-o /dev/null -w '%{{http_code}}' {PULLS}; echo; touch {system} 2>&1 || true")
+    assert r.stdout.startswith("200"), r.stdout + r.stderr  # the carried bundle trusts the enforcer inside
+    assert "Read-only file system" in r.stdout or "Permission denied" in r.stdout
+    assert open(system, "rb").read() == before  # covered only in the agent's mount namespace

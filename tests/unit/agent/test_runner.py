@@ -26,3 +26,15 @@ def test_no_real_value_survives_whatever_its_name() -> None:
     caller = {name: f"real-{name}" for name in STRIP_NAMES}
     env = agent_env(caller, {"TF_SANDBOX_HOME": "/x"}, USER, STRIP_NAMES)
     assert not any(v.startswith("real-") for v in env.values())
+
+
+def test_agent_argv_covers_carried_ca_bundles_before_dropping_privileges() -> None:
+    from trustfence.agent.runner import agent_argv
+
+    plain = agent_argv("tf-1", USER, ["python3", "agent.py"])
+    assert plain[:4] == ["ip", "netns", "exec", "tf-1"] and plain[4] == "setpriv"
+    covered = agent_argv("tf-1", USER, ["python3", "agent.py"], ["/a/cacert.pem", "/b/ca.crt"], "/tf/bundle.pem")
+    i = covered.index("setpriv")
+    assert covered[4:7] == ["/bin/sh", "-c", covered[6]] and "mount --bind" in covered[6]
+    assert covered[7:i] == ["sh", "/tf/bundle.pem", "/a/cacert.pem", "/b/ca.crt", "--"]
+    assert covered[i:] == plain[4:]  # the same privilege drop, after the mounts
