@@ -439,6 +439,17 @@ def vault_rotate() -> None:
               highlight=False)
 
 
+@permissions_app.command("preset")
+def permissions_preset(
+    gateway: Annotated[str, typer.Option("--gateway")],
+    connector: Annotated[str, typer.Option("--connector")],
+    preset: Annotated[str, typer.Argument(metavar="PRESET", help="allow-all | read-only | require-approval")],
+) -> None:
+    """Replace GATEWAY's permissions on CONNECTOR with a preset (read-only: every low-risk action it knows)."""
+    r = _call("permissions.preset", gateway=gateway, connector=connector, preset=preset)
+    out.print(f"{gateway}/{connector}: {preset} ({r['permissions']} permission(s))", highlight=False)
+
+
 @permissions_app.command("export")
 def permissions_export() -> None:
     """Every permission and policy as one TOML document (for git, review, another host)."""

@@ -456,6 +456,34 @@ class Daemon:
                                 _row(old[0]) if old else None, _row(new))
         return {"rule_id": new.rule_id}
 
+    async def op_permissions_preset(self, req: dict[str, Any]) -> Reply:
+        """Replace a gateway's permissions on one connector with a preset: allow-all, read-only (every low-risk
+        action of the connector's catalogue), or require-approval (everything held for a human)."""
+        gateway = validate_name("gateway", str(req.get("gateway") or ""))
+        conn = self.state.connectors.by_name.get(str(req.get("connector")))
+        if conn is None:
+            known = ", ".join(sorted(self.state.connectors.by_name)) or "none"
+            raise OpError(f"unknown connector {req.get('connector')!r}; known: {known}")
+        preset = str(req.get("preset"))
+        if preset == "allow-all":
+            rows = [Permission(gateway, conn.name, "*", "allow")]
+        elif preset == "require-approval":
+            rows = [Permission(gateway, conn.name, "*", "require_approval")]
+        elif preset == "read-only":
+            from trustfence.connectors.catalogue import catalogue
+
+            names = sorted({e.action for e in catalogue(conn.type_name)
+                            if e.risk == "low" and conn.catalogue.accepts_action(e.action)})
+            rows = [Permission(gateway, conn.name, a, "allow") for a in names]
+        else:
+            raise OpError(f"unknown preset {preset!r}; known: allow-all, read-only, require-approval")
+        perms = self.state.policy.permissions
+        old = [_row(p) for p in perms if (p.gateway, p.connector) == (gateway, conn.name)]
+        kept = tuple(p for p in perms if (p.gateway, p.connector) != (gateway, conn.name))
+        self._apply_permissions((*kept, *rows), f"uid {req['uid']}", f"permissions preset {preset}", old,
+                                [_row(p) for p in rows])
+        return {"permissions": len(rows)}
+
     async def op_permissions_export(self, req: dict[str, Any]) -> Reply:
         return {"text": policyfiles.export(self.state.policy)}
 
@@ -650,6 +678,7 @@ class Daemon:
         "permissions.set": op_permissions_set,
         "permissions.remove": op_permissions_remove,
         "permissions.export": op_permissions_export,
+        "permissions.preset": op_permissions_preset,
         "permissions.import": op_permissions_import,
         "audit": op_audit,
         "killswitch.activate": op_killswitch_activate,

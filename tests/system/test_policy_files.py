@@ -99,3 +99,19 @@ def test_export_import_round_trip_and_audit_chain(host: Host, tmp_path: Any) -> 
     (host.home / "audit.jsonl").write_text("\n".join(lines[:1] + lines[2:]) + "\n")  # a line removed
     r = host.tf("audit")
     assert r.returncode == 1 and "tampered" in r.stderr
+
+
+def test_presets_replace_a_gateways_permissions_on_a_connector(host: Host) -> None:
+    r = host.tf("permissions", "preset", "--gateway", "Bot", "--connector", "stripe", "read-only")
+    assert r.returncode == 0, r.stderr
+    read = host.run("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "https://api.stripe.com/v1/customers/cus_1")
+    assert read.stdout == "200"
+    assert refund(host, 500)[0] == 403  # a write: not in the read-only preset
+    last = json.loads((host.home / "audit.jsonl").read_text().splitlines()[-1])  # the chain was broken above
+    assert last["what"] == "permissions preset read-only" and last["after"]
+    assert host.tf("permissions", "preset", "--gateway", "Bot", "--connector", "stripe", "allow-all").returncode == 0
+    assert refund(host, 500)[0] == 201
+    perms = json.loads(host.tf("permissions", "list", "--json").stdout)
+    assert [(p["action"], p["decision"]) for p in perms if p["connector"] == "stripe"] == [("*", "allow")]
+    bad = host.tf("permissions", "preset", "--gateway", "Bot", "--connector", "stripe", "read-mostly")
+    assert bad.returncode == 2 and "known: allow-all, read-only, require-approval" in bad.stderr
