@@ -80,7 +80,7 @@ class Approvals:
         flow.metadata[APPROVAL] = a.id
         log.info("approval %s: %s %s for gateway %s is waiting (tf approvals approve %s)", a.id, action.name,
                  flow.request.pretty_url, gw.name, a.id)
-        if flow.request.headers.get("prefer", "").lower().find("respond-async") >= 0:
+        if "respond-async" in flow.request.headers.get("prefer", "").lower():
             self._pending(flow, a)
             return
         assert a.answer is not None

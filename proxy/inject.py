@@ -22,7 +22,7 @@ from trustfence.policy import Decision
 from trustfence.proxy.destination import Destination
 from trustfence.proxy.responses import deny, fail_closed
 from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, SECRET, EnforcerState, Gateway
-from trustfence.vault import VaultError
+from trustfence.vault import VaultError, apply
 from trustfence.vault.redact import StreamScrub
 
 __all__ = ["Inject"]
@@ -65,10 +65,8 @@ class Inject:
         dest: Destination = flow.metadata[DEST]
         req = flow.request
         try:
-            headers, query = creds.vault.inject(name, host=dest.host, gateway=gw.name,
-                                                headers=_pairs(req.headers),
-                                                query=list(req.query.items(multi=True)))
-            secret = creds.vault.open(name)
+            entry, secret = creds.vault.secret_for(name, host=dest.host, gateway=gw.name)  # decrypted once
+            headers, query = apply(entry.inject, _pairs(req.headers), list(req.query.items(multi=True)), secret)
         except VaultError as e:
             _refuse(flow, f"the credential of connector {name} was not sent: {e}", decision, fix)
             return

@@ -169,6 +169,11 @@ class Vault:
         For the enforcer, after an explicit allow: refuses (VaultError) rather than sending a credential to a
         host or for a gateway it is not bound to. Returns new header and query lists (see ``inject.apply``).
         """
+        entry, secret = self.secret_for(name, host=host, gateway=gateway)
+        return apply(entry.inject, headers, query, secret)
+
+    def secret_for(self, name: str, *, host: str, gateway: str) -> tuple[Entry, str]:
+        """The entry and its opened secret, if bound to ``host`` and ``gateway`` (else VaultError); opened once."""
         entry = self.get(name)
         if not entry.allows_host(host):
             raise VaultError(f"vault entry {name!r} may not be sent to {host}; "
@@ -176,7 +181,7 @@ class Vault:
         if not entry.allows_gateway(gateway):
             raise VaultError(f"vault entry {name!r} may not be used by gateway {gateway}; "
                              f"it is limited to {', '.join(entry.gateways)}")
-        return apply(entry.inject, headers, query, self.open(name))
+        return entry, self.open(name)
 
     def verify(self) -> dict[str, VaultError]:
         """Open every entry; the ones that fail, by name (empty when the whole vault is sound)."""
