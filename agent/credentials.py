@@ -85,10 +85,9 @@ class CredentialStore:
 
     def put(self, creds: Credentials, name: str, type_name: str, hosts: Iterable[str], token: str,
             gateways: Iterable[str], inject: InjectionSpec | None) -> Vault:
-        """Seal ``token`` for connector ``name`` and save; returns the new vault (not yet running)."""
+        """A copy of the vault with ``token`` sealed for connector ``name``; not saved, not running yet."""
         vault = self.writable(creds)
         vault.put(name, type_name, hosts, token, gateways, inject)
-        vault.save()
         return vault
 
     def rotate(self, creds: Credentials) -> Vault:

@@ -42,7 +42,7 @@ from trustfence.proxy.holds import ApprovalError
 from trustfence.proxy.master import EnforcerError
 from trustfence.proxy.upstream import install_resolver, upstream_bundle
 from trustfence.store import Store
-from trustfence.vault import STRIP_NAMES, VaultError, dummy_env, placeholder
+from trustfence.vault import STRIP_NAMES, Vault, VaultError, dummy_env, placeholder
 
 __all__ = ["AlreadyRunning", "Daemon"]
 
@@ -394,16 +394,9 @@ class Daemon:
             self._apply_config(text)
             return {"connector": conn.name}
         cfgmod.parse_config(text, self.paths.config)  # the configuration is valid before anything is sealed
-        before = self.state.credentials
-        vault = self.vault.put(before, name, type_name, conn.build().hosts, str(token),
+        vault = self.vault.put(self.state.credentials, name, type_name, conn.build().hosts, str(token),
                                [str(g) for g in req.get("gateways") or ()], self.vault.injection(type_name, req))
-        try:
-            self._apply_config(text)
-        except BaseException:
-            assert before.vault is not None
-            before.vault.save()  # back to the vault that matches the configuration still in place
-            raise
-        self.state.credentials = replace(self.state.credentials, vault=vault)
+        self._apply_config_and_vault(text, vault)
         entry = vault.get(name)
         return {"connector": conn.name, "fingerprint": entry.fingerprint, "version": entry.version}
 
@@ -417,20 +410,27 @@ class Daemon:
             raise OpError(f"{len(users)} permission(s) still name connector {name}; remove them first "
                           f"(tf permissions list --connector {name})")
         text = cfgmod.dump_config(replace(cfg, connectors=tuple(c for c in cfg.connectors if c.name != name)))
-        before = self.state.credentials
-        if before.vault is not None and name in before.vault:
-            vault = before.vault.copy()
+        running = self.state.credentials.vault
+        if running is not None and name in running:
+            vault = running.copy()
             vault.remove(name)
-            vault.save()
-            try:
-                self._apply_config(text)
-            except BaseException:
-                before.vault.save()
-                raise
-            self.state.credentials = replace(self.state.credentials, vault=vault)
+            self._apply_config_and_vault(text, vault)
         else:
             self._apply_config(text)
         return {"removed": name}
+
+    def _apply_config_and_vault(self, text: str, vault: Vault) -> None:
+        """Save the changed vault, then the configuration; if that fails, the running vault's file goes back,
+        so file and configuration always match. Then both run."""
+        running = self.state.credentials.vault
+        assert running is not None  # a changed vault was copied from the running one
+        vault.save()
+        try:
+            self._apply_config(text)
+        except BaseException:
+            running.save()
+            raise
+        self.state.credentials = replace(self.state.credentials, vault=vault)
 
     async def op_vault_status(self, req: dict[str, Any]) -> Reply:
         return self.vault.status(self.state.credentials)

@@ -75,7 +75,8 @@ class Approvals:
         if a is None:
             deny(flow, f"gateway {gw.name} already holds {queue.per_gateway} requests waiting for approval",
                  status=429, decision=decision, allow_with="tf approvals list")
-            flow.response.headers["Retry-After"] = "30"  # type: ignore[union-attr]
+            assert flow.response is not None  # deny() just answered
+            flow.response.headers["Retry-After"] = "30"
             return
         flow.metadata[APPROVAL] = a.id
         log.info("approval %s: %s %s for gateway %s is waiting (tf approvals approve %s)", a.id, action.name,
