@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
 from trustfence.policy.conditional import ApprovalSettings, Policy
-from trustfence.policy.evaluate import Facts, unknown_fields
+from trustfence.policy.evaluate import Facts
 from trustfence.policy.index import Entry, PolicyIndex, first
 from trustfence.policy.model import Permission, PolicyError, Verdict
 
@@ -81,12 +81,12 @@ class _Bucket:
 
 
 MEMO_MAX = 16_384
-"""Plans remembered per (gateway, connector, action); the memo starts over when full."""
+"""Plans remembered per request shape (see ``CompiledPolicy.plan``); the memo starts over when full."""
 
 
 class _Plan(NamedTuple):  # not a frozen dataclass: built on every memo miss, and its __init__ is slow
-    """What a (gateway, connector, action) decides before any condition is read: the permission that covers it
-    (None: the default deny), the reason that permission or the default deny gives, the policies in scope."""
+    """What a request shape decides before any condition is read: the permission that covers it (None: the
+    default deny), the reason that permission or the default deny gives, the policies that can apply."""
 
     permission: Permission | None
     reason: str
@@ -99,9 +99,11 @@ class _Plan(NamedTuple):  # not a frozen dataclass: built on every memo miss, an
 class CompiledPolicy:
     """Permissions indexed by (gateway, connector) and policies by scope; build with ``compile_policy``.
 
-    ``memo_max``: how many (gateway, connector, action) plans are remembered. The index never changes once
-    built, so the memo is a cache, not state: deciding stays a function of its inputs. A running enforcer sees
-    a few hundred distinct triples; the agent can make up action names, hence the bound. 0: remember nothing.
+    ``memo_max``: how many plans are remembered, one per request shape: gateway, connector, action,
+    environment, method, risk and whether the request is partial. The index never changes once built, so the
+    memo is a cache, not state: deciding stays a function of its inputs. A running enforcer sees a few hundred
+    distinct shapes (an action mostly has one method and one risk); the agent can make up action names and
+    methods, hence the bound. 0: remember nothing.
     """
 
     buckets: dict[tuple[str, str], _Bucket]
@@ -109,33 +111,38 @@ class CompiledPolicy:
     policies: tuple[Policy, ...] = ()
     index: PolicyIndex = field(default_factory=lambda: PolicyIndex(()))
     memo_max: int = MEMO_MAX
-    _plans: dict[tuple[str, str, str], _Plan] = field(default_factory=dict, init=False, repr=False,
+    _plans: dict[tuple[str, str, str, str, str, str, bool], _Plan] = field(default_factory=dict, init=False, repr=False,
                                                         compare=False)
 
     def __post_init__(self) -> None:
         if self.index.policies != self.policies:  # an index of other policies would silently ignore these
             object.__setattr__(self, "index", PolicyIndex(self.policies))
 
-    def plan(self, gateway: str, connector: str, action: str) -> _Plan:
-        """The permission and the policies in scope for a (gateway, connector, action), remembered."""
-        key = (gateway, connector, action)
+    def plan(self, facts: Facts) -> _Plan:
+        """The permission and the policies that can apply to the request's shape, remembered."""
+        key = (facts.gateway, facts.connector, facts.action, facts.environment, facts.method, facts.risk,
+               facts.partial)
         found = self._plans.get(key)
         if found is None:
-            found = self._plan(gateway, connector, action)
+            found = self._plan(*key)
             if self.memo_max:
                 if len(self._plans) >= self.memo_max:
                     self._plans.clear()
                 self._plans[key] = found
         return found
 
-    def _plan(self, gateway: str, connector: str, action: str) -> _Plan:
+    def _plan(self, gateway: str, connector: str, action: str, environment: str, method: str, risk: str,
+              partial: bool) -> _Plan:
         perm = _permission(self, gateway, connector, action)
         if perm is None:
             reason = f"no permission allows {action} for gateway {gateway} (default deny)"
         else:
             p, how = perm
             reason = f"{_VERB[p.decision]} by permission {p.gateway}/{p.connector}/{p.action} ({how})"
-        return _Plan(perm[0] if perm else None, reason, *self.index.candidates(gateway, connector, action))
+        denies, approvals, grants = (
+            tuple(e for e in entries if e.admits(environment, method, risk, partial))
+            for entries in self.index.candidates(gateway, connector, action))
+        return _Plan(perm[0] if perm else None, reason, denies, approvals, grants)
 
 
 def compile_policy(permissions: Iterable[Permission], policies: Iterable[Policy] = ()) -> CompiledPolicy:
@@ -188,13 +195,13 @@ def _by_policy(e: Entry, facts: Facts, unknown: bool) -> Decision:
     pol = e.policy
     what = "allowed (granted)" if pol.grants else _VERB[pol.decision]
     reason = f"{what} by policy {pol.id}" + (f": {pol.reason}" if pol.reason else "")
-    if unknown and pol.when is not None:
-        reason += f" ({', '.join(unknown_fields(pol.when, facts))} could not be read: failing closed)"
+    if unknown and e.unknown is not None:
+        reason += f" ({', '.join(e.unknown(facts))} could not be read: failing closed)"
     return _decision(pol.decision, reason, pol.rule_id, pol.risk_score, pol.approval)
 
 
 def _decide(policy: CompiledPolicy, facts: Facts) -> Decision:
-    plan = policy.plan(facts.gateway, facts.connector, facts.action)
+    plan = policy.plan(facts)
     perm = plan.permission
     if perm is not None and perm.decision == "deny":
         return _decision("deny", plan.reason, perm.rule_id)

@@ -14,16 +14,15 @@ A parameter that is simply absent is not unknown: ``exists`` is false, ``equals`
 
 from __future__ import annotations
 
-import operator
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from operator import attrgetter
-from typing import Any
+from types import CodeType
 
-from trustfence.policy.conditions import TEXT_FIELDS, AllOf, Condition, Not, Rule, kind_of, minutes
+from trustfence.policy.conditions import TEXT_FIELDS, AllOf, AnyOf, Condition, Not, Rule, kind_of, minutes
 
-__all__ = ["Evaluator", "Facts", "compile_condition", "unknown_fields"]
+__all__ = ["Evaluator", "Facts", "UnknownReader", "compile_condition", "compile_unknown", "unknown_fields"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,18 +56,14 @@ class Facts:
 
 Evaluator = Callable[[Facts], bool | None]
 """A compiled condition: True, False, or None for unknown."""
-_Test = Callable[[object], bool | None]
 
 _ABSENT = object()
 _UNKNOWN = object()
 _ALWAYS_KNOWN = frozenset({"gateway", "connector", "action"})
 
 
-def _getter(name: str) -> Callable[[Facts], object]:
-    """A ``time_of_day`` or ``params.`` value, or _UNKNOWN / _ABSENT (text fields: see ``_compile_rule``)."""
-    if name == "time_of_day":
-        return lambda f: _UNKNOWN if f.partial or f.minute_of_day is None else f.minute_of_day
-    segs = name.split(".")[1:]
+def _path_reader(segs: tuple[str, ...]) -> Callable[[Facts], object]:
+    """The value of a nested parameter (``params.a.b``), or _UNKNOWN / _ABSENT."""
     heads = frozenset(".".join(segs[:i]) for i in range(1, len(segs) + 1))  # "a", "a.b": either unreadable
 
     def param(f: Facts) -> object:
@@ -76,7 +71,6 @@ def _getter(name: str) -> Callable[[Facts], object]:
             return _UNKNOWN
         cur: object = f.params
         for s in segs:
-            # type() first: an isinstance check against the Mapping ABC costs more than the rest of the rule
             if not (type(cur) is dict or isinstance(cur, Mapping)) or s not in cur:
                 return _ABSENT
             cur = cur[s]
@@ -86,8 +80,6 @@ def _getter(name: str) -> Callable[[Facts], object]:
 
 
 _KINDS: dict[type, str] = {str: "string", int: "number", bool: "boolean"}
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
-                                                    "lte": operator.le}
 
 
 def _kind(v: object) -> str | None:
@@ -95,126 +87,194 @@ def _kind(v: object) -> str | None:
     return _KINDS.get(type(v)) or kind_of(v)
 
 
-def _test(r: Rule) -> _Test:
-    """The positive operator (``equals`` for ``not_equals``) over a present value; None: it cannot apply."""
-    op = r.operator.removeprefix("not_") if r.operator != "not_exists" else "exists"
-    x = r.value
-    if r.field == "time_of_day" and x is not None:
-        x = tuple(minutes(str(t)) for t in x) if isinstance(x, tuple) else minutes(str(x))
-    if op == "exists":
-        return lambda v: True
-    if op == "in":
-        assert isinstance(x, tuple)
-        kx, members = _kind(x[0]), frozenset(x)
-        if kx == "string":  # the common case, without the general kind lookup
-            return lambda v: (v in members) if isinstance(v, str) else None
-        return lambda v: (v in members) if _kind(v) == kx else None
-    kx = _kind(x)
-    if op == "equals":
-        if kx == "string":
-            return lambda v: (v == x) if isinstance(v, str) else None
-        return lambda v: (v == x) if _kind(v) == kx else None
-    if op == "contains":
-        def contains(v: object) -> bool | None:
-            if isinstance(v, str):
-                return x in v if isinstance(x, str) else None
-            if isinstance(v, (list, tuple)):
-                return any(_kind(e) == kx and e == x for e in v)
-            return None
-        return contains
-    if op in ("gt", "gte", "lt", "lte"):
-        assert isinstance(x, (int, float))
-        n = x
-        cmp = _COMPARE[op]
-        # type(v) is int: the common case, answered without a call (a bool's type is bool, not int)
-        return lambda v: cmp(v, n) if type(v) is int or _kind(v) == "number" else None
-    assert isinstance(x, str)
-    s = x
-    if op == "starts_with":
-        return lambda v: v.startswith(s) if isinstance(v, str) else None
-    if op == "ends_with":
-        return lambda v: v.endswith(s) if isinstance(v, str) else None
-    rx = re.compile(s)  # matches: the rule was checked when built
-    return lambda v: rx.search(v) is not None if isinstance(v, str) else None
+def _contains(v: object, x: object, kx: str | None) -> bool | None:
+    if isinstance(v, str):
+        return x in v if isinstance(x, str) else None
+    if isinstance(v, (list, tuple)):
+        return any(_kind(e) == kx and e == x for e in v)
+    return None
 
 
-def _compile_rule(r: Rule) -> Evaluator:
-    test = _test(r)
-    negate = r.operator.startswith("not_")
-    segs = r.field.split(".")[1:]
-    if r.field in TEXT_FIELDS:  # the same as the general form below, one call shorter: this runs per request
-        read, always = attrgetter(r.field), r.field in _ALWAYS_KNOWN
+# Conditions are compiled to Python source, one function per all / any group with its rules inline: a policy's
+# condition then costs one or two calls per request instead of one per rule and operator. Nothing the policy
+# author wrote is ever part of the source: values, parameter names and patterns are constants bound by name
+# (k0, k1 ...); the source holds only fixed fragments, attribute names from TEXT_FIELDS and generated names.
+# Conditions of the same shape give the same source, compiled once.
+_HOISTED = ("partial", "unavailable", "params")
+_COMPARE_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_GLOBALS: dict[str, object] = {"Mapping": Mapping, "_kind": _kind, "_contains": _contains, "_ABSENT": _ABSENT,
+                               "_UNKNOWN": _UNKNOWN, "__builtins__": {"isinstance": isinstance, "type": type,
+                                                                      "dict": dict, "int": int, "str": str}}
 
-        def text_rule(f: Facts) -> bool | None:
-            if f.partial and not always:
-                return None
-            res = test(read(f))
-            return None if res is None else res is not negate
 
-        return text_rule
-    if len(segs) == 1:
-        name = segs[0]
+class _Source:
+    """The source of one compiled condition being written, and the constants it names."""
 
-        def param_rule(f: Facts) -> bool | None:
-            if f.partial or (f.unavailable and name in f.unavailable):
-                return None
-            params = f.params
-            if not (type(params) is dict or isinstance(params, Mapping)) or name not in params:
-                return negate  # every positive operator is false on an absent field
-            res = test(params[name])
-            return None if res is None else res is not negate
+    def __init__(self) -> None:
+        self.consts: list[object] = []
+        self.functions: list[list[str]] = []
 
-        return param_rule
-    get = _getter(r.field)
+    def const(self, value: object) -> str:
+        self.consts.append(value)
+        return f"k{len(self.consts) - 1}"
 
-    def rule(f: Facts) -> bool | None:
-        v = get(f)
-        if v is _UNKNOWN:
-            return None
-        if v is _ABSENT:
-            return negate
-        res = test(v)
-        return None if res is None else res is not negate
+    def function(self, c: Condition) -> str:
+        """A function computing ``c`` into its return value; returns the function's name."""
+        name = f"n{len(self.functions)}"
+        lines: list[str] = []
+        self.functions.append(lines)  # reserved first: inner groups get later names
+        if isinstance(c, (AllOf, AnyOf)):
+            stop = "False" if isinstance(c, AllOf) else "True"
+            lines.append("u = False")
+            for part in c.conditions:
+                self.block(part, lines, "")
+                lines += [f"if r is {stop}:", f"    return {stop}", "if r is None:", "    u = True"]
+            lines.append(f"return None if u else {'True' if stop == 'False' else 'False'}")
+        else:
+            self.block(c, lines, "")
+            lines.append("return r")
+        return name
 
-    return rule
+    def block(self, c: Condition, lines: list[str], pad: str) -> None:
+        """Statements that set ``r`` to ``c``'s value: rules inline, groups through their own function."""
+        if isinstance(c, Not):
+            self.block(c.condition, lines, pad)
+            lines += [f"{pad}if r is not None:", f"{pad}    r = not r"]
+        elif isinstance(c, Rule):
+            self.rule(c, lines, pad)
+        else:
+            lines.append(f"{pad}r = {self.function(c)}(f)")
+
+    def rule(self, r: Rule, lines: list[str], pad: str) -> None:
+        negate = r.operator.startswith("not_")
+        absent = "True" if negate else "False"  # every positive operator is false on an absent field
+        inner = pad + "    "
+        if r.field in TEXT_FIELDS:
+            attr = TEXT_FIELDS[TEXT_FIELDS.index(r.field)]  # the fixed spelling, never the policy's text
+            if attr in _ALWAYS_KNOWN:
+                lines.append(f"{pad}v = f.{attr}")
+                self.test(r, lines, pad)
+            else:
+                lines += [f"{pad}if partial:", f"{inner}r = None", f"{pad}else:", f"{inner}v = f.{attr}"]
+                self.test(r, lines, inner)
+            return
+        if r.field == "time_of_day":
+            lines += [f"{pad}v = None if partial else f.minute_of_day", f"{pad}if v is None:", f"{inner}r = None",
+                      f"{pad}else:"]
+            self.test(r, lines, inner)
+            return
+        segs = tuple(r.field.split(".")[1:])
+        if len(segs) == 1:
+            k = self.const(segs[0])
+            lines += [f"{pad}if partial or (unavailable and {k} in unavailable):", f"{inner}r = None",
+                      f"{pad}else:", f"{inner}if (type(params) is dict or isinstance(params, Mapping)) and {k} in params:",
+                      f"{inner}    v = params[{k}]"]
+            self.test(r, lines, inner + "    ")
+            lines += [f"{inner}else:", f"{inner}    r = {absent}"]
+            return
+        k = self.const(_path_reader(segs))
+        lines += [f"{pad}v = {k}(f)", f"{pad}if v is _UNKNOWN:", f"{inner}r = None", f"{pad}elif v is _ABSENT:",
+                  f"{inner}r = {absent}", f"{pad}else:"]
+        self.test(r, lines, inner)
+
+    def test(self, r: Rule, lines: list[str], pad: str) -> None:
+        """Statements that set ``r`` from the present value ``v``: the positive operator (``equals`` for
+        ``not_equals``), None where it cannot apply to ``v``, then the negation."""
+        op = r.operator.removeprefix("not_") if r.operator != "not_exists" else "exists"
+        negate = r.operator.startswith("not_")
+        if op == "exists":
+            lines.append(f"{pad}r = {not negate}")
+            return
+        x = r.value
+        if r.field == "time_of_day":  # "HH:MM" compares as minutes since midnight
+            x = tuple(minutes(str(t)) for t in x) if isinstance(x, tuple) else minutes(str(x))
+        if op == "in":
+            assert isinstance(x, tuple)
+            kx = _kind(x[0])
+            members = self.const(frozenset(x))
+            guard = "isinstance(v, str)" if kx == "string" else f"_kind(v) == {self.const(kx)}"
+            expr = f"(v in {members}) if {guard} else None"
+        elif op == "equals":
+            kx = _kind(x)
+            value = self.const(x)
+            guard = "isinstance(v, str)" if kx == "string" else f"_kind(v) == {self.const(kx)}"
+            expr = f"(v == {value}) if {guard} else None"
+        elif op == "contains":
+            expr = f"_contains(v, {self.const(x)}, {self.const(_kind(x))})"
+        elif op in _COMPARE_OPS:
+            assert isinstance(x, (int, float))
+            # type(v) is int: the common case, answered without a call (a bool's type is bool, not int)
+            expr = f"(v {_COMPARE_OPS[op]} {self.const(x)}) if type(v) is int or _kind(v) == 'number' else None"
+        elif op in ("starts_with", "ends_with"):
+            assert isinstance(x, str)
+            expr = f"v.{'startswith' if op == 'starts_with' else 'endswith'}({self.const(x)}) " \
+                   "if isinstance(v, str) else None"
+        else:  # matches: the rule was checked when built
+            assert op == "matches" and isinstance(x, str)
+            expr = f"({self.const(re.compile(x).search)}(v) is not None) if isinstance(v, str) else None"
+        lines.append(f"{pad}r = {expr}")
+        if negate:
+            lines += [f"{pad}if r is not None:", f"{pad}    r = not r"]
+
+    def text(self, root: str) -> str:
+        params = ", ".join(f"k{i}" for i in range(len(self.consts)))
+        out = [f"def make({params}):"]
+        for i, body in enumerate(self.functions):
+            out.append(f"    def n{i}(f):")
+            used = " ".join(body)
+            # the Facts attributes the rules read, loaded once per call
+            out += [f"        {name} = f.{name}" for name in _HOISTED if re.search(rf"\b{name}\b", used)]
+            out += [f"        {line}" for line in body]
+        out.append(f"    return {root}")
+        return "\n".join(out) + "\n"
+
+
+@functools.lru_cache(maxsize=4096)
+def _code(source: str) -> CodeType:
+    return compile(source, "<trustfence condition>", "exec")
 
 
 def compile_condition(c: Condition) -> Evaluator:
     """The condition as a function over Facts, in three-valued logic (see the module docstring)."""
-    if isinstance(c, Rule):
-        return _compile_rule(c)
-    if isinstance(c, Not):
-        inner = compile_condition(c.condition)
-        return lambda f: None if (r := inner(f)) is None else not r
-    parts = tuple(compile_condition(x) for x in c.conditions)
-    if isinstance(c, AllOf):
-        def all_of(f: Facts) -> bool | None:
-            unknown = False
-            for p in parts:
-                r = p(f)
-                if r is False:
-                    return False
-                unknown = unknown or r is None
-            return None if unknown else True
-        return all_of
+    src = _Source()
+    root = src.function(c)
+    namespace = dict(_GLOBALS)
+    exec(_code(src.text(root)), namespace)  # noqa: S102 - fixed fragments only; see _Source
+    make: Callable[..., Evaluator] = namespace["make"]  # type: ignore[assignment]
+    return make(*src.consts)
 
-    def any_of(f: Facts) -> bool | None:
-        unknown = False
-        for p in parts:
-            r = p(f)
-            if r is True:
-                return True
-            unknown = unknown or r is None
-        return None if unknown else False
-    return any_of
+
+UnknownReader = Callable[[Facts], list[str]]
+"""A compiled ``unknown_fields``: the fields of a condition's rules that are unknown for a request."""
+
+
+def _rules(c: Condition) -> list[Rule]:
+    """The rules of ``c`` in document order."""
+    out: list[Rule] = []
+    stack: list[Condition] = [c]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Rule):
+            out.append(node)
+        elif isinstance(node, Not):
+            stack.append(node.condition)
+        else:
+            stack.extend(reversed(node.conditions))
+    return out
+
+
+def compile_unknown(c: Condition) -> UnknownReader:
+    """``unknown_fields`` for ``c`` with its rules compiled once: a deny reason that names the unreadable
+    fields then costs a pass over the rules, not a compilation of each."""
+    rules = [(r.field, compile_condition(r)) for r in _rules(c)]
+
+    def unknown(facts: Facts) -> list[str]:
+        return list(dict.fromkeys(name for name, test in rules if test(facts) is None))
+
+    return unknown
 
 
 def unknown_fields(c: Condition, facts: Facts) -> list[str]:
-    """The fields of the rules in ``c`` that are unknown for ``facts``, in order: what a reason names."""
-    if isinstance(c, Rule):
-        return [c.field] if _compile_rule(c)(facts) is None else []
-    parts = (c.condition,) if isinstance(c, Not) else c.conditions
-    out: list[str] = []
-    for p in parts:
-        out += [f for f in unknown_fields(p, facts) if f not in out]
-    return out
+    """The fields of the rules in ``c`` that are unknown for ``facts``, in order, without repeats: what a
+    reason names."""
+    return compile_unknown(c)(facts)

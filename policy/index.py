@@ -6,6 +6,12 @@ dict probed with the action's own dot-prefixes (``github.pr.merge`` probes ``git
 and ``*``. A bucket keeps its deny, require_approval and granting allow policies apart, each in file order,
 so the deny pass runs first and stops at the first policy that applies. An allow policy without ``grants``
 can never change a verdict and is not indexed at all.
+
+``Entry.admits`` narrows a scope's candidates further, by what the request's plan knows before any condition is
+read: the environment, and the method and risk for a condition that can only hold for some of them (a rule
+``method in [...]``, ``risk equals ...`` or their negations, alone or directly under ``all``). Such a rule is
+false for any other method or risk, so the whole condition is false there and the policy cannot apply; when
+the method or risk is unknown (a ``partial`` request) nothing is narrowed.
 """
 
 from __future__ import annotations
@@ -16,22 +22,58 @@ from itertools import chain
 from typing import Literal
 
 from trustfence.policy.conditional import Policy
-from trustfence.policy.evaluate import Evaluator, Facts, compile_condition
+from trustfence.policy.conditions import AllOf, Condition, Rule
+from trustfence.policy.evaluate import Evaluator, Facts, UnknownReader, compile_condition, compile_unknown
 
-__all__ = ["Candidates", "Entry", "Kind", "PolicyIndex", "first"]
+__all__ = ["GUARD_FIELDS", "Candidates", "Entry", "Kind", "PolicyIndex", "first"]
 
 Kind = Literal["deny", "approve", "grant"]
 _ANY = ""  # never a name: names have at least one character
 
 
+GUARD_FIELDS = ("method", "risk")
+"""Text fields whose value is part of a decision's plan (see ``Entry.admits``)."""
+
+Guard = tuple[str, frozenset[str], bool]
+"""(field, values, inside): the condition can hold only when the field's value is (inside) or is not among
+``values``."""
+
+
+def _guards(c: Condition | None) -> tuple[Guard, ...]:
+    parts = c.conditions if isinstance(c, AllOf) else (c,) if isinstance(c, Rule) else ()
+    out: list[Guard] = []
+    for r in parts:
+        if isinstance(r, Rule) and r.field in GUARD_FIELDS and r.operator in ("equals", "in", "not_equals", "not_in"):
+            values = r.value if isinstance(r.value, tuple) else (r.value,)
+            out.append((r.field, frozenset(str(v) for v in values), not r.operator.startswith("not_")))
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A policy ready to test: its place in the file, compiled condition (None: always) and environments."""
+    """A policy ready to test: its place in the file, compiled condition (None: always), environments, the
+    reader of the condition's unknown fields (None: no condition) for the reason of a fail-closed decision, and
+    the guards ``admits`` reads."""
 
     index: int
     policy: Policy
     test: Evaluator | None
     environments: frozenset[str] | None
+    unknown: UnknownReader | None = None
+    guards: tuple[Guard, ...] = ()
+
+    def admits(self, environment: str, method: str, risk: str, partial: bool) -> bool:
+        """Whether the policy can apply to a request of this environment, method and risk: False only when its
+        environments exclude it or a guard rule is certainly false (see the module docstring)."""
+        if self.environments is not None and environment not in self.environments:
+            return False
+        if partial:
+            return True
+        for name, values, inside in self.guards:
+            value = method if name == "method" else risk
+            if isinstance(value, str) and (value in values) is not inside:
+                return False
+        return True
 
 
 @dataclass(slots=True)
@@ -81,8 +123,10 @@ class PolicyIndex:
             kind = _kind(p)
             if kind is None:
                 continue
-            test = compile_condition(p.when) if p.when is not None else None
-            entry = Entry(i, p, test, frozenset(p.environments) if p.environments else None)
+            when = p.when
+            entry = Entry(i, p, None if when is None else compile_condition(when),
+                          frozenset(p.environments) if p.environments else None,
+                          None if when is None else compile_unknown(when), _guards(when))
             patterns = dict.fromkeys(p.actions or ("*",))  # ordered, without repeats
             for g in p.gateways or (_ANY,):
                 for c in p.connectors or (_ANY,):
@@ -126,10 +170,9 @@ def _merge(lists: list[list[Entry]]) -> tuple[Entry, ...]:
 
 def first(entries: tuple[Entry, ...], facts: Facts, fail_closed: bool) -> tuple[Entry, bool] | None:
     """The first policy that applies, and whether it applies only because its condition could not be read
-    (``fail_closed``: deny and require_approval policies; an allow policy never applies on the unknown)."""
+    (``fail_closed``: deny and require_approval policies; an allow policy never applies on the unknown).
+    ``entries`` are those ``Entry.admits`` for the request: environments are not checked again."""
     for e in entries:
-        if e.environments is not None and facts.environment not in e.environments:
-            continue
         if e.test is None:
             return e, False
         r = e.test(facts)

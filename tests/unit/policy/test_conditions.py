@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 
 import pytest
@@ -234,3 +235,28 @@ def test_bad_groups(bad: object) -> None:
 def test_not_needs_a_condition() -> None:
     with pytest.raises(PolicyError, match="not needs one condition"):
         Not("x")  # type: ignore[arg-type]
+
+
+HOSTILE = ['a"b', "x');import(os);('", "n\\", "{k0}", "k0", "r", "f:partial", "__import__('os')", "é€"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_policy_text_is_data_in_compiled_conditions(name: str) -> None:
+    # Parameter names, values and patterns reach the compiled condition as values: each hostile spelling is
+    # read as exactly that name and compared with exactly that value, and nothing else happens.
+    with_it = facts(params={name: name, "other": "x"})
+    assert ev(Rule(f"params.{name}", "equals", name), with_it) is T
+    assert ev(Rule(f"params.{name}", "in", (name, "z")), with_it) is T
+    assert ev(Rule(f"params.{name}", "starts_with", name), with_it) is T
+    assert ev(Rule(f"params.{name}", "matches", "^" + re.escape(name) + "$"), with_it) is T
+    assert ev(Rule(f"params.{name}", "equals", name + "!"), with_it) is F
+    assert ev(Rule(f"params.{name}.inner", "exists"), facts(params={name: {"inner": 1}})) is T
+    assert ev(Rule(f"params.{name}", "exists"), facts(params={"other": 1})) is F
+    assert ev(Rule("path", "equals", name), facts(path=name)) is T
+
+
+def test_conditions_of_one_shape_share_compiled_code_but_not_values() -> None:
+    a = compile_condition(AllOf((Rule("params.amount", "gt", 100), Rule("method", "in", ("POST",)))))
+    b = compile_condition(AllOf((Rule("params.amount", "gt", 30000), Rule("method", "in", ("POST",)))))
+    assert a.__code__ is b.__code__  # one compilation per shape
+    assert (a(facts()), b(facts())) == (T, F)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from trustfence.policy import Facts, Permission, Policy, Rule, compile_policy, decide_request
+from trustfence.policy import AllOf, AnyOf, Facts, Permission, Policy, Rule, compile_policy, decide_request
 from trustfence.policy.index import PolicyIndex
 
 
@@ -59,3 +59,27 @@ def test_compiled_policy_always_indexes_its_own_policies() -> None:
     rebuilt = dataclasses.replace(compiled, policies=policies)  # the index given is of other policies
     assert decide_request(rebuilt, Facts("Bot", "x", "x.y")).rule_id == "policy:d"
     assert rebuilt.index.policies == policies
+
+
+def test_plan_narrows_by_method_and_risk_only_where_the_condition_is_certainly_false() -> None:
+    perms = [Permission("Bot", "github", "*", "allow")]
+    policies = [
+        Policy("deletes", "deny", when=AllOf((Rule("method", "equals", "DELETE"), Rule("params.n", "gt", 1)))),
+        Policy("not-low", "require_approval", when=Rule("risk", "not_in", ("low",))),
+        Policy("either", "deny", when=AnyOf((Rule("method", "equals", "PUT"), Rule("params.n", "gt", 5)))),
+    ]
+    compiled = compile_policy(perms, policies)
+
+    def plan(**kw: object) -> list[str]:
+        p = compiled.plan(dataclasses.replace(Facts("Bot", "github", "github.pr.merge"), **kw))  # type: ignore[arg-type]
+        return [e.policy.id for e in (*p.denies, *p.approvals)]
+
+    assert plan(method="DELETE", risk="low") == ["deletes", "either"]
+    assert plan(method="GET", risk="low") == ["either"]  # an any-group narrows nothing
+    assert plan(method="GET", risk="high") == ["either", "not-low"]
+    assert plan(method="GET", risk="low", partial=True) == ["deletes", "either", "not-low"]  # unknown: all stay
+    # and the verdicts are what the conditions say
+    f = Facts("Bot", "github", "github.pr.merge", risk="low", method="DELETE", params={"n": 2})
+    assert decide_request(compiled, f).rule_id == "policy:deletes"
+    assert decide_request(compiled, dataclasses.replace(f, method="GET")).verdict == "allow"
+    assert decide_request(compiled, dataclasses.replace(f, method="GET", risk="high")).verdict == "require_approval"
