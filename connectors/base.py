@@ -160,6 +160,12 @@ _INDEX_DEPTH = 4  # leading path segments used to pick candidate routes
 _CACHE_MAX = 4096  # candidate lists kept; beyond that they are computed per request (no unbounded growth)
 
 
+def _segments(template: str) -> tuple[int, bool]:
+    """(segment count, whether a ``{name+}`` segment may take any number of path segments)."""
+    segs = template.strip("/").split("/") if template.strip("/") else []
+    return len(segs), any(seg.endswith("+}") for seg in segs)
+
+
 def _literals_at(template: str) -> dict[int, str]:
     """Position -> literal segment, for the first ``_INDEX_DEPTH`` segments (parameters are absent)."""
     out: dict[int, str] = {}
@@ -195,29 +201,34 @@ class Router:
     """A compiled route table for one namespace; ``match`` returns the first matching route's Action, ``find``
     the same answer as a ``RouteMatch`` for a connector that adds to the params before building its Action.
 
-    Matching is indexed, not a scan: the method and the first four path segments (each either a literal some
-    route has at that position, or "anything else") select the candidate routes, in table order, so
-    first-match-wins holds; only the candidates' patterns are tried."""
+    Matching is indexed, not a scan: the method, the number of path segments and the first four segments (each
+    either a literal some route has at that position, or "anything else") select the candidate routes, in table
+    order, so first-match-wins holds; only the candidates' patterns are tried. A route's pattern can only match
+    a path of its own segment count (its parameters hold no slash), unless it has a ``{name+}``, which takes any
+    text, slashes and empty segments included."""
 
     def __init__(self, namespace: str, routes: tuple[Route, ...]) -> None:
         self.namespace = namespace
         self.routes = routes
-        self._compiled = [(_Candidate(r, r.compile().match, f"{namespace}.{r.action}"), _literals_at(r.template))
-                          for r in routes]
-        self._literals = [{lits[i] for _, lits in self._compiled if i in lits} for i in range(_INDEX_DEPTH)]
-        self._candidates: dict[tuple[str, ...], list[_Candidate]] = {}
+        self._compiled = [(_Candidate(r, r.compile().match, f"{namespace}.{r.action}"), _literals_at(r.template),
+                           *_segments(r.template)) for r in routes]
+        self._literals = [{lits[i] for _, lits, _, _ in self._compiled if i in lits} for i in range(_INDEX_DEPTH)]
+        self._candidates: dict[tuple[str | int, ...], list[_Candidate]] = {}
 
     def _select(self, method: str, path: str) -> list[_Candidate]:
         # The appended slashes stand in for the segments a short path lacks (each reads as ""); a longer path
         # keeps them in its fifth piece, which the index ignores.
-        s0, s1, s2, s3, _ = (path.strip("/") + "/" * _INDEX_DEPTH).split("/", _INDEX_DEPTH)
+        stripped = path.strip("/")
+        s0, s1, s2, s3, _ = (stripped + "/" * _INDEX_DEPTH).split("/", _INDEX_DEPTH)
         lit = self._literals  # spelled out for the four positions of _INDEX_DEPTH: this is the hot path
-        key = (method, s0 if s0 in lit[0] else "\0", s1 if s1 in lit[1] else "\0", s2 if s2 in lit[2] else "\0",
-               s3 if s3 in lit[3] else "\0")
+        count = stripped.count("/") + 1 if stripped else 0
+        key = (method, count, s0 if s0 in lit[0] else "\0", s1 if s1 in lit[1] else "\0",
+               s2 if s2 in lit[2] else "\0", s3 if s3 in lit[3] else "\0")
         found = self._candidates.get(key)
         if found is None:
-            found = [c for c, lits in self._compiled
-                     if c.route.method == method and all(key[1 + i] == lit for i, lit in lits.items())]
+            found = [c for c, lits, n, rest in self._compiled
+                     if c.route.method == method and (count == n or rest)
+                     and all(key[2 + i] == lit for i, lit in lits.items())]
             if len(self._candidates) < _CACHE_MAX:
                 self._candidates[key] = found
         return found

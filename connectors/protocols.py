@@ -121,7 +121,8 @@ def combine(connector: str, parts: Sequence[tuple[str, Risk]], params: Mapping[s
     ``name`` and ``risk`` are those of the first operation with the highest risk; ``params`` are copied and
     ``params["operations"]`` is set last, so no extracted value can replace the list. ``parts`` is not empty.
     """
-    name, risk = max(parts, key=lambda part: RISK_ORDER[part[1]])  # max keeps the first of equal maxima
+    # max keeps the first of equal maxima
+    name, risk = parts[0] if len(parts) == 1 else max(parts, key=lambda part: RISK_ORDER[part[1]])
     out: dict[str, object] = dict(params or {})
     out[OPERATIONS] = tuple(dict.fromkeys(n for n, _ in parts))
     return Action(name, connector, risk, out, unavailable)

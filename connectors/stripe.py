@@ -26,8 +26,6 @@ unless allowed), with the method and path as params.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from dataclasses import replace
 
 from trustfence.connectors.base import Action, Connector, RequestView, Route, Router
@@ -39,7 +37,7 @@ AMOUNT_FIELDS = frozenset({"amount", "amount_to_capture", "unit_amount", "amount
 """Params holding an amount in the currency's smallest unit; converted to int when all digits."""
 
 # Bounded so int() stays cheap and under the interpreter's digit limit; Stripe amounts have at most 8 digits.
-_DIGITS = re.compile(r"[0-9]{1,18}")
+_MAX_DIGITS = 18
 
 _MONEY = ("amount", "currency", "customer")
 _REFUND = ("amount", "reason")
@@ -263,19 +261,19 @@ STRIPE_ROUTES: tuple[Route, ...] = (
 _ROUTER = Router("stripe", STRIPE_ROUTES)
 
 
-def _with_amounts(params: Mapping[str, object]) -> dict[str, object]:
-    """``params`` with each amount field that is a plain digit string turned into an int.
+def _amounts_as_ints(params: dict[str, object]) -> dict[str, object]:
+    """``params``, changed in place: each amount field that is a plain digit string becomes an int.
 
     Form bodies carry every value as text; ``"1500"`` becomes ``1500`` so numeric policy conditions work.
-    Anything else (``"-5"``, ``"12.5"``, ``""``, an overlong string) is left as sent, so a numeric condition
-    on it fails closed rather than reading a value the request did not state.
+    Anything else (``"-5"``, ``"12.5"``, ``""``, ``"１５"``, an overlong string) is left as sent, so a numeric
+    condition on it fails closed rather than reading a value the request did not state.
     """
-    out = dict(params)
     for name in AMOUNT_FIELDS:
-        value = out.get(name)
-        if isinstance(value, str) and _DIGITS.fullmatch(value):
-            out[name] = int(value)
-    return out
+        value = params.get(name)
+        # ASCII digits only (str.isdigit alone takes other scripts' digits), at most _MAX_DIGITS of them
+        if type(value) is str and value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS:
+            params[name] = int(value)
+    return params
 
 
 class StripeConnector(Connector):
@@ -294,7 +292,7 @@ class StripeConnector(Connector):
         found = _ROUTER.find(target)
         if found is None:
             return unknown_action(self.name, "stripe", view)
-        params = _with_amounts(found.params)
+        params = _amounts_as_ints(found.params)  # find's params are the caller's to change
         account = view.headers.get("stripe-account")
         if account:
             params["stripe_account"] = account

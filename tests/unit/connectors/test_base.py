@@ -169,3 +169,55 @@ def test_router_find_and_match(method: str, path: str, body: bytes, query: tuple
         assert action is None
     else:
         assert action == Action(found.name, "conn", found.risk, found.params, found.unavailable)
+
+
+# --- the route index answers exactly what a scan of the table in order answers ---
+
+from trustfence.connectors import anthropic, github, openai, slack, stripe  # noqa: E402
+
+ROUTERS = [github._ROUTER, stripe._ROUTER, openai._ROUTER, anthropic._ROUTER, slack._PATH_ROUTER]
+_SEGMENT = st.sampled_from(["x1", "v1", "repos", "pulls", "", "a.b", "search", "merge", "{id}"])
+
+
+def scanned(router: Router, view: RequestView) -> RouteMatch | None:
+    """The first route in table order whose pattern matches and whose body rule holds: the index's spec."""
+    for r in router.routes:
+        m = r.compile().match(view.path)
+        if r.method != view.method or m is None:
+            continue
+        body = body_fields(view)
+        if r.when is not None and not r.when(body or {}):
+            continue
+        return RouteMatch(f"{router.namespace}.{r.action}", r.risk, {}, frozenset())
+    return None
+
+
+@st.composite
+def near_routes(draw: st.DrawFn) -> tuple[Router, RequestView]:
+    """A request near some route of some table: its template filled in, then segments changed, added or cut."""
+    router = draw(st.sampled_from(ROUTERS))
+    route = draw(st.sampled_from(router.routes))
+    segs = [draw(st.sampled_from(["x1", "a/b"])) if s.startswith("{") else s
+            for s in route.template.strip("/").split("/")]
+    for _ in range(draw(st.integers(0, 2))):
+        i = draw(st.integers(0, len(segs)))
+        change = draw(st.sampled_from(["insert", "replace", "cut"]))
+        if change == "insert" or not segs:
+            segs.insert(i, draw(_SEGMENT))
+        elif change == "replace":
+            segs[min(i, len(segs) - 1)] = draw(_SEGMENT)
+        else:
+            del segs[min(i, len(segs) - 1)]
+    method = draw(st.sampled_from([route.method, "GET", "POST", "DELETE"]))
+    path = "/" + "/".join(segs) + draw(st.sampled_from(["", "/"]))
+    body = draw(st.sampled_from([b"", b'{"state": "closed", "sha": "1"}', b'{"force": true}']))
+    return router, RequestView(method, "https", "h", 443, path, headers={"content-type": "application/json"},
+                               body=body)
+
+
+@settings(max_examples=3000, deadline=None, database=None)
+@given(near_routes())
+def test_the_index_picks_the_route_a_scan_in_table_order_picks(case: tuple[Router, RequestView]) -> None:
+    router, view = case
+    found, expected = router.find(view), scanned(router, view)
+    assert (found and (found.name, found.risk)) == (expected and (expected.name, expected.risk)), view.path

@@ -7,6 +7,7 @@ import json
 import pytest
 from trustfence.connectors.base import RequestView, Risk
 from trustfence.connectors.graphql import (
+    CACHE_CHARS,
     MAX_BATCH,
     MAX_DEPTH,
     MAX_SOURCE_CHARS,
@@ -257,3 +258,16 @@ def test_action_names_are_valid_permission_names() -> None:
 
     for name in (*names(DOC), m("__typename"), *INVALID):
         assert validate_pattern(name) == name
+
+
+def test_remembered_readings_are_keyed_by_everything_they_depend_on() -> None:
+    doc = "query A { a } mutation B { mergePullRequest(input: {}) { x } } mutation C { closeIssue { x } }"
+    for _ in range(2):  # read twice: the second answer is the remembered one and must be the same
+        assert graphql_document_actions("ns", doc, "B").names == (m("mergePullRequest"),)
+        assert graphql_document_actions("ns", doc, "C").names == (m("closeIssue"),)
+        assert graphql_document_actions("ns", doc).names == (Q, m("mergePullRequest"), m("closeIssue"))
+        assert graphql_document_actions("other", doc, "A").names == ("other.graphql.query",)
+        assert graphql_document_actions("ns", doc, max_tokens=5).names == INVALID  # the budget is part of it
+    # a document past the cache bound is read every time, with the same result as a short one
+    padding = "#" + "x" * CACHE_CHARS + "\n"
+    assert graphql_document_actions("ns", padding + doc, "B").names == (m("mergePullRequest"),)
