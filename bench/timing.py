@@ -1,9 +1,10 @@
 """What the per-call benchmarks (classify, policy) share: how a block of calls is timed and summarised.
 
 Measuring the code, not the machine: the garbage collector is paused while a block runs (when a collection
-runs depends on the whole heap, not on the call in flight), and a result is the median over several blocks of
-each block's p50 and p99, with every block's p99 printed beside it: a burst of work from other processes on a
-shared machine then spoils a block, not the result.
+runs depends on the whole heap, not on the call in flight), and a result is the median over many short blocks
+(tens of milliseconds each, spread over a few seconds) of each block's p50 and p99, with the spread of the
+blocks' p99s printed beside it: a burst of work from other processes on a shared machine, or a stretch in
+which the machine runs slower, then spoils the blocks it overlaps, not the result.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ class Summary:
 
     @property
     def spread(self) -> str:
-        return ", ".join(f"{x:.1f}" for x in self.block_p99s)
+        """The blocks' p99s: lowest, quartiles, highest."""
+        xs = sorted(self.block_p99s)
+        q1, q3 = percentile(xs, 0.25), percentile(xs, 0.75)
+        return f"p99 of {len(xs)} blocks: low {xs[0]:.1f}, quartiles {q1:.1f}-{q3:.1f}, high {xs[-1]:.1f}"
 
 
 def summarise(blocks: list[list[float]]) -> Summary:

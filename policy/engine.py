@@ -17,8 +17,9 @@ A policy applies when the request is in its scope and its condition holds; a con
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
@@ -31,8 +32,27 @@ __all__ = ["MEMO_MAX", "CompiledPolicy", "Decision", "compile_policy", "decide",
            "new_decision_id"]
 
 
+def _id_counter() -> Iterator[int]:
+    # A random 128-bit start with the top bit set: every id has 32 hex digits, and two processes' ids collide
+    # with negligible probability. Decision ids trace a decision to its row; nothing is granted by knowing one.
+    return itertools.count(int.from_bytes(os.urandom(16)) | 1 << 127)
+
+
+_ids = _id_counter()
+
+
+def _reseed() -> None:
+    global _ids
+    _ids = _id_counter()
+
+
+os.register_at_fork(after_in_child=_reseed)  # a forked child must not repeat its parent's ids
+
+
 def new_decision_id() -> str:
-    return os.urandom(16).hex()  # 32 hex digits from the OS CSPRNG, like uuid4().hex at a fifth of the cost
+    """32 hex digits, unique per decision (a counter from a random start: a third of the cost of reading 16
+    random bytes per decision, which is a system call)."""
+    return "%x" % next(_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +87,7 @@ def _decision(verdict: Verdict, reason: str, rule_id: str = "", risk_score: int 
     set_verdict(d, verdict)
     set_reason(d, reason)
     set_rule_id(d, rule_id)
-    set_decision_id(d, os.urandom(16).hex())
+    set_decision_id(d, "%x" % next(_ids))
     set_risk_score(d, risk_score)
     set_approval(d, approval)
     return d
