@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 import pytest
 
 from trustfence.policy import Catalogue, Permission, PolicyError, compile_policy, decide, validate_pattern
@@ -156,3 +159,19 @@ def test_prefix_matching_nothing_is_rejected(pattern: str) -> None:
 def test_catalogue_does_not_relax_syntax() -> None:
     with pytest.raises(PolicyError, match="not valid"):
         validate_pattern("github.*.merge", CATALOGUE)
+
+
+def test_a_forked_child_never_repeats_its_parents_decision_ids() -> None:
+    policy = compile_policy([P("*", "allow")])
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, then out without running anything of the parent's
+        os.write(write, " ".join(decide(policy, "Bot", "github", "x").decision_id for _ in range(3)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 4096).decode().split()
+    os.close(read)
+    parent = [decide(policy, "Bot", "github", "x").decision_id for _ in range(3)]
+    assert len(child) == 3 and not set(child) & set(parent)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in child + parent)
