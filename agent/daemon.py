@@ -1,7 +1,9 @@
 """``tf daemon``: owns the sandboxes, the embedded enforcer, the DuckDB file and the Unix-socket API.
 
 One per state directory (a lock file enforces it). Everything runs on one asyncio loop; blocking kernel
-and database work goes to threads.
+and database work goes to threads. This module is the daemon's life: start, the socket's protocol, a sandbox
+per ``tf run`` connection, reloading policy files, and the changes every operation makes the same way
+(``apply_config``, ``apply_permissions``, ``write_policy``). The operations themselves are in ``ops``.
 """
 
 from __future__ import annotations
@@ -13,78 +15,45 @@ import grp
 import json
 import logging
 import os
-import pwd
 import signal
 import socket
 import struct
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from pathlib import Path
-from datetime import datetime
 from typing import Any
 
 from trustfence.agent import config as cfgmod
-from trustfence.agent.config import ConfigError, Config, ConnectorConfig
+from trustfence.agent import policyfiles
+from trustfence.agent.audit import AuditLog
+from trustfence.agent.brakes import KillSwitches, load_switches
+from trustfence.agent.config import Config, ConfigError
 from trustfence.agent.credentials import CredentialStore
 from trustfence.agent.notify import Notifier
-from trustfence.agent.brakes import BrakeError, KillSwitches, load_switches
+from trustfence.agent.ops import OPS, READ_OPS, OpError, Reply, jsonable
 from trustfence.agent.paths import Paths
 from trustfence.agent.sandbox import SandboxError, SandboxManager, SandboxSpec
 from trustfence.agent.sandbox import cgroup as cgroups
 from trustfence.agent.setup import ensure_state
 from trustfence.bpf.guard import Guard, GuardError
-from trustfence.agent import policyfiles
-from trustfence.agent.audit import AuditLog
 from trustfence.policy import CompiledPolicy, Permission, PolicyError, compile_policy, dump_policies
 from trustfence.policy.model import validate_name
 from trustfence.proxy import Enforcer, EnforcerState, Gateway
-from trustfence.proxy.holds import ApprovalError
 from trustfence.proxy.master import EnforcerError
 from trustfence.proxy.upstream import install_resolver, upstream_bundle
 from trustfence.store import Store
-from trustfence.vault import STRIP_NAMES, Vault, VaultError, dummy_env, placeholder
+from trustfence.vault import STRIP_NAMES, VaultError, dummy_env, placeholder
 
-__all__ = ["AlreadyRunning", "Daemon"]
+__all__ = ["AlreadyRunning", "Daemon", "OpError"]
 
 log = logging.getLogger("trustfence.daemon")
-
-Reply = dict[str, Any]
 
 
 class AlreadyRunning(RuntimeError):
     pass
 
 
-class OpError(Exception):
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 def _peer_uid(sock: socket.socket) -> int:
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     return int(struct.unpack("3i", creds)[1])
-
-
-def _jsonable(v: Any) -> Any:
-    return v.isoformat() if isinstance(v, datetime) else v
-
-
-def _row(p: Permission) -> dict[str, str]:
-    return {"gateway": p.gateway, "connector": p.connector, "action": p.action, "decision": p.decision}
-
-
-def _in_group(uid: int, group: str) -> bool:
-    """Whether ``uid`` may answer an approval for ``group`` (an approver role is a Unix group; none: anyone who
-    can reach the socket, i.e. root and the trustfence group)."""
-    if not group:
-        return True
-    try:
-        g = grp.getgrnam(group)
-        user = pwd.getpwuid(uid)
-    except KeyError:
-        return False
-    return user.pw_name in g.gr_mem or user.pw_gid == g.gr_gid
 
 
 class Daemon:
@@ -188,11 +157,11 @@ class Daemon:
                 if op == "run":
                     await self._run(req, uid, reader, writer)
                     return
-                handler = self._ops.get(op)
+                handler = OPS.get(op)
                 try:
                     if handler is None:
                         raise OpError(f"unknown operation {op!r}")
-                    if op not in self._read_ops and uid != 0:
+                    if op not in READ_OPS and uid != 0:
                         raise OpError(f"{op} needs root (uid 0); you are uid {uid}")
                     reply = {"ok": True, **await handler(self, {**req, "uid": uid})}
                 except (OpError, ConfigError, PolicyError, VaultError) as e:
@@ -208,7 +177,7 @@ class Daemon:
 
     @staticmethod
     async def _send(writer: asyncio.StreamWriter, reply: Reply) -> None:
-        writer.write(json.dumps(reply, default=_jsonable).encode() + b"\n")
+        writer.write(json.dumps(reply, default=jsonable).encode() + b"\n")
         await writer.drain()
 
     # -- run: the sandbox lives as long as this connection ------------------------------------------
@@ -234,7 +203,7 @@ class Daemon:
         try:
             self.state.gateways[spec.agent_addr] = Gateway(gateway, spec.name, spec.agent_addr, spec.host_addr)
             await self._lock_and_listen(spec)
-            await self._send(writer, {"ok": True, "sandbox": self._describe(spec), "env": self._agent_env(spec),
+            await self._send(writer, {"ok": True, "sandbox": self.describe(spec), "env": self._agent_env(spec),
                                       "unset": sorted(STRIP_NAMES), "netns": spec.netns,
                                       "ca_overlays": self._ca_overlays(), "ca_bundle": str(self.paths.agent_bundle),
                                       "cgroup": str(cgroups.path_of(spec.name)), "joined": join is not None})
@@ -302,7 +271,7 @@ class Daemon:
             self.guard.forget(cg)
         log.info("sandbox %s removed", spec.name)
 
-    def _describe(self, spec: SandboxSpec) -> dict[str, Any]:
+    def describe(self, spec: SandboxSpec) -> dict[str, Any]:
         locked = self.guard is not None
         return {"name": spec.name, "gateway": spec.gateway, "agent_addr": spec.agent_addr,
                 "enforcer_addr": spec.host_addr, "uid": spec.uid, "ebpf": locked,
@@ -335,171 +304,6 @@ class Daemon:
                 env |= dummy_env([c.type])
         return env
 
-    # -- operations ---------------------------------------------------------------------------------
-    async def op_ping(self, req: dict[str, Any]) -> Reply:
-        return {"pid": os.getpid(), "home": str(self.paths.home), "default_user": self.config.default_user}
-
-    async def op_stop(self, req: dict[str, Any]) -> Reply:
-        asyncio.get_running_loop().call_later(0.05, self.stop.set)
-        return {"pid": os.getpid()}
-
-    async def op_status(self, req: dict[str, Any]) -> Reply:
-        n = await asyncio.to_thread(self.store.query, "count")
-        return {
-            "pid": os.getpid(),
-            "home": str(self.paths.home),
-            "tag": self.config.tag,
-            "sandboxes": [self._describe(s) for s in self.sandboxes.values()],
-            "connectors": [c.name for c in self.config.connectors],
-            "permissions": len(self.state.policy.permissions),
-            "kill_switches": self.state.switches.to_json(),
-            "ebpf": "loaded" if self.guard else f"unavailable: {self.guard_error}",
-            "traffic_rows": n[0]["n"],
-        }
-
-    async def op_logs(self, req: dict[str, Any]) -> Reply:
-        rows = await asyncio.to_thread(self.store.query, "recent", limit=int(req.get("limit", 50)),
-                                       gateway=req.get("gateway"), after_seq=int(req.get("after_seq", 0)))
-        return {"rows": [{k: _jsonable(v) for k, v in r.items()} for r in rows]}
-
-    async def op_connector_list(self, req: dict[str, Any]) -> Reply:
-        out = []
-        vault = self.state.credentials.vault
-        for c in self.config.connectors:
-            conn = self.state.connectors.by_name[c.name]
-            entry = vault.find(c.name) if vault is not None else None
-            credential = (entry.fingerprint if entry else "missing") if c.credential else (
-                entry.fingerprint if entry else "")
-            out.append({"name": c.name, "type": c.type, "hosts": list(conn.hosts), "actions": len(conn.actions),
-                        "credential": credential, "credential_gateways": list(entry.gateways) if entry else []})
-        return {"connectors": out, "vault_error": self.state.credentials.error}
-
-    async def op_connector_add(self, req: dict[str, Any]) -> Reply:
-        ports = req.get("ports") or []
-        if not all(isinstance(p, int) and 0 < p < 65536 for p in ports):
-            raise OpError(f"ports must be port numbers, got {ports!r}")
-        token = req.get("token")
-        if token is None and any(req.get(k) for k in ("gateways", "header", "prefix", "query_param")):
-            raise OpError("--gateways, --header, --prefix and --query-param describe a credential: give its token too")
-        cfg = self._reread_config()
-        name, type_name = str(req.get("name") or req["type"]), str(req["type"])
-        old = next((c for c in cfg.connectors if c.name == name), None)
-        conn = ConnectorConfig(name, type_name, tuple(str(d).lower() for d in req.get("domains") or ()),
-                               tuple(sorted(set(ports))), tuple(str(u) for u in req.get("urls") or ()),
-                               str(req.get("base_path") or ""),
-                               credential=token is not None or (old is not None and old.credential),
-                               env=tuple(str(e) for e in req.get("env") or (old.env if old else ())))
-        text = cfgmod.dump_config(cfgmod.with_connector(cfg, conn))
-        if token is None:
-            self._apply_config(text)
-            return {"connector": conn.name}
-        cfgmod.parse_config(text, self.paths.config)  # the configuration is valid before anything is sealed
-        vault = self.vault.put(self.state.credentials, name, type_name, conn.build().hosts, str(token),
-                               [str(g) for g in req.get("gateways") or ()], self.vault.injection(type_name, req))
-        self._apply_config_and_vault(text, vault)
-        entry = vault.get(name)
-        return {"connector": conn.name, "fingerprint": entry.fingerprint, "version": entry.version}
-
-    async def op_connector_remove(self, req: dict[str, Any]) -> Reply:
-        name = str(req["name"])
-        cfg = self._reread_config()
-        if name not in {c.name for c in cfg.connectors}:
-            raise OpError(f"unknown connector {name!r}; known: {', '.join(c.name for c in cfg.connectors) or 'none'}")
-        users = [p for p in self.state.policy.permissions if p.connector == name]
-        if users:
-            raise OpError(f"{len(users)} permission(s) still name connector {name}; remove them first "
-                          f"(tf permissions list --connector {name})")
-        text = cfgmod.dump_config(replace(cfg, connectors=tuple(c for c in cfg.connectors if c.name != name)))
-        running = self.state.credentials.vault
-        if running is not None and name in running:
-            vault = running.copy()
-            vault.remove(name)
-            self._apply_config_and_vault(text, vault)
-        else:
-            self._apply_config(text)
-        return {"removed": name}
-
-    def _apply_config_and_vault(self, text: str, vault: Vault) -> None:
-        """Save the changed vault, then the configuration; if that fails, the running vault's file goes back,
-        so file and configuration always match. Then both run."""
-        running = self.state.credentials.vault
-        assert running is not None  # a changed vault was copied from the running one
-        vault.save()
-        try:
-            self._apply_config(text)
-        except BaseException:
-            running.save()
-            raise
-        self.state.credentials = replace(self.state.credentials, vault=vault)
-
-    async def op_vault_status(self, req: dict[str, Any]) -> Reply:
-        return self.vault.status(self.state.credentials)
-
-    async def op_vault_rotate(self, req: dict[str, Any]) -> Reply:
-        old_id = self.vault.key.key_id if self.vault.key else None
-        vault = await asyncio.to_thread(self.vault.rotate, self.state.credentials)
-        self.state.credentials = replace(self.state.credentials, vault=vault)
-        return {"old_key_id": old_id, "key_id": vault.key.key_id, "entries": len(vault)}
-
-    async def op_permissions_list(self, req: dict[str, Any]) -> Reply:
-        rows = [p for p in self.state.policy.permissions
-                if (not req.get("gateway") or p.gateway == req["gateway"])
-                and (not req.get("connector") or p.connector == req["connector"])]
-        return {"permissions": [{"gateway": p.gateway, "connector": p.connector, "action": p.action,
-                                 "decision": p.decision, "rule_id": p.rule_id} for p in rows]}
-
-    async def op_permissions_set(self, req: dict[str, Any]) -> Reply:
-        new = cfgmod.check_permission(req, self.state.connectors)
-        old = [p for p in self.state.policy.permissions if self._same(p, new)]
-        kept = tuple(p for p in self.state.policy.permissions if not self._same(p, new))
-        self._apply_permissions((*kept, new), f"uid {req['uid']}", "permission set",
-                                _row(old[0]) if old else None, _row(new))
-        return {"rule_id": new.rule_id}
-
-    async def op_permissions_preset(self, req: dict[str, Any]) -> Reply:
-        """Replace a gateway's permissions on one connector with a preset: allow-all, read-only (every low-risk
-        action of the connector's catalogue), or require-approval (everything held for a human)."""
-        gateway = validate_name("gateway", str(req.get("gateway") or ""))
-        conn = self.state.connectors.by_name.get(str(req.get("connector")))
-        if conn is None:
-            known = ", ".join(sorted(self.state.connectors.by_name)) or "none"
-            raise OpError(f"unknown connector {req.get('connector')!r}; known: {known}")
-        preset = str(req.get("preset"))
-        if preset == "allow-all":
-            rows = [Permission(gateway, conn.name, "*", "allow")]
-        elif preset == "require-approval":
-            rows = [Permission(gateway, conn.name, "*", "require_approval")]
-        elif preset == "read-only":
-            from trustfence.connectors.catalogue import catalogue
-
-            names = sorted({e.action for e in catalogue(conn.type_name)
-                            if e.risk == "low" and conn.catalogue.accepts_action(e.action)})
-            rows = [Permission(gateway, conn.name, a, "allow") for a in names]
-        else:
-            raise OpError(f"unknown preset {preset!r}; known: allow-all, read-only, require-approval")
-        perms = self.state.policy.permissions
-        old = [_row(p) for p in perms if (p.gateway, p.connector) == (gateway, conn.name)]
-        kept = tuple(p for p in perms if (p.gateway, p.connector) != (gateway, conn.name))
-        self._apply_permissions((*kept, *rows), f"uid {req['uid']}", f"permissions preset {preset}", old,
-                                [_row(p) for p in rows])
-        return {"permissions": len(rows)}
-
-    async def op_permissions_export(self, req: dict[str, Any]) -> Reply:
-        return {"text": policyfiles.export(self.state.policy)}
-
-    async def op_permissions_import(self, req: dict[str, Any]) -> Reply:
-        """Replace every permission and policy with the document's, validated whole first."""
-        where = Path(str(req.get("name") or "import.toml"))
-        new = policyfiles.parse_document(str(req.get("text") or ""), where, self.state.connectors)
-        before = policyfiles.fingerprint(self.state.policy)
-        self._write_policy(new)
-        self.audit.append(f"uid {req['uid']}", f"permissions import from {where}", before,
-                          policyfiles.fingerprint(new))
-        return {"permissions": len(new.permissions), "policies": len(new.policies)}
-
-    async def op_audit(self, req: dict[str, Any]) -> Reply:
-        return {"events": self.audit.read(int(req.get("limit") or 100)), "broken": self.audit.verify()}
-
     async def _watch_policy_files(self) -> None:
         """Reload permissions.toml and policies.toml when edited by hand or by git; a bad edit is refused with
         file, line and reason, and the running policy stays."""
@@ -521,16 +325,6 @@ class Daemon:
                      len(new.policies))
             self.audit.append("file edit", "policy files reloaded", before, policyfiles.fingerprint(new))
 
-    async def op_permissions_remove(self, req: dict[str, Any]) -> Reply:
-        perms = self.state.policy.permissions
-        kept = tuple(p for p in perms if not (p.gateway == req.get("gateway") and p.connector == req.get(
-            "connector") and p.action == req.get("action")))
-        if len(kept) == len(perms):
-            raise OpError("no such permission (see tf permissions list)", code=1)
-        self._apply_permissions(kept, f"uid {req['uid']}", "permission removed",
-                                [_row(p) for p in perms if p not in kept], None)
-        return {"removed": len(perms) - len(kept)}
-
     # -- brakes: kill switches, enforcement levels, rate limits ---------------------------------------
     def _apply_brakes(self, cfg: Config) -> None:
         """Rate limits and levels into the running enforcer; requests already admitted keep their slots."""
@@ -543,104 +337,18 @@ class Daemon:
         self.state.approvals.on_open = (Notifier(ap.notify_url, cfg.resolve, self.paths.upstream_bundle)
                                         if ap.notify_url else None)
 
-    def _known_gateways(self) -> set[str]:
+    def known_gateways(self) -> set[str]:
         """Running, or named by permissions.toml or config.toml."""
         c = self.config
         return ({s.gateway for s in self.sandboxes.values()} | {p.gateway for p in self.state.policy.permissions}
                 | set(c.gateways) | set(c.rate_limit.gateways) | {a.gateway for a in c.rate_limit.actions if a.gateway})
 
-    async def op_killswitch_activate(self, req: dict[str, Any]) -> Reply:
-        try:
-            done = self.kill_switches.activate(str(req.get("scope") or "all"), str(req.get("reason") or ""),
-                                               str(req.get("by") or ""), self._known_gateways(),
-                                               self.state.connectors.by_name)
-        except BrakeError as e:
-            raise OpError(str(e), e.code) from None
-        self.audit.append(f"uid {req['uid']} ({req.get('by') or '?'})", "kill switch activated", None, done)
-        return done
-
-    async def op_killswitch_deactivate(self, req: dict[str, Any]) -> Reply:
-        try:
-            done = self.kill_switches.deactivate(str(req.get("scope") or "all"), str(req.get("reason") or ""),
-                                                 str(req.get("by") or ""))
-        except BrakeError as e:
-            raise OpError(str(e), e.code) from None
-        self.audit.append(f"uid {req['uid']} ({req.get('by') or '?'})", "kill switch deactivated",
-                          {"scope": done["scope"]}, {"reason": str(req.get("reason") or "")})
-        return done
-
-    async def op_approvals_list(self, req: dict[str, Any]) -> Reply:
-        rows = self.state.approvals.listing(req.get("state"))
-        return {"approvals": [a.as_dict() for a in rows if not req.get("gateway") or a.gateway == req["gateway"]]}
-
-    async def op_approvals_show(self, req: dict[str, Any]) -> Reply:
-        try:
-            return self.state.approvals.get(str(req.get("id"))).as_dict()
-        except ApprovalError as e:
-            raise OpError(str(e)) from None
-
-    async def op_approvals_answer(self, req: dict[str, Any]) -> Reply:
-        """Approve or deny; ``always`` (approve only) also writes the allow permission for that gateway and action."""
-        approve, always = bool(req.get("approve")), bool(req.get("always"))
-        if always and not approve:
-            raise OpError("--always goes with approve: it writes an allow permission")
-        uid = int(req["uid"])
-        try:
-            a = self.state.approvals.get(str(req.get("id")))
-            if uid != 0 and (always or not _in_group(uid, a.approver_role)):
-                need = "root (it writes a permission)" if always else f"root or a member of group {a.approver_role}"
-                raise OpError(f"approval {a.id} can be answered by {need}; you are uid {uid}")
-            if always:  # the permission first: an approval is not given if its permission cannot be written
-                new = cfgmod.check_permission({"gateway": a.gateway, "connector": a.connector, "action": a.action,
-                                               "decision": "allow"}, self.state.connectors)
-                if a.state == "pending":
-                    old = [_row(p) for p in self.state.policy.permissions if self._same(p, new)]
-                    kept = tuple(p for p in self.state.policy.permissions if not self._same(p, new))
-                    self._apply_permissions((*kept, new), f"uid {uid}", f"permission set by approval {a.id} --always",
-                                            old[0] if old else None, _row(new))
-            a = self.state.approvals.answer(a.id, approve, by=uid, note=str(req.get("note") or ""),
-                                            always=always)
-        except ApprovalError as e:
-            raise OpError(str(e)) from None
-        log.info("approval %s %s by uid %s%s", a.id, a.state, a.answered_by, " (always)" if a.always else "")
-        self.audit.append(f"uid {uid}", f"approval {a.id} {a.state}",
-                          {"action": a.action, "gateway": a.gateway, "digest": a.digest}, {"note": a.note})
-        return a.as_dict()
-
-    async def op_killswitch_status(self, req: dict[str, Any]) -> Reply:
-        return self.kill_switches.status()
-
-    async def op_gateway_level(self, req: dict[str, Any]) -> Reply:
-        """Set a gateway's enforcement level in config.toml. Any valid name: a level may be set before it runs."""
-        name = validate_name("gateway", str(req.get("name") or ""))
-        level = req.get("level")
-        if level not in cfgmod.LEVELS:
-            raise OpError(f"level must be one of {', '.join(cfgmod.LEVELS)}, got {level!r}")
-        cfg = self._reread_config()
-        old = cfg.gateways.get(name, cfgmod.GatewayConfig())
-        gateways = {**cfg.gateways, name: replace(old, level=level)}
-        self._apply_config(cfgmod.dump_config(replace(cfg, gateways=gateways)))
-        return {"gateway": name, "level": level, "was": old.level or cfg.level}
-
-    async def op_gateway_list(self, req: dict[str, Any]) -> Reply:
-        running = {s.gateway for s in self.sandboxes.values()}
-        rl = self.config.rate_limit
-        rows = []
-        for name in sorted(self._known_gateways()):
-            switch = self.state.switches.blocking(name)
-            rows.append({"name": name, "level": self.state.level_of(name), "running": name in running,
-                         "per_minute": rl.gateways.get(name, rl.per_minute),
-                         "kill_switch": switch.describe() if switch else ""})
-        return {"gateways": rows, "default_level": self.config.level}
-
-    @staticmethod
-    def _same(a: Permission, b: Permission) -> bool:
-        return (a.gateway, a.connector, a.action) == (b.gateway, b.connector, b.action)
-
-    def _reread_config(self) -> Config:
+    # -- changes every operation makes the same way ------------------------------------------------------
+    def reread_config(self) -> Config:
+        """config.toml as it is on disk now: an operation changes that, not the copy loaded at start."""
         return cfgmod.load_config(self.paths.config)
 
-    def _apply_config(self, text: str) -> None:
+    def apply_config(self, text: str) -> None:
         """Validate the new text as a whole before it replaces the file; then swap the running state."""
         cfg = cfgmod.parse_config(text, self.paths.config)
         connectors = cfg.connector_set()
@@ -653,45 +361,17 @@ class Daemon:
         self.state.credentials = replace(self.state.credentials, required=frozenset(
             c.name for c in cfg.connectors if c.credential))
 
-    def _apply_permissions(self, perms: tuple[Permission, ...], who: str, what: str, before: Any,
-                           after: Any) -> None:
+    def apply_permissions(self, perms: tuple[Permission, ...], who: str, what: str, before: Any,
+                          after: Any) -> None:
+        """Audit, then write and run ``perms`` with the running policies."""
         self.audit.append(who, what, before, after)  # recorded before it takes effect
-        self._write_policy(compile_policy(perms, self.state.policy.policies))
+        self.write_policy(compile_policy(perms, self.state.policy.policies))
 
-    def _write_policy(self, policy: CompiledPolicy) -> None:
+    def write_policy(self, policy: CompiledPolicy) -> None:
+        """permissions.toml and policies.toml from ``policy``, then it runs."""
         cfgmod.atomic_write(self.paths.permissions, cfgmod.dump_permissions(policy.permissions))
         text = dump_policies(policy.policies) if policy.policies else ""
         if text or self.paths.policies.exists():
             cfgmod.atomic_write(self.paths.policies, text)
         self._stamp = policyfiles.stamp(self.paths)  # our own write is not an edit to reload
         self.state.policy = policy
-
-    _ops: dict[str, Callable[[Daemon, dict[str, Any]], Awaitable[Reply]]] = {
-        "ping": op_ping,
-        "stop": op_stop,
-        "status": op_status,
-        "logs": op_logs,
-        "connector.list": op_connector_list,
-        "connector.add": op_connector_add,
-        "connector.remove": op_connector_remove,
-        "permissions.list": op_permissions_list,
-        "permissions.set": op_permissions_set,
-        "permissions.remove": op_permissions_remove,
-        "permissions.export": op_permissions_export,
-        "permissions.preset": op_permissions_preset,
-        "permissions.import": op_permissions_import,
-        "audit": op_audit,
-        "killswitch.activate": op_killswitch_activate,
-        "killswitch.deactivate": op_killswitch_deactivate,
-        "killswitch.status": op_killswitch_status,
-        "approvals.list": op_approvals_list,
-        "approvals.show": op_approvals_show,
-        "approvals.answer": op_approvals_answer,
-        "gateway.level": op_gateway_level,
-        "gateway.list": op_gateway_list,
-        "vault.status": op_vault_status,
-        "vault.rotate": op_vault_rotate,
-    }
-    _read_ops = frozenset({"ping", "status", "logs", "connector.list", "permissions.list", "killswitch.status",
-                           "approvals.list", "approvals.show", "approvals.answer",
-                           "gateway.list", "permissions.export", "audit"})

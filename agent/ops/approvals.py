@@ -1,0 +1,74 @@
+"""Operations: requests held for a human (list, show, approve or deny)."""
+
+from __future__ import annotations
+
+import grp
+import logging
+import pwd
+from typing import TYPE_CHECKING, Any
+
+from trustfence.agent import config as cfgmod
+from trustfence.agent.ops import OpError, Reply, op
+from trustfence.agent.ops.policy import row, same
+from trustfence.proxy.holds import ApprovalError
+
+if TYPE_CHECKING:
+    from trustfence.agent.daemon import Daemon
+
+log = logging.getLogger("trustfence.daemon")
+
+
+def in_group(uid: int, group: str) -> bool:
+    """Whether ``uid`` may answer an approval for ``group`` (an approver role is a Unix group; none: anyone who
+    can reach the socket, i.e. root and the trustfence group)."""
+    if not group:
+        return True
+    try:
+        g = grp.getgrnam(group)
+        user = pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return user.pw_name in g.gr_mem or user.pw_gid == g.gr_gid
+
+
+@op("approvals.list", read=True)
+async def approvals_list(d: Daemon, req: dict[str, Any]) -> Reply:
+    rows = d.state.approvals.listing(req.get("state"))
+    return {"approvals": [a.as_dict() for a in rows if not req.get("gateway") or a.gateway == req["gateway"]]}
+
+
+@op("approvals.show", read=True)
+async def approvals_show(d: Daemon, req: dict[str, Any]) -> Reply:
+    try:
+        return d.state.approvals.get(str(req.get("id"))).as_dict()
+    except ApprovalError as e:
+        raise OpError(str(e)) from None
+
+
+@op("approvals.answer", read=True)  # who may answer is decided here: root, or the approval's approver group
+async def approvals_answer(d: Daemon, req: dict[str, Any]) -> Reply:
+    """Approve or deny; ``always`` (approve only) also writes the allow permission for that gateway and action."""
+    approve, always = bool(req.get("approve")), bool(req.get("always"))
+    if always and not approve:
+        raise OpError("--always goes with approve: it writes an allow permission")
+    uid = int(req["uid"])
+    try:
+        a = d.state.approvals.get(str(req.get("id")))
+        if uid != 0 and (always or not in_group(uid, a.approver_role)):
+            need = "root (it writes a permission)" if always else f"root or a member of group {a.approver_role}"
+            raise OpError(f"approval {a.id} can be answered by {need}; you are uid {uid}")
+        if always:  # the permission first: an approval is not given if its permission cannot be written
+            new = cfgmod.check_permission({"gateway": a.gateway, "connector": a.connector, "action": a.action,
+                                           "decision": "allow"}, d.state.connectors)
+            if a.state == "pending":
+                old = [row(p) for p in d.state.policy.permissions if same(p, new)]
+                kept = tuple(p for p in d.state.policy.permissions if not same(p, new))
+                d.apply_permissions((*kept, new), f"uid {uid}", f"permission set by approval {a.id} --always",
+                                    old[0] if old else None, row(new))
+        a = d.state.approvals.answer(a.id, approve, by=uid, note=str(req.get("note") or ""), always=always)
+    except ApprovalError as e:
+        raise OpError(str(e)) from None
+    log.info("approval %s %s by uid %s%s", a.id, a.state, a.answered_by, " (always)" if a.always else "")
+    d.audit.append(f"uid {uid}", f"approval {a.id} {a.state}",
+                   {"action": a.action, "gateway": a.gateway, "digest": a.digest}, {"note": a.note})
+    return a.as_dict()

@@ -1,0 +1,105 @@
+"""Operations: connectors (which hosts mean what) and the credential vault behind them."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from trustfence.agent import config as cfgmod
+from trustfence.agent.config import ConnectorConfig
+from trustfence.agent.ops import OpError, Reply, op
+from trustfence.vault import Vault
+
+if TYPE_CHECKING:
+    from trustfence.agent.daemon import Daemon
+
+
+@op("connector.list", read=True)
+async def connector_list(d: Daemon, req: dict[str, Any]) -> Reply:
+    out = []
+    vault = d.state.credentials.vault
+    for c in d.config.connectors:
+        conn = d.state.connectors.by_name[c.name]
+        entry = vault.find(c.name) if vault is not None else None
+        credential = (entry.fingerprint if entry else "missing") if c.credential else (
+            entry.fingerprint if entry else "")
+        out.append({"name": c.name, "type": c.type, "hosts": list(conn.hosts), "actions": len(conn.actions),
+                    "credential": credential, "credential_gateways": list(entry.gateways) if entry else []})
+    return {"connectors": out, "vault_error": d.state.credentials.error}
+
+
+@op("connector.add")
+async def connector_add(d: Daemon, req: dict[str, Any]) -> Reply:
+    ports = req.get("ports") or []
+    if not all(isinstance(p, int) and 0 < p < 65536 for p in ports):
+        raise OpError(f"ports must be port numbers, got {ports!r}")
+    token = req.get("token")
+    if token is None and any(req.get(k) for k in ("gateways", "header", "prefix", "query_param")):
+        raise OpError("--gateways, --header, --prefix and --query-param describe a credential: give its token too")
+    cfg = d.reread_config()
+    name, type_name = str(req.get("name") or req["type"]), str(req["type"])
+    old = next((c for c in cfg.connectors if c.name == name), None)
+    conn = ConnectorConfig(name, type_name, tuple(str(x).lower() for x in req.get("domains") or ()),
+                           tuple(sorted(set(ports))), tuple(str(u) for u in req.get("urls") or ()),
+                           str(req.get("base_path") or ""),
+                           credential=token is not None or (old is not None and old.credential),
+                           env=tuple(str(e) for e in req.get("env") or (old.env if old else ())))
+    text = cfgmod.dump_config(cfgmod.with_connector(cfg, conn))
+    if token is None:
+        d.apply_config(text)
+        return {"connector": conn.name}
+    cfgmod.parse_config(text, d.paths.config)  # the configuration is valid before anything is sealed
+    vault = d.vault.put(d.state.credentials, name, type_name, conn.build().hosts, str(token),
+                        [str(g) for g in req.get("gateways") or ()], d.vault.injection(type_name, req))
+    _apply_config_and_vault(d, text, vault)
+    entry = vault.get(name)
+    return {"connector": conn.name, "fingerprint": entry.fingerprint, "version": entry.version}
+
+
+@op("connector.remove")
+async def connector_remove(d: Daemon, req: dict[str, Any]) -> Reply:
+    name = str(req["name"])
+    cfg = d.reread_config()
+    if name not in {c.name for c in cfg.connectors}:
+        raise OpError(f"unknown connector {name!r}; known: {', '.join(c.name for c in cfg.connectors) or 'none'}")
+    users = [p for p in d.state.policy.permissions if p.connector == name]
+    if users:
+        raise OpError(f"{len(users)} permission(s) still name connector {name}; remove them first "
+                      f"(tf permissions list --connector {name})")
+    text = cfgmod.dump_config(replace(cfg, connectors=tuple(c for c in cfg.connectors if c.name != name)))
+    running = d.state.credentials.vault
+    if running is not None and name in running:
+        vault = running.copy()
+        vault.remove(name)
+        _apply_config_and_vault(d, text, vault)
+    else:
+        d.apply_config(text)
+    return {"removed": name}
+
+
+def _apply_config_and_vault(d: Daemon, text: str, vault: Vault) -> None:
+    """Save the changed vault, then the configuration; if that fails, the running vault's file goes back,
+    so file and configuration always match. Then both run."""
+    running = d.state.credentials.vault
+    assert running is not None  # a changed vault was copied from the running one
+    vault.save()
+    try:
+        d.apply_config(text)
+    except BaseException:
+        running.save()
+        raise
+    d.state.credentials = replace(d.state.credentials, vault=vault)
+
+
+@op("vault.status")
+async def vault_status(d: Daemon, req: dict[str, Any]) -> Reply:
+    return d.vault.status(d.state.credentials)
+
+
+@op("vault.rotate")
+async def vault_rotate(d: Daemon, req: dict[str, Any]) -> Reply:
+    old_id = d.vault.key.key_id if d.vault.key else None
+    vault = await asyncio.to_thread(d.vault.rotate, d.state.credentials)
+    d.state.credentials = replace(d.state.credentials, vault=vault)
+    return {"old_key_id": old_id, "key_id": vault.key.key_id, "entries": len(vault)}
