@@ -1,0 +1,5 @@
+"""The ``tf`` command line (see ``main``)."""
+
+from trustfence.agent.cli.main import app, main
+
+__all__ = ["app", "main"]

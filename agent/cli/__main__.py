@@ -1,0 +1,3 @@
+from trustfence.agent.cli import main
+
+main()

@@ -1,0 +1,212 @@
+"""The ``tf`` command line. Commands are thin: they call the daemon and print. Exit codes are decided in
+one place (``main``): 0 ok, 1 denied or failed check, 2 usage, configuration or internal error.
+
+This module holds the root commands (init, daemon, status, doctor, run, logs); the groups are in their own
+modules: connectors and vault, permissions and audit, approvals, brakes (kill switch, gateway levels).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Annotated, Any, NoReturn, Optional
+
+import typer
+
+from trustfence.agent.cli.approvals import approvals_app
+from trustfence.agent.cli.brakes import gateway_app, killswitch_app
+from trustfence.agent.cli.common import CliError, call, client, err, out, print_json, require_root
+from trustfence.agent.cli.connectors import connector_app, vault_app
+from trustfence.agent.cli.policy import audit, permissions_app
+from trustfence.agent.ipc import Client, DaemonError, DaemonUnavailable
+from trustfence.agent.paths import paths
+from trustfence.agent.runner import RunError, resolve_user, run_agent
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="TrustFence: a host firewall for AI agents.")
+daemon_app = typer.Typer(help="Run or stop the root daemon (tf daemon | tf daemon stop).")
+app.add_typer(daemon_app, name="daemon")
+app.add_typer(connector_app, name="connector")
+app.add_typer(permissions_app, name="permissions")
+app.add_typer(killswitch_app, name="kill-switch")
+app.add_typer(gateway_app, name="gateway")
+app.add_typer(approvals_app, name="approvals")
+app.add_typer(vault_app, name="vault")
+
+
+@app.command()
+def init() -> None:
+    """Create the state directory, a default config, the enforcer CA and the vault key (idempotent)."""
+    require_root("tf init")
+    from trustfence.agent.setup import ensure_state
+    from trustfence.vault import VaultError
+
+    p = paths()
+    try:
+        created = ensure_state(p)
+    except VaultError as e:
+        raise CliError(str(e)) from None
+    for c in created:
+        out.print(f"created {c}", highlight=False)
+    out.print(f"TrustFence state in {p.home} is ready", highlight=False)
+
+
+@daemon_app.callback(invoke_without_command=True)
+def daemon(ctx: typer.Context) -> None:
+    """Run the daemon in the foreground (systemd runs exactly this)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    require_root("tf daemon")
+    import asyncio
+    import logging
+
+    from trustfence.agent.config import ConfigError
+    from trustfence.agent.daemon import AlreadyRunning, Daemon
+    from trustfence.vault import VaultError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mitmproxy.proxy.server").setLevel(logging.WARNING)  # one line per connection otherwise
+    try:
+        asyncio.run(Daemon(paths()).serve())
+    except AlreadyRunning as e:
+        raise CliError(str(e)) from None
+    except ConfigError as e:
+        raise CliError(f"config error: {e}") from None
+    except VaultError as e:
+        raise CliError(f"vault error: {e}") from None
+
+
+@daemon_app.command("stop")
+def daemon_stop() -> None:
+    """Stop the daemon: every sandbox is torn down first."""
+    p = paths()
+    try:
+        c = Client(p.socket)
+    except DaemonUnavailable:
+        out.print("the daemon is not running")
+        return
+    with c:
+        pid = c.call("stop")["pid"]
+    for _ in range(300):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    out.print(f"daemon stopped (pid {pid})")
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Daemon, sandboxes, connectors and traffic at a glance."""
+    s = call("status")
+    s.pop("ok", None)
+    if as_json:
+        print_json(s)
+        return
+    out.print(f"daemon pid {s['pid']}  state {s['home']}  tag {s['tag']}", highlight=False)
+    out.print(f"connectors: {', '.join(s['connectors']) or 'none'}  permissions: {s['permissions']}  "
+              f"traffic rows: {s['traffic_rows']}  eBPF lock: {s['ebpf']}", highlight=False)
+    for ks in s.get("kill_switches", []):
+        out.print(f"KILL SWITCH {ks['scope']} since {ks['since']}: {ks['reason']}", highlight=False, markup=False)
+    for sb in s["sandboxes"]:
+        counts = "  ".join(f"{k}={v}" for k, v in sb["counters"].items())
+        out.print(f"  sandbox {sb['name']}  gateway {sb['gateway']}  agent {sb['agent_addr']}  uid {sb['uid']}  "
+                  f"{counts}", highlight=False)
+
+
+@app.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Check every prerequisite on this host and say how to fix what is missing (exit 1 if a required one fails)."""
+    from dataclasses import asdict
+
+    from trustfence.agent.doctor import run_checks
+
+    checks = run_checks()
+    if as_json:
+        print_json([asdict(c) for c in checks])
+    else:
+        for c in checks:
+            mark = "[green]ok[/]  " if c.ok else ("[red]FAIL[/]" if c.required else "[yellow]warn[/]")
+            out.print(f"{mark} {c.name:<15} {c.detail}" + (f"\n     fix: {c.fix}" if c.fix else ""),
+                      highlight=False)
+    if any(c.required and not c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option("--name", help="Gateway name: permissions are granted to it.")],
+    user: Annotated[Optional[str], typer.Option("--user", help="Run the agent as this user.")] = None,
+    nftables_only: Annotated[bool, typer.Option(
+        "--nftables-only", help="Run even when the eBPF lock cannot be loaded (nftables alone).")] = False,
+) -> None:
+    """Run CMD in a sandbox whose only way out is the enforcer: tf run --name Bot -- CMD ..."""
+    cmd = list(ctx.args)
+    if not cmd:
+        raise CliError("nothing to run: tf run --name NAME -- COMMAND [ARGS...]")
+    require_root("tf run")
+    with client() as c:
+        try:  # the daemon has the configuration loaded: ask it rather than parse it here
+            agent = resolve_user(user, os.environ, str(c.call("ping")["default_user"]))
+        except RunError as e:
+            raise CliError(str(e)) from None
+        code = run_agent(c, name, agent, cmd, nftables_only)
+    raise typer.Exit(code)
+
+
+def _log_line(r: dict[str, Any]) -> str:
+    ts = str(r["ts"])[:19].replace("T", " ")
+    where = f"{r['host']}{r['path']}"
+    who = f"{r['comm']}[{r['pid']}]" if r.get("comm") else "-"
+    return (f"{ts}  {r['gateway']:<10} {r['decision']:<8} {r['status']:>3}  {r['action'] or '-':<24} "
+            f"{r['method']:<6} {where}  {who}  [{r['reason']}]")
+
+
+@app.command()
+def logs(
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    gateway: Annotated[Optional[str], typer.Option("--gateway")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Recent traffic, newest last."""
+    after = 0
+    with client() as c:
+        while True:
+            rows = c.call("logs", limit=limit, gateway=gateway, after_seq=after)["rows"]
+            for r in rows:
+                print(json.dumps(r, default=str) if as_json else _log_line(r), flush=True)
+                after = max(after, int(r["seq"]))
+            if not follow:
+                return
+            limit = 1000
+            time.sleep(0.5)
+
+
+app.command()(audit)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"tf: error: {message}", highlight=False, markup=False)
+    raise SystemExit(code)
+
+
+def main() -> None:
+    """Entry point: every error becomes one line on stderr and its exit code."""
+    try:
+        app()  # click's standalone mode: usage errors exit 2 with its message
+    except CliError as e:
+        _fail(str(e), e.code)
+    except DaemonError as e:
+        _fail(str(e), e.code)
+    except RunError as e:
+        _fail(str(e), 2)
+    except KeyboardInterrupt:
+        _fail("aborted", 130)
+    except PermissionError as e:
+        _fail(f"{e.strerror}: {e.filename}", 2)
+
