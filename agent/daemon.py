@@ -23,7 +23,6 @@ from typing import Any
 
 from trustfence.agent import config as cfgmod
 from trustfence.agent import policyfiles
-from trustfence.agent.audit import AuditLog
 from trustfence.agent.brakes import KillSwitches, load_switches
 from trustfence.agent.config import Config, ConfigError
 from trustfence.agent.credentials import CredentialStore
@@ -39,7 +38,7 @@ from trustfence.policy.model import validate_name
 from trustfence.proxy import Enforcer, EnforcerState, Gateway
 from trustfence.proxy.master import EnforcerError
 from trustfence.proxy.upstream import install_resolver, upstream_bundle
-from trustfence.store import Store
+from trustfence.store import AuditLog, Store
 from trustfence.vault import STRIP_NAMES, VaultError, dummy_env, placeholder
 
 __all__ = ["AlreadyRunning", "Daemon", "OpError"]

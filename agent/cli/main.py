@@ -64,6 +64,7 @@ def daemon(ctx: typer.Context) -> None:
 
     from trustfence.agent.config import ConfigError
     from trustfence.agent.daemon import AlreadyRunning, Daemon
+    from trustfence.store import AuditError
     from trustfence.vault import VaultError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -76,6 +77,8 @@ def daemon(ctx: typer.Context) -> None:
         raise CliError(f"config error: {e}") from None
     except VaultError as e:
         raise CliError(f"vault error: {e}") from None
+    except AuditError as e:
+        raise CliError(f"audit log error: {e}") from None
 
 
 @daemon_app.command("stop")

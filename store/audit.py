@@ -2,7 +2,9 @@
 
 One JSON object per line in ``$TF_HOME/audit.jsonl`` (root, 0600), appended and fsynced before the change
 takes effect. Each line carries the SHA-256 of the line before it (``prev``) and of itself (``hash``), so an
-edited or deleted line breaks the chain and ``verify`` says where.
+edited, inserted or deleted line breaks the chain and ``verify`` says where. A log whose last line cannot be
+read cannot be continued: opening it raises ``AuditError`` (the daemon does not start) rather than starting a
+second chain that would hide the break.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AuditLog"]
+__all__ = ["AuditError", "AuditLog"]
 
 _GENESIS = "0" * 64
 
@@ -24,14 +26,23 @@ def _digest(prev: str, event: dict[str, Any]) -> str:
     return hashlib.sha256((prev + body).encode()).hexdigest()
 
 
+class AuditError(Exception):
+    """The audit log cannot be continued."""
+
+
 class AuditLog:
     """Append-only, hash-chained change log of one daemon."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        last = self.read(1)
-        self._prev = last[-1]["hash"] if last else _GENESIS
-        self._seq = last[-1]["seq"] if last else 0
+        try:
+            last = self.read(1)
+            prev, seq = (str(last[-1]["hash"]), int(last[-1]["seq"])) if last else (_GENESIS, 0)
+        except (ValueError, KeyError, TypeError):
+            raise AuditError(f"{path}: the last line is not an audit event, so the chain cannot be continued; "
+                             f"keep the file as evidence, move it aside and start again (tf audit shows where "
+                             f"the chain breaks)") from None
+        self._prev, self._seq = prev, seq
 
     def append(self, who: str, what: str, before: Any = None, after: Any = None) -> dict[str, Any]:
         """Record a change; on disk (fsynced) when this returns."""
