@@ -87,7 +87,7 @@ def _decision(verdict: Verdict, reason: str, rule_id: str = "", risk_score: int 
     set_verdict(d, verdict)
     set_reason(d, reason)
     set_rule_id(d, rule_id)
-    set_decision_id(d, "%x" % next(_ids))
+    set_decision_id(d, new_decision_id())
     set_risk_score(d, risk_score)
     set_approval(d, approval)
     return d
@@ -131,8 +131,8 @@ class CompiledPolicy:
     policies: tuple[Policy, ...] = ()
     index: PolicyIndex = field(default_factory=lambda: PolicyIndex(()))
     memo_max: int = MEMO_MAX
-    _plans: dict[tuple[str, str, str, str, str, str, bool], _Plan] = field(default_factory=dict, init=False, repr=False,
-                                                        compare=False)
+    _plans: dict[tuple[str, str, str, str, str, str, bool], _Plan] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.index.policies != self.policies:  # an index of other policies would silently ignore these

@@ -167,7 +167,8 @@ class _Source:
         if len(segs) == 1:
             k = self.const(segs[0])
             lines += [f"{pad}if partial or (unavailable and {k} in unavailable):", f"{inner}r = None",
-                      f"{pad}else:", f"{inner}if (type(params) is dict or isinstance(params, Mapping)) and {k} in params:",
+                      f"{pad}else:",
+                      f"{inner}if (type(params) is dict or isinstance(params, Mapping)) and {k} in params:",
                       f"{inner}    v = params[{k}]"]
             self.test(r, lines, inner + "    ")
             lines += [f"{inner}else:", f"{inner}    r = {absent}"]
