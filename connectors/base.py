@@ -60,7 +60,7 @@ class Route:
                 parts.append(f"(?P<{seg[1:-1]}>[^/]+)")
             else:
                 parts.append(re.escape(seg))
-        return re.compile("^/" + "/".join(parts) + "/?$")
+        return re.compile("^/" + "/".join(parts) + "/?\\Z")  # \Z: "$" would also match before a final newline
 
 
 def body_fields(view: RequestView) -> Mapping[str, object] | None:
@@ -189,12 +189,52 @@ class RouteMatch(NamedTuple):
     unavailable: frozenset[str]
 
 
+PathParams = Callable[[str, list[str]], "dict[str, object] | None"]
+"""A route's matcher: (the path, its segments) -> the path params, or None when the route does not match."""
+
+
+def _pattern_params(route: Route) -> PathParams:
+    """The matcher of a route with a ``{name+}``: its regular expression."""
+    match = route.compile().match
+
+    def params(path: str, segments: list[str]) -> dict[str, object] | None:
+        m = match(path)
+        return None if m is None else m.groupdict()
+
+    return params
+
+
+def _segment_params(route: Route) -> PathParams:
+    """The matcher of a route without ``{name+}``, by segments: what its regular expression would answer,
+    given a path of the route's segment count whose first ``_INDEX_DEPTH`` literals the index already matched
+    and that has the form the expression requires (``_select``'s ``exact``)."""
+    segs = route.template.strip("/").split("/") if route.template.strip("/") else []
+    deep = tuple((i, seg) for i, seg in enumerate(segs) if i >= _INDEX_DEPTH and not seg.startswith("{"))
+    names = tuple((i, seg[1:-1]) for i, seg in enumerate(segs) if seg.startswith("{"))
+
+    def params(path: str, segments: list[str]) -> dict[str, object] | None:
+        for i, literal in deep:
+            if segments[i] != literal:
+                return None
+        out: dict[str, object] = {}
+        for i, name in names:
+            value = segments[i]
+            if not value:  # a parameter is at least one character
+                return None
+            out[name] = value
+        return out
+
+    return params
+
+
 class _Candidate(NamedTuple):
-    """A route as matching needs it: the row, its compiled pattern's ``match`` and its full action name."""
+    """A route as matching needs it: the row, its matcher, its full action name, and whether the matcher works
+    by segments (``_segment_params``: the path must then have the pattern's form) or by the pattern."""
 
     route: Route
-    match: Callable[[str], re.Match[str] | None]
+    params: PathParams
     name: str
+    by_segments: bool
 
 
 class Router:
@@ -210,18 +250,25 @@ class Router:
     def __init__(self, namespace: str, routes: tuple[Route, ...]) -> None:
         self.namespace = namespace
         self.routes = routes
-        self._compiled = [(_Candidate(r, r.compile().match, f"{namespace}.{r.action}"), _literals_at(r.template),
-                           *_segments(r.template)) for r in routes]
+        self._compiled = []
+        for r in routes:
+            count, rest = _segments(r.template)
+            matcher = _pattern_params(r) if rest else _segment_params(r)
+            self._compiled.append((_Candidate(r, matcher, f"{namespace}.{r.action}", not rest),
+                                   _literals_at(r.template), count, rest))
         self._literals = [{lits[i] for _, lits, _, _ in self._compiled if i in lits} for i in range(_INDEX_DEPTH)]
         self._candidates: dict[tuple[str | int, ...], list[_Candidate]] = {}
 
-    def _select(self, method: str, path: str) -> list[_Candidate]:
-        # The appended slashes stand in for the segments a short path lacks (each reads as ""); a longer path
-        # keeps them in its fifth piece, which the index ignores.
+    def _select(self, method: str, path: str) -> tuple[list[_Candidate], list[str], bool]:
+        """(the candidates, the path's segments, whether the path has the form a route pattern requires: one
+        leading slash, at most one trailing slash)."""
         stripped = path.strip("/")
-        s0, s1, s2, s3, _ = (stripped + "/" * _INDEX_DEPTH).split("/", _INDEX_DEPTH)
+        segments = stripped.split("/") if stripped else []
+        exact = path[:1] == "/" and (path[1:] == stripped or (path[-1] == "/" and path[1:-1] == stripped))
+        # The appended empty segments stand in for those a short path lacks.
+        s0, s1, s2, s3 = (segments + ["", "", "", ""])[:_INDEX_DEPTH]
         lit = self._literals  # spelled out for the four positions of _INDEX_DEPTH: this is the hot path
-        count = stripped.count("/") + 1 if stripped else 0
+        count = len(segments)
         key = (method, count, s0 if s0 in lit[0] else "\0", s1 if s1 in lit[1] else "\0",
                s2 if s2 in lit[2] else "\0", s3 if s3 in lit[3] else "\0")
         found = self._candidates.get(key)
@@ -231,7 +278,7 @@ class Router:
                      and all(key[2 + i] == lit for i, lit in lits.items())]
             if len(self._candidates) < _CACHE_MAX:
                 self._candidates[key] = found
-        return found
+        return found, segments, exact
 
     @property
     def actions(self) -> frozenset[str]:
@@ -256,15 +303,18 @@ class Router:
         only when a matching route looks at it."""
         body: Mapping[str, object] | None = None
         body_read = False
-        for route, match, name in self._select(view.method, target):
-            m = match(target)
-            if m is None:
+        candidates, segments, exact = self._select(view.method, target)
+        for route, matcher, name, by_segments in candidates:
+            if by_segments and not exact:
+                continue
+            found = matcher(target, segments)
+            if found is None:
                 continue
             if (route.when is not None or route.body_params) and not body_read:
                 body, body_read = body_fields(view), True
             if route.when is not None and not route.when(body or {}):
                 continue
-            params: dict[str, object] = m.groupdict()
+            params: dict[str, object] = found
             if route.query_params:
                 query = dict(reversed(view.query))  # reversed: the first value of a repeated name wins
                 for n in route.query_params:

@@ -194,7 +194,8 @@ def scanned(router: Router, view: RequestView) -> RouteMatch | None:
 
 @st.composite
 def near_routes(draw: st.DrawFn) -> tuple[Router, RequestView]:
-    """A request near some route of some table: its template filled in, then segments changed, added or cut."""
+    """A request near some route of some table: its template filled in, then segments changed, added or cut,
+    with a leading slash, two or none, and a trailing slash, two, or a newline."""
     router = draw(st.sampled_from(ROUTERS))
     route = draw(st.sampled_from(router.routes))
     segs = [draw(st.sampled_from(["x1", "a/b"])) if s.startswith("{") else s
@@ -209,7 +210,8 @@ def near_routes(draw: st.DrawFn) -> tuple[Router, RequestView]:
         else:
             del segs[min(i, len(segs) - 1)]
     method = draw(st.sampled_from([route.method, "GET", "POST", "DELETE"]))
-    path = "/" + "/".join(segs) + draw(st.sampled_from(["", "/"]))
+    path = (draw(st.sampled_from(["/", "/", "/", "//", ""])) + "/".join(segs)
+            + draw(st.sampled_from(["", "", "/", "//", "\n", "/\n"])))
     body = draw(st.sampled_from([b"", b'{"state": "closed", "sha": "1"}', b'{"force": true}']))
     return router, RequestView(method, "https", "h", 443, path, headers={"content-type": "application/json"},
                                body=body)
