@@ -26,7 +26,7 @@ from typing import NamedTuple
 from trustfence.policy.conditional import ApprovalSettings, Policy
 from trustfence.policy.evaluate import Facts
 from trustfence.policy.index import Entry, PolicyIndex, first
-from trustfence.policy.model import Permission, PolicyError, Verdict
+from trustfence.policy.model import DONE, Permission, PolicyError, Verdict
 
 __all__ = ["MEMO_MAX", "CompiledPolicy", "Decision", "compile_policy", "decide", "decide_request",
            "new_decision_id"]
@@ -158,7 +158,7 @@ class CompiledPolicy:
             reason = f"no permission allows {action} for gateway {gateway} (default deny)"
         else:
             p, how = perm
-            reason = f"{_VERB[p.decision]} by permission {p.gateway}/{p.connector}/{p.action} ({how})"
+            reason = f"{DONE[p.decision]} by permission {p.gateway}/{p.connector}/{p.action} ({how})"
         denies, approvals, grants = (
             tuple(e for e in entries if e.admits(environment, method, risk, partial))
             for entries in self.index.candidates(gateway, connector, action))
@@ -208,13 +208,9 @@ def _permission(policy: CompiledPolicy, gateway: str, connector: str,
     return None
 
 
-_VERB = {"allow": "allowed", "deny": "denied", "require_approval": "held for approval"}
-
-
 def _by_policy(e: Entry, facts: Facts, unknown: bool) -> Decision:
     pol = e.policy
-    what = "allowed (granted)" if pol.grants else _VERB[pol.decision]
-    reason = f"{what} by policy {pol.id}" + (f": {pol.reason}" if pol.reason else "")
+    reason = e.reason
     if unknown and e.unknown is not None:
         reason += f" ({', '.join(e.unknown(facts))} could not be read: failing closed)"
     return _decision(pol.decision, reason, pol.rule_id, pol.risk_score, pol.approval)

@@ -24,6 +24,7 @@ from typing import Literal
 from trustfence.policy.conditional import Policy
 from trustfence.policy.conditions import AllOf, Condition, Rule
 from trustfence.policy.evaluate import Evaluator, Facts, UnknownReader, compile_condition, compile_unknown
+from trustfence.policy.model import DONE
 
 __all__ = ["GUARD_FIELDS", "Candidates", "Entry", "Kind", "PolicyIndex", "first"]
 
@@ -52,8 +53,8 @@ def _guards(c: Condition | None) -> tuple[Guard, ...]:
 @dataclass(frozen=True, slots=True)
 class Entry:
     """A policy ready to test: its place in the file, compiled condition (None: always), environments, the
-    reader of the condition's unknown fields (None: no condition) for the reason of a fail-closed decision, and
-    the guards ``admits`` reads."""
+    reader of the condition's unknown fields (None: no condition) for the reason of a fail-closed decision,
+    the guards ``admits`` reads, and the reason its decisions give."""
 
     index: int
     policy: Policy
@@ -61,6 +62,8 @@ class Entry:
     environments: frozenset[str] | None
     unknown: UnknownReader | None = None
     guards: tuple[Guard, ...] = ()
+    reason: str = ""
+    """How a decision by this policy reads: ``denied by policy big-refunds: refunds over 100 USD``."""
 
     def admits(self, environment: str, method: str, risk: str, partial: bool) -> bool:
         """Whether the policy can apply to a request of this environment, method and risk: False only when its
@@ -124,9 +127,11 @@ class PolicyIndex:
             if kind is None:
                 continue
             when = p.when
+            what = "allowed (granted)" if p.grants else DONE[p.decision]
             entry = Entry(i, p, None if when is None else compile_condition(when),
                           frozenset(p.environments) if p.environments else None,
-                          None if when is None else compile_unknown(when), _guards(when))
+                          None if when is None else compile_unknown(when), _guards(when),
+                          f"{what} by policy {p.id}" + (f": {p.reason}" if p.reason else ""))
             patterns = dict.fromkeys(p.actions or ("*",))  # ordered, without repeats
             for g in p.gateways or (_ANY,):
                 for c in p.connectors or (_ANY,):

@@ -11,12 +11,14 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["NAME", "VERDICTS", "Catalogue", "Permission", "PolicyError", "Verdict", "validate_name",
+__all__ = ["DONE", "NAME", "VERDICTS", "Catalogue", "Permission", "PolicyError", "Verdict", "validate_name",
            "validate_pattern"]
 
 Verdict = Literal["allow", "deny", "require_approval"]
 """``allow``: forwarded. ``deny``: refused. ``require_approval``: held for a human (denied on timeout)."""
 VERDICTS: tuple[Verdict, ...] = ("allow", "deny", "require_approval")
+DONE: dict[Verdict, str] = {"allow": "allowed", "deny": "denied", "require_approval": "held for approval"}
+"""What a verdict did to the request, as a reason says it ("denied by permission ...")."""
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 """Gateway and connector names, wherever they appear (permissions, configuration, the vault)."""
