@@ -22,7 +22,7 @@ from trustfence.connectors import Action
 from trustfence.policy import Decision
 from trustfence.proxy.destination import Destination
 from trustfence.proxy.holds import Approval, request_digest
-from trustfence.proxy.responses import deny
+from trustfence.proxy.responses import deny, settled
 from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, EnforcerState, Gateway
 
 __all__ = ["APPROVAL", "Approvals"]
@@ -45,7 +45,7 @@ class Approvals:
         self.state = state
 
     async def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
+        if settled(flow):
             return
         decision: Decision | None = flow.metadata.get(DECISION)
         if decision is None or decision.verdict != "require_approval":

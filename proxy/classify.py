@@ -87,8 +87,6 @@ class Classify:
 
     @fail_closed
     def http_connect(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
-            return
         host, port = split_host(flow.request.host), flow.request.port
         if is_ip_literal(host):
             flow.metadata[ACTION] = Action("ip.connect", "", "high", {"host": host, "port": port})
@@ -103,8 +101,6 @@ class Classify:
 
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
-            return
         req = flow.request
         if isinstance(flow.client_conn.proxy_mode, TransparentMode) and (
                 req.method == "CONNECT" or (req.authority and req.http_version.startswith("HTTP/1"))):

@@ -48,8 +48,6 @@ class Enforce:
 
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
-            return
         gw: Gateway = flow.metadata[GATEWAY]
         action: Action = flow.metadata[ACTION]
         if not action.connector:

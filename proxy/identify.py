@@ -39,12 +39,8 @@ class Identify:
 
     @fail_closed
     def http_connect(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
-            return
         self._identify(flow)
 
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
-            return
         self._identify(flow)

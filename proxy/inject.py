@@ -45,8 +45,6 @@ class Inject:
 
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
-            return
         decision: Decision | None = flow.metadata.get(DECISION)
         if flow.metadata.get("tf.outcome") != "allowed" or decision is None or decision.verdict != "allow":
             return  # forwarded without an allow (monitor, soft enforcement): never with a credential

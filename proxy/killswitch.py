@@ -39,14 +39,10 @@ class KillSwitch:
 
     @fail_closed
     def http_connect(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
-            return
         self._check(flow)
 
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
-            return
         self._check(flow)
 
     def _check(self, flow: http.HTTPFlow) -> None:
@@ -108,15 +104,11 @@ class ConnectorKillSwitch:
 
     @fail_closed
     def http_connect(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
-            return
         conn = self.state.connectors.for_host(split_host(flow.request.host))
         self._check(flow, conn.name if conn is not None else None)
 
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
-            return
         action: Action | None = flow.metadata.get(ACTION)
         self._check(flow, action.connector if action is not None and action.connector else None)
 

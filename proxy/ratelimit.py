@@ -41,8 +41,6 @@ class RateLimit:
 
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
-            return
         gw: Gateway = flow.metadata[GATEWAY]
         refusal = self.state.limiter.admit_gateway(gw.name)
         if refusal is not None:
@@ -57,8 +55,6 @@ class ActionRateLimit:
 
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
-            return
         gw: Gateway = flow.metadata[GATEWAY]
         action: Action | None = flow.metadata.get(ACTION)
         if action is None or not action.connector:

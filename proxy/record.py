@@ -33,8 +33,6 @@ class Record:
 
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
-            return
         if self.state.store is None or not self.state.store.has_capacity():
             deny(flow, "the traffic log is not accepting rows; refusing rather than forwarding unrecorded",
                  status=503)

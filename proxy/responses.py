@@ -14,7 +14,7 @@ from trustfence.connectors import Action
 from trustfence.policy import Decision
 from trustfence.proxy.state import ACTION, DECISION, GATEWAY, Gateway
 
-__all__ = ["allow_command", "deny", "fail_closed", "stamp_headers"]
+__all__ = ["allow_command", "deny", "fail_closed", "settled", "stamp_headers"]
 
 log = logging.getLogger("trustfence.enforcer")
 
@@ -70,11 +70,19 @@ def stamp_headers(flow: http.HTTPFlow) -> None:
 F = TypeVar("F", bound=Callable[..., None])
 
 
+def settled(flow: http.HTTPFlow) -> bool:
+    """An earlier step answered the flow, it failed, or its client is gone: no later step decides it again."""
+    return bool(flow.response or flow.error or not flow.live)
+
+
 def fail_closed(hook: F) -> F:
-    """Wrap an enforcement hook: any exception becomes a 403 with a reason, never a forwarded request."""
+    """Wrap an enforcement hook: a settled flow (see ``settled``) is left alone; otherwise any exception
+    becomes a 403 with a reason, never a forwarded request."""
 
     @wraps(hook)
     def wrapper(self: object, flow: http.HTTPFlow) -> None:
+        if settled(flow):
+            return
         try:
             hook(self, flow)
         except Exception as e:  # noqa: BLE001 - every failure must close, whatever it is
