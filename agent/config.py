@@ -592,6 +592,6 @@ def dump_permissions(perms: tuple[Permission, ...]) -> str:
                      for p in perms)
 
 
-def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
+def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
     """Write through a temp file, fsync and rename: a reader sees the old file or the new, never half."""
     write_atomic(path, text.encode(), mode)

@@ -16,8 +16,6 @@ import json
 import logging
 import os
 import signal
-import socket
-import struct
 from dataclasses import replace
 from typing import Any
 
@@ -28,7 +26,9 @@ from trustfence.agent.config import Config, ConfigError
 from trustfence.agent.credentials import CredentialStore
 from trustfence.agent.notify import Notifier
 from trustfence.agent.ops import OPS, READ_OPS, OpError, Reply, jsonable
+from trustfence.agent.modes import UMASK
 from trustfence.agent.paths import Paths
+from trustfence.agent.peers import peer_of
 from trustfence.agent.sandbox import SandboxError, SandboxManager, SandboxSpec
 from trustfence.agent.sandbox import cgroup as cgroups
 from trustfence.agent.setup import ensure_state
@@ -48,11 +48,6 @@ log = logging.getLogger("trustfence.daemon")
 
 class AlreadyRunning(RuntimeError):
     pass
-
-
-def _peer_uid(sock: socket.socket) -> int:
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return int(struct.unpack("3i", creds)[1])
 
 
 class Daemon:
@@ -80,6 +75,7 @@ class Daemon:
         self._lock_file = f
 
     async def serve(self) -> None:
+        os.umask(UMASK)  # whatever is created from here on (DuckDB's file and WAL, the lock) is root's alone
         self._acquire_lock()
         ensure_state(self.paths)
         self.config = cfgmod.load_config(self.paths.config)
@@ -144,7 +140,17 @@ class Daemon:
 
     # -- connections --------------------------------------------------------------------------------
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        uid = _peer_uid(writer.get_extra_info("socket"))
+        peer = peer_of(writer.get_extra_info("socket"), self._netns_inodes())
+        uid = peer.uid
+        if peer.sandbox:  # whatever its uid or groups: an agent never operates the daemon
+            log.warning("refused a connection from inside a sandbox (uid %d): %s", uid, peer.sandbox)
+            try:
+                await self._send(writer, {"ok": False, "code": 2, "error": "the TrustFence daemon refuses every "
+                                          "operation from inside a sandbox"})
+            except ConnectionError:
+                pass
+            writer.close()
+            return
         try:
             while line := await reader.readline():
                 try:
@@ -154,7 +160,7 @@ class Daemon:
                     await self._send(writer, {"ok": False, "error": "malformed request", "code": 2})
                     continue
                 if op == "run":
-                    await self._run(req, uid, reader, writer)
+                    await self._run(req, uid, peer.pid, reader, writer)
                     return
                 handler = OPS.get(op)
                 try:
@@ -180,7 +186,7 @@ class Daemon:
         await writer.drain()
 
     # -- run: the sandbox lives as long as this connection ------------------------------------------
-    async def _run(self, req: dict[str, Any], uid: int, reader: asyncio.StreamReader,
+    async def _run(self, req: dict[str, Any], uid: int, peer_pid: int, reader: asyncio.StreamReader,
                    writer: asyncio.StreamWriter) -> None:
         if uid != 0:
             await self._send(writer, {"ok": False, "error": "tf run needs root: sudo tf run ...", "code": 2})
@@ -193,14 +199,15 @@ class Daemon:
             if self.guard is None and not req.get("nftables_only"):
                 raise OpError(f"the eBPF lock is unavailable ({self.guard_error}); fix it (tf doctor) or pass "
                               "--nftables-only to rely on nftables alone")
-            join = self._waiting_agent(req, writer)
+            join = self._waiting_agent(req, peer_pid)
             spec = await asyncio.to_thread(self.manager.create, gateway, agent_uid, agent_gid, join)
         except (PolicyError, OpError, SandboxError, KeyError, ValueError) as e:
             await self._send(writer, {"ok": False, "error": str(e), "code": 2})
             return
         self.sandboxes[spec.id] = spec
         try:
-            self.state.gateways[spec.agent_addr] = Gateway(gateway, spec.name, spec.agent_addr, spec.host_addr)
+            self.state.gateways[spec.agent_addr] = Gateway(gateway, spec.name, spec.agent_addr, spec.host_addr,
+                                                           spec.uid)
             await self._lock_and_listen(spec)
             await self._send(writer, {"ok": True, "sandbox": self.describe(spec), "env": self._agent_env(spec),
                                       "unset": sorted(STRIP_NAMES), "netns": spec.netns,
@@ -224,15 +231,13 @@ class Daemon:
             pass
 
     @staticmethod
-    def _waiting_agent(req: dict[str, Any], writer: asyncio.StreamWriter) -> int | None:
+    def _waiting_agent(req: dict[str, Any], caller: int) -> int | None:
         """The process the CLI forked to become the agent, moved into the cgroup while the sandbox is built.
         Only a child of the caller itself: whatever is in the cgroup is killed with the sandbox."""
         if req.get("pid") is None:
             return None
         pid = int(req["pid"])
-        creds = writer.get_extra_info("socket").getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                                            struct.calcsize("3i"))
-        if pid <= 1 or cgroups.parent_of(pid) != struct.unpack("3i", creds)[0]:
+        if pid <= 1 or cgroups.parent_of(pid) != caller:
             raise OpError(f"process {pid} is not a child of the caller")
         return pid
 
@@ -269,6 +274,16 @@ class Daemon:
         if self.guard is not None and cg is not None:
             self.guard.forget(cg)
         log.info("sandbox %s removed", spec.name)
+
+    def _netns_inodes(self) -> set[int]:
+        """The network namespaces of this daemon's sandboxes (a second test besides their cgroups)."""
+        found = set()
+        for spec in list(self.sandboxes.values()):
+            try:
+                found.add(os.stat(f"/run/netns/{spec.netns}").st_ino)
+            except OSError:
+                pass
+        return found
 
     def describe(self, spec: SandboxSpec) -> dict[str, Any]:
         locked = self.guard is not None

@@ -47,6 +47,7 @@ class Gateway:
     sandbox: str
     agent_addr: str
     host_addr: str
+    uid: int = -1  # the uid the agent runs as: it may never answer its own held requests (-1: not known)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,17 @@ __all__ = ["SandboxError", "SandboxManager"]
 
 log = logging.getLogger("trustfence.sandbox")
 
-_NET_LOCK = Path("/run/lock/trustfence-net.lock")
+# Host-wide (other daemons allocate subnets too), and where only root can open it: a lock any user could take
+# (0644 in /run/lock) would let one stall every `tf run` on the host.
+_NET_LOCK = Path("/run/trustfence/net.lock")
+
+
+def _net_lock() -> int:
+    _NET_LOCK.parent.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(_NET_LOCK.parent, 0o700)
+    fd = os.open(_NET_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
 
 
 class SandboxError(RuntimeError):
@@ -64,8 +74,7 @@ class SandboxManager:
     def create(self, gateway: str, uid: int, gid: int, join: int | None = None) -> SandboxSpec:
         """Build a sandbox; on any failure remove what was built and raise SandboxError. ``join``: a process
         (waiting to become the agent) to move into the sandbox's cgroup."""
-        _NET_LOCK.parent.mkdir(parents=True, exist_ok=True)
-        with open(_NET_LOCK, "w") as lock:
+        with open(_net_lock(), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # subnets are host-wide: other daemons allocate too
             spec = SandboxSpec(self.tag, new_id(), gateway, self._pick_subnet(), uid, gid, self.ipv6)
             (self.records / f"{spec.id}.json").write_text(spec.to_json())
