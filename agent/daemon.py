@@ -80,8 +80,14 @@ class Daemon:
         ensure_state(self.paths)
         self.config = cfgmod.load_config(self.paths.config)
         connectors = self.config.connector_set()
-        policy = policyfiles.load(self.paths, connectors)
         self._stamp = policyfiles.stamp(self.paths)
+        try:
+            policy, policy_error = policyfiles.load(self.paths, connectors), ""
+        except (ConfigError, PolicyError) as e:
+            # The daemon still starts, so `tf connector add` and the next edit can fix it; until then nothing
+            # is known of what the files allow, so every request is denied with this reason.
+            policy, policy_error = compile_policy(()), str(e)
+            log.error("policy files rejected at start; every request is denied until they validate: %s", e)
         self.audit = AuditLog(self.paths.audit)
         switches = load_switches(self.paths.kill_switches)
         self.store = Store(self.paths.database, self.config.queue_max)
@@ -90,7 +96,7 @@ class Daemon:
         self.state = EnforcerState(store=self.store, connectors=connectors, policy=policy,
                                    transparent_port=self.config.transparent_port,
                                    open_ports=self.config.open_ports(),
-                                   credentials=self.vault.load(self.config))
+                                   credentials=self.vault.load(self.config), policy_error=policy_error)
         self.state.switches = switches
         self.kill_switches = KillSwitches(self.paths.kill_switches, self.state, lambda s: self.enforcer.cut(s))
         self._apply_brakes(self.config)
@@ -320,24 +326,33 @@ class Daemon:
 
     async def _watch_policy_files(self) -> None:
         """Reload permissions.toml and policies.toml when edited by hand or by git; a bad edit is refused with
-        file, line and reason, and the running policy stays."""
+        file, line and reason, and the running policy stays. Nothing stops the watching: an unexpected error is
+        logged and the next edit is read again."""
         while True:
             await asyncio.sleep(1.0)
-            now = policyfiles.stamp(self.paths)
-            if now == self._stamp:
-                continue
-            self._stamp = now
-            before = policyfiles.fingerprint(self.state.policy)
             try:
-                new = policyfiles.load(self.paths, self.state.connectors)
-            except (ConfigError, PolicyError) as e:
-                log.error("policy files not reloaded, the running policy stays: %s", e)
-                self.audit.append("file edit", "policy files rejected", before, {"error": str(e)})
-                continue
-            self.state.policy = new
-            log.info("policy files reloaded: %d permission(s), %d policies", len(new.permissions),
-                     len(new.policies))
-            self.audit.append("file edit", "policy files reloaded", before, policyfiles.fingerprint(new))
+                now = policyfiles.stamp(self.paths)
+                if now != self._stamp:
+                    self._stamp = now
+                    self.reload_policy_files("file edit")
+            except Exception:  # noqa: BLE001 - the watcher must outlive any one bad edit
+                log.exception("reading the policy files failed; still watching")
+
+    def reload_policy_files(self, who: str) -> None:
+        """Read both files again; on success they run (and a rejection at start is over), else the running
+        policy stays and the rejection is logged and audited with file, line and reason."""
+        before = policyfiles.fingerprint(self.state.policy)
+        try:
+            new = policyfiles.load(self.paths, self.state.connectors)
+        except (ConfigError, PolicyError) as e:
+            log.error("policy files not reloaded, the running policy stays: %s", e)
+            if self.state.policy_error:
+                self.state.policy_error = str(e)
+            self.audit.append(who, "policy files rejected", before, {"error": str(e)})
+            return
+        self.state.policy, self.state.policy_error = new, ""
+        log.info("policy files reloaded: %d permission(s), %d policies", len(new.permissions), len(new.policies))
+        self.audit.append(who, "policy files reloaded", before, policyfiles.fingerprint(new))
 
     # -- brakes: kill switches, enforcement levels, rate limits ---------------------------------------
     def _apply_brakes(self, cfg: Config) -> None:
@@ -374,6 +389,8 @@ class Daemon:
         self.state.connectors, self.state.open_ports = connectors, self.config.open_ports()
         self.state.credentials = replace(self.state.credentials, required=frozenset(
             c.name for c in cfg.connectors if c.credential))
+        if self.state.policy_error:  # a connector just added may be what the rejected files named
+            self.reload_policy_files("connector change")
 
     def apply_permissions(self, perms: tuple[Permission, ...], who: str, what: str, before: Any,
                           after: Any) -> None:
@@ -382,7 +399,11 @@ class Daemon:
         self.write_policy(compile_policy(perms, self.state.policy.policies))
 
     def write_policy(self, policy: CompiledPolicy) -> None:
-        """permissions.toml and policies.toml from ``policy``, then it runs."""
+        """permissions.toml and policies.toml from ``policy``, then it runs. Refused while the files on disk
+        are rejected: writing them from the running (empty) policy would erase what the operator wrote."""
+        if self.state.policy_error:
+            raise OpError(f"the policy files on disk are rejected ({self.state.policy_error}); fix them first "
+                          "(they reload within a second of a save)")
         cfgmod.atomic_write(self.paths.permissions, cfgmod.dump_permissions(policy.permissions))
         text = dump_policies(policy.policies) if policy.policies else ""
         if text or self.paths.policies.exists():

@@ -50,6 +50,8 @@ class Approvals:
         decision: Decision | None = flow.metadata.get(DECISION)
         if decision is None or decision.verdict != "require_approval":
             return
+        if flow.metadata.get("tf.outcome") == "would_require_approval":
+            return  # monitor forwards everything, approvals included (soft_enforce still holds them)
         try:
             await self._hold(flow, decision)
         except Exception as e:  # noqa: BLE001 - a failure while holding must close, never forward
