@@ -68,7 +68,20 @@ def _count(gateway: str | None = None) -> tuple[str, list[Any]]:
     return "SELECT count(*) AS n FROM traffic", []
 
 
-_BUILDERS = {"recent": _recent, "count": _count}
+def _observed(limit: int = 200_000, **filters: Any) -> tuple[str, list[Any]]:
+    """Distinct recorded requests (what a decision can look at) with how often each was seen: the input of
+    simulate and suggest. ``minute`` is the UTC minute of the day."""
+    where, args = _filters(**filters)
+    sql = (
+        "SELECT gateway, connector, action, method, host, path, "
+        "CAST(hour(ts) * 60 + minute(ts) AS INTEGER) AS minute, count(*) AS n, max(seq) AS seq FROM traffic "
+        f"WHERE scheme <> 'dns' AND connector <> '' AND action <> '' AND {' AND '.join(where)} "
+        "GROUP BY ALL ORDER BY n DESC, seq DESC LIMIT ?"
+    )
+    return sql, [*args, int(limit)]
+
+
+_BUILDERS = {"recent": _recent, "count": _count, "observed": _observed}
 NAMES = tuple(_BUILDERS)
 
 

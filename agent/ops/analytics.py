@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trustfence.agent import policyfiles
+from trustfence.agent.config import ConfigError, dump_permissions
 from trustfence.agent.ops import OpError, Reply, op
-from trustfence.agent.ops.status import whole
+from trustfence.agent.ops.status import traffic_filters, whole
+from trustfence.connectors.base import normalise_path
+from trustfence.policy import CompiledPolicy, Facts, PolicyError
+from trustfence.policy.whatif import simulate, suggest
 from trustfence.agent.timespec import TimeSpecError, parse_time
 from trustfence.store.adhoc import AdhocError
 from trustfence.store.export import ExportError
@@ -59,3 +65,53 @@ async def export(d: Daemon, req: dict[str, Any]) -> Reply:
     d.audit.append(f"uid {req['uid']}", "traffic exported", None,
                    {"directory": str(directory), "rows": result.rows, "last_seq": result.last_seq})
     return asdict(result)
+
+
+def _candidate(d: Daemon, req: dict[str, Any]) -> CompiledPolicy:
+    text, name = req.get("document"), str(req.get("file") or "candidate")
+    if not isinstance(text, str):
+        raise OpError("give the candidate permissions/policies document")
+    try:
+        return policyfiles.parse_document(text, Path(name), d.state.connectors)
+    except (ConfigError, PolicyError) as e:
+        raise OpError(str(e)) from None
+
+
+async def _observed(d: Daemon, req: dict[str, Any]) -> list[dict[str, Any]]:
+    f = traffic_filters(req)
+    return await asyncio.to_thread(d.store.query, "observed", **f)
+
+
+def _facts(row: dict[str, Any], environments: dict[str, str], offset: int) -> Facts:
+    return Facts(row["gateway"], row["connector"], row["action"], "", row["method"], row["host"],
+                 normalise_path(row["path"] or "/"), {}, frozenset(), environments.get(row["gateway"], ""),
+                 (int(row["minute"]) + offset) % 1440)
+
+
+@op("permissions.simulate", read=True)
+async def permissions_simulate(d: Daemon, req: dict[str, Any]) -> Reply:
+    """Replay recorded requests against a candidate document; what would change, with counts and examples."""
+    candidate = _candidate(d, req)
+    rows = await _observed(d, req)
+    offset = time.localtime().tm_gmtoff // 60  # policies read local time; rows are UTC
+    env = d.state.environments
+    result = simulate(d.state.policy, candidate, (
+        (_facts(r, env, offset), int(r["n"]),
+         {k: r[k] for k in ("gateway", "action", "method", "host", "path")}) for r in rows))
+    return asdict(result)
+
+
+@op("permissions.suggest", read=True)
+async def permissions_suggest(d: Daemon, req: dict[str, Any]) -> Reply:
+    """Least-privilege allow permissions for one gateway from what it was seen doing (a document for import)."""
+    gateway = str(req.get("gateway") or "")
+    if not gateway:
+        raise OpError("give the gateway (--gateway)")
+    seen: dict[str, set[str]] = {}
+    rows = await _observed(d, {**req, "gateway": gateway})
+    for r in rows:
+        seen.setdefault(r["connector"], set()).add(r["action"])
+    catalogues = {name: c.catalogue for name, c in d.state.connectors.by_name.items()}
+    perms = suggest(gateway, seen, catalogues)
+    return {"permissions": [asdict(p) for p in perms], "document": dump_permissions(perms),
+            "requests": sum(int(r["n"]) for r in rows)}

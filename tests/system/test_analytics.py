@@ -68,3 +68,29 @@ def test_export_writes_parquet_once_per_row(host: Host, tmp_path: Path) -> None:
     assert r.returncode == 2 and "cannot write into /proc/no-such-place" in r.stderr
     events = [json.loads(x) for x in (host.home / "audit.jsonl").read_text().splitlines()]
     assert [e["after"]["rows"] for e in events if e["what"] == "traffic exported"] == [3, 0, 1]
+
+
+def test_simulate_and_suggest_over_the_recorded_requests(host: Host, tmp_path: Path) -> None:
+    doc = tmp_path / "candidate.toml"
+    doc.write_text('[[permission]]\ngateway = "Bot"\nconnector = "github"\naction = "github.pr.list"\n'
+                   'decision = "allow"\n\n[[permission]]\ngateway = "Bot"\nconnector = "github"\n'
+                   'action = "github.repo.*"\ndecision = "require_approval"\n')
+    r = host.tf("permissions", "simulate", str(doc), "--json")
+    assert r.returncode == 0, r.stderr
+    sim = json.loads(r.stdout)
+    moves = {(c["before"], c["after"]): c["count"] for c in sim["changes"]}
+    assert moves[("allow", "deny")] >= 1  # github.pr.read: allowed by github.pr.* today, not by the candidate
+    assert moves[("deny", "require_approval")] == 1  # the repo delete
+    assert host.tf("permissions", "export").returncode == 0  # nothing was changed by simulating
+    doc.write_text('[[permission]]\ngateway = "Bot"\nconnector = "nope"\naction = "*"\ndecision = "allow"\n')
+    r = host.tf("permissions", "simulate", str(doc))
+    assert r.returncode == 2 and f"{doc}:" in r.stderr and "unknown connector 'nope'" in r.stderr
+
+    r = host.tf("permissions", "suggest", "--gateway", "Bot")
+    assert r.returncode == 0, r.stderr
+    suggested = tmp_path / "suggested.toml"
+    suggested.write_text(r.stdout)
+    assert 'action = "github.pr.list"' in r.stdout and 'action = "github.repo.delete"' in r.stdout
+    assert 'action = "*"' not in r.stdout
+    r = host.tf("permissions", "simulate", str(suggested), "--json")  # a document import would accept
+    assert r.returncode == 0, r.stderr
