@@ -7,8 +7,9 @@ network namespace (no cgroupfs); an empty ``/run`` (no host socket: Docker, D-Bu
 the CA files at fixed paths (``/run/trustfence/``), so the state directory may be 0700 anywhere; the resolver
 files of ``/etc/netns/<ns>``; the CA bundles clients carry covered by the agent's; a private ``/tmp``,
 ``/var/tmp`` and ``/dev/shm`` (two sandboxes never share a writable place); the state directory and the
-policy's hidden paths covered by something empty and read-only. The working directory is then entered again by
-its path, so that what the agent reaches through it is what the mounts show.
+policy's hidden paths covered by something empty and read-only, last, so that nothing mounted before re-exposes
+them. The working directory is then entered again by its path, so that what the agent reaches through it is
+what the mounts show.
 """
 
 from __future__ import annotations
@@ -150,9 +151,10 @@ def enter(view: Mapping[str, Any]) -> None:
         if view.get("home"):
             os.mkdir(PRIVATE_HOME, 0o700)
             os.chown(PRIVATE_HOME, *view["home"])
+        _reenter(cwd, old_cwd, view["hide"])  # before hiding: what is hidden beneath it stays hidden
         for path in view["hide"]:
             _hide(path)
-        _reenter(cwd, old_cwd, view["hide"])
+        os.chdir(cwd)
     finally:
         os.close(old_cwd)
 
@@ -171,7 +173,7 @@ def _hide(path: str) -> None:
 
 
 def _reenter(cwd: str, old: int, hidden: Sequence[str]) -> None:
-    """Enter the working directory by its path in the new view. Where the mounts replaced what holds it
+    """Make the working directory reachable by its path in the new view. Where the mounts replaced what holds it
     (``/tmp/work`` under the private ``/tmp``), the caller's directory itself is mounted back at its path;
     never one under a hidden path (``tf run`` refuses those before it starts anything)."""
     if hidden_cover(cwd, hidden):
@@ -185,7 +187,6 @@ def _reenter(cwd: str, old: int, hidden: Sequence[str]) -> None:
     if not same:
         os.makedirs(cwd, 0o755, exist_ok=True)
         _bind(f"/proc/self/fd/{old}", cwd, readonly=False)
-    os.chdir(cwd)
 
 
 def hide_list(state: str, hidden: Sequence[str]) -> list[str]:

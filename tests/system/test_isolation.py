@@ -361,3 +361,18 @@ def test_without_landlock_tf_run_refuses_with_the_fix_and_doctor_says_so(tmp_pat
         daemon.wait(30)
         h.outside.stop()
     assert h.leftovers() == []
+
+
+def test_a_working_directory_under_the_host_s_tmp_is_shown_without_what_it_hides() -> None:
+    """`cd /tmp/x && tf run -- python3 agent.py` with the state directory in /tmp/x: the agent finds its script
+    and may write there, and the state directory inside stays hidden."""
+    with running_host() as h:
+        work = h.home.parent
+        os.chmod(work, 0o777)
+        (work / "agent.py").write_text("open('wrote', 'w').write('ok')\n")
+        r = run_in(h, "sh", "-c", f"{PY} agent.py; cp state/config.toml leak; cp {h.home}/daemon.log leak2; true",
+                   cwd=work)
+        assert r.returncode == 0, r.stderr
+        assert (work / "wrote").read_text() == "ok"
+        assert not (work / "leak").exists() and not (work / "leak2").exists()
+        os.chmod(work, 0o711)
