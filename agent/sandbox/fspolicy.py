@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_HIDDEN", "FsPolicy", "FsPolicyError", "KEYS", "parse_fs"]
+__all__ = ["DEFAULT_HIDDEN", "KEYS", "FsPolicy", "FsPolicyError", "parse_fs"]
 
 DEFAULT_HIDDEN: tuple[str, ...] = ("~/.ssh", "~/.aws", "~/.config/gcloud", "~/.docker", "~/.kube", "~/.netrc",
                                    "/var/run/docker.sock")
@@ -77,7 +77,7 @@ def _paths(value: Any, key: str) -> tuple[str, ...]:
         raise FsPolicyError(f"{key} must be a list of paths, got {value!r}", key)
     out = []
     for p in value:
-        if not (p.startswith("/") or p.startswith("~/")):
+        if not p.startswith(("/", "~/")):
             raise FsPolicyError(f"{key}: {p!r} is a relative path; give an absolute path or ~/...", key)
         norm = os.path.normpath(p) if p.startswith("/") else "~/" + os.path.normpath(p[2:])
         if norm.startswith("/") and not os.path.lexists(norm):

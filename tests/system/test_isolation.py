@@ -92,7 +92,8 @@ def work() -> Iterator[Path]:
 def run_in(host: Host, *cmd: str, name: str = "Bot", cwd: Path | None = None, user: str | None = None,
            env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*TF, "run", "--name", name, *(["--user", user] if user else []), "--", *cmd],
-                          env={**host.env, **(env or {})}, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+                          env={**host.env, **(env or {})}, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          check=False)
 
 
 def start_in(host: Host, *cmd: str, name: str, cwd: Path, user: str | None = None) -> subprocess.Popen[str]:
@@ -243,7 +244,7 @@ def person() -> Iterator[pwd.struct_passwd]:
             os.chown(p, pw.pw_uid, pw.pw_gid)
         yield pw
     finally:
-        subprocess.run(["userdel", "--remove", name], capture_output=True)
+        subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
 
 
 ATTEMPTS = ("echo evil >> ~/.bashrc; echo evil >> ~/notes.txt; echo x > ~/.ssh/authorized_keys; "
@@ -342,9 +343,9 @@ def test_without_landlock_tf_run_refuses_with_the_fix_and_doctor_says_so(tmp_pat
     tmp = tmp_path_factory.mktemp("nolandlock")
     os.chmod(tmp, 0o711)
     h = new_host(tmp)
-    log = open(h.home / "daemon.log", "ab")
+    log = open(h.home / "daemon.log", "ab")  # noqa: SIM115 - the daemon's, open as long as it runs
     daemon = subprocess.Popen([*TF, "daemon"], env=h.env, stdout=log, stderr=log, start_new_session=True,
-                              preexec_fn=_without_landlock)
+                              preexec_fn=_without_landlock)  # noqa: PLW1509 - the filter must be in place before exec
     try:
         deadline = time.monotonic() + 60
         while not (h.home / "daemon.sock").exists() and time.monotonic() < deadline:
@@ -354,7 +355,7 @@ def test_without_landlock_tf_run_refuses_with_the_fix_and_doctor_says_so(tmp_pat
         assert r.returncode == 2 and "Landlock is not available" in r.stderr and "lsm=" in r.stderr, r.stderr
         assert h.outside.received()[before:] == [] and h.leftovers() == []
         doctor = subprocess.run([*TF, "doctor"], env=h.env, capture_output=True, text=True, timeout=60,
-                                preexec_fn=_without_landlock)
+                                preexec_fn=_without_landlock, check=False)
         assert doctor.returncode == 1 and "FAIL landlock" in doctor.stdout and "lsm=" in doctor.stdout
     finally:
         h.stop_daemon()

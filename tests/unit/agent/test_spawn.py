@@ -101,8 +101,8 @@ def test_it_is_pid_1_of_a_namespace_of_its_own_and_sees_only_its_own_processes(t
 def test_a_signal_sent_to_it_reaches_the_command_and_orphans_are_reaped(tmp_path: Path) -> None:
     marker = tmp_path / "term"
     agent = PendingAgent()
-    agent.start(["sh", "-c", f"(sleep 30 &); trap 'echo got > {marker}; exit 4' TERM; echo up > {marker}; "
-                 "while :; do sleep 0.05; done"], ENV, None, None)
+    script = f"(sleep 30 &); trap 'echo got > {marker}; exit 4' TERM; echo up > {marker}; while :; do sleep 0.05; done"
+    agent.start(["sh", "-c", script], ENV, None, None)
     for _ in range(200):
         if marker.exists():
             break
