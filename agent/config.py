@@ -30,6 +30,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConnectorConfig",
+    "decode_utf8",
     "GatewayConfig",
     "LEVELS",
     "Level",
@@ -228,11 +229,22 @@ def _line_of(text: str, pattern: str, nth: int = 0) -> int | None:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text()
+        return decode_utf8(path.read_bytes(), path)
     except FileNotFoundError:
         return ""
     except OSError as e:
         raise ConfigError(path, None, f"cannot read: {e.strerror}") from None
+
+
+def decode_utf8(data: bytes, path: Path) -> str:
+    """A configuration file's text; a byte that is not UTF-8 is refused with its line and column."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigError(path, line, f"not UTF-8: byte 0x{data[e.start]:02x} at column {column} (TOML files are "
+                                      "UTF-8; save the file as UTF-8)") from None
 
 
 def _parse_toml(text: str, path: Path) -> dict[str, Any]:
@@ -620,6 +632,6 @@ def dump_permissions(perms: tuple[Permission, ...]) -> str:
                      for p in perms)
 
 
-def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
+def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
     """Write through a temp file, fsync and rename: a reader sees the old file or the new, never half."""
     write_atomic(path, text.encode(), mode)

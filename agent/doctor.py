@@ -152,9 +152,26 @@ def _vault_key() -> Check:
     return Check("vault key", True, f"key {key.key_id} from {key.source}")
 
 
+def _state_modes() -> Check:
+    from trustfence.agent.modes import loose
+    from trustfence.agent.paths import paths
+
+    p = paths()
+    if not p.home.exists():
+        return Check("state file modes", True, f"{p.home} does not exist yet (tf init creates it)")
+    wide = loose(p)
+    if not wide:
+        return Check("state file modes", True, f"everything under {p.home} is root-only but the public CA bundle")
+    shown = "; ".join(f"{path} is {mode:04o} (at most {ceiling:04o})" for path, mode, ceiling in wide[:5])
+    more = f" and {len(wide) - 5} more" if len(wide) > 5 else ""
+    fix = "; ".join(f"chmod {mode & ceiling:04o} {path}" for path, mode, ceiling in wide[:5])
+    return Check("state file modes", False, f"readable or writable beyond root: {shown}{more}",
+                 f"{fix} (or sudo tf init, which tightens every state file)")
+
+
 CHECKS: tuple[Callable[[], Check], ...] = (
     _root, _python, _mitmproxy, lambda: _tool("ip", "iproute2"),
-    _nft, _netns, _namespaces, _landlock, _cgroup2, _forwarding, _headers, _bcc, _tracefs, _vault_key,
+    _nft, _netns, _namespaces, _landlock, _cgroup2, _forwarding, _headers, _bcc, _tracefs, _vault_key, _state_modes,
 )
 
 

@@ -112,6 +112,9 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     out.print(f"daemon pid {s['pid']}  state {s['home']}  tag {s['tag']}", highlight=False)
     out.print(f"connectors: {', '.join(s['connectors']) or 'none'}  permissions: {s['permissions']}  "
               f"traffic rows: {s['traffic_rows']}  eBPF lock: {s['ebpf']}", highlight=False)
+    if s.get("policy_error"):
+        out.print(f"POLICY FILES REJECTED (every request is denied): {s['policy_error']}", highlight=False,
+                  markup=False)
     for ks in s.get("kill_switches", []):
         out.print(f"KILL SWITCH {ks['scope']} since {ks['since']}: {ks['reason']}", highlight=False, markup=False)
     for sb in s["sandboxes"]:

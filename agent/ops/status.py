@@ -36,6 +36,7 @@ async def status(d: Daemon, req: dict[str, Any]) -> Reply:
         "kill_switches": d.state.switches.to_json(),
         "ebpf": "loaded" if d.guard else f"unavailable: {d.guard_error}",
         "traffic_rows": n[0]["n"],
+        "policy_error": d.state.policy_error,
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import logging
+import os
 import random
 import re
 from collections.abc import Callable
@@ -23,7 +24,17 @@ __all__ = ["SandboxError", "SandboxManager"]
 
 log = logging.getLogger("trustfence.sandbox")
 
-_NET_LOCK = Path("/run/lock/trustfence-net.lock")
+# Host-wide (other daemons allocate subnets too), and where only root can open it: a lock any user could take
+# (0644 in /run/lock) would let one stall every `tf run` on the host.
+_NET_LOCK = Path("/run/trustfence/net.lock")
+
+
+def _net_lock() -> int:
+    _NET_LOCK.parent.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(_NET_LOCK.parent, 0o700)
+    fd = os.open(_NET_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
 
 
 class SandboxError(RuntimeError):
@@ -60,8 +71,7 @@ class SandboxManager:
         """Build a sandbox; on any failure remove what was built and raise SandboxError. ``join``: a process
         (waiting to become the agent) to move into the sandbox's cgroup; ``dynamic``: lease the sandbox a uid
         (and gid) of its own instead of ``uid``/``gid``."""
-        _NET_LOCK.parent.mkdir(parents=True, exist_ok=True)
-        with open(_NET_LOCK, "w") as lock:
+        with open(_net_lock(), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # subnets are host-wide: other daemons allocate too
             sid = new_id()
             if dynamic:
