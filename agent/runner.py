@@ -119,7 +119,7 @@ def launch(reply: Mapping[str, Any], user: AgentUser, cmd: Sequence[str], cwd: s
     return {"netns": reply["netns"], "etc": f"/etc/netns/{reply['netns']}", "bundle": reply["ca_bundle"],
             "ca": reply["ca_cert"], "overlays": reply.get("ca_overlays", []), "hide": hide, "cwd": cwd,
             "home": None if user.home else [user.uid, user.gid], "uid": user.uid, "gid": user.gid,
-            "writable": writable}, note
+            "account": reply.get("user") or None, "writable": writable}, note
 
 
 def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str], nftables_only: bool = False) -> int:

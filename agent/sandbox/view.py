@@ -127,6 +127,7 @@ def enter(view: Mapping[str, Any]) -> None:
     _mount(None, "/", None, _MS_REC | _MS_SLAVE)
     cwd = view["cwd"]
     old_cwd = os.open(".", os.O_PATH | os.O_CLOEXEC)
+    umask = os.umask(0o022)  # what is made here is for the agent to read; it gets the caller's umask back
     try:
         _umount("/proc")
         _mount("proc", "/proc", "proc", _SAFE | _MS_NOEXEC)
@@ -151,12 +152,32 @@ def enter(view: Mapping[str, Any]) -> None:
         if view.get("home"):
             os.mkdir(PRIVATE_HOME, 0o700)
             os.chown(PRIVATE_HOME, *view["home"])
+        if view.get("account"):
+            _add_account(view["account"], *view["home"])
         _reenter(cwd, old_cwd, view["hide"])  # before hiding: what is hidden beneath it stays hidden
         for path in view["hide"]:
             _hide(path)
         os.chdir(cwd)
     finally:
+        os.umask(umask)
         os.close(old_cwd)
+
+
+def _add_account(name: str, uid: int, gid: int) -> None:
+    """Show a leased uid as an account (``whoami``, ``getpwuid`` and the tools that ask them work): copies of
+    ``/etc/passwd`` and ``/etc/group`` with its line, in the private ``/run``, mounted read-only over them."""
+    for table, line in (("passwd", f"{name}:x:{uid}:{gid}:TrustFence agent:{PRIVATE_HOME}:/bin/sh\n"),
+                        ("group", f"{name}:x:{gid}:\n")):
+        try:
+            with open(f"/etc/{table}") as f:
+                text = f.read()
+        except FileNotFoundError:
+            continue
+        copy = f"{RUN_DIR}/{table}"
+        with open(copy, "w") as f:
+            f.write(text + ("" if text.endswith("\n") or not text else "\n") + line)
+        os.chmod(copy, 0o644)
+        _bind(copy, _file_at(f"/etc/{table}"))
 
 
 def _hide(path: str) -> None:
