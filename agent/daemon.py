@@ -29,8 +29,11 @@ from trustfence.agent.ops import OPS, READ_OPS, OpError, Reply, jsonable
 from trustfence.agent.modes import UMASK
 from trustfence.agent.paths import Paths
 from trustfence.agent.peers import peer_of
-from trustfence.agent.sandbox import SandboxError, SandboxManager, SandboxSpec
 from trustfence.agent.sandbox import cgroup as cgroups
+from trustfence.agent.sandbox import landlock
+from trustfence.agent.sandbox.manager import SandboxError, SandboxManager
+from trustfence.agent.sandbox.spec import SandboxSpec
+from trustfence.agent.sandbox.view import CA_BUNDLE, CA_CERT
 from trustfence.agent.setup import ensure_state
 from trustfence.bpf.guard import Guard, GuardError
 from trustfence.policy import CompiledPolicy, Permission, PolicyError, compile_policy, dump_policies
@@ -114,6 +117,9 @@ class Daemon:
         except GuardError as e:
             self.guard_error = str(e)
             log.error("eBPF lock unavailable; sandboxes need --nftables-only: %s", e)
+        self.landlock_error = landlock.unavailable_reason()
+        if self.landlock_error:
+            log.error("%s: tf run refuses to start agents; %s", self.landlock_error, landlock.FIX)
         loop = asyncio.get_running_loop()
         install_resolver(loop, c.resolve)
         self.enforcer = Enforcer(self.state, self.paths.ca_dir,
@@ -199,14 +205,18 @@ class Daemon:
             return
         try:
             gateway = validate_name("gateway", str(req.get("gateway", "")))
-            agent_uid, agent_gid = int(req["uid"]), int(req["gid"])
+            dynamic = req.get("uid") is None
+            agent_uid, agent_gid = (-1, -1) if dynamic else (int(req["uid"]), int(req["gid"]))
             if agent_uid == 0:
                 raise OpError("the agent never runs as uid 0: pass --user or run through sudo")
             if self.guard is None and not req.get("nftables_only"):
                 raise OpError(f"the eBPF lock is unavailable ({self.guard_error}); fix it (tf doctor) or pass "
                               "--nftables-only to rely on nftables alone")
+            if self.landlock_error:
+                raise OpError(f"{self.landlock_error}, and the agent's filesystem policy needs it; "
+                              f"{landlock.FIX} (tf doctor checks it)")
             join = self._waiting_agent(req, peer_pid)
-            spec = await asyncio.to_thread(self.manager.create, gateway, agent_uid, agent_gid, join)
+            spec = await asyncio.to_thread(self.manager.create, gateway, agent_uid, agent_gid, join, dynamic)
         except (PolicyError, OpError, SandboxError, KeyError, ValueError) as e:
             await self._send(writer, {"ok": False, "error": str(e), "code": 2})
             return
@@ -218,6 +228,9 @@ class Daemon:
             await self._send(writer, {"ok": True, "sandbox": self.describe(spec), "env": self._agent_env(spec),
                                       "unset": sorted(STRIP_NAMES), "netns": spec.netns,
                                       "ca_overlays": self._ca_overlays(), "ca_bundle": str(self.paths.agent_bundle),
+                                      "ca_cert": str(self.paths.ca_cert), "state": str(self.paths.home),
+                                      "fs": self.config.fs_policy(gateway), "uid": spec.uid, "gid": spec.gid,
+                                      "user": f"tf-{spec.uid}" if dynamic else "",
                                       "cgroup": str(cgroups.path_of(spec.name)), "joined": join is not None})
             log.info("sandbox %s up for gateway %s (agent %s)", spec.name, gateway, spec.agent_addr)
             line = await reader.readline()  # {"op": "exited", ...} or EOF when the CLI dies
@@ -299,13 +312,12 @@ class Daemon:
 
     def _agent_env(self, spec: SandboxSpec) -> dict[str, str]:
         proxy = f"http://{spec.host_addr}:{self.config.proxy_port}"
-        bundle, ca = str(self.paths.agent_bundle), str(self.paths.ca_cert)
+        bundle, ca = CA_BUNDLE, CA_CERT  # where the sandbox shows them, wherever the state directory is
         env = {k: proxy for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
         env |= {k: "localhost,127.0.0.1" for k in ("NO_PROXY", "no_proxy")}
         env |= {k: bundle for k in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT",
                                     "GIT_SSL_CAINFO")}
-        env |= {"NODE_EXTRA_CA_CERTS": ca, "TF_GATEWAY": spec.gateway, "TF_SANDBOX": spec.name,
-                "TF_SANDBOX_HOME": str(self.manager.home_dir(spec))}
+        env |= {"NODE_EXTRA_CA_CERTS": ca, "TF_GATEWAY": spec.gateway, "TF_SANDBOX": spec.name}
         return env | self._placeholders()
 
     def _ca_overlays(self) -> list[str]:
@@ -383,7 +395,7 @@ class Daemon:
         connectors = cfg.connector_set()
         cfgmod.load_permissions(self.paths.permissions, connectors)
         cfgmod.atomic_write(self.paths.config, text)
-        self.config = replace(self.config, connectors=cfg.connectors, level=cfg.level, gateways=cfg.gateways,
+        self.config = replace(self.config, connectors=cfg.connectors, level=cfg.level, gateways=cfg.gateways, fs=cfg.fs,
                               rate_limit=cfg.rate_limit, approvals=cfg.approvals)
         self._apply_brakes(self.config)
         self.state.connectors, self.state.open_ports = connectors, self.config.open_ports()

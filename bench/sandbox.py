@@ -88,8 +88,8 @@ def main() -> int:
         subprocess.run(["ip", "netns", "exec", plain, "ip", "link", "set", "lo", "up"], check=True)
 
         def forced() -> float:
-            r = subprocess.run([*TF, "run", "--name", "Bench", "--", AGENT_PY, str(loop), str(args.requests)],
-                               env=env, capture_output=True, text=True, check=True, timeout=300)
+            r = subprocess.run([*TF, "run", "--name", "Bench", "--", AGENT_PY, loop.name, str(args.requests)],
+                               env=env, capture_output=True, text=True, check=True, timeout=300, cwd=tmp)  # private /tmp
             return float(r.stdout.split()[-1])
 
         def bare() -> float:
