@@ -86,9 +86,11 @@ class Daemon:
         connectors = self.config.connector_set()
         policy = policyfiles.load(self.paths, connectors)
         self._stamp = policyfiles.stamp(self.paths)
-        self.audit = AuditLog(self.paths.audit)
+        # The store first: it replays the traffic journal, and holds the audit chain's second anchor.
+        self.store = Store(self.paths.database, self.config.queue_max, journal=self.paths.journal,
+                           sync=self.config.journal_sync)
+        self.audit = AuditLog(self.paths.audit, db_head=self.store.audit_head(), anchor=self.store.anchor_audit)
         switches = load_switches(self.paths.kill_switches)
-        self.store = Store(self.paths.database, self.config.queue_max)
         self.vault = CredentialStore(self.paths)
         self.vault.open_key()
         self.state = EnforcerState(store=self.store, connectors=connectors, policy=policy,
@@ -118,6 +120,7 @@ class Daemon:
                                  upstream_bundle(c.extra_ca, self.paths.upstream_bundle))
         master_task = asyncio.create_task(self.enforcer.run())
         watcher = asyncio.create_task(self._watch_policy_files())
+        signer = asyncio.create_task(self._sign_audit())
         await self.enforcer.started.wait()
         self.paths.socket.unlink(missing_ok=True)
         server = await asyncio.start_unix_server(self._connection, path=str(self.paths.socket))
@@ -134,10 +137,12 @@ class Daemon:
         finally:
             server.close()
             watcher.cancel()
+            signer.cancel()
             for spec in list(self.sandboxes.values()):
                 await self._teardown(spec)
             self.enforcer.shutdown()
             await asyncio.wait_for(master_task, 10)
+            self.audit.checkpoint_if_due(at_stop=True)
             self.store.close()
             self.paths.socket.unlink(missing_ok=True)
             log.info("daemon stopped")
@@ -323,6 +328,12 @@ class Daemon:
             log.info("policy files reloaded: %d permission(s), %d policies", len(new.permissions),
                      len(new.policies))
             self.audit.append("file edit", "policy files reloaded", before, policyfiles.fingerprint(new))
+
+    async def _sign_audit(self) -> None:
+        """A signed checkpoint at most ``interval`` seconds after a change, however few changes there were."""
+        while True:
+            await asyncio.sleep(5.0)
+            self.audit.checkpoint_if_due()
 
     # -- brakes: kill switches, enforcement levels, rate limits ---------------------------------------
     def _apply_brakes(self, cfg: Config) -> None:

@@ -18,7 +18,8 @@ from trustfence.agent.cli.approvals import approvals_app
 from trustfence.agent.cli.brakes import gateway_app, killswitch_app
 from trustfence.agent.cli.common import CliError, call, client, err, out, print_json, require_root
 from trustfence.agent.cli.connectors import connector_app, vault_app
-from trustfence.agent.cli.policy import audit, permissions_app
+from trustfence.agent.cli.audit import audit_app
+from trustfence.agent.cli.policy import permissions_app
 from trustfence.agent.ipc import Client, DaemonError, DaemonUnavailable
 from trustfence.agent.paths import paths
 from trustfence.agent.runner import RunError, resolve_user, run_agent
@@ -34,6 +35,7 @@ app.add_typer(killswitch_app, name="kill-switch")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(vault_app, name="vault")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command()
@@ -112,6 +114,17 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     out.print(f"daemon pid {s['pid']}  state {s['home']}  tag {s['tag']}", highlight=False)
     out.print(f"connectors: {', '.join(s['connectors']) or 'none'}  permissions: {s['permissions']}  "
               f"traffic rows: {s['traffic_rows']}  eBPF lock: {s['ebpf']}", highlight=False)
+    tl = s.get("traffic_log") or {}
+    if tl and not tl["ok"]:
+        out.print(f"TRAFFIC LOG UNAVAILABLE: {tl['reason']} — new requests are refused (503) until it can be "
+                  f"written; {tl['refused']} refused so far", highlight=False, markup=False)
+    elif tl:
+        out.print(f"traffic log: ok (journal {tl['journal']['dir']}, sync {tl['journal']['sync']}, "
+                  f"{tl['journal']['pending']} record(s) not yet in the table)", highlight=False, markup=False)
+    if tl.get("missing"):
+        runs = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in tl["gaps"])
+        out.print(f"TRAFFIC LOG GAPS: {tl['missing']} sequence number(s) missing ({runs})", highlight=False,
+                  markup=False)
     for ks in s.get("kill_switches", []):
         out.print(f"KILL SWITCH {ks['scope']} since {ks['since']}: {ks['reason']}", highlight=False, markup=False)
     for sb in s["sandboxes"]:
@@ -188,9 +201,6 @@ def logs(
                 return
             limit = 1000
             time.sleep(0.5)
-
-
-app.command()(audit)
 
 
 def _fail(message: str, code: int) -> NoReturn:
