@@ -200,7 +200,7 @@ class Daemon:
                               "--nftables-only to rely on nftables alone")
             join = self._waiting_agent(req, writer)
             spec = await asyncio.to_thread(self.manager.create, gateway, agent_uid, agent_gid, join)
-        except (PolicyError, OpError, SandboxError, KeyError, ValueError) as e:
+        except (PolicyError, OpError, SandboxError, KeyError, ValueError, OSError) as e:  # OSError: a full disk
             await self._send(writer, {"ok": False, "error": str(e), "code": 2})
             return
         self.sandboxes[spec.id] = spec

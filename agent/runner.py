@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import os
 import pwd
+import select
 import signal
+import socket
 import sys
+import threading
 from pathlib import Path
+
+from trustfence.agent.ipc import DaemonError
 
 from trustfence.agent.spawn import PendingAgent
 
@@ -21,7 +26,7 @@ if TYPE_CHECKING:
 
     from trustfence.agent.ipc import Client
 
-__all__ = ["AgentUser", "RunError", "agent_argv", "agent_env", "resolve_user", "run_agent"]
+__all__ = ["AgentUser", "DAEMON_GONE", "DaemonGone", "RunError", "agent_argv", "agent_env", "resolve_user", "run_agent"]
 
 # Variables a caller may have set that would route around, or re-point, the sandbox's own settings.
 _STRIPPED = ("ALL_PROXY", "all_proxy", "FTP_PROXY", "ftp_proxy", "SSL_CERT_DIR", "NODE_OPTIONS",
@@ -31,7 +36,34 @@ _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, sign
 
 
 class RunError(RuntimeError):
-    pass
+    code = 2
+
+
+DAEMON_GONE = 125  # tf run's exit code when the daemon stopped under the agent (documented in the README)
+
+
+class DaemonGone(RunError):
+    """The daemon went away while the agent ran: its sandbox (and the enforcer) with it."""
+
+    code = DAEMON_GONE
+
+
+def _watch_daemon(sock: socket.socket, pgid: int, done: threading.Event, gone: threading.Event) -> None:
+    """The daemon says nothing while the agent runs: anything readable (its answer or EOF) means the sandbox
+    is gone, so the agent is stopped (TERM, then KILL) rather than left running with no way out."""
+    poll = select.poll()
+    poll.register(sock.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
+    while not done.is_set():
+        if poll.poll(250) and not done.is_set():
+            gone.set()
+            for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 0.0)):
+                try:
+                    os.killpg(pgid, sig)
+                except ProcessLookupError:
+                    return
+                if done.wait(wait):
+                    return
+            return
 
 
 class AgentUser:
@@ -111,9 +143,12 @@ def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str],
             pass
 
     old = {s: signal.signal(s, forward) for s in _FORWARDED}
+    done, gone = threading.Event(), threading.Event()
+    threading.Thread(target=_watch_daemon, args=(client.sock, agent.pid, done, gone), daemon=True).start()
     try:
         rc = agent.wait()
     finally:
+        done.set()
         for s, h in old.items():
             signal.signal(s, h)
         if tty_fd is not None:
@@ -124,6 +159,13 @@ def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str],
                 pass
             signal.signal(signal.SIGTTOU, prev)
     code = 128 - rc if rc < 0 else rc
-    client.send("exited", code=code)
-    client.receive()  # the daemon answers once the sandbox is gone
+    try:
+        if gone.is_set():
+            raise ConnectionError
+        client.send("exited", code=code)
+        client.receive()  # the daemon answers once the sandbox is gone
+    except (OSError, DaemonError):
+        stopped = "the agent was stopped; " if gone.is_set() else ""
+        raise DaemonGone(f"the daemon stopped while the agent ran; the sandbox is gone ({stopped}its exit code "
+                         f"was {code}; see the daemon's log)") from None
     return code

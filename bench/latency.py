@@ -75,6 +75,8 @@ def serve_enforcer(port: int, upstream_port: int, upstream_ca: Path, workdir: Pa
 
     db = workdir / "traffic.duckdb"
     store = Store(db)
+    if os.environ.get("TF_BENCH_JOURNAL") == "off":  # bench/journal.py's baseline: the same path, no journal
+        store.journal.append = lambda *a, **k: None  # type: ignore[method-assign]
     state = EnforcerState(
         store=store,
         connectors=ConnectorSet([build_connector("bench", "generic", (ENFORCER_HOST,))]),

@@ -24,7 +24,7 @@ from trustfence.proxy.state import (ACTION, DECISION, DEST, GATEWAY, KILLED, ORI
 from trustfence.store import StoreFull, TrafficRow
 from trustfence.vault import scrub
 
-__all__ = ["Record"]
+__all__ = ["Record", "refuse_unrecordable"]
 
 log = logging.getLogger("trustfence.enforcer")
 
@@ -59,11 +59,7 @@ class Record:
         self._record(flow)
 
     def _refuse(self, flow: http.HTTPFlow, reason: str) -> None:
-        if self.state.store is not None:
-            self.state.store.refused += 1
-        reason = f"{reason}; refused rather than forwarded unrecorded"
-        deny(flow, reason, status=503)
-        flow.metadata["tf.reason"] = reason
+        refuse_unrecordable(flow, self.state, reason)
 
     def _record(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get("tf.recorded") or self.state.store is None:
@@ -78,6 +74,16 @@ class Record:
             self.state.store.submit(row)
         except StoreFull as e:
             log.error("traffic row %s lost: %s", row.seq, e)
+
+
+def refuse_unrecordable(flow: http.HTTPFlow, state: EnforcerState, reason: str,
+                        what: str = "refused rather than forwarded unrecorded") -> None:
+    """503: the request cannot be recorded now (``reason`` starts ``traffic log unavailable:``)."""
+    if state.store is not None:
+        state.store.refused += 1
+    reason = f"{reason}; {what}"
+    deny(flow, reason, status=503, decision=flow.metadata.get(DECISION))
+    flow.metadata["tf.reason"] = reason  # the row says why it was refused, not what was decided before
 
 
 def bare_row(flow: http.HTTPFlow, reason: str) -> TrafficRow:

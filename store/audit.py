@@ -157,11 +157,15 @@ class AuditLog:
             raise AuditError(f"{path} cannot be continued: " + "; ".join(report.problems)
                              + ". Keep the file as evidence (tf audit verify lists every problem); with the daemon "
                                "stopped, tf audit reset --reason TEXT moves it aside and starts a new chain")
-        if not self.signer.exists():
+        created = not self.signer.exists()
+        if created:
             self.signer.create()  # a new host, or a log from before signing: anchored from here on
         self._prev, self._seq = report.last_hash, report.last_seq
         self._unsigned, self._signed_at = report.unsigned, time.monotonic()
-        if report.events and report.unsigned:
+        if created and not report.events and not _new_chain:  # from now on the file must exist: start it
+            self._write("daemon", "audit log started", None, {"public_key": self.signer.public_pem()})
+            self.checkpoint()
+        elif report.events and report.unsigned:
             self.checkpoint()
 
     def report(self) -> Report:

@@ -74,6 +74,7 @@ class Store:
         self.db_error = ""  # why the last batch could not be written; "" once one is
         self.since = 0.0  # when the traffic log became unavailable (0: it is not)
         self.refused = 0  # requests refused because they could not be recorded
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tf-store-writer", daemon=True)
         self._thread.start()
 
@@ -169,6 +170,7 @@ class Store:
             return self._flushed.wait_for(lambda: self._written >= target, timeout)
 
     def close(self) -> None:
+        self._closing.set()  # a batch being retried stays in the journal for the next start
         self._queue.put(None)
         self._thread.join(timeout=10)
         self.journal.close()
@@ -207,10 +209,9 @@ class Store:
                 if not self.db_error:
                     log.error("traffic rows cannot be written; refusing new requests until they can: %s", e)
                 self.db_error = f"the database cannot be written: {str(e).splitlines()[0][:200]}"
-                if stopping:
+                if stopping or self._closing.wait(_RETRY):
                     return  # left in the journal: the next start replays them
                 retry = True
-                time.sleep(_RETRY)
         if self.db_error:
             log.warning("traffic rows are written again (%s had failed)", self.path)
             self.db_error = ""

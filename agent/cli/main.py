@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
@@ -56,7 +57,8 @@ def init() -> None:
 
 
 @daemon_app.callback(invoke_without_command=True)
-def daemon(ctx: typer.Context) -> None:
+def daemon(ctx: typer.Context, log_file: Annotated[Optional[Path], typer.Option(
+        "--log-file", help="Log here, rotated (10 MiB x 3), stdout and stderr too; default: stderr.")] = None) -> None:
     """Run the daemon in the foreground (systemd runs exactly this)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -64,12 +66,14 @@ def daemon(ctx: typer.Context) -> None:
     import asyncio
     import logging
 
+    from trustfence.agent.logsetup import setup_logging
+
     from trustfence.agent.config import ConfigError
     from trustfence.agent.daemon import AlreadyRunning, Daemon
     from trustfence.store import AuditError
     from trustfence.vault import VaultError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(log_file)
     logging.getLogger("mitmproxy.proxy.server").setLevel(logging.WARNING)  # one line per connection otherwise
     try:
         asyncio.run(Daemon(paths()).serve())
@@ -217,7 +221,7 @@ def main() -> None:
     except DaemonError as e:
         _fail(str(e), e.code)
     except RunError as e:
-        _fail(str(e), 2)
+        _fail(str(e), e.code)
     except KeyboardInterrupt:
         _fail("aborted", 130)
     except PermissionError as e:
