@@ -59,6 +59,11 @@ class Throttle(logging.Filter):
         return False
 
 
+def _quiet_connections(record: logging.LogRecord) -> bool:
+    """mitmproxy's per-connection lines (connect, disconnect) are kept out: one each per connection otherwise."""
+    return not (record.name == "mitmproxy.proxy.server" and record.levelno < logging.WARNING)
+
+
 class _Rotating(logging.handlers.RotatingFileHandler):
     """Rotates, and keeps stdout/stderr on the current file (a traceback printed around logging included)."""
 
@@ -86,6 +91,7 @@ def setup_logging(log_file: Path | None, *, max_bytes: int = 10 << 20, backups: 
     else:
         handler = logging.StreamHandler()  # systemd: the journal stores it
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_quiet_connections)
     handler.addFilter(Throttle())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -74,7 +74,6 @@ def daemon(ctx: typer.Context, log_file: Annotated[Optional[Path], typer.Option(
     from trustfence.vault import VaultError
 
     setup_logging(log_file)
-    logging.getLogger("mitmproxy.proxy.server").setLevel(logging.WARNING)  # one line per connection otherwise
     try:
         asyncio.run(Daemon(paths()).serve())
     except AlreadyRunning as e:

@@ -191,8 +191,10 @@ def test_a_full_disk_refuses_requests_until_space_returns_and_says_so() -> None:
         sent = set(upstream_pulls(host, "7"))
         recorded = {str(r["path"]) for r in row_pulls(rows, "7")}
         assert sent <= recorded, f"{len(sent - recorded)} forwarded without a row"
-        refused = [r for r in row_pulls(rows, "7") if r["status"] == 503]
-        assert refused and str(refused[0]["reason"]).startswith("traffic log unavailable: ")
+        refused = [r for r in rows if r["status"] == 503]  # tunnels refused, and the request not held
+        assert len(refused) > 5 and all(str(r["reason"]).startswith("traffic log unavailable: ") for r in refused)
+        assert any(r["path"] == "/repos/acme/widgets/pulls/5/merge" and "not held for approval" in str(r["reason"])
+                   for r in refused)
         assert not any(r["path"] == "/repos/acme/widgets/pulls/5/merge" for r in host.outside.received())
         log = home / "daemon.log"
         assert log.stat().st_size < 512 * 1024, "errors are logged with a count, not once per request"
@@ -267,8 +269,43 @@ def test_bytes_that_are_not_utf8_are_recorded_escaped_and_never_forwarded_unreco
         host_rows = rows_for("hostcase")
         assert all(int(str(x["status"])) >= 400 for x in host_rows)
         assert all("\\xff" in str(x["host"]) or "\\xff" in str(x["reason"]) for x in host_rows), host_rows
-        connect_rows = [x for x in rows if "github\\xff.com" in str(x["host"])]
-        assert len(connect_rows) == 3 and all(int(str(x["status"])) >= 400 for x in connect_rows), connect_rows
+        connect_rows = [x for x in rows if "github\\xff.com" in str(x["reason"])]  # refused before parsed
+        assert len(connect_rows) == 3 and all(int(str(x["status"])) >= 400 for x in connect_rows), (
+            r.stdout, [x for x in rows if x["method"] == "CONNECT" or x["status"] == 400])
         assert sent("connectcase") == 0
         status = json.loads(host.tf("status", "--json").stdout)["traffic_log"]
         assert status["ok"] and status["missing"] == 0
+
+
+# Opens many connections to the enforcer and holds them, then lets go.
+HOG = r"""
+import socket, sys, time
+held, end = [], time.monotonic() + 15
+for _ in range(int(sys.argv[1])):
+    if time.monotonic() > end:
+        break
+    try:
+        held.append(socket.create_connection(("api.github.com", 443), timeout=0.3))
+    except OSError:
+        pass
+time.sleep(float(sys.argv[2]))
+print(len(held))
+"""
+
+
+def test_a_daemon_out_of_file_descriptors_does_not_flood_its_log() -> None:
+    with running_host() as host:
+        pid = host.daemon_pid()
+        subprocess.run(["prlimit", f"--pid={pid}", "--nofile=256:256"], check=True)
+        log = host.home / "daemon.log"
+        start = log.stat().st_size
+        r = host.run("/usr/bin/python3", "-c", HOG, "400", "5")
+        assert r.returncode == 0, r.stderr
+        text = log.read_bytes()[start:].decode(errors="replace")
+        flooded = [ln for ln in text.splitlines() if "Too many open files" in ln or "out of system resource" in ln]
+        assert flooded, "the daemon did run out of descriptors"
+        assert len(flooded) <= 40, f"{len(flooded)} lines: {flooded[:3]}"
+        assert "counted, not logged" in text
+        ok = host.run("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                      "https://api.github.com/repos/acme/widgets/pulls")
+        assert ok.stdout == "200", ok.stderr  # and it goes on working once they are released
