@@ -38,7 +38,7 @@ from trustfence.policy.model import validate_name
 from trustfence.proxy import Enforcer, EnforcerState, Gateway
 from trustfence.proxy.master import EnforcerError
 from trustfence.proxy.upstream import install_resolver, upstream_bundle
-from trustfence.store import AuditLog, Store
+from trustfence.store import AuditError, AuditLog, Store
 from trustfence.vault import STRIP_NAMES, VaultError, dummy_env, placeholder
 
 __all__ = ["AlreadyRunning", "Daemon", "OpError"]
@@ -142,7 +142,7 @@ class Daemon:
                 await self._teardown(spec)
             self.enforcer.shutdown()
             await asyncio.wait_for(master_task, 10)
-            self.audit.checkpoint_if_due(at_stop=True)
+            self._checkpoint(at_stop=True)
             self.store.close()
             self.paths.socket.unlink(missing_ok=True)
             log.info("daemon stopped")
@@ -168,7 +168,7 @@ class Daemon:
                     if op not in READ_OPS and uid != 0:
                         raise OpError(f"{op} needs root (uid 0); you are uid {uid}")
                     reply = {"ok": True, **await handler(self, {**req, "uid": uid})}
-                except (OpError, ConfigError, PolicyError, VaultError) as e:
+                except (OpError, ConfigError, PolicyError, VaultError, AuditError) as e:
                     reply = {"ok": False, "error": str(e), "code": getattr(e, "code", 2)}
                 except Exception as e:  # noqa: BLE001 - answer, never leave the CLI hanging
                     log.exception("operation %s failed", op)
@@ -333,7 +333,13 @@ class Daemon:
         """A signed checkpoint at most ``interval`` seconds after a change, however few changes there were."""
         while True:
             await asyncio.sleep(5.0)
-            self.audit.checkpoint_if_due()
+            self._checkpoint()
+
+    def _checkpoint(self, *, at_stop: bool = False) -> None:
+        try:
+            self.audit.checkpoint_if_due(at_stop=at_stop)
+        except (AuditError, OSError) as e:
+            log.error("audit checkpoint not written: %s", e)
 
     # -- brakes: kill switches, enforcement levels, rate limits ---------------------------------------
     def _apply_brakes(self, cfg: Config) -> None:

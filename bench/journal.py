@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import latency  # noqa: E402 - the bench machinery next door
+import latency
 
 TARGET = 0.05
 
@@ -85,12 +85,7 @@ def run(args: argparse.Namespace) -> int:
         for _ in range(args.warmup):
             for p in paths:
                 p.one()
-        for i in range(args.requests):
-            k = i % len(paths)
-            for p in paths[k:] + paths[:k]:
-                t0 = time.perf_counter_ns()
-                p.one()
-                p.samples_ns.append(time.perf_counter_ns() - t0)
+        latency.interleaved(paths, args.requests)
         reports = [latency.stop_enforcer(e) for e in enforcers]
     by = {p.name: p for p in paths}
     a50, a99 = append_cost_us()

@@ -200,7 +200,13 @@ class AuditLog:
         event: dict[str, Any] = {"seq": self._seq + 1, "ts": datetime.now(UTC).isoformat(timespec="seconds"),
                                  "who": who, "what": what, "before": before, "after": after, "prev": self._prev}
         event["hash"] = _digest(self._prev, event)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # Only a new chain creates the file: one that went missing under a running daemon is not started again.
+        create = os.O_CREAT if self._seq == 0 else 0
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | create | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            raise AuditError(f"{self.path} is missing (it held {self._seq} events); nothing is appended to a "
+                             f"chain that is gone: stop the daemon, tf audit verify, tf audit reset") from None
         try:
             os.write(fd, (json.dumps(event, sort_keys=True) + "\n").encode())
             os.fsync(fd)

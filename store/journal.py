@@ -208,6 +208,11 @@ class Journal:
     def pending(self) -> int:
         return len(self._pending)
 
+    def pending_seqs(self) -> list[int]:
+        """Journalled, not yet in the table: requests still in flight, or rows on their way to the writer."""
+        with self._lock:
+            return list(self._pending)
+
     # -- durability ----------------------------------------------------------------------------------
     def _sync_loop(self) -> None:
         while not self._stop.wait(self.interval):

@@ -11,6 +11,7 @@ Every row has a sequence number, given once; a missing number in the table (``ga
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -235,6 +236,20 @@ class Store:
     def _count(self) -> int:
         row = self._con.execute("SELECT count(*) FROM traffic").fetchone()
         return int(row[0]) if row else 0
+
+    def gaps(self, limit: int = 10) -> tuple[int, list[list[int]]]:
+        """Sequence numbers missing from the table (records lost) and the first ``limit`` runs of them; numbers
+        still in the journal (a long download, a WebSocket, a row about to be written) are not missing."""
+        runs = self.query("gaps", limit=1_000_000)
+        pending = set(self.journal.pending_seqs())
+        missing, out = 0, []
+        for r in runs:
+            first, last = int(r["first"]), int(r["last"])
+            held = [s for s in pending if first <= s <= last]
+            missing += last - first + 1 - len(held)
+            edges = [first - 1, *sorted(held), last + 1]
+            out += [[a + 1, b - 1] for a, b in itertools.pairwise(edges) if b - a > 1]
+        return missing, out[:limit]
 
     # -- the audit chain's second anchor -----------------------------------------------------------------
     def audit_head(self) -> Head | None:

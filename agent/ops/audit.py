@@ -21,10 +21,9 @@ async def audit_verify(d: Daemon, req: dict[str, Any]) -> Reply:
     """The audit chain against its anchors and signatures, and the traffic log's sequence gaps."""
     d.audit.db_head = d.store.audit_head()
     r = d.audit.report()
-    runs = await asyncio.to_thread(d.store.query, "gaps", limit=10)
+    missing, runs = await asyncio.to_thread(d.store.gaps, 10)
     return {"events": r.events, "last_seq": r.last_seq, "checkpoints": r.checkpoints, "unsigned": r.unsigned,
-            "problems": r.problems, "traffic_missing": int(runs[0]["missing"]) if runs else 0,
-            "traffic_gaps": [[g["first"], g["last"]] for g in runs]}
+            "problems": r.problems, "traffic_missing": missing, "traffic_gaps": runs}
 
 
 @op("audit.pubkey", read=True)

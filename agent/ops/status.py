@@ -28,12 +28,12 @@ def traffic_log(d: Daemon) -> dict[str, Any]:
     st = d.store
     why = st.unavailable()
     try:
-        runs = st.query("gaps", limit=5)
+        missing, runs = st.gaps(5)
         rows = st.query("count")[0]["n"]
     except Exception as e:  # noqa: BLE001 - status must answer even when the database cannot
-        runs, rows, why = [], None, why or f"the database cannot be read: {e}"
+        missing, runs, rows, why = 0, [], None, why or f"the database cannot be read: {e}"
     return {"ok": not why, "reason": why, "since": st.since or None, "refused": st.refused, "rows": rows,
-            "missing": int(runs[0]["missing"]) if runs else 0, "gaps": [[r["first"], r["last"]] for r in runs],
+            "missing": missing, "gaps": runs,
             "journal": {"dir": str(st.journal.dir), "sync": st.journal.sync, "pending": st.journal.pending()},
             "replayed": st.replayed}
 

@@ -79,7 +79,7 @@ def test_repeated_sigkill_under_load_loses_no_row_and_forwards_nothing_unrecorde
         for rnd in range(3):
             tag = f"9{rnd}"
             agent = start_load(host, tag, 30)
-            assert wait_for(lambda: len(upstream_pulls(host, tag)) >= 40 + 20 * rnd, 40), agent.stderr
+            assert wait_for(lambda t=tag, n=40 + 20 * rnd: len(upstream_pulls(host, t)) >= n, 40), agent.stderr
             os.kill(host.daemon_pid(), signal.SIGKILL)  # mid-request: some are on their way upstream now
             agent.wait(30)
             host.start_daemon()  # replays the journal

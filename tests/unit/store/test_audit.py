@@ -3,6 +3,7 @@ deletion, truncation, replacement or re-sealing found, and nothing appended to a
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import stat
@@ -31,7 +32,7 @@ def test_events_are_appended_in_order_and_the_chain_holds(tmp_path: Path) -> Non
     assert events[0]["after"]["public_key"] == log.signer.public_pem()  # the key, in the chain from its start
     assert [e["seq"] for e in events[2:]] == [3, 4, 5, 6]
     assert [e["who"] for e in events[2:]] == ["uid 0", "uid 1", "uid 2", "uid 3"]
-    assert all(e["prev"] == before["hash"] for before, e in zip(events, events[1:]))
+    assert all(e["prev"] == before["hash"] for before, e in itertools.pairwise(events))
     assert log.verify() == ""
     for name in ("audit.jsonl", "audit.key", "audit.head"):
         assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600

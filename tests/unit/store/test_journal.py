@@ -14,11 +14,12 @@ from trustfence.store.writer import INTERRUPTED
 
 
 def row(**kw: object) -> TrafficRow:
-    base: dict[str, object] = dict(
-        ts=datetime(2026, 12, 1, 12, 0, 0), gateway="Bot", sandbox="tf-1", client_addr="10.0.0.2", method="GET",
-        scheme="https", host="api.github.com", port=443, path="/repos/a/b", connector="github",
-        action="github.repo.read", decision="allowed", reason="permission", rule_id="p1", decision_id="d1",
-        status=0, upstream_status=None, latency_ms=0.0, bytes_in=0, bytes_out=0)
+    base: dict[str, object] = {
+        "ts": datetime(2026, 12, 1, 12, 0, 0), "gateway": "Bot", "sandbox": "tf-1", "client_addr": "10.0.0.2",
+        "method": "GET", "scheme": "https", "host": "api.github.com", "port": 443, "path": "/repos/a/b",
+        "connector": "github", "action": "github.repo.read", "decision": "allowed", "reason": "permission",
+        "rule_id": "p1", "decision_id": "d1", "status": 0, "upstream_status": None, "latency_ms": 0.0,
+        "bytes_in": 0, "bytes_out": 0}
     base.update(kw)
     return TrafficRow(**base)  # type: ignore[arg-type]
 
@@ -136,4 +137,16 @@ def test_an_unreadable_record_shows_as_a_gap(tmp_path: Path) -> None:
     store = Store(tmp_path / "t.duckdb")
     assert len(store.replayed["unreadable"]) == 1 and ":2:" in store.replayed["unreadable"][0]
     assert store.query("gaps") == [{"first": 2, "last": 2, "missing": 1}]
+    store.close()
+
+
+def test_a_request_still_in_flight_is_not_a_gap_but_a_lost_row_is(tmp_path: Path) -> None:
+    store = Store(tmp_path / "t.duckdb")
+    store.begin(row(path="/long/download"))  # seq 1: forwarded, answer still streaming
+    for _ in range(3):
+        store.submit(row(status=403, decision="denied"))  # seqs 2..4: refused at once
+    assert store.flush()
+    assert store.gaps() == (0, [])
+    store._con.execute("DELETE FROM traffic WHERE seq = 3")  # a row lost (or removed)
+    assert store.gaps() == (1, [[3, 3]])
     store.close()
