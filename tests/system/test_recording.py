@@ -94,6 +94,9 @@ def test_repeated_sigkill_under_load_loses_no_row_and_forwards_nothing_unrecorde
             assert not unrecorded, f"round {rnd}: {len(unrecorded)} of {len(sent)} forwarded without a row"
             answered = [r for r in recorded if r["upstream_status"] == 200]
             assert len(answered) >= len(sent) - 8, "finished requests keep their final row (status, latency)"
+            interrupted = sum(1 for r in recorded if "outcome not recorded" in str(r["reason"]))
+            print(f"round {rnd}: upstream received {len(sent)}, rows {len(recorded)}, final {len(answered)}, "
+                  f"in flight at the kill {interrupted}")
         seqs = [int(str(r["seq"])) for r in rows]
         assert len(seqs) == len(set(seqs))
         status = json.loads(host.tf("status", "--json").stdout)["traffic_log"]
