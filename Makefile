@@ -25,6 +25,7 @@ bench: bootstrap
 	@$(PY) bench/classify.py
 	@$(PY) bench/policy.py
 	@$(PY) bench/sandbox.py
+	@$(PY) bench/journal.py --quick
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .pytest_cache

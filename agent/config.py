@@ -198,6 +198,9 @@ class Config:
     extra_ca: str | None = None
     # Rows waiting for the writer before new requests are refused.
     queue_max: int = 10_000
+    # When the traffic journal is flushed to disk: interval (every 0.2 s) | always (before each request is
+    # forwarded) | none (the kernel's writeback). What a power loss may cost; a SIGKILL costs nothing in any.
+    journal_sync: Literal["interval", "always", "none"] = "interval"
     connectors: tuple[ConnectorConfig, ...] = ()
     # The enforcement level of every gateway not given its own under [gateways.NAME].
     level: Level = "full_enforce"
@@ -329,6 +332,9 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
         if len(set(ports.values())) != 3:
             raise ValueError("proxy_port, transparent_port and dns_port must differ")
         queue_max = _int(en, "queue_max", 10_000, 100, 10_000_000)
+        journal_sync = en.get("journal_sync", "interval")
+        if journal_sync not in ("interval", "always", "none"):
+            raise ValueError(f"journal_sync must be interval, always or none, got {journal_sync!r}")
         section = "upstream"
         up = data.get("upstream", {})
         resolve = {str(h).lower(): _parse_target(str(t)) for h, t in up.get("resolve", {}).items()}
@@ -384,7 +390,8 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
     level, gateways, rate_limit = _parse_brakes(data, text, path, fs)
     cfg = Config(tag=tag, subnet_pool=str(pool), ipv6=ipv6, ca_overlays=tuple(overlays), default_user=str(user), fs=fs,
                  resolve=resolve, extra_ca=extra_ca,
-                 queue_max=queue_max, connectors=tuple(connectors), level=level, gateways=gateways,
+                 queue_max=queue_max, journal_sync=journal_sync, connectors=tuple(connectors), level=level,
+                 gateways=gateways,
                  rate_limit=rate_limit, approvals=_parse_approvals(data, text, path), **ports)
     try:
         cfg.connector_set()
@@ -542,7 +549,8 @@ def dump_config(cfg: Config) -> str:
                     **({"ca_overlays": list(cfg.ca_overlays)} if cfg.ca_overlays != DEFAULT_CA_OVERLAYS else {}),
                     "default_user": cfg.default_user, **cfg.fs.dump()},
         "enforcer": {"proxy_port": cfg.proxy_port, "transparent_port": cfg.transparent_port,
-                     "dns_port": cfg.dns_port, "queue_max": cfg.queue_max},
+                     "dns_port": cfg.dns_port, "queue_max": cfg.queue_max,
+                     **({"journal_sync": cfg.journal_sync} if cfg.journal_sync != "interval" else {})},
     }
     if cfg.resolve or cfg.extra_ca:
         up: dict[str, Any] = {}

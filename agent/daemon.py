@@ -41,7 +41,7 @@ from trustfence.policy.model import validate_name
 from trustfence.proxy import Enforcer, EnforcerState, Gateway
 from trustfence.proxy.master import EnforcerError
 from trustfence.proxy.upstream import install_resolver, upstream_bundle
-from trustfence.store import AuditLog, Store
+from trustfence.store import AuditError, AuditLog, Store
 from trustfence.vault import STRIP_NAMES, VaultError, dummy_env, placeholder
 
 __all__ = ["AlreadyRunning", "Daemon", "OpError"]
@@ -91,9 +91,11 @@ class Daemon:
             # is known of what the files allow, so every request is denied with this reason.
             policy, policy_error = compile_policy(()), str(e)
             log.error("policy files rejected at start; every request is denied until they validate: %s", e)
-        self.audit = AuditLog(self.paths.audit)
+        # The store first: it replays the traffic journal, and holds the audit chain's second anchor.
+        self.store = Store(self.paths.database, self.config.queue_max, journal=self.paths.journal,
+                           sync=self.config.journal_sync)
+        self.audit = AuditLog(self.paths.audit, db_head=self.store.audit_head(), anchor=self.store.anchor_audit)
         switches = load_switches(self.paths.kill_switches)
-        self.store = Store(self.paths.database, self.config.queue_max)
         self.vault = CredentialStore(self.paths)
         self.vault.open_key()
         self.state = EnforcerState(store=self.store, connectors=connectors, policy=policy,
@@ -126,6 +128,7 @@ class Daemon:
                                  upstream_bundle(c.extra_ca, self.paths.upstream_bundle))
         master_task = asyncio.create_task(self.enforcer.run())
         watcher = asyncio.create_task(self._watch_policy_files())
+        signer = asyncio.create_task(self._sign_audit())
         await self.enforcer.started.wait()
         self.paths.socket.unlink(missing_ok=True)
         server = await asyncio.start_unix_server(self._connection, path=str(self.paths.socket))
@@ -142,10 +145,12 @@ class Daemon:
         finally:
             server.close()
             watcher.cancel()
+            signer.cancel()
             for spec in list(self.sandboxes.values()):
                 await self._teardown(spec)
             self.enforcer.shutdown()
             await asyncio.wait_for(master_task, 10)
+            self._checkpoint(at_stop=True)
             self.store.close()
             self.paths.socket.unlink(missing_ok=True)
             log.info("daemon stopped")
@@ -181,7 +186,7 @@ class Daemon:
                     if op not in READ_OPS and uid != 0:
                         raise OpError(f"{op} needs root (uid 0); you are uid {uid}")
                     reply = {"ok": True, **await handler(self, {**req, "uid": uid})}
-                except (OpError, ConfigError, PolicyError, VaultError) as e:
+                except (OpError, ConfigError, PolicyError, VaultError, AuditError) as e:
                     reply = {"ok": False, "error": str(e), "code": getattr(e, "code", 2)}
                 except Exception as e:  # noqa: BLE001 - answer, never leave the CLI hanging
                     log.exception("operation %s failed", op)
@@ -217,7 +222,7 @@ class Daemon:
                               f"{landlock.FIX} (tf doctor checks it)")
             join = self._waiting_agent(req, peer_pid)
             spec = await asyncio.to_thread(self.manager.create, gateway, agent_uid, agent_gid, join, dynamic)
-        except (PolicyError, OpError, SandboxError, KeyError, ValueError) as e:
+        except (PolicyError, OpError, SandboxError, KeyError, ValueError, OSError) as e:  # OSError: a full disk
             await self._send(writer, {"ok": False, "error": str(e), "code": 2})
             return
         self.sandboxes[spec.id] = spec
@@ -365,6 +370,18 @@ class Daemon:
         self.state.policy, self.state.policy_error = new, ""
         log.info("policy files reloaded: %d permission(s), %d policies", len(new.permissions), len(new.policies))
         self.audit.append(who, "policy files reloaded", before, policyfiles.fingerprint(new))
+
+    async def _sign_audit(self) -> None:
+        """A signed checkpoint at most ``interval`` seconds after a change, however few changes there were."""
+        while True:
+            await asyncio.sleep(5.0)
+            self._checkpoint()
+
+    def _checkpoint(self, *, at_stop: bool = False) -> None:
+        try:
+            self.audit.checkpoint_if_due(at_stop=at_stop)
+        except (AuditError, OSError) as e:
+            log.error("audit checkpoint not written: %s", e)
 
     # -- brakes: kill switches, enforcement levels, rate limits ---------------------------------------
     def _apply_brakes(self, cfg: Config) -> None:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import os
 import pwd
+import select
 import signal
+import socket
 import sys
+import threading
 from pathlib import Path
 
+from trustfence.agent.ipc import DaemonError
 from trustfence.agent.sandbox.view import PRIVATE_HOME, expand, hidden_cover, hide_list, writable_paths
 from trustfence.agent.spawn import FORWARDED, PendingAgent
 
@@ -25,7 +29,8 @@ if TYPE_CHECKING:
 
     from trustfence.agent.ipc import Client
 
-__all__ = ["DYNAMIC", "AgentUser", "RunError", "agent_env", "launch", "resolve_user", "run_agent"]
+__all__ = ["DAEMON_GONE", "DYNAMIC", "AgentUser", "DaemonGone", "RunError", "agent_env", "launch", "resolve_user",
+           "run_agent"]
 
 # Variables a caller may have set that would route around, or re-point, the sandbox's own settings.
 _STRIPPED = ("ALL_PROXY", "all_proxy", "FTP_PROXY", "ftp_proxy", "SSL_CERT_DIR", "NODE_OPTIONS",
@@ -34,7 +39,31 @@ DYNAMIC = "dynamic"  # default_user: a uid of the sandbox's own, leased by the d
 
 
 class RunError(RuntimeError):
-    pass
+    code = 2
+
+
+DAEMON_GONE = 125  # tf run's exit code when the daemon stopped under the agent (documented in the README)
+
+
+class DaemonGone(RunError):
+    """The daemon went away while the agent ran: its sandbox (and the enforcer) with it."""
+
+    code = DAEMON_GONE
+
+
+def _watch_daemon(sock: socket.socket, agent: PendingAgent, done: threading.Event, gone: threading.Event) -> None:
+    """The daemon says nothing while the agent runs: anything readable (its answer or EOF) means the sandbox
+    is gone, so the agent is stopped (TERM, then KILL) rather than left running with no way out."""
+    poll = select.poll()
+    poll.register(sock.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
+    while not done.is_set():
+        if poll.poll(250) and not done.is_set():
+            gone.set()
+            for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 0.0)):
+                agent.signal(sig)  # through the sandbox's init: KILL ends its whole PID namespace
+                if done.wait(wait):
+                    return
+            return
 
 
 class AgentUser:
@@ -145,9 +174,12 @@ def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str],
         agent.signal(signum)
 
     old = {s: signal.signal(s, forward) for s in FORWARDED}
+    done, gone = threading.Event(), threading.Event()
+    threading.Thread(target=_watch_daemon, args=(client.sock, agent, done, gone), daemon=True).start()
     try:
         code = agent.wait()
     finally:
+        done.set()
         for s, h in old.items():
             signal.signal(s, h)
         if tty_fd is not None:
@@ -158,6 +190,13 @@ def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str],
                 pass
             signal.signal(signal.SIGTTOU, prev)
     code = 128 - code if code < 0 else code
-    client.send("exited", code=code)
-    client.receive()  # the daemon answers once the sandbox is gone
+    try:
+        if gone.is_set():
+            raise ConnectionError
+        client.send("exited", code=code)
+        client.receive()  # the daemon answers once the sandbox is gone
+    except (OSError, DaemonError):
+        stopped = "the agent was stopped; " if gone.is_set() else ""
+        raise DaemonGone(f"the daemon stopped while the agent ran; the sandbox is gone ({stopped}its exit code "
+                         f"was {code}; see the daemon's log)") from None
     return code

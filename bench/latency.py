@@ -75,12 +75,16 @@ def serve_enforcer(port: int, upstream_port: int, upstream_ca: Path, workdir: Pa
 
     db = workdir / "traffic.duckdb"
     store = Store(db)
+    if os.environ.get("TF_BENCH_JOURNAL") == "off":  # bench/journal.py's baseline: the same path, no journal
+        store.journal.append = lambda *a, **k: None  # type: ignore[method-assign]
     state = EnforcerState(
         store=store,
         connectors=ConnectorSet([build_connector("bench", "generic", (ENFORCER_HOST,))]),
         policy=compile_policy([Permission("bench", "bench", "*", "allow")]),
+        open_ports={"bench": frozenset({upstream_port})},  # the upstream listens on a free port, not 443
     )
     state.gateways["127.0.0.1"] = Gateway("bench", "bench", "127.0.0.1", "127.0.0.1")
+    state.limiter.configure(1_000_000, {}, [])  # the bench measures latency, not the default budget
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -234,6 +238,16 @@ def concurrent(path: Path_, total: int, threads: int) -> float:
         return time.perf_counter() - t0
 
 
+def interleaved(paths: list[Path_], requests: int) -> None:
+    """Latency: sequential requests, interleaved across the paths, rotating the order every request."""
+    for i in range(requests):
+        k = i % len(paths)
+        for p in paths[k:] + paths[:k]:
+            t0 = time.perf_counter_ns()
+            p.one()
+            p.samples_ns.append(time.perf_counter_ns() - t0)
+
+
 def run(args: argparse.Namespace) -> int:
     from trustfence.demo import upstream
 
@@ -287,13 +301,7 @@ def run(args: argparse.Namespace) -> int:
         for p in paths:  # open every pooled connection too, so the throughput phase starts warm
             concurrent(p, pool * 5, pool)
 
-        # Latency: sequential, interleaved, rotating the order every request.
-        for i in range(args.requests):
-            k = i % len(paths)
-            for p in paths[k:] + paths[:k]:
-                t0 = time.perf_counter_ns()
-                p.one()
-                p.samples_ns.append(time.perf_counter_ns() - t0)
+        interleaved(paths, args.requests)
 
         # Throughput: concurrent, N requests per path in THROUGHPUT_ROUNDS short bursts, alternating the
         # order (A B C, C B A, ...) so a slow moment on the machine does not land on one path only.

@@ -81,7 +81,18 @@ def _observed(limit: int = 200_000, **filters: Any) -> tuple[str, list[Any]]:
     return sql, [*args, int(limit)]
 
 
-_BUILDERS = {"recent": _recent, "count": _count, "observed": _observed}
+def _gaps(limit: int = 10) -> tuple[str, list[Any]]:
+    """Sequence numbers missing from the table (records lost): the first ``limit`` runs, and the total."""
+    sql = (
+        "WITH s AS (SELECT seq, lag(seq, 1, 0) OVER (ORDER BY seq) AS prev FROM traffic WHERE seq > 0), "
+        "runs AS (SELECT prev + 1 AS first, seq - 1 AS last FROM s WHERE seq - prev > 1) "
+        "SELECT first, last, (SELECT coalesce(sum(last - first + 1), 0) FROM runs) AS missing "
+        "FROM runs ORDER BY first LIMIT ?"
+    )
+    return sql, [int(limit)]
+
+
+_BUILDERS = {"recent": _recent, "count": _count, "observed": _observed, "gaps": _gaps}
 NAMES = tuple(_BUILDERS)
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
@@ -21,7 +22,8 @@ from trustfence.agent.cli.approvals import approvals_app
 from trustfence.agent.cli.brakes import gateway_app, killswitch_app
 from trustfence.agent.cli.common import CliError, call, client, err, out, print_json, require_root
 from trustfence.agent.cli.connectors import connector_app, vault_app
-from trustfence.agent.cli.policy import audit, permissions_app
+from trustfence.agent.cli.audit import audit_app
+from trustfence.agent.cli.policy import permissions_app
 from trustfence.agent.ipc import Client, DaemonError, DaemonUnavailable
 from trustfence.agent.paths import paths
 from trustfence.agent.runner import RunError, resolve_user, run_agent
@@ -37,6 +39,7 @@ app.add_typer(killswitch_app, name="kill-switch")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(vault_app, name="vault")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command()
@@ -57,7 +60,8 @@ def init() -> None:
 
 
 @daemon_app.callback(invoke_without_command=True)
-def daemon(ctx: typer.Context) -> None:
+def daemon(ctx: typer.Context, log_file: Annotated[Optional[Path], typer.Option(
+        "--log-file", help="Log here, rotated (10 MiB x 3), stdout and stderr too; default: stderr.")] = None) -> None:
     """Run the daemon in the foreground (systemd runs exactly this)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -65,13 +69,14 @@ def daemon(ctx: typer.Context) -> None:
     import asyncio
     import logging
 
+    from trustfence.agent.logsetup import setup_logging
+
     from trustfence.agent.config import ConfigError
     from trustfence.agent.daemon import AlreadyRunning, Daemon
     from trustfence.store import AuditError
     from trustfence.vault import VaultError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("mitmproxy.proxy.server").setLevel(logging.WARNING)  # one line per connection otherwise
+    setup_logging(log_file)
     try:
         asyncio.run(Daemon(paths()).serve())
     except AlreadyRunning as e:
@@ -117,6 +122,17 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
               f"traffic rows: {s['traffic_rows']}  eBPF lock: {s['ebpf']}", highlight=False)
     if s.get("policy_error"):
         out.print(f"POLICY FILES REJECTED (every request is denied): {s['policy_error']}", highlight=False,
+                  markup=False)
+    tl = s.get("traffic_log") or {}
+    if tl and not tl["ok"]:
+        out.print(f"TRAFFIC LOG UNAVAILABLE: {tl['reason']} — new requests are refused (503) until it can be "
+                  f"written; {tl['refused']} refused so far", highlight=False, markup=False)
+    elif tl:
+        out.print(f"traffic log: ok (journal {tl['journal']['dir']}, sync {tl['journal']['sync']}, "
+                  f"{tl['journal']['pending']} record(s) not yet in the table)", highlight=False, markup=False)
+    if tl.get("missing"):
+        runs = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in tl["gaps"])
+        out.print(f"TRAFFIC LOG GAPS: {tl['missing']} sequence number(s) missing ({runs})", highlight=False,
                   markup=False)
     for ks in s.get("kill_switches", []):
         out.print(f"KILL SWITCH {ks['scope']} since {ks['since']}: {ks['reason']}", highlight=False, markup=False)
@@ -215,7 +231,6 @@ def logs(
             time.sleep(0.5)
 
 
-app.command()(audit)
 app.command()(sql)
 app.command()(export)
 
@@ -234,7 +249,7 @@ def main() -> None:
     except DaemonError as e:
         _fail(str(e), e.code)
     except RunError as e:
-        _fail(str(e), 2)
+        _fail(str(e), e.code)
     except KeyboardInterrupt:
         _fail("aborted", 130)
     except PermissionError as e:

@@ -1,4 +1,4 @@
-"""``tf permissions`` (who may do what) and ``tf audit`` (every change to it)."""
+"""``tf permissions``: who may do what."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.table import Table
 
 from trustfence.agent.cli.common import CliError, call, out, print_json
 
-__all__ = ["audit", "permissions_app"]
+__all__ = ["permissions_app"]
 
 permissions_app = typer.Typer(no_args_is_help=True, help="Allow or deny actions per gateway.")
 
@@ -81,23 +81,6 @@ def permissions_import(file: Annotated[str, typer.Argument(metavar="FILE", help=
         raise CliError(f"cannot read {file}: {e}") from None
     r = call("permissions.import", text=text, name=os.path.abspath(file) if file != "-" else "<stdin>")
     out.print(f"imported {r['permissions']} permission(s) and {r['policies']} policies", highlight=False)
-
-
-def audit(
-    limit: Annotated[int, typer.Option("--limit", "-n")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-) -> None:
-    """Changes to what is enforced: who, what, before and after (hash-chained; exit 1 if the chain is broken)."""
-    r = call("audit", limit=limit)
-    for e in r["events"]:
-        if as_json:
-            print(json.dumps(e))
-        else:
-            print(f"{e['ts']}  {e['who']:<16} {e['what']}  before={json.dumps(e['before'])} "
-                  f"after={json.dumps(e['after'])}")
-    if r["broken"]:
-        raise CliError(f"the audit log was tampered with: {r['broken']}", code=1)
-
 
 
 @permissions_app.command("simulate")

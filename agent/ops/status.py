@@ -27,9 +27,24 @@ async def stop(d: Daemon, req: dict[str, Any]) -> Reply:
     return {"pid": os.getpid()}
 
 
+def traffic_log(d: Daemon) -> dict[str, Any]:
+    """Whether every request can be recorded now (else why: requests are refused), and the sequence gaps."""
+    st = d.store
+    why = st.unavailable()
+    try:
+        missing, runs = st.gaps(5)
+        rows = st.query("count")[0]["n"]
+    except Exception as e:  # noqa: BLE001 - status must answer even when the database cannot
+        missing, runs, rows, why = 0, [], None, why or f"the database cannot be read: {e}"
+    return {"ok": not why, "reason": why, "since": st.since or None, "refused": st.refused, "rows": rows,
+            "missing": missing, "gaps": runs,
+            "journal": {"dir": str(st.journal.dir), "sync": st.journal.sync, "pending": st.journal.pending()},
+            "replayed": st.replayed}
+
+
 @op("status", read=True)
 async def status(d: Daemon, req: dict[str, Any]) -> Reply:
-    n = await asyncio.to_thread(d.store.query, "count")
+    log = await asyncio.to_thread(traffic_log, d)
     return {
         "pid": os.getpid(),
         "home": str(d.paths.home),
@@ -39,7 +54,8 @@ async def status(d: Daemon, req: dict[str, Any]) -> Reply:
         "permissions": len(d.state.policy.permissions),
         "kill_switches": d.state.switches.to_json(),
         "ebpf": "loaded" if d.guard else f"unavailable: {d.guard_error}",
-        "traffic_rows": n[0]["n"],
+        "traffic_rows": log["rows"],
+        "traffic_log": log,
         "policy_error": d.state.policy_error,
     }
 

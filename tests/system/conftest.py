@@ -44,8 +44,8 @@ class Host:
     def run(self, *cmd: str, name: str = "Bot", input: str | None = None) -> subprocess.CompletedProcess[str]:
         return self.tf("run", "--name", name, "--", *cmd, input=input)
 
-    def logs(self) -> list[dict[str, Any]]:
-        r = self.tf("logs", "--json", "--limit", "1000")
+    def logs(self, limit: int = 1000) -> list[dict[str, Any]]:
+        r = self.tf("logs", "--json", "--limit", str(limit))
         assert r.returncode == 0, r.stderr
         return [json.loads(line) for line in r.stdout.splitlines()]
 
@@ -56,7 +56,8 @@ class Host:
 
     def start_daemon(self) -> None:
         log = open(self.home / "daemon.log", "ab")
-        subprocess.Popen([*TF, "daemon"], env=self.env, stdout=log, stderr=log, start_new_session=True)
+        subprocess.Popen([*TF, "daemon", "--log-file", str(self.home / "daemon.log")], env=self.env, stdout=log,
+                         stderr=log, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # poll the socket itself: `tf status` would start a daemon
             try:
@@ -68,6 +69,9 @@ class Host:
 
     def stop_daemon(self) -> None:
         self.tf("daemon", "stop")
+
+    def daemon_pid(self) -> int:
+        return int((self.home / "daemon.lock").read_text().strip())
 
 
 GITHUB_ONLY = '[connectors.github]\ntype = "github"\n'

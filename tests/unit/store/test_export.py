@@ -72,7 +72,8 @@ def test_three_hosts_exports_are_one_dataset_for_duckdb_and_clickhouse(tmp_path:
     chdb = pytest.importorskip("chdb", reason="chdb (ClickHouse's embedded engine) is a test dependency")
     out = tmp_path / "fleet"
     for i, host in enumerate(("web-1", "web-2", "batch-1")):
-        store = Store(tmp_path / f"{host}.duckdb")
+        (tmp_path / host).mkdir()
+        store = Store(tmp_path / host / "traffic.duckdb")  # each host its own state (and journal)
         try:
             fill(store, [row(gateway=f"G{i}", decision=d) for d in ("allowed", "denied", "denied")[: i + 1]])
             assert store.export(out, host).rows == i + 1
