@@ -161,6 +161,10 @@ class Daemon:
         uid = peer.uid
         if peer.sandbox:  # whatever its uid or groups: an agent never operates the daemon
             log.warning("refused a connection from inside a sandbox (uid %d): %s", uid, peer.sandbox)
+            try:  # read what it asks first, so the refusal is what it reads (not a reset connection)
+                await asyncio.wait_for(reader.readline(), 5)
+            except (TimeoutError, ValueError, ConnectionError):
+                pass
             try:
                 await self._send(writer, {"ok": False, "code": 2, "error": "the TrustFence daemon refuses every "
                                           "operation from inside a sandbox"})
