@@ -1,0 +1,118 @@
+"""Where the daemon's time goes under load: py-spy samples while the latency bench runs, summarised as text.
+
+``sampling(pid, out)`` runs ``py-spy record`` on the daemon (and any process it starts) for the duration of a
+``with`` block, without pausing it (``--nonblocking``), and writes raw collapsed stacks to ``out``: one line per
+distinct stack, ``frame;frame;... count``, which any flame-graph tool reads. ``summary(out)`` prints what a
+commit message that removes a cost needs: the busy share of each thread, the functions that cost the most on
+their own (self) and with what they call (inclusive), and the inclusive share of each TrustFence module.
+
+    .venv/bin/python bench/flame.py STACKS   # summarise a file written by latency.py --profile
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["sampling", "summary"]
+
+PY_SPY = Path(sys.executable).parent / "py-spy"
+RATE = 250  # samples a second
+# A thread parked in the event loop's poll, a queue or a lock is waiting, not working.
+IDLE = re.compile(r"^(select|poll|epoll|wait|_wait_for_tstate_lock|get|acquire|sleep|accept|recv_into|"
+                  r"_worker|run_forever|_run_once)? ?\((selectors|threading|queue|socket|concurrent/futures"
+                  r"/thread)\.py")
+FRAME = re.compile(r"^(?P<fn>.*?) \((?P<file>[^:()]+)(?::\d+)?\)$")
+
+
+@contextmanager
+def sampling(pid: int, out: Path | None) -> Iterator[None]:
+    """Sample ``pid`` with py-spy into ``out`` while the block runs (nothing when ``out`` is None)."""
+    if out is None:
+        yield
+        return
+    p = subprocess.Popen([str(PY_SPY), "record", "--pid", str(pid), "--subprocesses", "--threads", "--idle",
+                          "--nonblocking", "--rate", str(RATE), "--format", "raw", "--output", str(out)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        yield
+    finally:
+        p.send_signal(signal.SIGINT)  # py-spy writes the file when interrupted
+        _, err = p.communicate(timeout=60)
+        if not out.exists():
+            raise RuntimeError(f"py-spy wrote nothing: {err[-1000:]}")
+
+
+def short(file: str) -> str:
+    """A path from the package on: trustfence/proxy/record.py, mitmproxy/proxy/layers/http/..., asyncio/..."""
+    for marker in ("/site-packages/", "/lib/python3"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+            return file.split("/", 1)[1] if marker == "/lib/python3" and "/" in file else file
+    for top in ("/proxy/", "/connectors/", "/policy/", "/store/", "/agent/", "/vault/", "/bpf/"):
+        if top in file:
+            return "trustfence" + top + file.split(top, 1)[1]
+    return file
+
+
+def parse(path: Path) -> list[tuple[str, list[tuple[str, str]], int]]:
+    """(thread, [(function, short file)] root first, samples) per line of a raw py-spy file."""
+    stacks = []
+    for line in path.read_text().splitlines():
+        body, _, n = line.rpartition(" ")
+        if not body or not n.isdigit():
+            continue
+        parts = body.split(";")
+        thread = next((p for p in parts[:2] if p.startswith("thread ")), "thread ?")
+        frames = []
+        for p in parts:
+            if (m := FRAME.match(p)) and not p.startswith(("thread ", "process ")):
+                frames.append((m["fn"], short(m["file"])))
+        stacks.append((thread, frames, int(n)))
+    return stacks
+
+
+def summary(path: Path, top: int = 15) -> str:
+    stacks = parse(path)
+    total = sum(n for _, _, n in stacks) or 1
+    busy_by_thread: Counter[str] = Counter()
+    all_by_thread: Counter[str] = Counter()
+    self_t: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    modules: Counter[str] = Counter()
+    busy = 0
+    for thread, frames, n in stacks:
+        all_by_thread[thread] += n
+        leaf = frames[-1] if frames else ("?", "?")
+        if IDLE.match(f"{leaf[0]} ({leaf[1]}"):
+            continue
+        busy += n
+        busy_by_thread[thread] += n
+        self_t[f"{leaf[0]} ({leaf[1]})"] += n
+        for key in {f"{fn} ({f})" for fn, f in frames}:
+            incl[key] += n
+        for mod in {f for _, f in frames if f.startswith("trustfence/")}:
+            modules[mod] += n
+    busy = busy or 1
+    out = [f"py-spy: {total} samples at {RATE}/s, {busy} busy ({100 * busy / total:.0f} %); "
+           + "shares below are of the busy samples"]
+    out.append("threads (busy / sampled):")
+    out += [f"  {t:<40} {busy_by_thread[t]:>7} / {n}" for t, n in all_by_thread.most_common(6)]
+    out.append(f"top {top} self:")
+    out += [f"  {100 * n / busy:5.1f} %  {k}" for k, n in self_t.most_common(top)]
+    out.append(f"top {top} inclusive (trustfence and mitmproxy hooks):")
+    ours = [(k, n) for k, n in incl.most_common() if "trustfence/" in k or "mitmproxy/addon" in k]
+    out += [f"  {100 * n / busy:5.1f} %  {k}" for k, n in ours[:top]]
+    out.append("trustfence modules, inclusive:")
+    out += [f"  {100 * n / busy:5.1f} %  {k}" for k, n in modules.most_common(top)]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(summary(Path(sys.argv[1])))
