@@ -24,21 +24,23 @@ __all__ = ["sampling", "summary"]
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 RATE = 250  # samples a second
-# A thread parked in the event loop's poll, a queue or a lock is waiting, not working.
-IDLE = re.compile(r"^(select|poll|epoll|wait|_wait_for_tstate_lock|get|acquire|sleep|accept|recv_into|"
-                  r"_worker|run_forever|_run_once)? ?\((selectors|threading|queue|socket|concurrent/futures"
-                  r"/thread)\.py")
+HOT = ("trustfence/proxy/", "trustfence/store/", "trustfence/connectors/", "trustfence/policy/",
+       "trustfence/vault/", "trustfence/bpf/")  # what a request runs through (not the daemon's main())
+HOOKS = tuple(f"({p}" for p in (*HOT, "mitmproxy/addons/", "mitmproxy/addonmanager.py"))
+PRODUCT = ("agent/", "bpf/", "connectors/", "dashboard/", "demo/", "policy/", "proxy/", "store/", "vault/")
 FRAME = re.compile(r"^(?P<fn>.*?) \((?P<file>[^:()]+)(?::\d+)?\)$")
 
 
 @contextmanager
-def sampling(pid: int, out: Path | None) -> Iterator[None]:
-    """Sample ``pid`` with py-spy into ``out`` while the block runs (nothing when ``out`` is None)."""
+def sampling(pid: int, out: Path | None, gil: bool = False) -> Iterator[None]:
+    """Sample ``pid`` with py-spy into ``out`` while the block runs (nothing when ``out`` is None). Threads
+    waiting (in a poll, on a lock or a queue) are not sampled; with ``gil``, only the thread holding the GIL."""
     if out is None:
         yield
         return
-    p = subprocess.Popen([str(PY_SPY), "record", "--pid", str(pid), "--subprocesses", "--threads", "--idle",
-                          "--nonblocking", "--rate", str(RATE), "--format", "raw", "--output", str(out)],
+    p = subprocess.Popen([str(PY_SPY), "record", "--pid", str(pid), "--subprocesses", "--threads",
+                          *(["--gil"] if gil else []), "--nonblocking", "--rate", str(RATE), "--format", "raw",
+                          "--output", str(out)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         yield
@@ -50,15 +52,9 @@ def sampling(pid: int, out: Path | None) -> Iterator[None]:
 
 
 def short(file: str) -> str:
-    """A path from the package on: trustfence/proxy/record.py, mitmproxy/proxy/layers/http/..., asyncio/..."""
-    for marker in ("/site-packages/", "/lib/python3"):
-        if marker in file:
-            file = file.split(marker, 1)[1]
-            return file.split("/", 1)[1] if marker == "/lib/python3" and "/" in file else file
-    for top in ("/proxy/", "/connectors/", "/policy/", "/store/", "/agent/", "/vault/", "/bpf/"):
-        if top in file:
-            return "trustfence" + top + file.split(top, 1)[1]
-    return file
+    """Our files as trustfence/..., everything else from its package on (mitmproxy/proxy/server.py)."""
+    file = file.split("/site-packages/", 1)[-1]
+    return "trustfence/" + file if file.startswith(PRODUCT) else file
 
 
 def parse(path: Path) -> list[tuple[str, list[tuple[str, str]], int]]:
@@ -81,36 +77,32 @@ def parse(path: Path) -> list[tuple[str, list[tuple[str, str]], int]]:
 def summary(path: Path, top: int = 15) -> str:
     stacks = parse(path)
     total = sum(n for _, _, n in stacks) or 1
-    busy_by_thread: Counter[str] = Counter()
-    all_by_thread: Counter[str] = Counter()
+    by_thread: Counter[str] = Counter()
     self_t: Counter[str] = Counter()
     incl: Counter[str] = Counter()
     modules: Counter[str] = Counter()
-    busy = 0
     for thread, frames, n in stacks:
-        all_by_thread[thread] += n
+        by_thread[thread] += n
         leaf = frames[-1] if frames else ("?", "?")
-        if IDLE.match(f"{leaf[0]} ({leaf[1]}"):
-            continue
-        busy += n
-        busy_by_thread[thread] += n
         self_t[f"{leaf[0]} ({leaf[1]})"] += n
         for key in {f"{fn} ({f})" for fn, f in frames}:
             incl[key] += n
-        for mod in {f for _, f in frames if f.startswith("trustfence/")}:
+        for mod in {f for _, f in frames if f.startswith(HOT)}:
             modules[mod] += n
-    busy = busy or 1
-    out = [f"py-spy: {total} samples at {RATE}/s, {busy} busy ({100 * busy / total:.0f} %); "
-           + "shares below are of the busy samples"]
-    out.append("threads (busy / sampled):")
-    out += [f"  {t:<40} {busy_by_thread[t]:>7} / {n}" for t, n in all_by_thread.most_common(6)]
+
+    def pct(n: int) -> str:
+        return f"{100 * n / total:5.1f} %"
+
+    out = [f"py-spy: {total} busy samples at {RATE}/s ({total / RATE:.1f} s of work); shares are of these"]
+    out.append("threads:")
+    out += [f"  {pct(n)}  {t}" for t, n in by_thread.most_common(6)]
     out.append(f"top {top} self:")
-    out += [f"  {100 * n / busy:5.1f} %  {k}" for k, n in self_t.most_common(top)]
-    out.append(f"top {top} inclusive (trustfence and mitmproxy hooks):")
-    ours = [(k, n) for k, n in incl.most_common() if "trustfence/" in k or "mitmproxy/addon" in k]
-    out += [f"  {100 * n / busy:5.1f} %  {k}" for k, n in ours[:top]]
+    out += [f"  {pct(n)}  {k}" for k, n in self_t.most_common(top)]
+    out.append(f"top {top} inclusive, ours and mitmproxy's addon calls:")
+    ours = [(k, n) for k, n in incl.most_common() if any(h in k for h in HOOKS)]
+    out += [f"  {pct(n)}  {k}" for k, n in ours[:top]]
     out.append("trustfence modules, inclusive:")
-    out += [f"  {100 * n / busy:5.1f} %  {k}" for k, n in modules.most_common(top)]
+    out += [f"  {pct(n)}  {k}" for k, n in modules.most_common(top)]
     return "\n".join(out)
 
 

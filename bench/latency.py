@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
             stack.enter_context(lane("tf run", daemon.run_argv("Bench", *client_argv(
                 "--proxy", "env", "--cafile", "env", "--decision", "allowed")), tmp, env=daemon.env)),
         ]
-        with flame.sampling(daemon.popen.pid, args.profile):
+        with flame.sampling(daemon.popen.pid, args.profile, args.profile_gil):
             measure(lanes, args)
         sent = sum(len(ln.seq) + len(ln.new) + int(sum(ln.conc[c][0] for c in LEVELS)) for ln in lanes)
         received = len(outside.log.read_text().splitlines())  # warm-up requests included
@@ -291,6 +291,7 @@ def main() -> int:
     ap.add_argument("--burst", type=int, default=300, help="requests per path at each concurrency level")
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--profile", type=Path, help="sample the daemon with py-spy into this file (raw stacks)")
+    ap.add_argument("--profile-gil", action="store_true", help="sample only the thread holding the GIL")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = ap.parse_args()
     if args.quick:
