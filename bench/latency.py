@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import shutil
 import signal
@@ -133,8 +134,8 @@ def client_argv(*opts: str) -> list[str]:
 
 
 @contextmanager
-def mitmdump(tmp: Path, outside: Outside) -> Iterator[tuple[int, Path]]:
-    """Bare mitmdump on 127.0.0.1: (port, its CA for the client). ``api.github.com`` resolves to the outside
+def mitmdump(tmp: Path, outside: Outside) -> Iterator[tuple[int, Path, int]]:
+    """Bare mitmdump on 127.0.0.1: (port, its CA for the client, its pid). ``api.github.com`` resolves to the outside
     namespace through an /etc/hosts of its own (a private mount namespace), so mitmdump runs no addon of ours."""
     hosts = tmp / "mitm-hosts"
     hosts.write_text(f"127.0.0.1 localhost\n{outside.addr} {HOST}\n")
@@ -157,7 +158,7 @@ def mitmdump(tmp: Path, outside: Outside) -> Iterator[tuple[int, Path]]:
         readable = tmp / "mitm-ca.pem"  # the confdir is root's; the client runs as nobody
         shutil.copy(ca, readable)
         readable.chmod(0o644)
-        yield port, readable
+        yield port, readable, p.pid  # unshare and sh exec: the pid is mitmdump's
     finally:
         p.send_signal(signal.SIGTERM)
         try:
@@ -165,6 +166,12 @@ def mitmdump(tmp: Path, outside: Outside) -> Iterator[tuple[int, Path]]:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(10)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -212,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
         daemon: Daemon = stack.enter_context(running_daemon(
             tmp, CONFIG, PERMISSIONS,
             env={"TF_UPSTREAM_RESOLVE": outside.resolve_spec(), "TF_UPSTREAM_CA": str(outside.ca)}))
-        mitm_port, mitm_ca = stack.enter_context(mitmdump(tmp, outside))
+        mitm_port, mitm_ca, mitm_pid = stack.enter_context(mitmdump(tmp, outside))
         lanes = [
             stack.enter_context(lane("direct", [*UNPRIVILEGED, *client_argv(
                 "--connect", outside.addr, "--cafile", str(outside.ca))], tmp)),
@@ -221,11 +228,17 @@ def run(args: argparse.Namespace) -> int:
             stack.enter_context(lane("tf run", daemon.run_argv("Bench", *client_argv(
                 "--proxy", "env", "--cafile", "env", "--decision", "allowed")), tmp, env=daemon.env)),
         ]
+        pids = {"tf run": daemon.popen.pid, "mitmdump": mitm_pid}
+        cpu0 = {k: cpu_seconds(pid) for k, pid in pids.items()}
         with flame.sampling(daemon.popen.pid, args.profile, args.profile_gil):
             measure(lanes, args)
+        cpu = {k: cpu_seconds(pid) - cpu0[k] for k, pid in pids.items()}
         sent = sum(len(ln.seq) + len(ln.new) + int(sum(ln.conc[c][0] for c in LEVELS)) for ln in lanes)
         received = len(outside.log.read_text().splitlines())  # warm-up requests included
         report(lanes, args, sent, received, time.monotonic() - t0)
+        per = {k: 1000 * v / (sent / len(lanes)) for k, v in cpu.items()}
+        print(f"CPU per measured request (user + system, all threads): tf daemon {per['tf run']:.2f} ms, "
+              f"mitmdump {per['mitmdump']:.2f} ms, ratio {per['tf run'] / per['mitmdump']:.2f}")
         if received < sent:
             raise BenchBroken(f"the upstream received {received} requests of the {sent} measured")
         if args.profile:
