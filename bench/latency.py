@@ -290,6 +290,10 @@ def report(lanes: list[Lane], args: argparse.Namespace, sent: int, received: int
         v = r[k]
         print(f"added p50, tf run / mitmdump, {what:<16} {show(k):>6}   target <= {TARGET_ADDED:.1f}  "
               f"{mark(v is not None and v <= TARGET_ADDED)}")
+    _, mitm, tf = lanes
+    tails = " / ".join(f"{tf.pct(getattr(tf, ph), .99) / mitm.pct(getattr(mitm, ph), .99):.2f}"
+                       for ph in ("seq", "new"))
+    print(f"p99, tf run / mitmdump, warm / new connection      {tails}   (context: tails, no target)")
     print(f"throughput, tf run / mitmdump, 1 / 4 / 16 clients  {' / '.join(show(f'rps{c}') for c in LEVELS)}   "
           f"target >= {TARGET_THROUGHPUT} at 4  {mark((r['rps4'] or 0.0) >= TARGET_THROUGHPUT)}")
     print(f"upstream received {received} requests ({sent} measured); wall time {elapsed:.0f} s")
