@@ -260,8 +260,8 @@ def ratios(lanes: list[Lane]) -> dict[str, float | None]:
 
 def verdict(lanes: list[Lane]) -> bool:
     r = ratios(lanes)
-    return all(r[k] is not None and r[k] <= TARGET_ADDED for k in ("seq", "new")) \
-        and (r["rps4"] or 0.0) >= TARGET_THROUGHPUT
+    added_ok = all((v := r[k]) is not None and v <= TARGET_ADDED for k in ("seq", "new"))
+    return added_ok and (r["rps4"] or 0.0) >= TARGET_THROUGHPUT
 
 
 def report(lanes: list[Lane], args: argparse.Namespace, sent: int, received: int, elapsed: float) -> None:

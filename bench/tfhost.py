@@ -52,9 +52,9 @@ class Daemon:
         return self.home / "daemon.log"
 
     def leftovers(self) -> list[str]:
-        return (net.list_netns(f"{self.tag}-") + net.list_links(f"{self.tag}h-")
-                + [t for t in nftables.list_tables() if t.startswith(f"{self.tag}-")]
-                + cgroup.list_children(f"{self.tag}-"))
+        return list(net.list_netns(f"{self.tag}-") + net.list_links(f"{self.tag}h-")
+                    + [t for t in nftables.list_tables() if t.startswith(f"{self.tag}-")]
+                    + cgroup.list_children(f"{self.tag}-"))
 
 
 @contextmanager
