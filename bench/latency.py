@@ -44,7 +44,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,7 +119,8 @@ def lane(name: str, argv: list[str], tmp: Path, env: dict[str, str] | None = Non
         yield Lane(name, p, err)
     finally:
         assert p.stdin is not None and p.stdout is not None
-        p.stdin.close()
+        with suppress(OSError):  # a client that died has a broken pipe
+            p.stdin.close()
         try:
             p.wait(30)
         except subprocess.TimeoutExpired:
