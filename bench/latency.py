@@ -66,7 +66,12 @@ per_minute = 1000000
 [connectors.github]
 type = "github"
 """
-PERMISSIONS = '[[permission]]\ngateway = "Bench"\nconnector = "github"\naction = "github.pr.*"\ndecision = "allow"\n'
+PERMISSIONS = """[[permission]]
+gateway = "Bench"
+connector = "github"
+action = "github.pr.*"
+decision = "allow"
+"""
 
 
 class BenchBroken(RuntimeError):
@@ -136,8 +141,9 @@ def client_argv(*opts: str) -> list[str]:
 
 @contextmanager
 def mitmdump(tmp: Path, outside: Outside) -> Iterator[tuple[int, Path, int]]:
-    """Bare mitmdump on 127.0.0.1: (port, its CA for the client, its pid). ``api.github.com`` resolves to the outside
-    namespace through an /etc/hosts of its own (a private mount namespace), so mitmdump runs no addon of ours."""
+    """Bare mitmdump on 127.0.0.1: (port, its CA for the client, its pid). ``api.github.com`` resolves to the
+    outside namespace through an /etc/hosts of its own (a private mount namespace), so mitmdump runs no addon
+    of ours."""
     hosts = tmp / "mitm-hosts"
     hosts.write_text(f"127.0.0.1 localhost\n{outside.addr} {HOST}\n")
     conf = tmp / "mitmdump"
