@@ -57,8 +57,8 @@ def main() -> int:
             subprocess.run(["ip", "netns", "add", plain], check=True)
             subprocess.run(["ip", "netns", "exec", plain, "ip", "link", "set", "lo", "up"], check=True)
 
-            def forced() -> float:
-                r = subprocess.run(daemon.run_argv("Bench", AGENT_PY, str(loop), str(args.requests)),
+            def forced() -> float:  # run from its directory: the sandbox's /tmp is its own
+                r = subprocess.run(daemon.run_argv("Bench", AGENT_PY, loop.name, str(args.requests)), cwd=tmp,
                                    env=daemon.env, capture_output=True, text=True, check=True, timeout=300)
                 return float(r.stdout.split()[-1])
 

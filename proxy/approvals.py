@@ -50,6 +50,8 @@ class Approvals:
         decision: Decision | None = flow.metadata.get(DECISION)
         if decision is None or decision.verdict != "require_approval":
             return
+        if flow.metadata.get("tf.outcome") == "would_require_approval":
+            return  # monitor forwards everything, approvals included (soft_enforce still holds them)
         try:
             await self._hold(flow, decision)
         except Exception as e:  # noqa: BLE001 - a failure while holding must close, never forward
@@ -71,7 +73,7 @@ class Approvals:
         a = queue.open(gateway=gw.name, connector=action.connector, action=action.name, method=flow.request.method,
                        url=flow.request.pretty_url, digest=digest, reason=decision.reason, rule_id=decision.rule_id,
                        risk=action.risk, timeout=settings.timeout if settings else self.state.approval_timeout,
-                       approver_role=settings.approver_role if settings else "")
+                       approver_role=settings.approver_role if settings else "", agent_uid=gw.uid)
         if a is None:
             deny(flow, f"gateway {gw.name} already holds {queue.per_gateway} requests waiting for approval",
                  status=429, decision=decision, allow_with="tf approvals list")

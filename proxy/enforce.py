@@ -52,6 +52,9 @@ class Enforce:
         action: Action = flow.metadata[ACTION]
         if not action.connector:
             decision = Decision("deny", f"no connector covers {flow.request.pretty_host} (default deny)")
+        elif self.state.policy_error:
+            decision = Decision("deny", f"the policy files are rejected, so every request is denied until they "
+                                        f"validate: {self.state.policy_error}")
         else:
             decision = self._decide_all(facts_of(flow, gw, action, self.state.environments.get(gw.name, "")))
         flow.metadata[DECISION] = decision

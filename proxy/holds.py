@@ -49,6 +49,7 @@ class Approval:
     created: float
     expires: float
     approver_role: str = ""
+    agent_uid: int = -1  # the uid of the agent that sent the request: never one who may answer it
     state: State = "pending"
     answered_by: int | None = None
     answered_at: float | None = None
@@ -60,7 +61,7 @@ class Approval:
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in (
             "id", "gateway", "connector", "action", "method", "url", "digest", "reason", "rule_id", "risk",
-            "created", "expires", "approver_role", "state", "answered_by", "answered_at", "note", "always",
+            "created", "expires", "approver_role", "agent_uid", "state", "answered_by", "answered_at", "note", "always",
             "released")}
 
 
@@ -78,13 +79,14 @@ class ApprovalQueue:
         return sum(1 for a in self._all.values() if a.gateway == gateway and a.state == "pending")
 
     def open(self, *, gateway: str, connector: str, action: str, method: str, url: str, digest: str,
-             reason: str, rule_id: str, risk: str, timeout: float, approver_role: str = "") -> Approval | None:
+             reason: str, rule_id: str, risk: str, timeout: float, approver_role: str = "",
+             agent_uid: int = -1) -> Approval | None:
         """A new pending approval, or None when the gateway already holds its cap."""
         if self.held(gateway) >= self.per_gateway:
             return None
         now = self.clock()
         a = Approval(secrets.token_hex(4), gateway, connector, action, method, url, digest, reason, rule_id, risk,
-                     now, now + timeout, approver_role)
+                     now, now + timeout, approver_role, agent_uid)
         a.answer = asyncio.get_running_loop().create_future()
         self._all[a.id] = a
         self._trim()

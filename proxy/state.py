@@ -47,6 +47,7 @@ class Gateway:
     sandbox: str
     agent_addr: str
     host_addr: str
+    uid: int = -1  # the uid the agent runs as: it may never answer its own held requests (-1: not known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,9 @@ class EnforcerState:
     default_level: Level = "full_enforce"  # the level of every gateway not in ``levels``
     approvals: ApprovalQueue = field(default_factory=ApprovalQueue)  # requests held for a human
     approval_timeout: float = 300.0  # seconds a held request waits unless its policy says otherwise
+    # Why the policy files were rejected when the daemon started (empty: they run). While set, nothing is known
+    # of what they allow, so every request is denied with this reason; a valid edit clears it.
+    policy_error: str = ""
 
     def level_of(self, gateway: str) -> Level:
         return self.levels.get(gateway, self.default_level)

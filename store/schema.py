@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-__all__ = ["COLUMNS", "CREATE", "SQL_TYPES", "TrafficRow"]
+__all__ = ["COLUMNS", "CREATE", "SQL_TYPES", "VIEWS", "TrafficRow"]
 
 
 @dataclass(slots=True)
@@ -62,4 +62,11 @@ CREATE = (
     "CREATE TABLE IF NOT EXISTS traffic ("
     + ", ".join(f"{c} {_SQL_TYPES.get(c, 'VARCHAR')}" for c in COLUMNS)
     + ")"
+)
+
+VIEWS = (
+    # The common questions, by name, for tf sql and other readers. traffic is the table itself.
+    "CREATE OR REPLACE VIEW denials AS SELECT * FROM traffic "
+    "WHERE decision IN ('denied', 'rate_limited', 'killed')",
+    "CREATE OR REPLACE VIEW dns AS SELECT * FROM traffic WHERE scheme = 'dns'",
 )

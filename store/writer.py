@@ -11,13 +11,15 @@ import queue
 import threading
 from collections.abc import Sequence
 from dataclasses import astuple
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from trustfence.store import queries
-from trustfence.store.schema import COLUMNS, CREATE, SQL_TYPES, TrafficRow
+from trustfence.store import adhoc, queries
+from trustfence.store.export import ExportResult, export_parquet
+from trustfence.store.schema import COLUMNS, CREATE, SQL_TYPES, VIEWS, TrafficRow
 
 __all__ = ["Store", "StoreFull"]
 
@@ -46,6 +48,9 @@ class Store:
         for col in COLUMNS:  # files written by an older version gain the new columns (NULL for old rows)
             if col not in have:
                 self._con.execute(f"ALTER TABLE traffic ADD COLUMN {col} {SQL_TYPES[col]}")
+        for view in VIEWS:
+            self._con.execute(view)
+        adhoc.lock(self._con)  # from here on no statement reaches a file, the network or an extension
         row = self._con.execute("SELECT coalesce(max(seq), 0) FROM traffic").fetchone()
         self._seq = int(row[0]) if row else 0
         self._queue: queue.Queue[TrafficRow | None] = queue.Queue(maxsize=max_queue)
@@ -124,6 +129,14 @@ class Store:
             self._flushed.notify_all()
 
     # -- reading ------------------------------------------------------------------------------------
+    def export(self, directory: Path, host: str, since: datetime | None = None) -> ExportResult:
+        """New rows as Parquet under ``directory`` (see ``export``)."""
+        return export_parquet(self._con, directory, host, since)
+
+    def sql(self, text: str, max_rows: int, timeout: float) -> adhoc.Result:
+        """An operator's ad-hoc SELECT (``tf sql``), on the locked-down instance."""
+        return adhoc.run(self._con, text, max_rows, timeout)
+
     def query(self, name: str, **params: Any) -> list[dict[str, Any]]:
         """Run a named read query (see ``queries``) on a cursor of its own."""
         sql, args = queries.build(name, **params)

@@ -7,13 +7,16 @@ modules: connectors and vault, permissions and audit, approvals, brakes (kill sw
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import sys
 import time
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 
+from trustfence.agent.cli.analytics import export, sql
 from trustfence.agent.cli.approvals import approvals_app
 from trustfence.agent.cli.brakes import gateway_app, killswitch_app
 from trustfence.agent.cli.common import CliError, call, client, err, out, print_json, require_root
@@ -112,6 +115,9 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     out.print(f"daemon pid {s['pid']}  state {s['home']}  tag {s['tag']}", highlight=False)
     out.print(f"connectors: {', '.join(s['connectors']) or 'none'}  permissions: {s['permissions']}  "
               f"traffic rows: {s['traffic_rows']}  eBPF lock: {s['ebpf']}", highlight=False)
+    if s.get("policy_error"):
+        out.print(f"POLICY FILES REJECTED (every request is denied): {s['policy_error']}", highlight=False,
+                  markup=False)
     for ks in s.get("kill_switches", []):
         out.print(f"KILL SWITCH {ks['scope']} since {ks['since']}: {ks['reason']}", highlight=False, markup=False)
     for sb in s["sandboxes"]:
@@ -173,17 +179,36 @@ def _log_line(r: dict[str, Any]) -> str:
 def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
     gateway: Annotated[Optional[str], typer.Option("--gateway")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n")] = 50,
+    decision: Annotated[Optional[str], typer.Option("--decision", help="allowed, denied, would_deny, ...")] = None,
+    action: Annotated[Optional[str], typer.Option("--action", help="github.pr.merge | github.pr.* | *")] = None,
+    connector: Annotated[Optional[str], typer.Option("--connector")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="15m, 2h, 7d or an ISO 8601 time")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="15m, 2h, 7d or an ISO 8601 time")] = None,
+    search: Annotated[Optional[str], typer.Option("--search", help="text in host, path, action or reason")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="newest N rows (1-100000)")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV with a header line.")] = False,
 ) -> None:
-    """Recent traffic, newest last."""
+    """Recent traffic, newest last, filtered."""
+    if as_json and as_csv:
+        raise CliError("choose one of --json and --csv")
     after = 0
+    filters = {"gateway": gateway, "decision": decision, "action": action, "connector": connector, "since": since,
+               "until": until, "search": search}
+    writer = None
     with client() as c:
         while True:
-            rows = c.call("logs", limit=limit, gateway=gateway, after_seq=after)["rows"]
+            rows = c.call("logs", limit=limit, after_seq=after, **filters)["rows"]
             for r in rows:
-                print(json.dumps(r, default=str) if as_json else _log_line(r), flush=True)
+                if as_csv:
+                    if writer is None:
+                        writer = csv.DictWriter(sys.stdout, fieldnames=list(r), extrasaction="ignore")
+                        writer.writeheader()
+                    writer.writerow(r)
+                else:
+                    print(json.dumps(r, default=str) if as_json else _log_line(r), flush=True)
                 after = max(after, int(r["seq"]))
+            sys.stdout.flush()
             if not follow:
                 return
             limit = 1000
@@ -191,6 +216,8 @@ def logs(
 
 
 app.command()(audit)
+app.command()(sql)
+app.command()(export)
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -98,3 +98,46 @@ def audit(
     if r["broken"]:
         raise CliError(f"the audit log was tampered with: {r['broken']}", code=1)
 
+
+
+@permissions_app.command("simulate")
+def permissions_simulate(
+    file: Annotated[str, typer.Argument(help="a candidate document (as tf permissions export writes)")],
+    since: Annotated[str, typer.Option("--since", help="replay requests from then on (15m, 7d, ISO time)")] = "7d",
+    gateway: Annotated[Optional[str], typer.Option("--gateway")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """What would change if FILE replaced the running permissions and policies, over recorded requests."""
+    try:
+        text = open(file, encoding="utf-8").read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CliError(f"cannot read {file}: {e}") from None
+    r = call("permissions.simulate", document=text, file=os.path.abspath(file), since=since, gateway=gateway)
+    r.pop("ok", None)
+    if as_json:
+        print_json(r)
+        return
+    out.print(f"{r['requests']} recorded request(s) replayed: {r['unchanged']} unchanged, "
+              f"{r['requests'] - r['unchanged']} would change", highlight=False)
+    for c in r["changes"]:
+        out.print(f"  {c['before']} -> {c['after']}: {c['count']}", highlight=False)
+        for ex in c["examples"]:
+            out.print(f"      {ex['gateway']}  {ex['action']}  {ex['method']} {ex['host']}{ex['path']}  "
+                      f"(x{ex['count']})\n        now:  {ex['now']}\n        then: {ex['then']}",
+                      highlight=False, markup=False)
+
+
+@permissions_app.command("suggest")
+def permissions_suggest(
+    gateway: Annotated[str, typer.Option("--gateway")],
+    since: Annotated[str, typer.Option("--since", help="learn from requests from then on (15m, 7d, ISO time)")] = "7d",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Least-privilege allow permissions from what GATEWAY was seen doing (run it in monitor first); the output
+    is a document tf permissions import accepts."""
+    r = call("permissions.suggest", gateway=gateway, since=since)
+    if as_json:
+        print_json(r["permissions"])
+        return
+    sys.stdout.write(f"# suggested for gateway {gateway!r} from {r['requests']} recorded request(s) "
+                     f"since {since}\n" + r["document"])
