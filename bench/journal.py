@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import latency
+import loopback as latency  # the in-process enforcer on loopback, with and without the journal
 
 TARGET = 0.05
 
