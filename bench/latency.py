@@ -74,7 +74,8 @@ def serve_enforcer(port: int, upstream_port: int, upstream_ca: Path, workdir: Pa
     from trustfence.store import Store
 
     db = workdir / "traffic.duckdb"
-    store = Store(db)
+    store = Store(db, sync=os.environ.get("TF_BENCH_SYNC", "interval"),  # type: ignore[arg-type]
+                  sync_interval=float(os.environ.get("TF_BENCH_SYNC_INTERVAL", "0.2")))
     if os.environ.get("TF_BENCH_JOURNAL") == "off":  # bench/journal.py's baseline: the same path, no journal
         store.journal.append = lambda *a, **k: None  # type: ignore[method-assign]
     state = EnforcerState(
