@@ -13,6 +13,9 @@ Requests are interleaved across the paths, rotating the order. The verdict: the 
 (``journal`` - ``direct``); target <= 0.05. The append itself is also timed in-process (µs per record) as a
 check on the difference, which machine noise can blur at this scale.
 
+The journalled enforcer uses ``TF_BENCH_SYNC`` (interval | always | none) and ``TF_BENCH_SYNC_INTERVAL``
+(seconds) when set, so the cost of each ``[enforcer] journal_sync`` mode can be measured the same way.
+
     .venv/bin/python bench/journal.py [--requests 600] [--quick] [--strict]
 """
 

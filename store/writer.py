@@ -54,7 +54,7 @@ class Store:
     """Owns the database file and the journal. ``begin``/``submit`` from any thread; reads through ``query``."""
 
     def __init__(self, path: Path, max_queue: int = 10_000, *, journal: Path | None = None,
-                 sync: Sync = "interval", segment_bytes: int = 4 << 20) -> None:
+                 sync: Sync = "interval", sync_interval: float = 0.2, segment_bytes: int = 4 << 20) -> None:
         self.path = path
         self._con = duckdb.connect(str(path))
         self._con.execute(CREATE)
@@ -67,7 +67,8 @@ class Store:
         for view in VIEWS:
             self._con.execute(view)
         adhoc.lock(self._con)  # from here on no statement reaches a file, the network or an extension
-        self.journal = Journal(journal or path.parent / "journal", sync, segment_bytes=segment_bytes)
+        self.journal = Journal(journal or path.parent / "journal", sync, segment_bytes=segment_bytes,
+                               interval=sync_interval)
         self.replayed = self._replay(self.journal.recover())
         row = self._con.execute("SELECT coalesce(max(seq), 0) FROM traffic").fetchone()
         self._seq = int(row[0]) if row else 0
