@@ -223,3 +223,26 @@ def test_the_index_picks_the_route_a_scan_in_table_order_picks(case: tuple[Route
     router, view = case
     found, expected = router.find(view), scanned(router, view)
     assert (found and (found.name, found.risk)) == (expected and (expected.name, expected.risk)), view.path
+
+
+def test_a_parameter_with_a_suffix_matches_only_segments_ending_in_it() -> None:
+    r = Router("x", (Route("GET", "/{mod+}/@v/{version}.zip", "zip"), Route("GET", "/f/{file}.metadata", "meta"),
+                     Route("GET", "/f/{file}", "file")))
+    hit = r.find(RequestView("GET", "https", "h", 443, "/a/b/@v/v1.0.0.zip"))
+    assert hit is not None and (hit.name, hit.params) == ("x.zip", {"mod": "a/b", "version": "v1.0.0"})
+    assert r.find(RequestView("GET", "https", "h", 443, "/a/b/@v/v1.0.0.zip.sig")) is None
+    meta = r.find(RequestView("GET", "https", "h", 443, "/f/a.whl.metadata"))
+    assert meta is not None and (meta.name, meta.params) == ("x.meta", {"file": "a.whl"})
+    plain = r.find(RequestView("GET", "https", "h", 443, "/f/a.whl"))
+    assert plain is not None and (plain.name, plain.params) == ("x.file", {"file": "a.whl"})
+    alone = r.find(RequestView("GET", "https", "h", 443, "/f/.metadata"))  # the parameter takes a character
+    assert alone is not None and alone.name == "x.file"
+
+
+def test_base_path_helpers() -> None:
+    assert [base.clean_base_path(b) for b in ("", "/", "api/v3/", "/api/v3", " /x/y// ")] == [
+        "", "", "/api/v3", "/api/v3", "/x/y"]
+    assert base.under_base("/api/v3/repos/a/b", "/api/v3") == "/repos/a/b"
+    assert base.under_base("/api/v3", "/api/v3") == "/"
+    assert base.under_base("/api/v31/x", "/api/v3") is None
+    assert base.under_base("/x", "") == "/x"
