@@ -1,7 +1,8 @@
 """The crates connector: what cargo requests from ``index.crates.io``, ``static.crates.io`` and ``crates.io``
 becomes ``crates.<resource>.<verb>``.
 
-The route table ``CRATES_ROUTES`` is data, tried in order, first match wins.
+The route table ``CRATES_ROUTES`` is data, tried in order, first match wins; literal segments that share a
+position with a version (``/owners``, ``/versions``) come before it.
 
 - The sparse index (``index.crates.io``): ``/config.json`` is ``crates.index.config``; a crate's index file is
   ``crates.package.metadata``, at ``/1/{name}``, ``/2/{name}``, ``/3/{first letter}/{name}`` or
@@ -43,13 +44,13 @@ CRATES_ROUTES: tuple[Route, ...] = (
     Route("PUT", "/api/v1/crates/new", "package.publish", "high"),
     Route("GET", _CRATE, "package.metadata", "low"),
     Route("GET", _CRATE + "/versions", "package.metadata", "low"),
+    Route("GET", _CRATE + "/owners", "owner.list", "low"),
+    Route("PUT", _CRATE + "/owners", "owner.add", "high"),
+    Route("DELETE", _CRATE + "/owners", "owner.remove", "high"),
     Route("GET", _CRATE + "/{version}", "package.metadata", "low"),
     Route("GET", _CRATE + "/{version}/download", "package.download", "medium"),
     Route("DELETE", _CRATE + "/{version}/yank", "package.yank", "high"),
     Route("PUT", _CRATE + "/{version}/unyank", "package.unyank", "medium"),
-    Route("GET", _CRATE + "/owners", "owner.list", "low"),
-    Route("PUT", _CRATE + "/owners", "owner.add", "high"),
-    Route("DELETE", _CRATE + "/owners", "owner.remove", "high"),
     # --- index files, last: their directories are checked against the name (``index_dirs``) ---
     Route("GET", "/{first}/{name}", "package.metadata", "low"),
     Route("GET", "/{first}/{second}/{name}", "package.metadata", "low"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from trustfence.agent import allowlists
 from trustfence.agent.config import ConfigError, ConnectorConfig, dump_config, load_config, parse_config
 from trustfence.connectors import build_connector

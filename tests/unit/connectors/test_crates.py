@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from trustfence.connectors import build_connector
 from trustfence.connectors.base import RequestView
 from trustfence.connectors.crates import index_dirs, normalise, publish_metadata

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from trustfence.connectors import build_connector
 from trustfence.connectors.base import RequestView
 from trustfence.connectors.gomod import decode, normalise
