@@ -1,4 +1,5 @@
-"""The npm connector: what npm, pnpm and yarn request from ``registry.npmjs.org`` becomes ``npm.<resource>.<verb>``.
+"""The npm connector: what npm, pnpm and yarn request from ``registry.npmjs.org`` (and yarn's
+``registry.yarnpkg.com``, the same registry under another name) becomes ``npm.<resource>.<verb>``.
 
 The route table ``NPM_ROUTES`` is data, tried in order, first match wins; the registry's own endpoints (under
 ``/-/``) come before the package routes. A package is addressed by its name: ``/lodash``, and for a scoped
@@ -117,7 +118,7 @@ class NpmConnector(PackageConnector):
 
     type_name = "npm"
     namespace = "npm"
-    default_hosts: tuple[str, ...] = ("registry.npmjs.org",)
+    default_hosts: tuple[str, ...] = ("registry.npmjs.org", "registry.yarnpkg.com")
     router = _ROUTER
     download_actions = frozenset({"npm.package.download"})
 

@@ -10,7 +10,9 @@ import base64
 import hashlib
 import io
 import json
+import os
 import shutil
+import subprocess
 import tarfile
 import tempfile
 import time
@@ -195,3 +197,17 @@ def test_a_bad_list_is_refused_when_configured(registry: tuple[Host, Path]) -> N
     assert r.returncode == 2 and f"{lists}/crates-allow.txt:2:" in r.stderr, r.stderr
     assert "crates" not in h.tf("connector", "list", "--json").stdout
 
+
+
+def test_a_daemon_does_not_start_on_a_bad_list(tmp_path: Path) -> None:
+    from tests.system.conftest import TF
+
+    home = tmp_path / "state"
+    home.mkdir()
+    (tmp_path / "npm.txt").write_text("lodash\n\n@scope\n")
+    (home / "config.toml").write_text(f'[sandbox]\ntag = "t{os.getpid() % 10000:04d}"\n\n[connectors.npm]\n'
+                                      f'type = "npm"\nallow_list = "{tmp_path}/npm.txt"\n')
+    r = subprocess.run([*TF, "daemon"], env={**os.environ, "TF_HOME": str(home)}, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and f"{tmp_path}/npm.txt:3:" in r.stderr, r.stderr
+    assert not (home / "daemon.sock").exists()

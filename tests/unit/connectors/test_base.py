@@ -173,9 +173,10 @@ def test_router_find_and_match(method: str, path: str, body: bytes, query: tuple
 
 # --- the route index answers exactly what a scan of the table in order answers ---
 
-from trustfence.connectors import anthropic, github, openai, slack, stripe  # noqa: E402
+from trustfence.connectors import anthropic, crates, github, gomod, npm, openai, pypi, slack, stripe  # noqa: E402
 
-ROUTERS = [github._ROUTER, stripe._ROUTER, openai._ROUTER, anthropic._ROUTER, slack._PATH_ROUTER]
+ROUTERS = [github._ROUTER, stripe._ROUTER, openai._ROUTER, anthropic._ROUTER, slack._PATH_ROUTER, pypi._ROUTER,
+           npm._ROUTER, crates._ROUTER, gomod._ROUTER]
 _SEGMENT = st.sampled_from(["x1", "v1", "repos", "pulls", "", "a.b", "search", "merge", "{id}"])
 
 
@@ -198,8 +199,8 @@ def near_routes(draw: st.DrawFn) -> tuple[Router, RequestView]:
     with a leading slash, two or none, and a trailing slash, two, or a newline."""
     router = draw(st.sampled_from(ROUTERS))
     route = draw(st.sampled_from(router.routes))
-    segs = [draw(st.sampled_from(["x1", "a/b"])) if s.startswith("{") else s
-            for s in route.template.strip("/").split("/")]
+    segs = [draw(st.sampled_from(["x1", "a/b"])) + s.partition("}")[2] if s.startswith("{") else s
+            for s in route.template.strip("/").split("/")]  # a parameter's suffix (``{version}.zip``) kept
     for _ in range(draw(st.integers(0, 2))):
         i = draw(st.integers(0, len(segs)))
         change = draw(st.sampled_from(["insert", "replace", "cut"]))

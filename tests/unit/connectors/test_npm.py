@@ -135,3 +135,9 @@ def test_valid_names_are_kept_as_written(name: str) -> None:
 def test_names_npm_refuses(name: str) -> None:
     with pytest.raises(ValueError, match="not an npm package name"):
         normalise(name)
+
+
+def test_yarns_registry_name_is_covered() -> None:
+    assert set(NPM.hosts) == {"registry.npmjs.org", "registry.yarnpkg.com"}
+    a = NPM.classify(view("GET", "/@babel/core/-/core-7.24.0.tgz", host="registry.yarnpkg.com"))
+    assert a.name == "npm.package.download"
