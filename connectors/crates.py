@@ -99,10 +99,7 @@ class CratesConnector(PackageConnector):
     default_hosts: tuple[str, ...] = ("index.crates.io", "static.crates.io", "crates.io")
     router = _ROUTER
     download_actions = frozenset({"crates.package.download"})
-
-    @staticmethod
-    def normalise_name(name: str) -> str:
-        return normalise(name)
+    normalise_name = staticmethod(normalise)
 
     def complete(self, found: RouteMatch, view: RequestView) -> RouteMatch | None:
         params = found.params

@@ -74,15 +74,15 @@ def decode(encoded: str) -> str:
     return "".join(out)
 
 
-def normalise(path: str) -> str:
+def normalise(name: str) -> str:
     """A module path as Go compares it (unchanged: module paths are case-sensitive); ValueError for a path Go
     would refuse (its first element must be a lower-case domain with a dot; no empty, ``.``-led or
     ``.``-ended element)."""
-    elements = path.split("/")
-    if len(path) > _MAX_PATH or not _DOMAIN.match(elements[0]) or any(
+    elements = name.split("/")
+    if len(name) > _MAX_PATH or not _DOMAIN.match(elements[0]) or any(
             not _ELEMENT.match(e) or e.startswith(".") or e.endswith(".") for e in elements):
-        raise ValueError(f"{path[:80]!r} is not a Go module path")
-    return path
+        raise ValueError(f"{name[:80]!r} is not a Go module path")
+    return name
 
 
 class GoModConnector(PackageConnector):
@@ -94,10 +94,7 @@ class GoModConnector(PackageConnector):
     default_hosts: tuple[str, ...] = ("proxy.golang.org", "sum.golang.org")
     router = _ROUTER
     download_actions = frozenset({"gomod.module.download"})
-
-    @staticmethod
-    def normalise_name(name: str) -> str:
-        return normalise(name)
+    normalise_name = staticmethod(normalise)
 
     def complete(self, found: RouteMatch, view: RequestView) -> RouteMatch | None:
         params = found.params

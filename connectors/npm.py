@@ -121,10 +121,7 @@ class NpmConnector(PackageConnector):
     default_hosts: tuple[str, ...] = ("registry.npmjs.org", "registry.yarnpkg.com")
     router = _ROUTER
     download_actions = frozenset({"npm.package.download"})
-
-    @staticmethod
-    def normalise_name(name: str) -> str:
-        return normalise(name)
+    normalise_name = staticmethod(normalise)
 
     def route_path(self, path: str) -> str | None:
         return joined(path)

@@ -99,10 +99,7 @@ class PyPIConnector(PackageConnector):
     default_hosts: tuple[str, ...] = ("pypi.org", "files.pythonhosted.org", "upload.pypi.org")
     router = _ROUTER
     download_actions = frozenset({"pypi.package.download"})
-
-    @staticmethod
-    def normalise_name(name: str) -> str:
-        return normalise(name)
+    normalise_name = staticmethod(normalise)
 
     def complete(self, found: RouteMatch, view: RequestView) -> RouteMatch | None:
         params = found.params
