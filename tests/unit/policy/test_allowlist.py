@@ -36,3 +36,24 @@ def test_an_empty_list_denies_every_download() -> None:
     empty = AllowList("npm", "/x", frozenset(), frozenset({"npm.package.download"}))
     d = empty.check("npm.package.download", {"name": "lodash"}, frozenset())
     assert d is not None and d.verdict == "deny"
+
+
+def test_policies_over_packages_see_the_normalised_name() -> None:
+    from trustfence.connectors import RequestView, build_connector
+    from trustfence.policy import AnyOf, Facts, Permission, Policy, Rule, compile_policy, decide_request
+
+    pypi = build_connector("pypi", "pypi")
+    policy = compile_policy((Permission("Bot", "pypi", "pypi.package.*", "allow"),), (
+        Policy("typosquats", "deny", "known typosquats", actions=("pypi.package.*",),
+               when=AnyOf((Rule("params.name", "in", ("reqeusts", "python-dateutils")),
+                           Rule("params.name", "matches", r"^tf-internal-")))),))
+
+    def verdict(path: str, host: str = "pypi.org") -> str:
+        a = pypi.classify(RequestView("GET", "https", host, 443, path))
+        return decide_request(policy, Facts("Bot", a.connector, a.name, a.risk, "GET", host, path, a.params,
+                                            a.unavailable)).verdict
+
+    assert verdict("/simple/Reqeusts/") == "deny"
+    assert verdict("/packages/aa/bb/python_dateutils-2.8.2-py3-none-any.whl", "files.pythonhosted.org") == "deny"
+    assert verdict("/pypi/TF.Internal_Secrets/json") == "deny"
+    assert verdict("/simple/requests/") == "allow"
