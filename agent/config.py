@@ -21,6 +21,7 @@ from trustfence.agent.files import write_atomic
 from trustfence.agent.sandbox.fspolicy import KEYS as FS_KEYS
 from trustfence.agent.sandbox.fspolicy import FsPolicy, FsPolicyError, parse_fs
 from trustfence.connectors import Connector, ConnectorSet, KNOWN_TYPES, build_connector
+from trustfence.connectors.packages import PackageConnector
 from trustfence.policy import Permission, PolicyError, validate_pattern
 from trustfence.policy.model import VERDICTS, validate_name
 
@@ -76,7 +77,11 @@ class ConnectorConfig:
     ``ports``: ports opened for this connector beyond 443 (TLS) and 80 (plain HTTP), e.g. ``[8443]`` for an
     internal API; left out, a CONNECT or request to any other port is denied.
     ``urls``: the endpoint of an ``mcp`` connector (one) or the endpoints of a ``webhook`` connector.
-    ``base_path``: GitHub Enterprise's API prefix (``/api/v3``), for type ``github`` only.
+    ``base_path``: GitHub Enterprise's API prefix (``/api/v3``), or a package mirror's
+    (``/artifactory/api/pypi/pypi-remote``), for types ``github``, ``pypi``, ``npm``, ``crates``, ``gomod``.
+    ``allow_list``: for the package registries, a file listing the packages that may be downloaded, one name
+    per line (``/etc/trustfence/pypi-allow.txt``); any other download is denied whatever permissions say.
+    Reloaded within a second of an edit. Left out, permissions and policies alone decide.
     ``credential``: a credential for this connector is sealed in the vault (set by ``tf connector add
     --token``); every allowed request gets it, and with it unavailable the request is denied, never sent bare.
     ``env``: the variables that hold this connector's placeholder key in the agent's environment; left out,
@@ -91,6 +96,7 @@ class ConnectorConfig:
     base_path: str = ""
     credential: bool = False
     env: tuple[str, ...] = ()
+    allow_list: str = ""
 
     def build(self) -> Connector:
         return build_connector(self.name, self.type, self.domains, urls=self.urls, base_path=self.base_path)
@@ -380,9 +386,13 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
             taken = sorted(n for n in env_names if n.upper() in _SANDBOX_ENV or n.startswith(("LD_", "TF_")))
             if taken:
                 raise ValueError(f"env names {', '.join(taken)} are the sandbox's own; choose other names")
+            allow_list = c.get("allow_list", "")
+            if not isinstance(allow_list, str) or (allow_list and not allow_list.startswith("/")):
+                raise ValueError(f"allow_list must be the absolute path of a file, got {allow_list!r}")
             cc = ConnectorConfig(name, c["type"], domains, tuple(sorted(set(extra))), tuple(urls), base_path,
-                                 credential, tuple(env_names))
-            cc.build()
+                                 credential, tuple(env_names), allow_list)
+            if not isinstance(cc.build(), PackageConnector) and allow_list:
+                raise ValueError("allow_list is for the package registries (pypi, npm, crates, gomod) only")
         except ValueError as e:
             line = _line_of(text, rf"\[connectors\.{re.escape(name)}\]")
             raise ConfigError(path, line, f"[connectors.{name}] {e}") from None
@@ -584,6 +594,7 @@ def dump_config(cfg: Config) -> str:
                      **({"ports": list(c.ports)} if c.ports else {}), **({"urls": list(c.urls)} if c.urls else {}),
                      **({"base_path": c.base_path} if c.base_path else {}),
                      **({"credential": True} if c.credential else {}),
+                     **({"allow_list": c.allow_list} if c.allow_list else {}),
                      **({"env": list(c.env)} if c.env else {})} for c in cfg.connectors
         }
     return "# TrustFence daemon configuration\n" + tomli_w.dumps(data)

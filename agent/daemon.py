@@ -19,8 +19,8 @@ import signal
 from dataclasses import replace
 from typing import Any
 
+from trustfence.agent import allowlists, policyfiles
 from trustfence.agent import config as cfgmod
-from trustfence.agent import policyfiles
 from trustfence.agent.brakes import KillSwitches, load_switches
 from trustfence.agent.config import Config, ConfigError
 from trustfence.agent.credentials import CredentialStore
@@ -91,6 +91,7 @@ class Daemon:
             # is known of what the files allow, so every request is denied with this reason.
             policy, policy_error = compile_policy(()), str(e)
             log.error("policy files rejected at start; every request is denied until they validate: %s", e)
+        lists, self._lists_stamp = allowlists.load(self.config, connectors), allowlists.stamp(self.config)
         # The store first: it replays the traffic journal, and holds the audit chain's second anchor.
         self.store = Store(self.paths.database, self.config.queue_max, journal=self.paths.journal,
                            sync=self.config.journal_sync)
@@ -101,7 +102,8 @@ class Daemon:
         self.state = EnforcerState(store=self.store, connectors=connectors, policy=policy,
                                    transparent_port=self.config.transparent_port,
                                    open_ports=self.config.open_ports(),
-                                   credentials=self.vault.load(self.config), policy_error=policy_error)
+                                   credentials=self.vault.load(self.config), policy_error=policy_error,
+                                   allow_lists=lists)
         self.state.switches = switches
         self.kill_switches = KillSwitches(self.paths.kill_switches, self.state, lambda s: self.enforcer.cut(s))
         self._apply_brakes(self.config)
@@ -346,12 +348,13 @@ class Daemon:
         return env
 
     async def _watch_policy_files(self) -> None:
-        """Reload permissions.toml and policies.toml when edited by hand or by git; a bad edit is refused with
-        file, line and reason, and the running policy stays. Nothing stops the watching: an unexpected error is
-        logged and the next edit is read again."""
+        """Reload permissions.toml and policies.toml (and the connectors' allow-list files) when edited by hand
+        or by git; a bad edit is refused with file, line and reason, and the running policy stays. Nothing
+        stops the watching: an unexpected error is logged and the next edit is read again."""
         while True:
             await asyncio.sleep(1.0)
             try:
+                self._reload_allow_lists()
                 now = policyfiles.stamp(self.paths)
                 if now != self._stamp:
                     self._stamp = now
@@ -387,6 +390,24 @@ class Daemon:
         except (AuditError, OSError) as e:
             log.error("audit checkpoint not written: %s", e)
 
+    def _reload_allow_lists(self) -> None:
+        """Reload the connectors' allow-list files when one changed; a bad edit (or a removed file) is refused
+        with file, line and reason, and the running lists stay."""
+        now = allowlists.stamp(self.config)
+        if now == self._lists_stamp:
+            return
+        self._lists_stamp = now
+        before = allowlists.describe(self.state.allow_lists)
+        try:
+            new = allowlists.load(self.config, self.state.connectors)
+        except ConfigError as e:
+            log.error("allow lists not reloaded, the running lists stay: %s", e)
+            self.audit.append("file edit", "allow lists rejected", before, {"error": str(e)})
+            return
+        self.state.allow_lists = new
+        log.info("allow lists reloaded: %s", allowlists.describe(new))
+        self.audit.append("file edit", "allow lists reloaded", before, allowlists.describe(new))
+
     # -- brakes: kill switches, enforcement levels, rate limits ---------------------------------------
     def _apply_brakes(self, cfg: Config) -> None:
         """Rate limits and levels into the running enforcer; requests already admitted keep their slots."""
@@ -415,11 +436,13 @@ class Daemon:
         cfg = cfgmod.parse_config(text, self.paths.config)
         connectors = cfg.connector_set()
         cfgmod.load_permissions(self.paths.permissions, connectors)
+        lists = allowlists.load(cfg, connectors)
         cfgmod.atomic_write(self.paths.config, text)
         self.config = replace(self.config, connectors=cfg.connectors, level=cfg.level, gateways=cfg.gateways, fs=cfg.fs,
                               rate_limit=cfg.rate_limit, approvals=cfg.approvals)
         self._apply_brakes(self.config)
         self.state.connectors, self.state.open_ports = connectors, self.config.open_ports()
+        self.state.allow_lists, self._lists_stamp = lists, allowlists.stamp(self.config)
         self.state.credentials = replace(self.state.credentials, required=frozenset(
             c.name for c in cfg.connectors if c.credential))
         if self.state.policy_error:  # a connector just added may be what the rejected files named

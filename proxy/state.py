@@ -8,13 +8,14 @@ through ``flow.metadata`` under the keys below.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from trustfence.bpf.guard import Origin
 from trustfence.connectors import ConnectorSet
 from trustfence.policy import CompiledPolicy, compile_policy
+from trustfence.policy.allowlist import AllowList
 from trustfence.proxy.limiter import Limiter
 from trustfence.proxy.switches import Switches
 from trustfence.proxy.holds import ApprovalQueue
@@ -73,6 +74,8 @@ class EnforcerState:
     store: Store | None
     connectors: ConnectorSet = field(default_factory=ConnectorSet)
     policy: CompiledPolicy = field(default_factory=lambda: compile_policy(()))
+    # connector name -> the packages it may download (``[connectors.NAME] allow_list``), swapped whole on reload
+    allow_lists: Mapping[str, AllowList] = field(default_factory=dict)
     gateways: dict[str, Gateway] = field(default_factory=dict)  # agent address -> gateway
     # (agent address, source port) -> what the connection dialled and who opened it (the eBPF lock's record)
     origins: Callable[[str, int], Origin | None] | None = None

@@ -79,13 +79,13 @@ BOT_PRS = '[[permission]]\ngateway = "Bot"\nconnector = "github"\naction = "gith
 
 
 def new_host(tmp: Path, sandbox: str = "", *, hosts: tuple[str, ...] = ("api.github.com",),
-             connectors: str = GITHUB_ONLY, permissions: str = BOT_PRS) -> Host:
+             connectors: str = GITHUB_ONLY, permissions: str = BOT_PRS, static: Path | None = None) -> Host:
     """A daemon home with its own tag; ``sandbox`` adds lines to the ``[sandbox]`` table (``ipv6 = true``).
-    The outside namespace serves ``hosts`` (one fake HTTPS API for all); ``connectors`` and ``permissions``
-    are TOML for config.toml and permissions.toml."""
+    The outside namespace serves ``hosts`` (one fake HTTPS API for all; ``static``: files it serves for some,
+    see ``demo.upstream``); ``connectors`` and ``permissions`` are TOML for config.toml and permissions.toml."""
     tag = "t" + secrets.token_hex(2)
     home = tmp / "state"
-    outside = Outside(f"{tag}o", subnet_octet=secrets.randbelow(250) + 1, hosts=hosts)
+    outside = Outside(f"{tag}o", subnet_octet=secrets.randbelow(250) + 1, hosts=hosts, static=static)
     outside.start()
     env = {**os.environ, "TF_HOME": str(home), "TF_UPSTREAM_RESOLVE": outside.resolve_spec(),
            "TF_UPSTREAM_CA": str(outside.ca)}
