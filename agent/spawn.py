@@ -126,6 +126,8 @@ def _init(plan_fd: int, plan_w: int) -> NoReturn:
             signal.signal(sig, _relay)
         os.closerange(3, plan_fd)
         os.closerange(plan_fd + 1, _max_fd())  # nothing the caller holds open stays open in the sandbox
+        # Loaded while the daemon builds the sandbox, rather than after its answer, on every start's path.
+        from trustfence.agent.sandbox import landlock, privs, view  # noqa: F401
         chunks = []
         while chunk := os.read(plan_fd, 1 << 16):
             chunks.append(chunk)
@@ -139,9 +141,7 @@ def _init(plan_fd: int, plan_w: int) -> NoReturn:
         os.setpgid(0, 0)
         sandbox = plan["sandbox"]
         if sandbox is not None:
-            from trustfence.agent.sandbox.view import enter
-
-            enter(sandbox)
+            view.enter(sandbox)
         signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)  # until the agent has its own handlers in place
         pid = os.fork()
         if pid == 0:

@@ -313,16 +313,19 @@ def test_two_sandboxes_have_their_own_tmp_home_and_uid_each_leased_and_released(
     assert not Path("/tmp/probe").exists() or Path("/tmp/probe").read_text() not in {f"{n}\n" for n in ids}
 
 
-def test_tls_works_with_the_state_directory_under_a_0700_directory(tmp_path_factory: pytest.TempPathFactory) -> None:
-    with running_host(parent="/var/lib") as h:
-        os.chmod(h.home.parent, 0o700)
-        os.chmod(h.home, 0o700)
-        before = len(h.outside.received())
-        r = h.run("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", PULLS)
+def test_tls_works_with_the_state_directory_under_a_0700_directory(host: Host) -> None:
+    """The agent's uid cannot traverse to the state directory: its CA files are mounted in at fixed paths."""
+    os.chmod(host.home.parent, 0o700)
+    os.chmod(host.home, 0o700)
+    try:
+        before = len(host.outside.received())
+        r = host.run("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", PULLS)
         assert r.returncode == 0 and r.stdout == "200", r.stdout + r.stderr
-        assert [(x["method"], x["path"]) for x in h.outside.received()[before:]] == [
+        assert [(x["method"], x["path"]) for x in host.outside.received()[before:]] == [
             ("GET", "/repos/acme/widgets/pulls")]
-        os.chmod(h.home.parent, 0o711)
+    finally:
+        os.chmod(host.home.parent, 0o711)
+        os.chmod(host.home, 0o711)
 
 
 def _without_landlock() -> None:

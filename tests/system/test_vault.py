@@ -96,7 +96,8 @@ def test_canary_reaches_only_its_bound_host_and_appears_nowhere_else(host: Host)
     assert len(landing) == 1 and token not in json.dumps(landing)
     # the agent: every response scrubbed, its environment holds the placeholder, its files nothing
     assert "status=200" in seen and "status=403" in seen and "status=502" in seen
-    assert "[redacted]" in seen and f"GITHUB_TOKEN={PLACEHOLDER}" in seen and "Permission denied" in seen
+    assert "[redacted]" in seen and f"GITHUB_TOKEN={PLACEHOLDER}" in seen
+    assert f"{host.home}/vault.key: No such file or directory" in seen  # the state directory is not in its view
     for secret in (token, other):
         assert secret not in seen
         assert secret not in json.dumps(host.logs())
