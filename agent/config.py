@@ -18,6 +18,7 @@ from typing import Any, Literal, cast
 import tomli_w
 
 from trustfence.agent.files import write_atomic
+from trustfence.agent.hostservice import check_service, parse_service
 from trustfence.connectors import Connector, ConnectorSet, KNOWN_TYPES, build_connector
 from trustfence.policy import Permission, PolicyError, validate_pattern
 from trustfence.policy.model import VERDICTS, validate_name
@@ -78,6 +79,11 @@ class ConnectorConfig:
     --token``); every allowed request gets it, and with it unavailable the request is denied, never sent bare.
     ``env``: the variables that hold this connector's placeholder key in the agent's environment; left out,
     the ones its SDKs read (``GITHUB_TOKEN`` and ``GH_TOKEN`` for github), e.g. ``["MY_API_TOKEN"]``.
+    ``host_service``: a service on this host the connector stands for, ``"127.0.0.1:11434"`` (a loopback
+    address, or an address of this host's own interfaces, with its port); left out, the connector is reached
+    by name. Inside every sandbox, TCP to ``localhost``/``127.0.0.1``/``[::1]`` on ``sandbox_port`` then
+    reaches the enforcer, which decides it as this connector and forwards it to the service over plain HTTP.
+    ``sandbox_port``: the loopback port the agent dials for it (default: the service's own port).
     """
 
     name: str
@@ -88,9 +94,20 @@ class ConnectorConfig:
     base_path: str = ""
     credential: bool = False
     env: tuple[str, ...] = ()
+    host_service: str = ""
+    sandbox_port: int = 0
+
+    @property
+    def service(self) -> tuple[str, int] | None:
+        """The host service's (address, port), or None for a connector reached by name."""
+        return parse_service(self.host_service) if self.host_service else None
 
     def build(self) -> Connector:
-        return build_connector(self.name, self.type, self.domains, urls=self.urls, base_path=self.base_path)
+        service = self.service
+        # A host service is found by its sandbox port, never by name: its only host is the service's address,
+        # which is what a credential for it is bound to and what its rows record.
+        hosts = (service[0],) if service else self.domains
+        return build_connector(self.name, self.type, hosts, urls=self.urls, base_path=self.base_path)
 
 
 Level = Literal["monitor", "soft_enforce", "full_enforce"]
@@ -201,7 +218,12 @@ class Config:
         return {n: g.level for n, g in self.gateways.items() if g.level is not None}
 
     def connector_set(self) -> ConnectorSet:
-        return ConnectorSet(c.build() for c in self.connectors)
+        return ConnectorSet((c.build() for c in self.connectors if not c.host_service),
+                            local=(c.build() for c in self.connectors if c.host_service))
+
+    def host_services(self) -> dict[int, ConnectorConfig]:
+        """Sandbox port -> the connector of the host service agents reach there."""
+        return {c.sandbox_port: c for c in self.connectors if c.host_service}
 
     def open_ports(self) -> dict[str, frozenset[int]]:
         return {c.name: frozenset(c.ports) for c in self.connectors if c.ports}
@@ -318,6 +340,7 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
         line = _line_of(text, rf"\[{re.escape(section)}\]") if text else None
         raise ConfigError(path, line, f"[{section}] {e}") from None
     connectors = []
+    claimed: dict[int, str] = {}  # sandbox port -> the host-service connector that has it
     for i, (name, c) in enumerate(data.get("connectors", {}).items()):
         try:
             validate_name("connector name", name)
@@ -347,12 +370,15 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
             taken = sorted(n for n in env_names if n.upper() in _SANDBOX_ENV or n.startswith(("LD_", "TF_")))
             if taken:
                 raise ValueError(f"env names {', '.join(taken)} are the sandbox's own; choose other names")
+            service, sandbox_port = check_service(c, ports, str(pool), claimed)
             cc = ConnectorConfig(name, c["type"], domains, tuple(sorted(set(extra))), tuple(urls), base_path,
-                                 credential, tuple(env_names))
+                                 credential, tuple(env_names), service, sandbox_port)
             cc.build()
         except ValueError as e:
-            line = _line_of(text, rf"\[connectors\.{re.escape(name)}\]")
+            line = _key_line(text, rf"\[connectors\.{re.escape(name)}\]", getattr(e, "key", None))
             raise ConfigError(path, line, f"[connectors.{name}] {e}") from None
+        if service:
+            claimed[sandbox_port] = name
         connectors.append(cc)
     level, gateways, rate_limit = _parse_brakes(data, text, path)
     cfg = Config(tag=tag, subnet_pool=str(pool), ipv6=ipv6, ca_overlays=tuple(overlays), default_user=str(user),
@@ -536,9 +562,16 @@ def dump_config(cfg: Config) -> str:
                      **({"ports": list(c.ports)} if c.ports else {}), **({"urls": list(c.urls)} if c.urls else {}),
                      **({"base_path": c.base_path} if c.base_path else {}),
                      **({"credential": True} if c.credential else {}),
-                     **({"env": list(c.env)} if c.env else {})} for c in cfg.connectors
+                     **({"env": list(c.env)} if c.env else {}), **_service_settings(c)} for c in cfg.connectors
         }
     return "# TrustFence daemon configuration\n" + tomli_w.dumps(data)
+
+
+def _service_settings(c: ConnectorConfig) -> dict[str, Any]:
+    if not c.host_service:
+        return {}
+    default = not c.sandbox_port or c.host_service.endswith(f":{c.sandbox_port}")  # the service's own port
+    return {"host_service": c.host_service, **({} if default else {"sandbox_port": c.sandbox_port})}
 
 
 def with_connector(cfg: Config, conn: ConnectorConfig) -> Config:

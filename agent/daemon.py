@@ -31,11 +31,13 @@ from trustfence.agent.paths import Paths
 from trustfence.agent.peers import peer_of
 from trustfence.agent.sandbox import SandboxError, SandboxManager, SandboxSpec
 from trustfence.agent.sandbox import cgroup as cgroups
+from trustfence.agent.sandbox import net
 from trustfence.agent.setup import ensure_state
 from trustfence.bpf.guard import Guard, GuardError
 from trustfence.policy import CompiledPolicy, Permission, PolicyError, compile_policy, dump_policies
 from trustfence.policy.model import validate_name
 from trustfence.proxy import Enforcer, EnforcerState, Gateway
+from trustfence.proxy.destination import HostService
 from trustfence.proxy.master import EnforcerError
 from trustfence.proxy.upstream import install_resolver, upstream_bundle
 from trustfence.store import AuditLog, Store
@@ -48,6 +50,15 @@ log = logging.getLogger("trustfence.daemon")
 
 class AlreadyRunning(RuntimeError):
     pass
+
+
+def host_services(cfg: Config) -> dict[int, HostService]:
+    """Sandbox port -> host service, as the enforcer looks them up."""
+    out = {}
+    for port, c in cfg.host_services().items():
+        addr, target = c.service or ("", 0)
+        out[port] = HostService(c.name, addr, target, port)
+    return out
 
 
 class Daemon:
@@ -92,6 +103,7 @@ class Daemon:
                                    open_ports=self.config.open_ports(),
                                    credentials=self.vault.load(self.config))
         self.state.switches = switches
+        self.state.host_services = host_services(self.config)
         self.kill_switches = KillSwitches(self.paths.kill_switches, self.state, lambda s: self.enforcer.cut(s))
         self._apply_brakes(self.config)
         c = self.config
@@ -246,10 +258,15 @@ class Daemon:
         are done (teardown then closes whatever was opened)."""
         c = self.config
 
+        ports = sorted(self.state.host_services)
+
         async def lock() -> None:
             if self.guard is not None:
                 await asyncio.to_thread(self.guard.attach, cgroups.path_of(spec.name), spec.host_addr,
-                                        c.proxy_port, c.transparent_port, c.dns_port)
+                                        c.proxy_port, c.transparent_port, c.dns_port, services=ports,
+                                        ipv6=spec.ipv6)
+            if ports:  # the nftables lock's half, inside the sandbox's namespace
+                await asyncio.to_thread(net.route_services, spec, ports)
 
         listen = self.enforcer.listen(spec.name, [
             f"regular@{spec.host_addr}:{c.proxy_port}",
@@ -372,8 +389,21 @@ class Daemon:
                               rate_limit=cfg.rate_limit, approvals=cfg.approvals)
         self._apply_brakes(self.config)
         self.state.connectors, self.state.open_ports = connectors, self.config.open_ports()
+        self._route_host_services(host_services(cfg))
         self.state.credentials = replace(self.state.credentials, required=frozenset(
             c.name for c in cfg.connectors if c.credential))
+
+    def _route_host_services(self, services: dict[int, HostService]) -> None:
+        """Swap the host services in; running sandboxes get the new ports from both locks at once."""
+        changed = set(services) != set(self.state.host_services)
+        self.state.host_services = services
+        for spec in list(self.sandboxes.values()) if changed else ():
+            try:
+                if self.guard is not None:
+                    self.guard.set_services(cgroups.path_of(spec.name), services)
+                net.route_services(spec, services)
+            except (OSError, RuntimeError) as e:
+                log.error("sandbox %s keeps its previous host services: %s", spec.name, e)
 
     def apply_permissions(self, perms: tuple[Permission, ...], who: str, what: str, before: Any,
                           after: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-__all__ = ["Destination", "DestinationError", "canonical_destination", "is_ip_literal", "port_allowed", "split_host"]
+__all__ = ["Destination", "DestinationError", "HostService", "canonical_destination", "is_ip_literal", "port_allowed", "split_host"]
 
 
 class DestinationError(ValueError):
@@ -21,6 +21,21 @@ class DestinationError(ValueError):
 class Destination:
     host: str
     port: int
+
+
+@dataclass(frozen=True, slots=True)
+class HostService:
+    """A connector's host service: agents dial ``localhost:sandbox_port`` inside their sandbox, the enforcer
+    forwards to ``addr:port`` on the host (``127.0.0.1:11434``)."""
+
+    connector: str
+    addr: str
+    port: int
+    sandbox_port: int
+
+    @property
+    def destination(self) -> Destination:
+        return Destination(self.addr, self.port)
 
 
 def split_host(authority: str) -> str:

@@ -30,6 +30,7 @@ from trustfence.proxy.ratelimit import ActionRateLimit, RateLimit
 from trustfence.proxy.record import Record
 from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.switches import Switch
+from trustfence.proxy.upstreamguard import UpstreamGuard
 
 __all__ = ["Enforcer", "EnforcerError", "enforcer_addons"]
 
@@ -53,6 +54,7 @@ def enforcer_addons(state: EnforcerState) -> list[Any]:
         Approvals(state),
         Inject(state),
         Record(state),
+        UpstreamGuard(state),  # where connections open: an address literal only for a host service
         DnsAnswer(state),
         core.Core(),
         proxyserver.Proxyserver(),
