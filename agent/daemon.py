@@ -312,7 +312,7 @@ class Daemon:
         proxy = f"http://{spec.host_addr}:{self.config.proxy_port}"
         bundle, ca = str(self.paths.agent_bundle), str(self.paths.ca_cert)
         env = {k: proxy for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
-        env |= {k: "localhost,127.0.0.1" for k in ("NO_PROXY", "no_proxy")}
+        env |= {k: "localhost,127.0.0.1,::1" for k in ("NO_PROXY", "no_proxy")}  # host services: dialled directly
         env |= {k: bundle for k in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT",
                                     "GIT_SSL_CAINFO")}
         env |= {"NODE_EXTRA_CA_CERTS": ca, "TF_GATEWAY": spec.gateway, "TF_SANDBOX": spec.name,
