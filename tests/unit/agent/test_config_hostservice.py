@@ -110,7 +110,7 @@ def test_an_address_of_this_host_is_a_host_service() -> None:
         except OSError:
             pytest.skip("no route off this host")
         own = s.getsockname()[0]
-    if own.startswith("127.") or own.startswith("10.201."):
+    if own.startswith(("127.", "10.201.")):
         pytest.skip("this host has no address outside loopback and the pool")
     assert load(ollama(service=f"{own}:11434")).connectors[0].service == (own, 11434)
 
