@@ -37,7 +37,7 @@ from trustfence.bpf.guard import Guard, GuardError
 from trustfence.policy import CompiledPolicy, Permission, PolicyError, compile_policy, dump_policies
 from trustfence.policy.model import validate_name
 from trustfence.proxy import Enforcer, EnforcerState, Gateway
-from trustfence.proxy.destination import HostService
+from trustfence.proxy.destination import SERVICES_VIA, HostService
 from trustfence.proxy.master import EnforcerError
 from trustfence.proxy.upstream import install_resolver, upstream_bundle
 from trustfence.store import AuditLog, Store
@@ -266,7 +266,7 @@ class Daemon:
                                         c.proxy_port, c.transparent_port, c.dns_port, services=ports,
                                         ipv6=spec.ipv6)
             if ports:  # the nftables lock's half, inside the sandbox's namespace
-                await asyncio.to_thread(net.route_services, spec, ports)
+                await asyncio.to_thread(net.route_services, spec, ports, SERVICES_VIA)
 
         listen = self.enforcer.listen(spec.name, [
             f"regular@{spec.host_addr}:{c.proxy_port}",
@@ -401,7 +401,7 @@ class Daemon:
             try:
                 if self.guard is not None:
                     self.guard.set_services(cgroups.path_of(spec.name), services)
-                net.route_services(spec, services)
+                net.route_services(spec, services, SERVICES_VIA)
             except (OSError, RuntimeError) as e:
                 log.error("sandbox %s keeps its previous host services: %s", spec.name, e)
 

@@ -27,7 +27,7 @@ from trustfence.proxy.destination import (
 )
 from trustfence.proxy.hostservice import host_service_of, route
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import ACTION, DEST, GATEWAY, ORIGIN, EnforcerState
+from trustfence.proxy.state import ACTION, DEST, ORIGIN, EnforcerState
 
 __all__ = ["Classify", "destination_of", "view_of"]
 
@@ -117,12 +117,9 @@ class Classify:
                 req.method == "CONNECT" or (req.authority and req.http_version.startswith("HTTP/1"))):
             deny(flow, "a proxy request on the transparent path is refused: only the enforcer relays")
             return
-        gw = flow.metadata.get(GATEWAY)
-        enforcer_addr = gw.host_addr if gw is not None else ""
-        service = host_service_of(flow, self.state.host_services, enforcer_addr)
+        service = host_service_of(flow, self.state.host_services)
         try:
-            dest = (route(flow, service, enforcer_addr) if service is not None
-                    else destination_of(flow, self.state.transparent_port))
+            dest = route(flow, service) if service is not None else destination_of(flow, self.state.transparent_port)
         except DestinationError as e:
             deny(flow, str(e), status=421)
             return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-__all__ = ["Destination", "DestinationError", "HostService", "canonical_destination", "is_ip_literal", "port_allowed", "split_host"]
+__all__ = ["SERVICES_VIA", "Destination", "DestinationError", "HostService", "canonical_destination", "is_ip_literal", "port_allowed", "split_host"]
 
 
 class DestinationError(ValueError):
@@ -21,6 +21,13 @@ class DestinationError(ValueError):
 class Destination:
     host: str
     port: int
+
+
+SERVICES_VIA = "192.0.0.8"
+"""Where the nftables table inside a sandbox sends its host services' loopback connections (same port): an
+address no DNS answer ever names (covered names resolve to the enforcer's own address), so a connection that
+arrives for it can only have been dialled to the sandbox's loopback, or to it on purpose. The eBPF lock records
+the loopback address itself."""
 
 
 @dataclass(frozen=True, slots=True)

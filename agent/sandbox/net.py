@@ -111,7 +111,7 @@ def _build(spec: SandboxSpec) -> None:
             inside.route("add", family=10, dst="::/0", gateway=spec.host_addr6)
 
 
-def route_services(spec: SandboxSpec, ports: Iterable[int]) -> None:
+def route_services(spec: SandboxSpec, ports: Iterable[int], via: str) -> None:
     """Send TCP to the sandbox's loopback on ``ports`` (its host services) to the enforcer, by the nftables
     table inside its namespace (``nftables.render_services``); no ports: no such table. Replaces what was
     there, so a changed configuration reaches a running sandbox too."""
@@ -125,7 +125,7 @@ def route_services(spec: SandboxSpec, ports: Iterable[int]) -> None:
             try:
                 if ports:  # a loopback source may then be routed out of eth0: the SNAT rule rewrites it
                     _sysctl("net/ipv4/conf/eth0/route_localnet", "1")
-                nftables.replace_here(nftables.SERVICES_TABLE, nftables.render_services(spec, ports) if ports else "")
+                nftables.replace_here(nftables.SERVICES_TABLE, nftables.render_services(spec, ports, via) if ports else "")
             finally:
                 os.setns(home, os.CLONE_NEWNET)
         finally:

@@ -54,17 +54,17 @@ SERVICES_TABLE = "trustfence_services"
 """The table inside each sandbox's own namespace that sends host services' loopback ports to the enforcer."""
 
 
-def render_services(spec: SandboxSpec, ports: Iterable[int]) -> str:
-    """Inside the sandbox's namespace: TCP to its loopback (127.0.0.0/8) on a host service's port goes to the
-    enforcer's address on the same port, where the host table's redirect hands it to the transparent listener
-    (``SO_ORIGINAL_DST`` keeps the port, which names the service). Its loopback source becomes the agent's
+def render_services(spec: SandboxSpec, ports: Iterable[int], via: str) -> str:
+    """Inside the sandbox's namespace: TCP to its loopback (127.0.0.0/8) on a host service's port goes to
+    ``via`` on the same port (an address no name resolves to), where the host table's redirect hands it to the
+    transparent listener (``SO_ORIGINAL_DST`` keeps both, which name the service). Its loopback source becomes the agent's
     address, the only one the enforcer knows; the route there needs ``route_localnet`` on eth0. Every other
     loopback port stays the sandbox's own. The eBPF lock rewrites these connects first when it is attached."""
     listed = ", ".join(str(p) for p in sorted(set(ports)))
     return f"""table ip {SERVICES_TABLE} {{
 	chain output {{
 		type nat hook output priority -100; policy accept;
-		ip daddr 127.0.0.0/8 tcp dport {{ {listed} }} dnat to {spec.host_addr}
+		ip daddr 127.0.0.0/8 tcp dport {{ {listed} }} dnat to {via}
 	}}
 	chain postrouting {{
 		type nat hook postrouting priority 100; policy accept;

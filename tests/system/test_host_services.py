@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.system.conftest import TF, Host, running_host
+from tests.system.conftest import BOT_PRS, GITHUB_ONLY, TF, Host, running_host
 
 pytestmark = pytest.mark.system
 
@@ -111,9 +111,12 @@ class Services:
     sidecar_port: int  # the loopback port of a second host service (generic) inside the sandbox
     ebpf: bool = True
 
+    @property
+    def lock(self) -> tuple[str, ...]:
+        return () if self.ebpf else ("--nftables-only",)
+
     def run(self, script: str) -> str:
-        lock = () if self.ebpf else ("--nftables-only",)
-        r = self.host.tf("run", *lock, "--name", "Bot", "--", "sh", "-c", PRELUDE + script, timeout=120)
+        r = self.host.tf("run", *self.lock, "--name", "Bot", "--", "sh", "-c", PRELUDE + script, timeout=120)
         return r.stdout + r.stderr
 
     def rows_after(self, seen: set[int]) -> list[dict[str, Any]]:
@@ -125,7 +128,7 @@ class Services:
         return {r["seq"] for r in self.host.logs()}
 
 
-PERMISSIONS = "".join(f'[[permission]]\ngateway = "Bot"\nconnector = "{c}"\naction = "{a}"\ndecision = "allow"\n\n'
+PERMISSIONS = BOT_PRS + "\n" + "".join(f'[[permission]]\ngateway = "Bot"\nconnector = "{c}"\naction = "{a}"\ndecision = "allow"\n\n'
                       for c, a in (("ollama", "openai.chat.*"), ("ollama", "openai.model.*"),
                                    ("sidecar", "http.get")))
 
@@ -139,7 +142,9 @@ def svc(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     sidecar = _free_port()
     connectors = (f'[connectors.ollama]\ntype = "openai"\nhost_service = "127.0.0.1:{model.port}"\n\n'
                   f'[connectors.sidecar]\ntype = "generic"\nhost_service = "localhost:{model.port}"\n'
-                  f"sandbox_port = {sidecar}\n")
+                  f"sandbox_port = {sidecar}\n\n"
+                  f'[connectors.web]\ntype = "generic"\nhost_service = "127.0.0.1:{model.port}"\nsandbox_port = 443\n\n'
+                  + GITHUB_ONLY)
     ipv6 = request.param == "ipv6-on"
 
     def without_ebpf(h: Host) -> None:
@@ -209,6 +214,20 @@ def test_a_sandbox_port_other_than_the_services_own(svc: Services) -> None:
     rows = svc.rows_after(seen)
     assert [(r["connector"], r["action"], r["decision"], r["port"]) for r in rows] == [
         ("sidecar", "http.get", "allowed", svc.model.port), ("sidecar", "http.post", "denied", svc.model.port)]
+
+
+def test_names_the_enforcer_answers_for_are_never_a_host_service(svc: Services) -> None:
+    """A host service on sandbox port 443 takes the sandbox's localhost:443 only: a covered name resolves to the
+    enforcer's own address, and a connection dialled there on 443 still belongs to that name's connector."""
+    seen, before, outside = svc.seen(), len(svc.model.received), len(svc.host.outside.received())
+    out = svc.run(_curl("https://api.github.com/repos/acme/widgets/pulls", "--noproxy '*'") + "; "
+                  + _curl("http://localhost:443/x"))
+    assert out.split() == ["200", "403"], out
+    assert [(r["method"], r["path"]) for r in svc.host.outside.received()[outside:]] == [
+        ("GET", "/repos/acme/widgets/pulls")]
+    assert svc.model.received[before:] == []
+    assert [(r["connector"], r["decision"]) for r in svc.rows_after(seen)] == [("github", "allowed"),
+                                                                              ("web", "denied")]
 
 
 def test_no_other_host_port_is_reachable(svc: Services) -> None:
@@ -282,7 +301,7 @@ def test_connector_cli_adds_lists_and_refuses_bad_host_services(svc: Services) -
     mcp_port = _free_port()
     before, seen = len(svc.model.received), svc.seen()
     # an agent already running when the connector is added: its sandbox gets the new port from both locks
-    running = subprocess.Popen([*TF, "run", "--name", "Bot", "--", "sh", "-c", "read go; " + _curl(
+    running = subprocess.Popen([*TF, "run", *svc.lock, "--name", "Bot", "--", "sh", "-c", "read go; " + _curl(
         f"http://localhost:{mcp_port}/mcp", "-H 'content-type: application/json'",
         "-d '{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"tools/list\"}'")], env=h.env,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -8,7 +8,7 @@ from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import tflow
 
 from trustfence.bpf.guard import Origin
-from trustfence.proxy.destination import Destination, DestinationError, HostService
+from trustfence.proxy.destination import SERVICES_VIA, Destination, DestinationError, HostService
 from trustfence.proxy.hostservice import host_service_of, route
 from trustfence.proxy.state import ORIGIN, EnforcerState
 from trustfence.proxy.upstreamguard import UpstreamGuard
@@ -38,8 +38,10 @@ def flow(dialled: tuple[str, int] | None, *, host: str | None = "localhost:11434
     (("127.9.9.9", 11434), (ENFORCER, 8081), OLLAMA),
     (("::1", 9000), (ENFORCER, 8081), SIDECAR),
     (("0.0.0.0", 11434), (ENFORCER, 8081), OLLAMA),
-    ((ENFORCER, 11434), (ENFORCER, 8081), OLLAMA),          # the enforcer's address on the port: same service
-    (None, (ENFORCER, 11434), OLLAMA),                      # nftables alone: the sandbox's NAT kept the port
+    ((ENFORCER, 11434), (ENFORCER, 8081), None),            # every covered name resolves to the enforcer
+    ((SERVICES_VIA, 11434), (ENFORCER, 8081), OLLAMA),      # dialled where the sandbox's own table sends it
+    (None, (SERVICES_VIA, 11434), OLLAMA),                  # nftables alone: the sandbox's NAT, kept
+    (None, (ENFORCER, 11434), None),                        # nftables alone, a name's answer: not a service
     (("127.0.0.1", 22), (ENFORCER, 8081), None),            # the sandbox's own loopback port: never here anyway
     (("93.184.216.34", 11434), (ENFORCER, 8081), None),      # the port on another address is not the service
     (("127.0.0.1", 8000), (ENFORCER, 8081), None),          # the service's host port is not a sandbox port
@@ -47,19 +49,19 @@ def flow(dialled: tuple[str, int] | None, *, host: str | None = "localhost:11434
 ])
 def test_the_dialled_address_and_port_decide(dialled: tuple[str, int] | None, nat: tuple[str, int],
                                              expected: HostService | None) -> None:
-    assert host_service_of(flow(dialled, nat=nat), SERVICES, ENFORCER) == expected
+    assert host_service_of(flow(dialled, nat=nat), SERVICES) == expected
 
 
 def test_the_explicit_proxy_never_reaches_a_host_service() -> None:
-    assert host_service_of(flow(("127.0.0.1", 11434), mode="regular"), SERVICES, ENFORCER) is None
+    assert host_service_of(flow(("127.0.0.1", 11434), mode="regular"), SERVICES) is None
 
 
 @pytest.mark.parametrize("host", ["localhost:11434", "127.0.0.1:11434", "[::1]:11434", "localhost", "LOCALHOST.",
-                                  "api.localhost:11434", f"{ENFORCER}:11434", None])
+                                  "api.localhost:11434", None])
 def test_names_meaning_the_sandbox_localhost_on_the_dialled_port(host: str | None) -> None:
     f = flow(("127.0.0.1", 11434), host=host)
     f.request.scheme = "https"
-    assert route(f, OLLAMA, ENFORCER) == Destination("127.0.0.1", 11434)
+    assert route(f, OLLAMA) == Destination("127.0.0.1", 11434)
     assert f.request.scheme == "http"  # to the host service in plain HTTP: it never leaves the host
 
 
@@ -70,16 +72,17 @@ def test_names_meaning_the_sandbox_localhost_on_the_dialled_port(host: str | Non
     ("evil.example", "'evil.example' is not localhost"),
     ("api.openai.com:11434", "is not localhost"),
     ("10.0.0.1:11434", "is not localhost"),
+    (f"{ENFORCER}:11434", "is not localhost"),
 ])
 def test_any_other_name_or_port_is_refused(host: str, why: str) -> None:
     with pytest.raises(DestinationError, match=why):
-        route(flow(("127.0.0.1", 11434), host=host), OLLAMA, ENFORCER)
+        route(flow(("127.0.0.1", 11434), host=host), OLLAMA)
 
 
 def test_a_mapped_sandbox_port_is_the_one_the_host_header_names() -> None:
-    assert route(flow(("::1", 9000), host="[::1]:9000"), SIDECAR, ENFORCER) == Destination("::1", 8000)
+    assert route(flow(("::1", 9000), host="[::1]:9000"), SIDECAR) == Destination("::1", 8000)
     with pytest.raises(DestinationError):
-        route(flow(("::1", 9000), host="[::1]:8000"), SIDECAR, ENFORCER)
+        route(flow(("::1", 9000), host="[::1]:8000"), SIDECAR)
 
 
 @pytest.mark.parametrize(("address", "refused"), [
