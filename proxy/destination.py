@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-__all__ = ["SERVICES_VIA", "Destination", "DestinationError", "HostService", "canonical_destination", "is_ip_literal", "port_allowed", "split_host"]
+__all__ = ["SERVICES_VIA", "Destination", "DestinationError", "HostService", "canonical_destination", "ip_of", "is_ip_literal", "port_allowed", "split_host"]
 
 
 class DestinationError(ValueError):
@@ -63,6 +63,17 @@ def port_allowed(port: int, tls: bool | None, extra: frozenset[int] = frozenset(
     if tls is None:
         return port in (443, 80)
     return port == (443 if tls else 80)
+
+
+def ip_of(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``text`` spells (a ``%zone`` dropped; an IPv4-mapped IPv6 address as its IPv4), or None."""
+    try:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 def is_ip_literal(host: str) -> bool:

@@ -12,13 +12,13 @@ The request then goes to the service over plain HTTP: it never leaves the host.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 
 from mitmproxy import http
 from mitmproxy.proxy.mode_specs import TransparentMode
 
-from trustfence.proxy.destination import SERVICES_VIA, Destination, DestinationError, HostService, split_host
+from trustfence.proxy.destination import (SERVICES_VIA, Destination, DestinationError, HostService, ip_of,
+                                          split_host)
 from trustfence.proxy.state import ORIGIN
 
 __all__ = ["dialled", "host_service_of", "route"]
@@ -39,13 +39,8 @@ def _is_loopback(host: str) -> bool:
     """Whether a dialled address or a name means the sandbox's own loopback."""
     if host == "localhost" or host.endswith(".localhost"):
         return True
-    try:
-        ip = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback or ip.is_unspecified  # 0.0.0.0 dials the local host
+    ip = ip_of(host)
+    return ip is not None and (ip.is_loopback or ip.is_unspecified)  # 0.0.0.0 dials the local host
 
 
 def host_service_of(flow: http.HTTPFlow, services: Mapping[int, HostService]) -> HostService | None:

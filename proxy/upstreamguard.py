@@ -8,10 +8,9 @@ enforcer reaches another port of the host (or any address the agent named) by an
 
 from __future__ import annotations
 
-import ipaddress
-
 from mitmproxy.proxy import server_hooks
 
+from trustfence.proxy.destination import ip_of
 from trustfence.proxy.state import EnforcerState
 
 __all__ = ["UpstreamGuard"]
@@ -19,10 +18,8 @@ __all__ = ["UpstreamGuard"]
 
 def _literal(host: str) -> str | None:
     """The address in canonical form if ``host`` is an IP literal, else None."""
-    try:
-        return str(ipaddress.ip_address(host.strip("[]").split("%", 1)[0]))
-    except ValueError:
-        return None
+    ip = ip_of(host.strip("[]"))
+    return None if ip is None else str(ip)
 
 
 class UpstreamGuard:
