@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import socket
 import socketserver
 import subprocess
@@ -343,3 +344,24 @@ def test_connector_cli_adds_lists_and_refuses_bad_host_services(svc: Services) -
         assert (h.home / "config.toml").read_text() == config  # the running configuration is kept
     finally:
         assert h.tf("connector", "remove", "localmcp").returncode == 0
+
+
+def test_a_credential_goes_to_the_host_service_only_when_its_connector_has_one(svc: Services) -> None:
+    if svc.ipv6:
+        pytest.skip("the credential path does not depend on the sandbox's IPv6")
+    h, port, side = svc.host, svc.model.port, _free_port()
+    real = f"real-local-{secrets.token_hex(8)}"
+    r = h.tf("connector", "add", "generic", "--name", "secured", "--host-service", f"127.0.0.1:{port}",
+             "--sandbox-port", str(side), "--token-stdin", input=real + "\n")
+    assert r.returncode == 0, r.stderr
+    assert h.tf("permissions", "set", "--gateway", "Bot", "--connector", "secured", "--action", "http.get",
+                "--decision", "allow").returncode == 0
+    try:
+        before = len(svc.model.received)
+        out = svc.run(f"curl -sS -m 5 -H 'Authorization: Bearer agent-made' http://localhost:{side}/echo")
+        got = svc.model.received[before:]
+        assert [(g["path"], g["headers"].get("authorization")) for g in got] == [("/echo", f"Bearer {real}")], got
+        assert real not in out
+    finally:
+        h.tf("permissions", "remove", "--gateway", "Bot", "--connector", "secured", "--action", "http.get")
+        assert h.tf("connector", "remove", "secured").returncode == 0
