@@ -257,7 +257,6 @@ class Daemon:
         """Attach the eBPF lock and open the enforcer's listeners at once; raise the first failure once both
         are done (teardown then closes whatever was opened)."""
         c = self.config
-
         ports = sorted(self.state.host_services)
 
         async def lock() -> None:
