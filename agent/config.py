@@ -20,6 +20,7 @@ import tomli_w
 from trustfence.agent.files import write_atomic
 from trustfence.agent.sandbox.fspolicy import KEYS as FS_KEYS
 from trustfence.agent.sandbox.fspolicy import FsPolicy, FsPolicyError, parse_fs
+from trustfence.agent.hostservice import check_service, parse_service
 from trustfence.connectors import Connector, ConnectorSet, KNOWN_TYPES, build_connector
 from trustfence.connectors.packages import PackageConnector
 from trustfence.policy import Permission, PolicyError, validate_pattern
@@ -86,6 +87,11 @@ class ConnectorConfig:
     --token``); every allowed request gets it, and with it unavailable the request is denied, never sent bare.
     ``env``: the variables that hold this connector's placeholder key in the agent's environment; left out,
     the ones its SDKs read (``GITHUB_TOKEN`` and ``GH_TOKEN`` for github), e.g. ``["MY_API_TOKEN"]``.
+    ``host_service``: a service on this host the connector stands for, ``"127.0.0.1:11434"`` (a loopback
+    address, or an address of this host's own interfaces, with its port); left out, the connector is reached
+    by name. Inside every sandbox, TCP to ``localhost``/``127.0.0.1``/``[::1]`` on ``sandbox_port`` then
+    reaches the enforcer, which decides it as this connector and forwards it to the service over plain HTTP.
+    ``sandbox_port``: the loopback port the agent dials for it (default: the service's own port).
     """
 
     name: str
@@ -97,9 +103,20 @@ class ConnectorConfig:
     credential: bool = False
     env: tuple[str, ...] = ()
     allow_list: str = ""
+    host_service: str = ""
+    sandbox_port: int = 0
+
+    @property
+    def service(self) -> tuple[str, int] | None:
+        """The host service's (address, port), or None for a connector reached by name."""
+        return parse_service(self.host_service) if self.host_service else None
 
     def build(self) -> Connector:
-        return build_connector(self.name, self.type, self.domains, urls=self.urls, base_path=self.base_path)
+        service = self.service
+        # A host service is found by its sandbox port, never by name: its only host is the service's address,
+        # which is what a credential for it is bound to and what its rows record.
+        hosts = (service[0],) if service else self.domains
+        return build_connector(self.name, self.type, hosts, urls=self.urls, base_path=self.base_path)
 
 
 Level = Literal["monitor", "soft_enforce", "full_enforce"]
@@ -225,7 +242,12 @@ class Config:
         return {n: g.level for n, g in self.gateways.items() if g.level is not None}
 
     def connector_set(self) -> ConnectorSet:
-        return ConnectorSet(c.build() for c in self.connectors)
+        return ConnectorSet((c.build() for c in self.connectors if not c.host_service),
+                            local=(c.build() for c in self.connectors if c.host_service))
+
+    def host_services(self) -> dict[int, ConnectorConfig]:
+        """Sandbox port -> the connector of the host service agents reach there."""
+        return {c.sandbox_port: c for c in self.connectors if c.host_service}
 
     def open_ports(self) -> dict[str, frozenset[int]]:
         return {c.name: frozenset(c.ports) for c in self.connectors if c.ports}
@@ -357,6 +379,7 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
         raise ConfigError(path, line, f"[{section}] {e}") from None
     fs = _parse_fs(data.get("sandbox", {}), text, path, r"\[sandbox\]", "sandbox")
     connectors = []
+    claimed: dict[int, str] = {}  # sandbox port -> the host-service connector that has it
     for i, (name, c) in enumerate(data.get("connectors", {}).items()):
         try:
             validate_name("connector name", name)
@@ -389,13 +412,16 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
             allow_list = c.get("allow_list", "")
             if not isinstance(allow_list, str) or (allow_list and not allow_list.startswith("/")):
                 raise ValueError(f"allow_list must be the absolute path of a file, got {allow_list!r}")
+            service, sandbox_port = check_service(c, ports, str(pool), claimed)
             cc = ConnectorConfig(name, c["type"], domains, tuple(sorted(set(extra))), tuple(urls), base_path,
-                                 credential, tuple(env_names), allow_list)
+                                 credential, tuple(env_names), allow_list, service, sandbox_port)
             if not isinstance(cc.build(), PackageConnector) and allow_list:
                 raise ValueError("allow_list is for the package registries (pypi, npm, crates, gomod) only")
         except ValueError as e:
-            line = _line_of(text, rf"\[connectors\.{re.escape(name)}\]")
+            line = _key_line(text, rf"\[connectors\.{re.escape(name)}\]", getattr(e, "key", None))
             raise ConfigError(path, line, f"[connectors.{name}] {e}") from None
+        if service:
+            claimed[sandbox_port] = name
         connectors.append(cc)
     level, gateways, rate_limit = _parse_brakes(data, text, path, fs)
     cfg = Config(tag=tag, subnet_pool=str(pool), ipv6=ipv6, ca_overlays=tuple(overlays), default_user=str(user), fs=fs,
@@ -595,9 +621,16 @@ def dump_config(cfg: Config) -> str:
                      **({"base_path": c.base_path} if c.base_path else {}),
                      **({"credential": True} if c.credential else {}),
                      **({"allow_list": c.allow_list} if c.allow_list else {}),
-                     **({"env": list(c.env)} if c.env else {})} for c in cfg.connectors
+                     **({"env": list(c.env)} if c.env else {}), **_service_settings(c)} for c in cfg.connectors
         }
     return "# TrustFence daemon configuration\n" + tomli_w.dumps(data)
+
+
+def _service_settings(c: ConnectorConfig) -> dict[str, Any]:
+    if not c.host_service:
+        return {}
+    default = not c.sandbox_port or c.host_service.endswith(f":{c.sandbox_port}")  # the service's own port
+    return {"host_service": c.host_service, **({} if default else {"sandbox_port": c.sandbox_port})}
 
 
 def with_connector(cfg: Config, conn: ConnectorConfig) -> Config:

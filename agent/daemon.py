@@ -34,11 +34,13 @@ from trustfence.agent.sandbox import landlock
 from trustfence.agent.sandbox.manager import SandboxError, SandboxManager
 from trustfence.agent.sandbox.spec import SandboxSpec
 from trustfence.agent.sandbox.view import CA_BUNDLE, CA_CERT
+from trustfence.agent.sandbox import net
 from trustfence.agent.setup import ensure_state
 from trustfence.bpf.guard import Guard, GuardError
 from trustfence.policy import CompiledPolicy, Permission, PolicyError, compile_policy, dump_policies
 from trustfence.policy.model import validate_name
 from trustfence.proxy import Enforcer, EnforcerState, Gateway
+from trustfence.proxy.destination import SERVICES_VIA, HostService
 from trustfence.proxy.master import EnforcerError
 from trustfence.proxy.upstream import install_resolver, upstream_bundle
 from trustfence.store import AuditError, AuditLog, Store
@@ -51,6 +53,15 @@ log = logging.getLogger("trustfence.daemon")
 
 class AlreadyRunning(RuntimeError):
     pass
+
+
+def host_services(cfg: Config) -> dict[int, HostService]:
+    """Sandbox port -> host service, as the enforcer looks them up."""
+    out = {}
+    for port, c in cfg.host_services().items():
+        addr, target = c.service or ("", 0)
+        out[port] = HostService(c.name, addr, target, port)
+    return out
 
 
 class Daemon:
@@ -105,6 +116,7 @@ class Daemon:
                                    credentials=self.vault.load(self.config), policy_error=policy_error,
                                    allow_lists=lists)
         self.state.switches = switches
+        self.state.host_services = host_services(self.config)
         self.kill_switches = KillSwitches(self.paths.kill_switches, self.state, lambda s: self.enforcer.cut(s))
         self._apply_brakes(self.config)
         c = self.config
@@ -275,11 +287,15 @@ class Daemon:
         """Attach the eBPF lock and open the enforcer's listeners at once; raise the first failure once both
         are done (teardown then closes whatever was opened)."""
         c = self.config
+        ports = sorted(self.state.host_services)
 
         async def lock() -> None:
             if self.guard is not None:
                 await asyncio.to_thread(self.guard.attach, cgroups.path_of(spec.name), spec.host_addr,
-                                        c.proxy_port, c.transparent_port, c.dns_port)
+                                        c.proxy_port, c.transparent_port, c.dns_port, services=ports,
+                                        ipv6=spec.ipv6)
+            if ports:  # the nftables lock's half, inside the sandbox's namespace
+                await asyncio.to_thread(net.route_services, spec, ports, SERVICES_VIA)
 
         listen = self.enforcer.listen(spec.name, [
             f"regular@{spec.host_addr}:{c.proxy_port}",
@@ -325,7 +341,7 @@ class Daemon:
         proxy = f"http://{spec.host_addr}:{self.config.proxy_port}"
         bundle, ca = CA_BUNDLE, CA_CERT  # where the sandbox shows them, wherever the state directory is
         env = {k: proxy for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
-        env |= {k: "localhost,127.0.0.1" for k in ("NO_PROXY", "no_proxy")}
+        env |= {k: "localhost,127.0.0.1,::1" for k in ("NO_PROXY", "no_proxy")}  # host services: dialled directly
         env |= {k: bundle for k in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT",
                                     "GIT_SSL_CAINFO")}
         env |= {"NODE_EXTRA_CA_CERTS": ca, "TF_GATEWAY": spec.gateway, "TF_SANDBOX": spec.name}
@@ -443,10 +459,23 @@ class Daemon:
         self._apply_brakes(self.config)
         self.state.connectors, self.state.open_ports = connectors, self.config.open_ports()
         self.state.allow_lists, self._lists_stamp = lists, allowlists.stamp(self.config)
+        self._route_host_services(host_services(cfg))
         self.state.credentials = replace(self.state.credentials, required=frozenset(
             c.name for c in cfg.connectors if c.credential))
         if self.state.policy_error:  # a connector just added may be what the rejected files named
             self.reload_policy_files("connector change")
+
+    def _route_host_services(self, services: dict[int, HostService]) -> None:
+        """Swap the host services in; running sandboxes get the new ports from both locks at once."""
+        changed = set(services) != set(self.state.host_services)
+        self.state.host_services = services
+        for spec in list(self.sandboxes.values()) if changed else ():
+            try:
+                if self.guard is not None:
+                    self.guard.set_services(cgroups.path_of(spec.name), services)
+                net.route_services(spec, services, SERVICES_VIA)
+            except (OSError, RuntimeError) as e:
+                log.error("sandbox %s keeps its previous host services: %s", spec.name, e)
 
     def apply_permissions(self, perms: tuple[Permission, ...], who: str, what: str, before: Any,
                           after: Any) -> None:

@@ -2,8 +2,11 @@
  *
  * connect4:  TCP to anything but the enforcer's proxy ports is rewritten to the transparent listener (so the
  *            enforcer decides even without nftables), remembering the original destination and the process.
+ *            Loopback stays the sandbox's own, except a host service's port (map services): that goes to the
+ *            enforcer too, which forwards it to the service on the host.
  * sendmsg4 / UDP connect4: only DNS, and only to the enforcer (port 53 anywhere is rewritten to it).
- * connect6 / sendmsg6: refused (IPv6 loopback excepted).
+ * connect6 / sendmsg6: refused (IPv6 loopback excepted). With IPv6 up, TCP to [::1] on a host service's port
+ *            is rewritten to the enforcer as an IPv4-mapped address: the connection then runs over IPv4.
  * sock_ops:  once the source port is known, files the original destination under (agent ip, port).
  * egress:    a packet leaves only for the enforcer's address and ports, or loopback. A DNS datagram files
  *            the sending process (remembered by sendmsg4/connect4) under its source port, for attribution.
@@ -21,6 +24,7 @@
 
 BPF_HASH(config, u64, struct tf_cfg, 4096);
 BPF_HASH(counters, u64, struct tf_counters, 4096);
+BPF_HASH(services, struct tf_svc, u8, 4096);
 BPF_TABLE("lru_hash", u64, struct tf_orig, by_cookie, 65536);
 BPF_TABLE("lru_hash", struct tf_conn, struct tf_orig, by_conn, 65536);
 
@@ -34,9 +38,14 @@ static __always_inline int is_loopback(u32 ip_net) {
 	return (bpf_ntohl(ip_net) & 0xff000000) == LOOPBACK_NET;
 }
 
+static __always_inline int host_service(u64 cg, u16 port) {
+	struct tf_svc key = {.cgroup = cg, .port = port};
+	return services.lookup(&key) != NULL;
+}
+
 /* Who is calling, filed under the socket's cookie until a source port is known. */
-static __always_inline void remember(struct bpf_sock_addr *ctx, u32 ip, u16 port) {
-	struct tf_orig o = {.ip = ip, .port = port};
+static __always_inline void remember(struct bpf_sock_addr *ctx, u32 ip, u16 port, u16 ip6_loopback) {
+	struct tf_orig o = {.ip = ip, .port = port, .ip6_loopback = ip6_loopback};
 	u64 id = bpf_get_current_pid_tgid();
 	o.pid = id >> 32;
 	o.uid = (u32)bpf_get_current_uid_gid();
@@ -48,7 +57,7 @@ static __always_inline void remember(struct bpf_sock_addr *ctx, u32 ip, u16 port
 static __always_inline int udp_to_dns(struct bpf_sock_addr *ctx, struct tf_cfg *c, u64 cg) {
 	u16 port = bpf_ntohs(ctx->user_port);
 	if (port == 53 || (ctx->user_ip4 == c->enforcer_ip && port == c->dns_port)) {
-		remember(ctx, ctx->user_ip4, port);
+		remember(ctx, ctx->user_ip4, port, 0);
 		ctx->user_ip4 = c->enforcer_ip;
 		ctx->user_port = bpf_htons(c->dns_port);
 		return 1;
@@ -65,20 +74,31 @@ static __always_inline struct tf_cfg *sandbox_of(struct bpf_sock_addr *ctx, u64 
 	return config.lookup(cg);
 }
 
+/* A host service's connect: to the transparent listener, the loopback address and port remembered. */
+static __always_inline int to_enforcer(struct bpf_sock_addr *ctx, struct tf_cfg *c, u16 port) {
+	remember(ctx, ctx->user_ip4, port, 0);
+	ctx->user_ip4 = c->enforcer_ip;
+	ctx->user_port = bpf_htons(c->transparent_port);
+	return 1;
+}
+
 int tf_connect4(struct bpf_sock_addr *ctx) {
 	u64 cg;
 	int loopback;
 	struct tf_cfg *c = sandbox_of(ctx, &cg, &loopback);
 	if (!c)
 		return 0;
+	u16 port = bpf_ntohs(ctx->user_port);
+	/* 0.0.0.0 dials the local host, like loopback */
+	if ((loopback || ctx->user_ip4 == 0) && ctx->type == SOCK_STREAM_ && host_service(cg, port))
+		return to_enforcer(ctx, c, port);
 	if (loopback)
 		return 1;
 	if (ctx->type == SOCK_DGRAM_)
 		return udp_to_dns(ctx, c, cg);
 	if (ctx->type != SOCK_STREAM_)
 		return 0;
-	u16 port = bpf_ntohs(ctx->user_port);
-	remember(ctx, ctx->user_ip4, port);  /* attribution for every connection, the proxy's included */
+	remember(ctx, ctx->user_ip4, port, 0);  /* attribution for every connection, the proxy's included */
 	if (ctx->user_ip4 == c->enforcer_ip && (port == c->proxy_port || port == c->transparent_port))
 		return 1;
 	ctx->user_ip4 = c->enforcer_ip;
@@ -107,7 +127,26 @@ static __always_inline int v6(struct bpf_sock_addr *ctx) {
 	return 0;
 }
 
-int tf_connect6(struct bpf_sock_addr *ctx) { return v6(ctx); }
+int tf_connect6(struct bpf_sock_addr *ctx) {
+	u32 w0 = ctx->user_ip6[0], w1 = ctx->user_ip6[1], w2 = ctx->user_ip6[2], w3 = ctx->user_ip6[3];
+	u16 port = bpf_ntohs(ctx->user_port);
+	u64 cg = bpf_get_current_cgroup_id();
+	int lo6 = w0 == 0 && w1 == 0 && w2 == 0 && w3 == bpf_htonl(1);
+	int mapped_lo = w0 == 0 && w1 == 0 && w2 == bpf_htonl(0xffff) && is_loopback(w3);
+	if ((lo6 || mapped_lo) && ctx->type == SOCK_STREAM_ && host_service(cg, port)) {
+		struct tf_cfg *c = config.lookup(&cg);
+		if (c && (c->ipv6 || mapped_lo)) {
+			/* As ::ffff:<enforcer>, the kernel connects over IPv4, from the agent's IPv4 address. */
+			remember(ctx, lo6 ? 0 : w3, port, lo6);
+			ctx->user_ip6[2] = bpf_htonl(0xffff);
+			ctx->user_ip6[3] = c->enforcer_ip;
+			ctx->user_port = bpf_htons(c->transparent_port);
+			return 1;
+		}
+	}
+	return v6(ctx);
+}
+
 int tf_sendmsg6(struct bpf_sock_addr *ctx) { return v6(ctx); }
 
 int tf_sockops(struct bpf_sock_ops *skops) {

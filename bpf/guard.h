@@ -10,14 +10,21 @@ struct tf_cfg {
 	__u16 proxy_port;        /* host order */
 	__u16 transparent_port;
 	__u16 dns_port;
-	__u16 pad;
+	__u16 ipv6;              /* 1: IPv6 is up in the sandbox, so [::1] on a host service's port is one too */
+};
+
+/* A host service's port in one sandbox: TCP to loopback on it goes to the enforcer. Present: claimed. */
+struct tf_svc {
+	__u64 cgroup;            /* the sandbox cgroup's id */
+	__u32 port;              /* host order */
+	__u32 pad;
 };
 
 /* Where a TCP connection was really headed, and who opened it. */
 struct tf_orig {
 	__u32 ip;                /* network order */
 	__u16 port;              /* host order */
-	__u16 pad;
+	__u16 ip6_loopback;      /* 1: the process dialled [::1] (ip is then 0) */
 	__u32 pid;
 	__u32 uid;
 	char comm[TF_COMM_LEN];

@@ -14,6 +14,7 @@ import os
 import socket
 import struct
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,18 +70,23 @@ class Guard:
         self._config = self.bpf[b"config"]
         self._counters = self.bpf[b"counters"]
         self._by_conn = self.bpf[b"by_conn"]
+        self._services = self.bpf[b"services"]
 
     @staticmethod
     def cgroup_id(cgroup: Path) -> int:
         return os.stat(cgroup).st_ino  # a cgroup v2 directory's inode number is its id
 
     def attach(self, cgroup: Path, enforcer_ip: str, proxy_port: int, transparent_port: int,
-               dns_port: int) -> None:
-        """Configure first, then attach every program; on failure detach what was attached and raise."""
+               dns_port: int, *, services: Iterable[int] = (), ipv6: bool = False) -> None:
+        """Configure first, then attach every program; on failure detach what was attached and raise.
+        ``services``: the host services' sandbox ports (loopback TCP on them goes to the enforcer); ``ipv6``:
+        IPv6 is up in the sandbox, so ``[::1]`` on those ports goes there too."""
         cg = self.cgroup_id(cgroup)
         cfg = self._config.Leaf()
         cfg.enforcer_ip = _ip_net(enforcer_ip)
         cfg.proxy_port, cfg.transparent_port, cfg.dns_port = proxy_port, transparent_port, dns_port
+        cfg.ipv6 = int(ipv6)
+        self._set_services(cg, services)
         self._config[self._config.Key(cg)] = cfg
         fd = os.open(cgroup, os.O_RDONLY)
         done = []
@@ -95,6 +101,17 @@ class Guard:
         finally:
             os.close(fd)
 
+    def set_services(self, cgroup: Path, ports: Iterable[int]) -> None:
+        """Replace the host services' sandbox ports of a running sandbox."""
+        self._set_services(self.cgroup_id(cgroup), ports)
+
+    def _set_services(self, cg: int, ports: Iterable[int]) -> None:
+        wanted = set(ports)
+        for key in [k for k in self._services.keys() if k.cgroup == cg and k.port not in wanted]:
+            del self._services[key]
+        for port in wanted:
+            self._services[self._services.Key(cg, port)] = self._services.Leaf(1)
+
     def forget(self, cg: int) -> None:
         """Drop a removed sandbox's settings and counters. Its programs went with its cgroup directory
         (the kernel releases cgroup programs when the cgroup is freed), after every process in it was killed."""
@@ -103,6 +120,7 @@ class Guard:
                 del table[table.Key(cg)]
             except KeyError:
                 pass
+        self._set_services(cg, ())
 
     def counters(self, cgroup: Path) -> dict[str, int]:
         try:
@@ -122,5 +140,5 @@ class Guard:
             del self._by_conn[key]
         except KeyError:
             pass
-        return Origin(str(ipaddress.IPv4Address(socket.ntohl(o.ip))), o.port, o.pid, o.uid,
-                      ctypes.string_at(o.comm).decode(errors="replace"))
+        ip = "::1" if o.ip6_loopback else str(ipaddress.IPv4Address(socket.ntohl(o.ip)))
+        return Origin(ip, o.port, o.pid, o.uid, ctypes.string_at(o.comm).decode(errors="replace"))

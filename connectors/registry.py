@@ -77,10 +77,13 @@ def build_connector(name: str, type_name: str, hosts: tuple[str, ...] = (), *, u
 
 
 class ConnectorSet:
-    """The configured connectors, indexed by host. A host claimed twice is a configuration error."""
+    """The configured connectors, indexed by host. A host claimed twice is a configuration error.
 
-    def __init__(self, connectors: Iterable[Connector] = ()) -> None:
-        self.by_name: dict[str, Connector] = {}
+    ``local``: connectors of host services, reached at a sandbox port and never by name: known by name only.
+    """
+
+    def __init__(self, connectors: Iterable[Connector] = (), *, local: Iterable[Connector] = ()) -> None:
+        self.by_name: dict[str, Connector] = {c.name: c for c in local}
         self._exact: dict[str, Connector] = {}
         self._suffix: list[tuple[str, Connector]] = []
         for c in connectors:

@@ -6,6 +6,7 @@ After this addon the request's host and port are the canonical name and port, so
 A CONNECT is judged before any tunnel opens: an IP literal, a host no connector covers, or a port that is not
 open for the connector gets 403. On the transparent path a request shaped for a proxy (CONNECT, or an
 absolute-form URL: the agent treating some address as its own proxy) is refused: only the enforcer relays.
+A connection dialled to a host service's loopback port is that service's, whatever it names (``hostservice``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from trustfence.connectors.base import INSPECT_BYTES
 from trustfence.proxy.destination import (
     Destination,
     DestinationError,
+    HostService,
     canonical_destination,
     is_ip_literal,
     port_allowed,
     split_host,
 )
+from trustfence.proxy.hostservice import host_service_of, route
 from trustfence.proxy.responses import deny, fail_closed
 from trustfence.proxy.state import ACTION, DEST, ORIGIN, EnforcerState
 
@@ -85,6 +88,14 @@ class Classify:
              allow_with=f"add {port} to ports under [connectors.{connector.name}] in config.toml")
         return True
 
+    def _classify_service(self, flow: http.HTTPFlow, service: HostService, dest: Destination) -> None:
+        connector = self.state.connectors.by_name.get(service.connector)
+        if connector is None:  # removed since the lookup table was built: nothing may pass for it
+            flow.metadata[ACTION] = Action("unknown", "", "high", {"host": dest.host, "port": dest.port})
+            deny(flow, f"the host service on port {service.sandbox_port} has no connector")
+            return
+        flow.metadata[ACTION] = connector.classify(view_of(flow, dest))
+
     @fail_closed
     def http_connect(self, flow: http.HTTPFlow) -> None:
         host, port = split_host(flow.request.host), flow.request.port
@@ -106,13 +117,17 @@ class Classify:
                 req.method == "CONNECT" or (req.authority and req.http_version.startswith("HTTP/1"))):
             deny(flow, "a proxy request on the transparent path is refused: only the enforcer relays")
             return
+        service = host_service_of(flow, self.state.host_services)
         try:
-            dest = destination_of(flow, self.state.transparent_port)
+            dest = route(flow, service) if service is not None else destination_of(flow, self.state.transparent_port)
         except DestinationError as e:
             deny(flow, str(e), status=421)
             return
         flow.metadata[DEST] = dest
         flow.request.host, flow.request.port = dest.host, dest.port
+        if service is not None:  # decided by the port dialled: no name, no port rule to check
+            self._classify_service(flow, service, dest)
+            return
         if is_ip_literal(dest.host):
             flow.metadata[ACTION] = Action("ip.request", "", "high", {"host": dest.host})
             deny(flow, f"IP-literal destination {dest.host} is denied: agents must use a host name")

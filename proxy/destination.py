@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-__all__ = ["Destination", "DestinationError", "canonical_destination", "is_ip_literal", "port_allowed", "split_host"]
+__all__ = ["SERVICES_VIA", "Destination", "DestinationError", "HostService", "canonical_destination", "ip_of", "is_ip_literal", "port_allowed", "split_host"]
 
 
 class DestinationError(ValueError):
@@ -21,6 +21,28 @@ class DestinationError(ValueError):
 class Destination:
     host: str
     port: int
+
+
+SERVICES_VIA = "192.0.0.8"
+"""Where the nftables table inside a sandbox sends its host services' loopback connections (same port): an
+address no DNS answer ever names (covered names resolve to the enforcer's own address), so a connection that
+arrives for it can only have been dialled to the sandbox's loopback, or to it on purpose. The eBPF lock records
+the loopback address itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostService:
+    """A connector's host service: agents dial ``localhost:sandbox_port`` inside their sandbox, the enforcer
+    forwards to ``addr:port`` on the host (``127.0.0.1:11434``)."""
+
+    connector: str
+    addr: str
+    port: int
+    sandbox_port: int
+
+    @property
+    def destination(self) -> Destination:
+        return Destination(self.addr, self.port)
 
 
 def split_host(authority: str) -> str:
@@ -41,6 +63,17 @@ def port_allowed(port: int, tls: bool | None, extra: frozenset[int] = frozenset(
     if tls is None:
         return port in (443, 80)
     return port == (443 if tls else 80)
+
+
+def ip_of(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``text`` spells (a ``%zone`` dropped; an IPv4-mapped IPv6 address as its IPv4), or None."""
+    try:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 def is_ip_literal(host: str) -> bool:

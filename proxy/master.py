@@ -32,6 +32,7 @@ from trustfence.proxy.record import Record
 from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.switches import Switch
 from trustfence.proxy.unparsed import Unparsed
+from trustfence.proxy.upstreamguard import UpstreamGuard
 
 __all__ = ["Enforcer", "EnforcerError", "enforcer_addons"]
 
@@ -56,6 +57,7 @@ def enforcer_addons(state: EnforcerState) -> list[Any]:
         Inject(state),
         Record(state),
         Unparsed(state),  # rows for what mitmproxy refused before it was a request
+        UpstreamGuard(state),  # where connections open: an address literal only for a host service
         DnsAnswer(state),
         core.Core(),
         proxyserver.Proxyserver(),

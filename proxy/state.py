@@ -16,6 +16,7 @@ from trustfence.bpf.guard import Origin
 from trustfence.connectors import ConnectorSet
 from trustfence.policy import CompiledPolicy, compile_policy
 from trustfence.policy.allowlist import AllowList
+from trustfence.proxy.destination import HostService
 from trustfence.proxy.limiter import Limiter
 from trustfence.proxy.switches import Switches
 from trustfence.proxy.holds import ApprovalQueue
@@ -82,6 +83,8 @@ class EnforcerState:
     transparent_port: int = 0
     # connector name -> ports opened for it beyond 443 (TLS) and 80 (plain HTTP), from its configuration
     open_ports: dict[str, frozenset[int]] = field(default_factory=dict)
+    # sandbox port -> the host service agents reach at localhost on it (connectors' host_service)
+    host_services: dict[int, HostService] = field(default_factory=dict)
     credentials: Credentials = field(default_factory=Credentials)
     limiter: Limiter = field(default_factory=Limiter)  # the rate-limit budgets (RateLimit, ActionRateLimit)
     switches: Switches = field(default_factory=Switches)  # active kill switches, swapped whole on change

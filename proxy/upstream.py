@@ -10,11 +10,12 @@ network. An explicit ``upstream.resolve`` entry is the operator saying otherwise
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from trustfence.proxy.destination import ip_of
 
 __all__ = ["NotPublic", "install_resolver", "upstream_bundle"]
 
@@ -53,13 +54,8 @@ def install_resolver(loop: asyncio.AbstractEventLoop, overrides: Mapping[str, tu
 
 
 def _is_public(addr: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(addr.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global
+    ip = ip_of(addr)
+    return ip is not None and ip.is_global
 
 
 def upstream_bundle(extra_ca: str | None, out: Path) -> Path | None:

@@ -50,6 +50,11 @@ def connector_add(
         "--query-param", help="generic/webhook: send the credential as this query parameter instead.")] = None,
     env: Annotated[Optional[str], typer.Option(
         "--env", help="Comma-separated variables that hold the agent's placeholder (default: the SDKs').")] = None,
+    host_service: Annotated[Optional[str], typer.Option(
+        "--host-service", metavar="ADDR:PORT",
+        help="A service on this host (127.0.0.1:11434) that agents reach at localhost:PORT in their sandbox.")] = None,
+    sandbox_port: Annotated[Optional[int], typer.Option(
+        "--sandbox-port", help="The loopback port agents dial for --host-service (default: the service's).")] = None,
 ) -> None:
     """Add (or replace) a connector, and seal its credential in the vault."""
     doms = [d.strip() for d in (domains or "").split(",") if d.strip()]
@@ -59,8 +64,9 @@ def connector_add(
         raise CliError(f"--ports must be comma-separated numbers, got {ports!r}") from None
     secret = _read_token(token, token_env, token_stdin, name or type_)
     r = call("connector.add", type=type_, name=name, domains=doms, urls=url or [], base_path=base_path,
-              allow_list=os.path.abspath(allow_list) if allow_list else "", ports=port_list, token=secret, gateways=csv_list(gateways), header=header, prefix=prefix,
-              query_param=query_param, env=csv_list(env))
+              allow_list=os.path.abspath(allow_list) if allow_list else "", ports=port_list, token=secret,
+              gateways=csv_list(gateways), header=header, prefix=prefix, query_param=query_param,
+              env=csv_list(env), host_service=host_service, sandbox_port=sandbox_port)
     sealed = f"; credential sealed (fingerprint {r['fingerprint']}, version {r['version']})" if secret else ""
     out.print(f"connector {r['connector']} configured{sealed}", highlight=False)
 
@@ -127,7 +133,9 @@ def connector_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
     t = Table("name", "type", "hosts", "actions", "credential")
     for r in rows:
         cred = r["credential"] + (f" ({', '.join(r['credential_gateways'])})" if r["credential_gateways"] else "")
-        t.add_row(r["name"], r["type"], ", ".join(r["hosts"]), str(r["actions"]), cred or "-")
+        hosts = (f"localhost:{r['sandbox_port']} in the sandbox -> {r['host_service']} on this host"
+                 if r.get("host_service") else ", ".join(r["hosts"]))
+        t.add_row(r["name"], r["type"], hosts, str(r["actions"]), cred or "-")
     out.print(t)
     if reply["vault_error"]:
         err.print(f"vault unavailable: {reply['vault_error']}", highlight=False, markup=False)

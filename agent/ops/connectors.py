@@ -25,7 +25,8 @@ async def connector_list(d: Daemon, req: dict[str, Any]) -> Reply:
         credential = (entry.fingerprint if entry else "missing") if c.credential else (
             entry.fingerprint if entry else "")
         out.append({"name": c.name, "type": c.type, "hosts": list(conn.hosts), "actions": len(conn.actions),
-                    "credential": credential, "credential_gateways": list(entry.gateways) if entry else []})
+                    "credential": credential, "credential_gateways": list(entry.gateways) if entry else [],
+                    "host_service": c.host_service, "sandbox_port": c.sandbox_port or None})
     return {"connectors": out, "vault_error": d.state.credentials.error}
 
 
@@ -45,7 +46,8 @@ async def connector_add(d: Daemon, req: dict[str, Any]) -> Reply:
                            str(req.get("base_path") or ""),
                            credential=token is not None or (old is not None and old.credential),
                            env=tuple(str(e) for e in req.get("env") or (old.env if old else ())),
-                           allow_list=str(req.get("allow_list") or (old.allow_list if old and old.type == type_name else "")))
+                           allow_list=str(req.get("allow_list") or (old.allow_list if old and old.type == type_name else "")),
+                           host_service=str(req.get("host_service") or ""), sandbox_port=_port(req.get("sandbox_port")))
     text = cfgmod.dump_config(cfgmod.with_connector(cfg, conn))
     if token is None:
         d.apply_config(text)
@@ -56,6 +58,14 @@ async def connector_add(d: Daemon, req: dict[str, Any]) -> Reply:
     _apply_config_and_vault(d, text, vault)
     entry = vault.get(name)
     return {"connector": conn.name, "fingerprint": entry.fingerprint, "version": entry.version}
+
+
+def _port(value: Any) -> int:
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
+        raise OpError(f"sandbox port must be a port number, got {value!r}")
+    return value
 
 
 @op("connector.remove")

@@ -16,14 +16,15 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pyroute2 import IPRoute, netns
 
+from trustfence.agent.sandbox import nftables
 from trustfence.agent.sandbox.spec import SandboxSpec
 
-__all__ = ["create", "destroy", "etc_dir", "host_addresses", "list_links", "list_netns"]
+__all__ = ["create", "destroy", "etc_dir", "host_addresses", "list_links", "list_netns", "route_services"]
 
 ETC_NETNS = Path("/etc/netns")
 _NODAD = 0x02  # IFA_F_NODAD: usable at once; nothing else can hold a per-sandbox address
@@ -50,7 +51,7 @@ def create(spec: SandboxSpec) -> None:
     for name, text in (("resolv.conf", f"nameserver {spec.host_addr}\noptions attempts:2 timeout:2\n"),
                        ("hosts", "127.0.0.1\tlocalhost\n")):
         (d / name).write_text(text)
-        os.chmod(d / name, 0o644)  # the agent reads them (mounted over /etc's), whatever the daemon's umask
+        os.chmod(d / name, 0o644)  # mounted over /etc for the agent, who must read them (the daemon's umask is 077)
     _on_own_thread(lambda: _build(spec))
 
 
@@ -108,6 +109,30 @@ def _build(spec: SandboxSpec) -> None:
         if spec.ipv6:
             inside.addr("add", index=i, address=spec.agent_addr6, prefixlen=126, flags=_NODAD)
             inside.route("add", family=10, dst="::/0", gateway=spec.host_addr6)
+
+
+def route_services(spec: SandboxSpec, ports: Iterable[int], via: str) -> None:
+    """Send TCP to the sandbox's loopback on ``ports`` (its host services) to the enforcer, by the nftables
+    table inside its namespace (``nftables.render_services``); no ports: no such table. Replaces what was
+    there, so a changed configuration reaches a running sandbox too."""
+    ports = sorted(set(ports))
+
+    def inside() -> None:
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        target = os.open(Path(netns.NETNS_RUN_DIR) / spec.netns, os.O_RDONLY)
+        try:
+            os.setns(target, os.CLONE_NEWNET)
+            try:
+                if ports:  # a loopback source may then be routed out of eth0: the SNAT rule rewrites it
+                    _sysctl("net/ipv4/conf/eth0/route_localnet", "1")
+                nftables.replace_here(nftables.SERVICES_TABLE, nftables.render_services(spec, ports, via) if ports else "")
+            finally:
+                os.setns(home, os.CLONE_NEWNET)
+        finally:
+            os.close(target)
+            os.close(home)
+
+    _on_own_thread(inside)
 
 
 def destroy(ns: str, host_if: str) -> None:

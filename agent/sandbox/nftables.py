@@ -12,10 +12,12 @@ import ctypes
 import functools
 import subprocess
 import threading
+from collections.abc import Iterable
 
 from trustfence.agent.sandbox.spec import SandboxSpec
 
-__all__ = ["NftError", "apply", "delete", "list_tables", "render"]
+__all__ = ["SERVICES_TABLE", "NftError", "apply", "delete", "list_tables", "render", "render_services",
+           "replace_here"]
 
 
 class NftError(RuntimeError):
@@ -48,6 +50,41 @@ def render(spec: SandboxSpec, proxy_port: int, transparent_port: int, dns_port: 
 """
 
 
+SERVICES_TABLE = "trustfence_services"
+"""The table inside each sandbox's own namespace that sends host services' loopback ports to the enforcer."""
+
+
+def render_services(spec: SandboxSpec, ports: Iterable[int], via: str) -> str:
+    """Inside the sandbox's namespace: TCP to its loopback (127.0.0.0/8) on a host service's port goes to
+    ``via`` on the same port (an address no name resolves to), where the host table's redirect hands it to the
+    transparent listener (``SO_ORIGINAL_DST`` keeps both, which name the service). Its loopback source becomes the agent's
+    address, the only one the enforcer knows; the route there needs ``route_localnet`` on eth0. Every other
+    loopback port stays the sandbox's own. The eBPF lock rewrites these connects first when it is attached."""
+    listed = ", ".join(str(p) for p in sorted(set(ports)))
+    return f"""table ip {SERVICES_TABLE} {{
+	chain output {{
+		type nat hook output priority -100; policy accept;
+		ip daddr 127.0.0.0/8 tcp dport {{ {listed} }} dnat to {via}
+	}}
+	chain postrouting {{
+		type nat hook postrouting priority 100; policy accept;
+		oifname "eth0" ip saddr 127.0.0.0/8 snat to {spec.agent_addr}
+	}}
+}}
+"""
+
+
+def replace_here(table: str, ruleset: str) -> None:
+    """Replace ``table ip NAME`` (``ruleset``, or nothing when empty) in the calling thread's namespace, in one
+    transaction. A context of its own: the shared one's socket stays in the daemon's namespace."""
+    commands = f"add table ip {table}\ndelete table ip {table}\n{ruleset}"
+    lib = _library()
+    if lib is None:
+        _run_program(commands)  # the child starts in this thread's namespace
+    else:
+        lib.run_once(commands)
+
+
 class _Library:
     """libnftables, which ``nft`` itself is built on: the same parser and the same single transaction per
     buffer, without starting a process per call (``nft`` costs 5-25 ms a call).
@@ -68,6 +105,7 @@ class _Library:
             getattr(lib, name).restype = ctypes.c_char_p
         lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         lib.nft_run_cmd_from_buffer.restype = ctypes.c_int
+        lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
         self._lib = lib
         self._lock = threading.Lock()
         self._ctx = lib.nft_ctx_new(0)
@@ -75,6 +113,20 @@ class _Library:
             raise OSError("cannot create an nftables context")
         lib.nft_ctx_buffer_output(self._ctx)
         lib.nft_ctx_buffer_error(self._ctx)
+
+    def run_once(self, commands: str) -> None:
+        """Run on a context made and freed here, whose socket is in the calling thread's namespace."""
+        lib = self._lib
+        ctx = lib.nft_ctx_new(0)
+        if not ctx:
+            raise OSError("cannot create an nftables context")
+        try:
+            lib.nft_ctx_buffer_error(ctx)
+            if lib.nft_run_cmd_from_buffer(ctx, commands.encode()) != 0:
+                err: bytes = lib.nft_ctx_get_error_buffer(ctx) or b""
+                raise NftError(f"nft: {err.decode(errors='replace').strip()}")
+        finally:
+            lib.nft_ctx_free(ctx)
 
     def run(self, commands: str) -> str:
         with self._lock:
