@@ -11,10 +11,14 @@ sandbox's network namespace by bind-mounting it under /run/netns, and ``tf run``
 it from there; in a private mount namespace the name would exist for the daemon only. The daemon also writes
 /etc/netns/<sandbox>/ (the agent's resolv.conf and hosts), cgroupfs and /proc/sys/net. What can be confined
 without a mount namespace is: capabilities, system calls, socket families, the namespaces it may create
-(network only), privilege gain, personality, real-time scheduling and set-uid/set-gid files.
+(network only), privilege gain, personality, real-time scheduling and set-uid/set-gid files. Not
+MemoryDenyWriteExecute=: the enforcer's TLS (pyOpenSSL) makes cffi callbacks, which need memory both writable
+and executable.
 """
 
 from __future__ import annotations
+
+import textwrap
 
 __all__ = ["CAPABILITIES", "CREDENTIAL_PATH", "HARDENING", "SYSCALLS_ALLOWED", "SYSCALLS_DENIED", "render_unit"]
 
@@ -61,7 +65,8 @@ each of them."""
 def render_unit(tf: str, credential: bool) -> str:
     """The unit running ``tf daemon`` (``tf``: the absolute path of the command); with ``credential``, the vault
     key comes from ``CREDENTIAL_PATH`` as an encrypted systemd credential instead of the state directory."""
-    caps = "\n".join(f"#   {c:<21} {why}" for c, why in CAPABILITIES)
+    caps = "\n".join(f"#   {c if i == 0 else '':<21} {line}" for c, why in CAPABILITIES
+                     for i, line in enumerate(textwrap.wrap(why, 84)))
     key = (f"LoadCredentialEncrypted=trustfence-vault-key:{CREDENTIAL_PATH}" if credential else
            "# The vault key is /var/lib/trustfence/vault.key (root, 0600). Where systemd-creds exists,\n"
            "# tf install --systemd encrypts it instead and loads it with:\n"

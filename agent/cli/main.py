@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
@@ -21,6 +22,7 @@ from trustfence.agent.cli.approvals import approvals_app
 from trustfence.agent.cli.brakes import gateway_app, killswitch_app
 from trustfence.agent.cli.common import CliError, call, client, err, out, print_json, require_root
 from trustfence.agent.cli.connectors import connector_app, vault_app
+from trustfence.agent.cli.install import install
 from trustfence.agent.cli.policy import audit, permissions_app
 from trustfence.agent.ipc import Client, DaemonError, DaemonUnavailable
 from trustfence.agent.paths import paths
@@ -160,13 +162,25 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @app.command()
-def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    production: Annotated[bool, typer.Option("--production", help=(
+        "Also what a production host needs: the hardened unit running, the key as an encrypted credential, "
+        "file modes, a synchronized clock, disk space for the store."))] = False,
+) -> None:
     """Check every prerequisite on this host and say how to fix what is missing (exit 1 if a required one fails)."""
     from dataclasses import asdict
+    from pathlib import Path
 
-    from trustfence.agent.doctor import run_checks
+    from trustfence.agent.doctor import CHECKS, Check, run_checks
 
-    checks = run_checks()
+    extra: tuple[Callable[[], Check], ...] = ()
+    if production:
+        from trustfence.agent.install import Target
+        from trustfence.agent.production import production_checks
+
+        extra = production_checks(Target(Path("/")), paths())
+    checks = run_checks(CHECKS + extra)
     if as_json:
         print_json([asdict(c) for c in checks])
     else:
@@ -251,6 +265,7 @@ def logs(
 app.command()(audit)
 app.command()(sql)
 app.command()(export)
+app.command()(install)
 
 
 def _fail(message: str, code: int) -> NoReturn:

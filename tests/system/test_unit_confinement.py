@@ -17,6 +17,7 @@ PULLS = "https://api.github.com/repos/acme/widgets/pulls"
 
 
 def _confine(caps: list[str]) -> tuple[str, ...]:
+    """The bounding set ``caps`` and no_new_privs, as the unit gives them."""
     keep = ",".join(f"+{c.removeprefix('CAP_').lower()}" for c in caps)
     return ("setpriv", f"--bounding-set=-all,{keep}", "--inh-caps=-all", "--no-new-privs", "--")
 
