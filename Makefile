@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: bootstrap demo test unit lint bench clean
+.PHONY: bootstrap demo test unit lint bench deb clean
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -25,6 +25,10 @@ bench: bootstrap
 	@$(PY) bench/classify.py
 	@$(PY) bench/policy.py
 	@$(PY) bench/sandbox.py
+
+# trustfence_<version>_<arch>.deb in build/ (DEB_DIR=... elsewhere; DEB_PYTHONS: the Pythons it has wheels for)
+deb: bootstrap
+	@./scripts/build-deb.sh
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .pytest_cache
