@@ -14,7 +14,7 @@ from trustfence.vault.dummy import placeholder
 
 pytestmark = pytest.mark.system
 
-AGENT = str(Path(__file__).with_name("platform_agent.py"))
+AGENT = ["/usr/bin/python3", str(Path(__file__).with_name("platform_agent.py"))]
 
 # platform -> [(method, url, header, value, connector type, expected action, expected decision)]
 SHAPES: dict[str, list[tuple[str, str, str, str, str, str, str]]] = {
@@ -94,7 +94,7 @@ def test_template_lets_an_agent_of_its_shape_work_in_monitor(platform: str) -> N
 
         gateway = GATEWAYS[platform]
         spec = json.dumps([c[:4] for c in calls])
-        r = h.run("/usr/bin/python3", AGENT, spec, name=gateway)
+        r = h.run(*AGENT, spec, name=gateway)
         assert r.returncode == 0, r.stderr + r.stdout
 
         received = h.outside.received()
