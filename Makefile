@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: bootstrap demo test unit lint bench bench-quick clean
+.PHONY: bootstrap demo test unit lint bench bench-quick deb clean
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -29,6 +29,10 @@ bench: bootstrap
 # Each bench once, a few iterations: fails only when a bench itself breaks, never on a missed target.
 bench-quick: bootstrap
 	@set -e; for b in $(BENCHES); do echo "bench-quick: $$b"; $(PY) bench/$$b.py --quick >/dev/null; done
+
+# trustfence_<version>_<arch>.deb in build/ (DEB_DIR=... elsewhere; DEB_PYTHONS: the Pythons it has wheels for)
+deb: bootstrap
+	@./scripts/build-deb.sh
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .pytest_cache

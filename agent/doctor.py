@@ -145,9 +145,13 @@ def _vault_key() -> Check:
     from trustfence.agent.paths import paths
     from trustfence.vault import VaultError, load_key
 
+    from trustfence.agent.unit import CREDENTIAL_PATH
+
     try:
         key = load_key(paths().vault_key)
     except VaultError as e:  # the message names the fix (tf init, chmod 600, chown)
+        if not paths().vault_key.exists() and Path(CREDENTIAL_PATH).exists():  # only the service can open it
+            return Check("vault key", True, f"in the encrypted credential {CREDENTIAL_PATH} (the service's)")
         return Check("vault key", False, str(e), "sudo tf init creates it; fix permissions as the message says")
     return Check("vault key", True, f"key {key.key_id} from {key.source}")
 
@@ -175,9 +179,9 @@ CHECKS: tuple[Callable[[], Check], ...] = (
 )
 
 
-def run_checks() -> list[Check]:
+def run_checks(checks: tuple[Callable[[], Check], ...] = CHECKS) -> list[Check]:
     out = []
-    for check in CHECKS:
+    for check in checks:
         try:
             out.append(check())
         except Exception as e:  # noqa: BLE001 - a crashing check is a failed check, with its reason

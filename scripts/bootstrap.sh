@@ -30,6 +30,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt_install "${missing[@]}"
 fi
 
+# The suite runs `vagrant validate` on vagrant/Vagrantfile: Debian's vagrant, without recommends (no
+# VirtualBox or libvirt; ~35 s once). Skipped where the distribution has none, and inside the test VM.
+if [ "${TF_NO_VAGRANT:-0}" != 1 ] && ! command -v vagrant >/dev/null 2>&1 && apt-cache show vagrant >/dev/null 2>&1
+then
+  say "installing vagrant (to validate vagrant/Vagrantfile)"
+  apt_install vagrant
+fi
+
 # --- kernel headers (bcc compiles its programs against them) ----------------------------------------
 KREL=$(uname -r)
 if [ ! -e "/lib/modules/$KREL/build/include" ]; then

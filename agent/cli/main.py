@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
@@ -24,11 +25,12 @@ from trustfence.agent.cli.common import CliError, call, client, err, out, print_
 from trustfence.agent.cli.connectors import connector_app, vault_app
 from trustfence.agent.cli.audit import audit_app
 from trustfence.agent.cli.policy import permissions_app
+from trustfence.agent.cli.install import install
 from trustfence.agent.ipc import Client, DaemonError, DaemonUnavailable
 from trustfence.agent.paths import paths
 from trustfence.agent.runner import RunError, resolve_user, run_agent
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "version"]
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="TrustFence: a host firewall for AI agents.")
 daemon_app = typer.Typer(help="Run or stop the root daemon (tf daemon | tf daemon stop).")
@@ -42,21 +44,54 @@ app.add_typer(vault_app, name="vault")
 app.add_typer(audit_app, name="audit")
 
 
-@app.command()
-def init() -> None:
-    """Create the state directory, a default config, the enforcer CA and the vault key (idempotent)."""
-    require_root("tf init")
-    from trustfence.agent.setup import ensure_state
-    from trustfence.vault import VaultError
+def version() -> str:
+    """The installed distribution's version: pyproject.toml is the one place it is written."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
 
-    p = paths()
     try:
-        created = ensure_state(p)
-    except VaultError as e:
-        raise CliError(str(e)) from None
-    for c in created:
-        out.print(f"created {c}", highlight=False)
-    out.print(f"TrustFence state in {p.home} is ready", highlight=False)
+        return dist_version("trustfence")
+    except PackageNotFoundError:
+        raise CliError("trustfence is not installed as a distribution (pip install -e .)") from None
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"tf {version()}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """TrustFence: a host firewall for AI agents."""
+
+
+@app.command()
+def init(
+    platform: Annotated[Optional[str], typer.Option(
+        "--platform", help="Apply a platform template: langchain, crewai, n8n, claude-code, openai-agents, "
+        "mcp-server, ... (an unknown name lists them all).")] = None,
+    gateway: Annotated[Optional[str], typer.Option(
+        "--gateway", help="With --platform: the gateway to configure (default: the template's).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --platform: show the changes, write nothing.")]
+    = False,
+) -> None:
+    """Create the state directory, a default config, the enforcer CA and the vault key (idempotent); with
+    --platform, also the connectors, permissions and enforcement level a platform's agents need."""
+    if platform is not None:
+        from trustfence.agent.cli.platform import init_platform
+
+        init_platform(platform, gateway, dry_run)
+        return
+    if gateway is not None or dry_run:
+        raise CliError("--gateway and --dry-run go with --platform")
+    from trustfence.agent.cli.platform import init_state
+
+    require_root("tf init")
+    out.print(f"TrustFence state in {init_state()} is ready", highlight=False)
 
 
 @daemon_app.callback(invoke_without_command=True)
@@ -143,13 +178,25 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @app.command()
-def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    production: Annotated[bool, typer.Option("--production", help=(
+        "Also what a production host needs: the hardened unit running, the key as an encrypted credential, "
+        "file modes, a synchronized clock, disk space for the store."))] = False,
+) -> None:
     """Check every prerequisite on this host and say how to fix what is missing (exit 1 if a required one fails)."""
     from dataclasses import asdict
+    from pathlib import Path
 
-    from trustfence.agent.doctor import run_checks
+    from trustfence.agent.doctor import CHECKS, Check, run_checks
 
-    checks = run_checks()
+    extra: tuple[Callable[[], Check], ...] = ()
+    if production:
+        from trustfence.agent.install import Target
+        from trustfence.agent.production import production_checks
+
+        extra = production_checks(Target(Path("/")), paths())
+    checks = run_checks(CHECKS + extra)
     if as_json:
         print_json([asdict(c) for c in checks])
     else:
@@ -233,6 +280,7 @@ def logs(
 
 app.command()(sql)
 app.command()(export)
+app.command()(install)
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from trustfence.agent import config as cfgmod
 from trustfence.agent import policyfiles
 from trustfence.agent.ops import OpError, Reply, op
+from trustfence.agent.presets import preset_permissions
 from trustfence.policy import Permission
 from trustfence.policy.model import validate_name
 
@@ -55,18 +56,10 @@ async def permissions_preset(d: Daemon, req: dict[str, Any]) -> Reply:
         known = ", ".join(sorted(d.state.connectors.by_name)) or "none"
         raise OpError(f"unknown connector {req.get('connector')!r}; known: {known}")
     preset = str(req.get("preset"))
-    if preset == "allow-all":
-        rows = [Permission(gateway, conn.name, "*", "allow")]
-    elif preset == "require-approval":
-        rows = [Permission(gateway, conn.name, "*", "require_approval")]
-    elif preset == "read-only":
-        from trustfence.connectors.catalogue import catalogue
-
-        names = sorted({e.action for e in catalogue(conn.type_name)
-                        if e.risk == "low" and conn.catalogue.accepts_action(e.action)})
-        rows = [Permission(gateway, conn.name, a, "allow") for a in names]
-    else:
-        raise OpError(f"unknown preset {preset!r}; known: allow-all, read-only, require-approval")
+    try:
+        rows = preset_permissions(gateway, conn, preset)
+    except ValueError as e:
+        raise OpError(str(e)) from None
     perms = d.state.policy.permissions
     old = [row(p) for p in perms if (p.gateway, p.connector) == (gateway, conn.name)]
     kept = tuple(p for p in perms if (p.gateway, p.connector) != (gateway, conn.name))

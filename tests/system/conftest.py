@@ -36,6 +36,7 @@ class Host:
     home: Path
     env: dict[str, str]
     outside: Outside
+    daemon_prefix: tuple[str, ...] = ()  # e.g. setpriv with a bounding set: the daemon runs under it
 
     def tf(self, *args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*TF, *args], env=self.env, input=input, capture_output=True, text=True,
@@ -56,8 +57,8 @@ class Host:
 
     def start_daemon(self) -> None:
         log = open(self.home / "daemon.log", "ab")
-        subprocess.Popen([*TF, "daemon", "--log-file", str(self.home / "daemon.log")], env=self.env, stdout=log,
-                         stderr=log, start_new_session=True)
+        subprocess.Popen([*self.daemon_prefix, *TF, "daemon", "--log-file", str(self.home / "daemon.log")],
+                         env=self.env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # poll the socket itself: `tf status` would start a daemon
             try:

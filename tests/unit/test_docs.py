@@ -46,6 +46,6 @@ def test_systemd_unit_runs_the_daemon_and_names_the_vault_credential() -> None:
     from trustfence.vault.keys import CREDENTIAL_NAME
 
     unit = (Path(__file__).resolve().parents[2] / "systemd" / "trustfence.service").read_text()
-    assert "\nExecStart=/usr/local/bin/tf daemon\n" in unit
+    assert "\nExecStart=/usr/bin/tf daemon\n" in unit
     assert f"LoadCredentialEncrypted={CREDENTIAL_NAME}:" in unit
     assert f"credential named `{CREDENTIAL_NAME}`" in README
