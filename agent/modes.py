@@ -69,9 +69,13 @@ def loose(paths: Paths) -> list[tuple[Path, int, int]]:
 
 
 def tighten(paths: Paths) -> list[str]:
-    """Remove the bits beyond each ceiling; return what was changed, as ``path: 0644 -> 0600``."""
+    """Remove the bits beyond each ceiling; return what was changed, as ``path: 0644 -> 0600``. The vault key is
+    left as it is: a key that was readable by others may have been read, so the vault refuses it (with the
+    ``chmod``) until a human has looked, rather than having it quietly fixed."""
     changed = []
     for p, mode, ceiling in loose(paths):
+        if p == paths.vault_key:
+            continue
         try:
             os.chmod(p, mode & ceiling, follow_symlinks=False)
         except OSError:

@@ -99,7 +99,7 @@ def test_gateway_and_connector_scopes_through_the_cli(host: Host) -> None:
      "unknown connector 'stripe'; known: github"),
     (("kill-switch", "activate", "--scope", "gateway:Nobody", "--reason", "x"), "unknown gateway 'Nobody'; known: Bot"),
     (("gateway", "level", "Bot", "strict"), "level must be one of monitor, soft_enforce, full_enforce"),
-    (("gateway", "level", "not valid", "monitor"), "is not a valid name"),
+    (("gateway", "level", " not valid", "monitor"), "is not a valid name"),
 ])
 def test_bad_input_exits_2_and_changes_nothing(host: Host, args: tuple[str, ...], message: str) -> None:
     config = (host.home / "config.toml").read_text()

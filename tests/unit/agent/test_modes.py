@@ -34,6 +34,15 @@ def test_private_files_and_dirs_are_named_and_tightened_public_ones_kept(tmp_pat
     assert _mode(Path("/etc/passwd")) == 0o644
 
 
+def test_a_loose_vault_key_is_named_but_left_for_a_human(tmp_path: Path) -> None:
+    p = Paths(tmp_path / "state")
+    p.home.mkdir(mode=0o711)
+    p.vault_key.write_text("k")
+    os.chmod(p.vault_key, 0o644)
+    assert loose(p) == [(p.vault_key, 0o644, 0o600)]
+    assert tighten(p) == [] and _mode(p.vault_key) == 0o644
+
+
 def test_narrower_than_the_ceiling_is_fine(tmp_path: Path) -> None:
     p = Paths(tmp_path / "state")
     p.home.mkdir(mode=0o700)
