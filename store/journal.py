@@ -30,12 +30,12 @@ import logging
 import os
 import threading
 from collections.abc import Iterable
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from trustfence.store.schema import COLUMNS, TrafficRow
+from trustfence.store.schema import COLUMNS, TrafficRow, values_of
 
 __all__ = ["Journal", "JournalError", "Recovered", "SYNC_MODES", "Sync"]
 
@@ -51,7 +51,7 @@ class JournalError(OSError):
 
 
 def encode(seq: int, kind: Kind, row: TrafficRow) -> bytes:
-    values = dict(zip(COLUMNS, astuple(row)))
+    values = dict(zip(COLUMNS, values_of(row)))
     values["ts"] = row.ts.isoformat()
     values["seq"] = seq
     return json.dumps({"seq": seq, "kind": kind, "row": values}, separators=(",", ":")).encode() + b"\n"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
+from operator import attrgetter
+from typing import Any
 
-__all__ = ["COLUMNS", "CREATE", "SQL_TYPES", "VIEWS", "TrafficRow", "recordable"]
+__all__ = ["COLUMNS", "CREATE", "SQL_TYPES", "VIEWS", "TrafficRow", "recordable", "values_of"]
 
 
 @dataclass(slots=True)
@@ -56,6 +59,8 @@ _SQL_TYPES = {
 }
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TrafficRow))
+values_of: Callable[[TrafficRow], tuple[Any, ...]] = attrgetter(*COLUMNS)
+"""A row's values in COLUMNS order (``dataclasses.astuple`` deep-copies every value: this is on the hot path)."""
 SQL_TYPES = {c: _SQL_TYPES.get(c, "VARCHAR") for c in COLUMNS}
 
 CREATE = (
