@@ -19,6 +19,7 @@ from mitmproxy.master import Master
 from mitmproxy.proxy import mode_specs
 
 from trustfence.proxy.approvals import Approvals
+from trustfence.proxy.bodies import Bodies
 from trustfence.proxy.classify import Classify
 from trustfence.proxy.dns import DnsAnswer
 from trustfence.proxy.enforce import Enforce
@@ -30,6 +31,8 @@ from trustfence.proxy.ratelimit import ActionRateLimit, RateLimit
 from trustfence.proxy.record import Record
 from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.switches import Switch
+from trustfence.proxy.target import RequestTarget
+from trustfence.proxy.upgrades import Upgrades
 
 __all__ = ["Enforcer", "EnforcerError", "enforcer_addons"]
 
@@ -46,6 +49,9 @@ def enforcer_addons(state: EnforcerState) -> list[Any]:
         Identify(state),
         RateLimit(state),
         KillSwitch(state),
+        Upgrades(),  # only WebSocket upgrades; a 101 that is not WebSocket is killed (before Record sees it)
+        Bodies(),  # the body decoded once, bounded: 413 for a decompression bomb
+        RequestTarget(),  # 400 for anything the upstream could read differently from the classifier
         Classify(state),
         ActionRateLimit(state),  # the limits and switches that need the action or connector Classify names
         ConnectorKillSwitch(state),
@@ -96,6 +102,8 @@ class Enforcer(Master):
             "connection_strategy": "lazy",
             "upstream_cert": False,
             "http3": False,
+            # After a 101, only WebSocket frames: mitmproxy must never fall back to relaying raw TCP.
+            "rawtcp": False,
             "mode": [],
         }
         if upstream_ca is not None:

@@ -21,7 +21,7 @@ from trustfence.proxy.holds import ApprovalQueue
 from trustfence.store import Store
 from trustfence.vault import Vault
 
-__all__ = ["ACTION", "Credentials", "DECISION", "DEST", "EnforcerState", "GATEWAY", "Gateway", "KILLED", "LEVEL",
+__all__ = ["ACTION", "BODY", "Credentials", "DECISION", "DEST", "EnforcerState", "GATEWAY", "Gateway", "KILLED", "LEVEL",
            "Level", "ORIGIN", "Origin", "SECRET"]
 
 GATEWAY = "tf.gateway"
@@ -31,6 +31,7 @@ DECISION = "tf.decision"
 ORIGIN = "tf.origin"
 SECRET = "tf.secret"  # the credential injected into this flow: what must not come back to the agent or a row
 LEVEL = "tf.level"  # the gateway's enforcement level when Enforce decided: an approval is held only if not monitor
+BODY = "tf.body"  # the request body as Bodies decoded it, within bounds (what Classify's view reads)
 KILLED = "tf.killed"  # the kill switch that cut this flow in transit (recorded as "killed" with its reason)
 
 # monitor: forward everything, record the decision; soft_enforce: a deny is recorded as would_deny and

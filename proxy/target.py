@@ -1,0 +1,114 @@
+"""RequestTarget: a request the upstream could read differently from the classifier gets 400 and a row.
+
+The classifier decides on one reading of the request; an origin server, a framework or a proxy in front of
+it may read the same bytes another way, and then the decision was about some other request. So anything
+with more than one plausible reading is refused, never repaired:
+
+- the request target: a fragment (``#``: parsers that drop it read a shorter path), encoded separators and
+  dots (``%2F``, ``%5C``, ``%2e%2e``), double encoding (``%25``), ``.`` / ``..`` / empty segments, backslashes,
+  ``;`` path parameters, control characters, whitespace or raw non-ASCII bytes, malformed ``%`` escapes;
+- the headers: more than one ``Host`` (or a ``Host`` that differs from HTTP/2's ``:authority``), more than one
+  ``Content-Length``, a value carrying a line break or NUL (folded headers);
+- a method override (``X-HTTP-Method-Override``, ``X-HTTP-Method``, ``X-Method-Override``, or a ``_method``
+  query parameter or body field): the origin may act on the overriding method, the classifier saw another.
+  Send the method itself.
+
+``target_problem`` and ``header_problem`` are pure; the addon runs after Bodies (the body's ``_method``
+field needs the decoded body) and before Classify.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from urllib.parse import unquote
+
+from mitmproxy import http
+
+from trustfence.connectors.base import RequestView, body_fields
+from trustfence.proxy.bodies import Body
+from trustfence.proxy.responses import deny, fail_closed
+from trustfence.proxy.state import BODY
+
+__all__ = ["METHOD_FIELD", "OVERRIDE_HEADERS", "RequestTarget", "header_problem", "target_problem"]
+
+OVERRIDE_HEADERS = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
+METHOD_FIELD = "_method"
+"""The query parameter / form field Rails, Laravel, Symfony and others take as the real method."""
+
+# What a path may hold as-is: RFC 3986 pchar and "/", minus ";" (path parameters some servers strip).
+_PATH_OK = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=:@/%]*\Z")
+# Anything in a query the origin could split or decode differently: controls, whitespace, non-ASCII.
+_QUERY_BAD = re.compile(r"[\x00-\x20\x7f-\U0010ffff]")
+_PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# Escapes of characters that are structure somewhere: / \ ? # % ; and control characters.
+_PCT_STRUCTURAL = re.compile(r"%(2[fF]|5[cC]|3[fF]|23|25|3[bB]|[01][0-9A-Fa-f]|7[fF])")
+
+
+def target_problem(target: str) -> str | None:
+    """Why the request target (path and query, as received) could be read two ways; None when it cannot."""
+    if "#" in target:
+        return "a request target with a fragment (#) is refused: servers disagree on where its path ends"
+    path, _, query = target.partition("?")
+    if not path.startswith("/"):
+        return f"the request target {path[:40]!r} is not an absolute path"
+    if not _PATH_OK.match(path):
+        bad = next(c for c in path if not _PATH_OK.match(c))
+        return f"the request path holds {bad!r}, which servers read differently (backslash, ';', space, control " \
+               "or non-ASCII)"
+    if _PCT.search(path):
+        return "the request path has a malformed % escape"
+    if m := _PCT_STRUCTURAL.search(path):
+        return f"the request path encodes a separator or control character ({m.group(0)}): send it plainly"
+    segments = path[1:].split("/")
+    for i, seg in enumerate(segments):
+        if seg == "" and i != len(segments) - 1:
+            return "the request path has an empty segment (//)"
+        if unquote(seg) in (".", ".."):
+            return "the request path has a '.' or '..' segment"
+    if _QUERY_BAD.search(query) or _PCT.search(query):
+        return "the query string holds whitespace, control or non-ASCII characters, or a malformed % escape"
+    return None
+
+
+def header_problem(fields: Sequence[tuple[str, str]], authority: str, http2: bool) -> str | None:
+    """Why the headers (name, value pairs as received) could be read two ways; None when they cannot."""
+    hosts = [v for k, v in fields if k.lower() == "host"]
+    if len(hosts) > 1:
+        return "more than one Host header"
+    if http2 and hosts and authority and hosts[0].strip().lower() != authority.strip().lower():
+        return "the Host header and :authority differ"
+    if sum(1 for k, _ in fields if k.lower() == "content-length") > 1:
+        return "more than one Content-Length header"
+    for k, v in fields:
+        if any(c in v for c in "\r\n\0"):
+            return f"the {k} header holds a line break or NUL (a folded header)"
+        if k.lower() in OVERRIDE_HEADERS:
+            return f"a method override ({k}) is refused: send the method itself"
+    return None
+
+
+def _overrides_in_body(flow: http.HTTPFlow, body: Body) -> bool:
+    if not body.mentions_method_field:
+        return False
+    req = flow.request
+    headers = {"content-type": req.headers.get("content-type", "")}  # all body_fields reads
+    fields = body_fields(RequestView(req.method, req.scheme, "", 0, "/", (), headers, body.head, body.complete))
+    return fields is None or METHOD_FIELD in fields  # named somewhere in a body that cannot be read: refuse
+
+
+class RequestTarget:
+    """Refuse (400) any request whose target or headers have more than one reading, or that overrides its
+    method."""
+
+    @fail_closed
+    def request(self, flow: http.HTTPFlow) -> None:
+        req = flow.request
+        fields = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in req.headers.fields]
+        problem = target_problem(req.path) or header_problem(fields, req.authority, req.http_version == "HTTP/2.0")
+        if problem is None and req.query.get_all(METHOD_FIELD):
+            problem = f"a method override ({METHOD_FIELD} in the query) is refused: send the method itself"
+        if problem is None and _overrides_in_body(flow, flow.metadata[BODY]):
+            problem = f"a method override ({METHOD_FIELD} in the body) is refused: send the method itself"
+        if problem is not None:
+            deny(flow, problem, status=400)
