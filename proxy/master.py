@@ -102,8 +102,6 @@ class Enforcer(Master):
             "connection_strategy": "lazy",
             "upstream_cert": False,
             "http3": False,
-            # After a 101, only WebSocket frames: mitmproxy must never fall back to relaying raw TCP.
-            "rawtcp": False,
             "mode": [],
         }
         if upstream_ca is not None:

@@ -11,9 +11,11 @@ would reach the upstream undecided and unrecorded. So:
 - a WebSocket upgrade goes on to Classify like any request: it is ``<connector>.websocket.open`` *and* the
   route's own action, or the action of a route the connector marks as a WebSocket endpoint (see
   ``connectors.protocols``), so it passes only where that is allowed.
-- a 101 that mitmproxy will not relay as WebSocket frames (the upstream switched to something else) is
-  killed: the agent's connection is closed and the row says why. The enforcer also runs with mitmproxy's
-  ``rawtcp`` off, so no code path relays raw TCP after a 101.
+- a 101 that mitmproxy will not relay as WebSocket frames (the upstream switched to something else, or the
+  handshake lacks what mitmproxy needs to speak WebSocket) is killed in the response hook: mitmproxy checks for
+  a kill right after that hook and before it would swap in a raw TCP relay, so the agent's connection is closed,
+  nothing is relayed, and the row says why (``killed``). mitmproxy's ``rawtcp`` stays on only because its
+  protocol detection needs it to hand non-HTTP connections to CloseNonHttp, which closes them.
 
 Live WebSockets stay in KillSwitch's table until they end, so a kill switch closes them.
 """

@@ -158,6 +158,26 @@ def test_a_websocket_opens_where_the_route_allows_it_and_the_kill_switch_closes_
     assert (row["action"], row["decision"]) == ("openai.realtime.connect", "allowed")
 
 
+def test_a_101_that_is_not_relayed_as_websocket_is_closed(host: Host) -> None:
+    """Without a WebSocket version the enforcer cannot speak WebSocket on the socket, yet the upstream switches:
+    the connection is closed, and nothing the agent writes after the 101 reaches the upstream."""
+    seen = Seen(host)
+    out = agent(host, f"{AGENT} ws api.openai.com /v1/realtime 2 -")
+    assert [g["method"] for g in seen.upstream()] == ["GET"], out  # the handshake only, no message
+    [row] = [r for r in seen.rows() if r["path"] == "/v1/realtime"]
+    assert row["decision"] == "killed" and "only WebSocket frames are relayed" in row["reason"], row
+
+
+def test_an_http2_extended_connect_is_refused(host: Host) -> None:
+    """RFC 8441's ``:protocol`` (WebSocket over HTTP/2) is never announced, and a stream that tries it ends the
+    connection before anything is sent upstream."""
+    seen = Seen(host)
+    out = agent(host, f"{AGENT} h2connect api.openai.com /v1/realtime")
+    assert "goaway" in out or "rst_stream" in out, out
+    assert "headers" not in out.split("frames", 1)[-1], out  # no response: nothing was relayed
+    assert seen.upstream() == []
+
+
 @pytest.mark.parametrize("how", [
     "-X POST -H 'X-HTTP-Method-Override: DELETE' {GH}/repos/acme/widgets/pulls",
     "-X POST -H 'X-HTTP-Method: DELETE' {GH}/repos/acme/widgets/pulls",
