@@ -22,6 +22,7 @@ import ssl
 import struct
 import threading
 import time
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -126,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _log(self, entry: dict[str, object]) -> None:
+    def _log(self, entry: Mapping[str, object]) -> None:
         with self.lock, self.log_path.open("a") as f:
             f.write(json.dumps(entry) + "\n")
 
