@@ -31,7 +31,8 @@ from trustfence.connectors.base import INSPECT_BYTES
 from trustfence.proxy.responses import deny, fail_closed
 from trustfence.proxy.state import BODY
 
-__all__ = ["Body", "BodyError", "Bodies", "DECODED_MAX", "RATIO_FLOOR", "RATIO_MAX", "decode_bounded"]
+__all__ = ["Body", "BodyError", "Bodies", "DECODED_MAX", "METHOD_OVERRIDE", "RATIO_FLOOR", "RATIO_MAX",
+           "decode_bounded"]
 
 DECODED_MAX = 16 * 1024 * 1024
 """The most a request body may decode to."""
@@ -53,15 +54,20 @@ class BodyError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Body:
     """A decoded body as classification sees it: its first ``keep`` bytes, whether that is all of it, and
-    whether ``_method`` (or ``%5Fmethod``) occurs anywhere in it, beyond ``keep`` too (see proxy.target)."""
+    whether a method-override field name (``METHOD_OVERRIDE``) occurs anywhere in it, beyond ``keep`` too (see
+    proxy.target)."""
 
     head: bytes
     complete: bool
     mentions_method_field: bool = False
 
 
-_METHOD_FIELD = re.compile(rb"_method|%5fmethod", re.IGNORECASE)
-_OVERLAP = len(b"%5fmethod") - 1  # a mention split across two decoder steps is still found
+METHOD_OVERRIDE = re.compile(rb"(?<![a-z0-9_\-])(?:(?:_|%5f)method|x-http-method-override|x-http-method|"
+                             rb"x-method-override)(?![a-z0-9_\-])", re.IGNORECASE)
+"""A mention of a method-override field name: ``_method`` (or ``%5Fmethod``), ``X-HTTP-Method[-Override]``,
+``X-Method-Override``, as frameworks read them from form or JSON bodies; a whole name only (``payment_method``
+is not one)."""
+_OVERLAP = 32  # a mention (and the byte before it) split across two decoder steps is still found
 
 def _inflate(chunks: Iterator[bytes], wbits: int | None) -> Iterator[bytes]:
     """zlib/gzip (several gzip members too); ``wbits`` None: zlib if the first bytes are a zlib header, else
@@ -142,7 +148,7 @@ def decode_bounded(raw: bytes, content_encoding: str, keep: int = INSPECT_BYTES,
     one step of a decoder."""
     codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip().lower() not in ("", "identity")]
     if not codings:
-        return Body(raw[:keep], len(raw) <= keep, _METHOD_FIELD.search(raw) is not None)
+        return Body(raw[:keep], len(raw) <= keep, METHOD_OVERRIDE.search(raw) is not None)
     for c in codings:
         if c not in _DECODERS:
             raise BodyError(415, f"Content-Encoding {c!r} is not one the enforcer can read (gzip, deflate, br, zstd)")
@@ -153,8 +159,8 @@ def decode_bounded(raw: bytes, content_encoding: str, keep: int = INSPECT_BYTES,
     try:
         for out in stream:
             size += len(out)
-            mentioned = mentioned or _METHOD_FIELD.search(tail + out[:64]) is not None \
-                or _METHOD_FIELD.search(out) is not None
+            mentioned = mentioned or METHOD_OVERRIDE.search(tail + out[:64]) is not None \
+                or METHOD_OVERRIDE.search(out) is not None
             tail = out[-_OVERLAP:] if len(out) >= _OVERLAP else (tail + out)[-_OVERLAP:]
             if size > limit or (size > ratio_floor and size > ratio * max(len(raw), 1)):
                 raise BodyError(413, f"the request body decodes to more than {min(limit, ratio * len(raw))} bytes "

@@ -6,12 +6,14 @@ with more than one plausible reading is refused, never repaired:
 
 - the request target: a fragment (``#``: parsers that drop it read a shorter path), encoded separators and
   dots (``%2F``, ``%5C``, ``%2e%2e``), double encoding (``%25``), ``.`` / ``..`` / empty segments, backslashes,
-  ``;`` path parameters, control characters, whitespace or raw non-ASCII bytes, malformed ``%`` escapes;
+  ``;`` path parameters, control characters, whitespace or raw non-ASCII bytes, malformed ``%`` escapes,
+  escapes that are not UTF-8 (overlong forms such as ``%c0%ae``);
 - the headers: more than one ``Host`` (or a ``Host`` that differs from HTTP/2's ``:authority``), more than one
   ``Content-Length``, a value carrying a line break or NUL (folded headers);
-- a method override (``X-HTTP-Method-Override``, ``X-HTTP-Method``, ``X-Method-Override``, or a ``_method``
-  query parameter or body field): the origin may act on the overriding method, the classifier saw another.
-  Send the method itself.
+- a method override (``X-HTTP-Method-Override``, ``X-HTTP-Method``, ``X-Method-Override`` and the gateway
+  forms ``X-Original-Method``, ``X-Forwarded-Method``; or ``_method`` and those names as a query parameter or
+  body field, wherever in the query a parser might split it): the origin may act on the overriding method,
+  the classifier saw another. Send the method itself.
 
 ``target_problem`` and ``header_problem`` are pure; the addon runs after Bodies (the body's ``_method``
 field needs the decoded body) and before Classify.
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_to_bytes
 
 from mitmproxy import http
 
@@ -30,11 +32,14 @@ from trustfence.proxy.bodies import Body
 from trustfence.proxy.responses import deny, fail_closed
 from trustfence.proxy.state import BODY
 
-__all__ = ["METHOD_FIELD", "OVERRIDE_HEADERS", "RequestTarget", "header_problem", "target_problem"]
+__all__ = ["METHOD_FIELDS", "OVERRIDE_HEADERS", "RequestTarget", "header_problem", "target_problem"]
 
-OVERRIDE_HEADERS = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
-METHOD_FIELD = "_method"
-"""The query parameter / form field Rails, Laravel, Symfony and others take as the real method."""
+OVERRIDE_HEADERS = frozenset({"x-http-method-override", "x-http-method", "x-method-override", "x-original-method",
+                              "x-original-http-method", "x-forwarded-method"})
+"""Headers some framework or gateway takes as the real method."""
+METHOD_FIELDS = frozenset({"_method", "x-http-method-override", "x-http-method", "x-method-override"})
+"""Query parameters / body fields (compared in lower case) Rails, Laravel, Symfony, ASP.NET and others take as
+the real method."""
 
 # What a path may hold as-is: RFC 3986 pchar and "/", minus ";" (path parameters some servers strip).
 _PATH_OK = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=:@/%]*\Z")
@@ -60,6 +65,10 @@ def target_problem(target: str) -> str | None:
         return "the request path has a malformed % escape"
     if m := _PCT_STRUCTURAL.search(path):
         return f"the request path encodes a separator or control character ({m.group(0)}): send it plainly"
+    try:
+        unquote_to_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return "the request path has % escapes that are not UTF-8 (servers decode such bytes differently)"
     segments = path[1:].split("/")
     for i, seg in enumerate(segments):
         if seg == "" and i != len(segments) - 1:
@@ -68,6 +77,11 @@ def target_problem(target: str) -> str | None:
             return "the request path has a '.' or '..' segment"
     if _QUERY_BAD.search(query) or _PCT.search(query):
         return "the query string holds whitespace, control or non-ASCII characters, or a malformed % escape"
+    # Every parameter name, split as any parser might (';' too) and decoded twice (some decode names again).
+    names = {unquote(unquote(pair.partition("=")[0].replace("+", " "))).strip().lower()
+             for pair in re.split("[&;]", query)}
+    if names & METHOD_FIELDS:
+        return "a method override (_method or X-HTTP-Method in the query) is refused: send the method itself"
     return None
 
 
@@ -94,7 +108,8 @@ def _overrides_in_body(flow: http.HTTPFlow, body: Body) -> bool:
     req = flow.request
     headers = {"content-type": req.headers.get("content-type", "")}  # all body_fields reads
     fields = body_fields(RequestView(req.method, req.scheme, "", 0, "/", (), headers, body.head, body.complete))
-    return fields is None or METHOD_FIELD in fields  # named somewhere in a body that cannot be read: refuse
+    # named somewhere in a body that cannot be read: refuse
+    return fields is None or any(str(name).lower() in METHOD_FIELDS for name in fields)
 
 
 class RequestTarget:
@@ -106,9 +121,7 @@ class RequestTarget:
         req = flow.request
         fields = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in req.headers.fields]
         problem = target_problem(req.path) or header_problem(fields, req.authority, req.http_version == "HTTP/2.0")
-        if problem is None and req.query.get_all(METHOD_FIELD):
-            problem = f"a method override ({METHOD_FIELD} in the query) is refused: send the method itself"
         if problem is None and _overrides_in_body(flow, flow.metadata[BODY]):
-            problem = f"a method override ({METHOD_FIELD} in the body) is refused: send the method itself"
+            problem = "a method override (_method or X-HTTP-Method in the body) is refused: send the method itself"
         if problem is not None:
             deny(flow, problem, status=400)

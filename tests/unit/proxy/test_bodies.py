@@ -38,14 +38,26 @@ def test_raw_deflate_and_several_gzip_members() -> None:
     assert decode_bounded(gzip.compress(DATA) + gzip.compress(DATA), "gzip").head == DATA * 2
 
 
+@pytest.mark.parametrize("mention", [b"_method", b"%5Fmethod", b"X-HTTP-Method-Override", b"x-method-override"])
+def test_every_spelling_of_a_method_override_is_noticed(mention: bytes) -> None:
+    assert decode_bounded(b"a=1&" + mention + b"=DELETE", "").mentions_method_field
+    assert decode_bounded(gzip.compress(b"a=1&" + mention + b"=DELETE"), "gzip").mentions_method_field
+
+
+@pytest.mark.parametrize("body", [b"payment_method=pm_1", b'{"payment_method": "pm_1"}', b"x_methods=1"])
+def test_a_longer_name_is_not_a_mention(body: bytes) -> None:
+    assert not decode_bounded(body, "").mentions_method_field
+
+
 def test_only_the_head_is_kept() -> None:
-    got = decode_bounded(gzip.compress(b"a" * 5000 + b"%5Fmethod"), "gzip", keep=100)
+    got = decode_bounded(gzip.compress(b"a" * 5000 + b"&%5Fmethod=PUT"), "gzip", keep=100)
     assert (len(got.head), got.complete, got.mentions_method_field) == (100, False, True)
 
 
-@pytest.mark.parametrize("split", [1, 5, 8])
-def test_a_mention_across_decoder_steps_is_found(split: int) -> None:
-    body = b"x" * (64 * 1024 - split) + b"_method=DELETE"
+@pytest.mark.parametrize("split", [1, 5, 8, 20, 23])
+@pytest.mark.parametrize("name", [b"_method", b"X-HTTP-Method-Override"])
+def test_a_mention_across_decoder_steps_is_found(split: int, name: bytes) -> None:
+    body = b"x" * (64 * 1024 - split) + b"&" + name + b"=DELETE"
     assert decode_bounded(gzip.compress(body), "gzip").mentions_method_field
     assert not decode_bounded(gzip.compress(b"x" * 70000), "gzip").mentions_method_field
 

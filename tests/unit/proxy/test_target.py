@@ -30,6 +30,13 @@ from trustfence.proxy.target import header_problem, target_problem
     "/repos/o/r%zz",                       # a malformed escape
     "/repos/o/r?q=a b",                    # whitespace in the query
     "/repos/o/r?q=%G1",
+    "/repos/o/%c0%ae%c0%ae/x",             # overlong UTF-8 dots (read as '..' by some servers)
+    "/repos/o/r%u002e",                    # IIS's %u escapes
+    "/repos/o/r?_method=DELETE",           # method overrides in the query, however they are spelled
+    "/repos/o/r?x=1;_method=DELETE",
+    "/repos/o/r?%5Fmethod=DELETE",
+    "/repos/o/r?%255Fmethod=DELETE",
+    "/repos/o/r?X-HTTP-Method-Override=DELETE",
     "*",
     "repos/o/r",
 ])
@@ -40,6 +47,7 @@ def test_ambiguous_targets_are_refused(target: str) -> None:
 @pytest.mark.parametrize("target", [
     "/", "/repos/o/r/pulls", "/repos/o/r/pulls/", "/repos/o/r/contents/docs/a%20b.md", "/search/issues?q=is%3Aopen+x",
     "/v1/files/f-1/content?limit=2&after=x", "/a/b.c/d..e/~user/(x)!$&'*+,=:@",
+    "/v1/payment_intents?payment_method=pm_1&expand[]=payment_method", "/search?q=_method",
 ])
 def test_ordinary_targets_pass(target: str) -> None:
     assert target_problem(target) is None
@@ -53,6 +61,7 @@ def test_ordinary_targets_pass(target: str) -> None:
     ([("X-HTTP-Method-Override", "DELETE")], "", False),
     ([("x-http-method", "DELETE")], "", False),
     ([("X-Method-Override", "PUT")], "", False),
+    ([("X-Forwarded-Method", "DELETE")], "", False),
 ])
 def test_ambiguous_headers_are_refused(fields: list[tuple[str, str]], authority: str, http2: bool) -> None:
     assert header_problem(fields, authority, http2) is not None
