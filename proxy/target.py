@@ -9,7 +9,8 @@ with more than one plausible reading is refused, never repaired:
   ``;`` path parameters, control characters, whitespace or raw non-ASCII bytes, malformed ``%`` escapes,
   escapes that are not UTF-8 (overlong forms such as ``%c0%ae``);
 - the headers: more than one ``Host`` (or a ``Host`` that differs from HTTP/2's ``:authority``), more than one
-  ``Content-Length``, a value carrying a line break or NUL (folded headers);
+  ``Content-Length`` or ``Content-Type``, a value carrying a line break or NUL (folded headers), request
+  trailers (some servers merge them into the headers);
 - a method override (``X-HTTP-Method-Override``, ``X-HTTP-Method``, ``X-Method-Override`` and the gateway
   forms ``X-Original-Method``, ``X-Forwarded-Method``; or ``_method`` and those names as a query parameter or
   body field, wherever in the query a parser might split it): the origin may act on the overriding method,
@@ -92,12 +93,14 @@ def header_problem(fields: Sequence[tuple[str, str]], authority: str, http2: boo
         return "more than one Host header"
     if http2 and hosts and authority and hosts[0].strip().lower() != authority.strip().lower():
         return "the Host header and :authority differ"
-    if sum(1 for k, _ in fields if k.lower() == "content-length") > 1:
-        return "more than one Content-Length header"
+    for single in ("content-length", "content-type"):
+        if sum(1 for k, _ in fields if k.lower() == single) > 1:
+            return f"more than one {single.title()} header"
     for k, v in fields:
         if any(c in v for c in "\r\n\0"):
             return f"the {k} header holds a line break or NUL (a folded header)"
-        if k.lower() in OVERRIDE_HEADERS:
+        # CGI, WSGI and PHP read X_HTTP_METHOD_OVERRIDE and X-HTTP-Method-Override as the same variable
+        if k.lower().replace("_", "-") in OVERRIDE_HEADERS:
             return f"a method override ({k}) is refused: send the method itself"
     return None
 
@@ -121,6 +124,8 @@ class RequestTarget:
         req = flow.request
         fields = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in req.headers.fields]
         problem = target_problem(req.path) or header_problem(fields, req.authority, req.http_version == "HTTP/2.0")
+        if problem is None and req.trailers:
+            problem = "request trailers are refused: some servers merge them into the headers"
         if problem is None and _overrides_in_body(flow, flow.metadata[BODY]):
             problem = "a method override (_method or X-HTTP-Method in the body) is refused: send the method itself"
         if problem is not None:

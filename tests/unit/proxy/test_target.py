@@ -62,6 +62,8 @@ def test_ordinary_targets_pass(target: str) -> None:
     ([("x-http-method", "DELETE")], "", False),
     ([("X-Method-Override", "PUT")], "", False),
     ([("X-Forwarded-Method", "DELETE")], "", False),
+    ([("X_HTTP_Method_Override", "DELETE")], "", False),
+    ([("Content-Type", "application/json"), ("content-type", "application/x-www-form-urlencoded")], "", False),
 ])
 def test_ambiguous_headers_are_refused(fields: list[tuple[str, str]], authority: str, http2: bool) -> None:
     assert header_problem(fields, authority, http2) is not None
