@@ -60,9 +60,14 @@ def _plain_upstream(h: Host) -> None:
     out = h.outside
     log = out.workdir / "plain.jsonl"
     log.touch(mode=0o600)
-    out.spawn([sys.executable, "-m", "trustfence.demo.upstream", "--listen", f"{out.addr}:80", "--plain",
-               "--log", str(log)])
-    out.wait_tcp(out.addr, 80)
+    err = out.workdir / "plain.stderr"
+    with err.open("wb") as f:
+        out.spawn([sys.executable, "-m", "trustfence.demo.upstream", "--listen", f"{out.addr}:80", "--plain",
+                   "--log", str(log)], stdout=f, stderr=f)
+    try:
+        out.wait_tcp(out.addr, 80, timeout=30)
+    except RuntimeError as e:
+        raise RuntimeError(f"{e}:\n{err.read_text()}") from None
     h.env["TF_UPSTREAM_RESOLVE"] = ",".join(f"{name}={out.addr}" for name in out.hosts)
 
 
