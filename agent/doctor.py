@@ -117,6 +117,30 @@ def _tracefs() -> Check:
                  "" if ok else "mount -t tracefs tracefs /sys/kernel/tracing", required=False)
 
 
+def _landlock() -> Check:
+    from trustfence.agent.sandbox import landlock
+
+    version = landlock.abi()
+    if not version:
+        return Check("landlock", False, landlock.unavailable_reason(), landlock.FIX)
+    scoped = " (signals and abstract sockets scoped)" if version >= 6 else ""
+    return Check("landlock", True, f"ABI {version}{scoped}: the agent writes only where its policy allows")
+
+
+def _namespaces() -> Check:
+    """A child that makes a PID and a mount namespace of its own, as every sandbox's init does."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.unshare(os.CLONE_NEWPID | os.CLONE_NEWNS)
+            os._exit(0)
+        except BaseException:  # noqa: BLE001 - the exit status is the answer
+            os._exit(1)
+    ok = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    return Check("pid+mount ns", ok, "created a PID and a mount namespace" if ok else "unshare refused",
+                 "" if ok else "run as root on a kernel built with CONFIG_PID_NS (every distribution kernel is)")
+
+
 def _vault_key() -> Check:
     from trustfence.agent.paths import paths
     from trustfence.vault import VaultError, load_key
@@ -128,9 +152,26 @@ def _vault_key() -> Check:
     return Check("vault key", True, f"key {key.key_id} from {key.source}")
 
 
+def _state_modes() -> Check:
+    from trustfence.agent.modes import loose
+    from trustfence.agent.paths import paths
+
+    p = paths()
+    if not p.home.exists():
+        return Check("state file modes", True, f"{p.home} does not exist yet (tf init creates it)")
+    wide = loose(p)
+    if not wide:
+        return Check("state file modes", True, f"everything under {p.home} is root-only but the public CA bundle")
+    shown = "; ".join(f"{path} is {mode:04o} (at most {ceiling:04o})" for path, mode, ceiling in wide[:5])
+    more = f" and {len(wide) - 5} more" if len(wide) > 5 else ""
+    fix = "; ".join(f"chmod {mode & ceiling:04o} {path}" for path, mode, ceiling in wide[:5])
+    return Check("state file modes", False, f"readable or writable beyond root: {shown}{more}",
+                 f"{fix} (or sudo tf init, which tightens every state file)")
+
+
 CHECKS: tuple[Callable[[], Check], ...] = (
-    _root, _python, _mitmproxy, lambda: _tool("ip", "iproute2"), lambda: _tool("setpriv", "util-linux"),
-    _nft, _netns, _cgroup2, _forwarding, _headers, _bcc, _tracefs, _vault_key,
+    _root, _python, _mitmproxy, lambda: _tool("ip", "iproute2"),
+    _nft, _netns, _namespaces, _landlock, _cgroup2, _forwarding, _headers, _bcc, _tracefs, _vault_key, _state_modes,
 )
 
 

@@ -11,7 +11,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from trustfence.agent.config import dump_permissions, load_permissions, parse_permissions
+from trustfence.agent.config import decode_utf8, dump_permissions, load_permissions, parse_permissions
 from trustfence.agent.paths import Paths
 from trustfence.connectors import ConnectorSet
 from trustfence.policy import (
@@ -53,9 +53,11 @@ def load(paths: Paths, connectors: ConnectorSet) -> CompiledPolicy:
     """Both files (a missing policies file is no policies); raises ConfigError / PolicyFileError."""
     perms = load_permissions(paths.permissions, connectors)
     try:
-        text = paths.policies.read_text()
+        text = decode_utf8(paths.policies.read_bytes(), paths.policies)
     except FileNotFoundError:
         text = ""
+    except OSError as e:
+        raise PolicyFileError(paths.policies, None, f"cannot read: {e.strerror}") from None
     policies = parse_policies(text, paths.policies)
     _check_connectors(policies, connectors, paths.policies, text)
     return _compiled(perms, policies)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from trustfence.agent.config import Config, atomic_write, dump_config, dump_permissions
+from trustfence.agent.modes import tighten
 from trustfence.agent.paths import Paths
 from trustfence.vault import ensure_key
 
@@ -29,10 +30,10 @@ def ensure_state(paths: Paths) -> list[str]:
     _dir(paths.public, 0o755, created)
     _dir(paths.sandboxes, 0o700, created)
     if not paths.config.exists():
-        atomic_write(paths.config, dump_config(Config()), 0o644)
+        atomic_write(paths.config, dump_config(Config()), 0o600)
         created.append(str(paths.config))
     if not paths.permissions.exists():
-        atomic_write(paths.permissions, dump_permissions(()), 0o644)
+        atomic_write(paths.permissions, dump_permissions(()), 0o600)
         created.append(str(paths.permissions))
     if not paths.vault_key.exists():
         key = ensure_key(paths.vault_key)  # TF_VAULT_KEY / a systemd credential, when set, win over a file
@@ -53,6 +54,7 @@ def ensure_state(paths: Paths) -> list[str]:
     bundle = system.rstrip("\n") + "\n" + cert
     if not paths.agent_bundle.exists() or paths.agent_bundle.read_text() != bundle:
         atomic_write(paths.agent_bundle, bundle, 0o644)
+    created.extend(f"tightened {c}" for c in tighten(paths))  # an older install, or a hand edit made them wider
     return created
 
 

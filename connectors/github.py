@@ -25,7 +25,17 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import replace
 
-from trustfence.connectors.base import Action, BodyRule, Connector, RequestView, Risk, Route, Router
+from trustfence.connectors.base import (
+    Action,
+    BodyRule,
+    Connector,
+    RequestView,
+    Risk,
+    Route,
+    Router,
+    clean_base_path,
+    under_base,
+)
 from trustfence.connectors.graphql import fixed_actions, graphql_action
 from trustfence.connectors.protocols import unknown_action, unknown_actions
 
@@ -337,9 +347,7 @@ class GitHubConnector(Connector):
 
     def __init__(self, name: str, hosts: tuple[str, ...], base_path: str = "") -> None:
         super().__init__(name, hosts)
-        base = base_path.strip().rstrip("/")
-        if base and not base.startswith("/"):
-            base = "/" + base
+        base = clean_base_path(base_path)
         self.base_path = base
         self.graphql_path = posixpath.dirname(base).rstrip("/") + "/graphql" if base else "/graphql"
 
@@ -352,19 +360,9 @@ class GitHubConnector(Connector):
         target = view if view.method.isupper() else replace(view, method=view.method.upper())
         if target.method == "POST" and (target.path.rstrip("/") or "/") == self.graphql_path:
             return graphql_action(self.name, "github", target, GITHUB_MUTATIONS)
-        path = self._api_path(target.path)
+        path = under_base(target.path, self.base_path)
         if path is not None:
             found = _ROUTER.match(self.name, target, path)
             if found is not None:
                 return found
         return unknown_action(self.name, "github", view)
-
-    def _api_path(self, path: str) -> str | None:
-        """The path relative to the API root, or None when the request is outside ``base_path``."""
-        if not self.base_path:
-            return path
-        if path == self.base_path:
-            return "/"
-        if path.startswith(self.base_path + "/"):
-            return path[len(self.base_path):]
-        return None

@@ -2,8 +2,10 @@
 
 Used by the demo and the tests in place of api.github.com (there is no internet here). It answers every
 request with a JSON echo (method, path, headers, body) and appends the same to a JSONL log, so a test can
-prove what did and did not reach the upstream. Run as ``python -m trustfence.demo.upstream`` (``--plain`` for
-plain HTTP, where a credential must never arrive).
+prove what did and did not reach the upstream. With ``--static DIR`` a host that has a directory
+``DIR/<host>`` is served from it instead (a file, or a directory's ``index.html`` / ``index.json``; 404 for
+anything else): a fake package registry built from files a test generates. Run as
+``python -m trustfence.demo.upstream`` (``--plain`` for plain HTTP, where a credential must never arrive).
 
 It is as permissive as a careless server: it honours any ``Upgrade`` (101, then goes on reading requests on the
 same connection, as a server speaking the new protocol might), and logs each WebSocket message it receives
@@ -25,6 +27,7 @@ import time
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -82,6 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out as two writes: without TCP_NODELAY the second waits ~40 ms for a delayed ACK.
     disable_nagle_algorithm = True
     log_path: Path
+    static: Path | None = None
     lock = threading.Lock()
 
     def _handle(self) -> None:
@@ -95,6 +99,8 @@ class _Handler(BaseHTTPRequestHandler):
             "body": body.decode("utf-8", "replace"),
         }
         self._log(entry)
+        if self._static():
+            return
         if self.path.endswith("/events"):
             self._events()
             return
@@ -130,6 +136,26 @@ class _Handler(BaseHTTPRequestHandler):
     def _log(self, entry: Mapping[str, object]) -> None:
         with self.lock, self.log_path.open("a") as f:
             f.write(json.dumps(entry) + "\n")
+
+    def _static(self) -> bool:
+        """Answer from ``static/<host>/<path>`` when the host has a directory there; False otherwise."""
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
+        if self.static is None or not host or not (self.static / host).is_dir():
+            return False
+        base = (self.static / host).resolve()
+        target = (base / unquote(self.path.split("?", 1)[0]).lstrip("/")).resolve()
+        if target.is_dir():
+            target = next((target / n for n in ("index.html", "index.json") if (target / n).is_file()), target)
+        found = target.is_relative_to(base) and target.is_file() and self.command in ("GET", "HEAD")
+        payload = target.read_bytes() if found else b"not found\n"
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Type", {".html": "text/html", ".json": "application/json"}.get(
+            target.suffix if found else "", "application/octet-stream" if found else "text/plain"))
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+        return True
 
     def _events(self) -> None:
         """Server-sent events: one now, one a second later (a proxy that buffers delays the first)."""
@@ -206,9 +232,10 @@ def _ws_frame(opcode: int, data: bytes) -> bytes:
     return bytes([0x80 | opcode]) + size + data
 
 
-def serve(host: str, port: int, cert: Path | None, key: Path | None, log_path: Path) -> None:
+def serve(host: str, port: int, cert: Path | None, key: Path | None, log_path: Path,
+          static: Path | None = None) -> None:
     """Serve until killed; TLS with ``cert`` and ``key``, plain HTTP when they are None."""
-    handler = type("Handler", (_Handler,), {"log_path": log_path})
+    handler = type("Handler", (_Handler,), {"log_path": log_path, "static": static})
     server = ThreadingHTTPServer((host, port), handler)
     if cert is not None and key is not None:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -225,11 +252,12 @@ def main() -> None:
     ap.add_argument("--key", type=Path)
     ap.add_argument("--plain", action="store_true", help="plain HTTP instead of TLS (no --cert/--key)")
     ap.add_argument("--log", type=Path, required=True)
+    ap.add_argument("--static", type=Path, help="serve DIR/<host>/<path> for hosts with a directory there")
     a = ap.parse_args()
     if not a.plain and (a.cert is None or a.key is None):
         ap.error("--cert and --key are required unless --plain")
     host, _, port = a.listen.rpartition(":")
-    serve(host, int(port), None if a.plain else a.cert, None if a.plain else a.key, a.log)
+    serve(host, int(port), None if a.plain else a.cert, None if a.plain else a.key, a.log, a.static)
 
 
 if __name__ == "__main__":

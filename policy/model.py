@@ -8,10 +8,11 @@ verdict is deny. How permissions and conditional policies combine is stated once
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DONE", "NAME", "VERDICTS", "Catalogue", "Permission", "PolicyError", "Verdict", "validate_name",
+__all__ = ["DONE", "GATEWAY_MAX", "NAME", "gateway_name_problem", "VERDICTS", "Catalogue", "Permission", "PolicyError", "Verdict", "validate_name",
            "validate_pattern"]
 
 Verdict = Literal["allow", "deny", "require_approval"]
@@ -21,7 +22,12 @@ DONE: dict[Verdict, str] = {"allow": "allowed", "deny": "denied", "require_appro
 """What a verdict did to the request, as a reason says it ("denied by permission ...")."""
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-"""Gateway and connector names, wherever they appear (permissions, configuration, the vault)."""
+"""Connector names (and policy ids, roles, environments), wherever they appear: they become TOML keys,
+vault bindings and parts of action names, so they stay plain."""
+GATEWAY_MAX = 64
+"""Gateway names are free-form and case-sensitive (``tf run --name "Finance Bot"``): 1-64 characters, no control
+characters, no space at either end. Nothing on the host is named after them (namespaces, veths, tables and
+cgroups carry the sandbox's random id), so only what a human can read back unambiguously is asked of them."""
 _PATTERN = re.compile(r"^(\*|[a-z0-9_-]+(\.[A-Za-z0-9_/-]+)*(\.\*)?)$")
 
 
@@ -49,8 +55,27 @@ class Permission:
         return f"perm:{self.gateway}/{self.connector}/{self.action}"
 
 
+def gateway_name_problem(value: object) -> str:
+    """Why ``value`` cannot be a gateway name; empty when it can."""
+    if not isinstance(value, str) or not value:
+        return "a gateway name is 1-64 characters"
+    if len(value) > GATEWAY_MAX:
+        return f"a gateway name is at most {GATEWAY_MAX} characters, this one has {len(value)}"
+    if value != value.strip():
+        return "a gateway name does not start or end with a space"
+    for i, c in enumerate(value):
+        if unicodedata.category(c).startswith("C"):  # control, format, surrogate, private use, unassigned
+            return f"a gateway name has no control or invisible characters (U+{ord(c):04X} at {i + 1})"
+    return ""
+
+
 def validate_name(kind: str, value: str) -> str:
-    if not NAME.match(value):
+    """``value`` if it is a valid name of its kind (a gateway: free-form; anything else: ``NAME``)."""
+    if kind == "gateway":
+        if why := gateway_name_problem(value):
+            raise PolicyError(f"gateway {value!r} is not a valid name: {why}")
+        return value
+    if not isinstance(value, str) or not NAME.match(value):
         raise PolicyError(f"{kind} {value!r} is not a valid name (letters, digits, '_', '-', '.'; 1-64 chars)")
     return value
 

@@ -21,7 +21,8 @@ from mitmproxy import http
 from trustfence.connectors import Action
 from trustfence.policy import Decision
 from trustfence.proxy.destination import Destination
-from trustfence.proxy.holds import Approval, request_digest
+from trustfence.proxy.holds import Approval, request_digest, who
+from trustfence.proxy.record import refuse_unrecordable
 from trustfence.proxy.responses import deny, settled
 from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, EnforcerState, Gateway
 
@@ -50,6 +51,8 @@ class Approvals:
         decision: Decision | None = flow.metadata.get(DECISION)
         if decision is None or decision.verdict != "require_approval":
             return
+        if flow.metadata.get("tf.outcome") == "would_require_approval":
+            return  # monitor forwards everything, approvals included (soft_enforce still holds them)
         try:
             await self._hold(flow, decision)
         except Exception as e:  # noqa: BLE001 - a failure while holding must close, never forward
@@ -59,6 +62,10 @@ class Approvals:
             deny(flow, "held for approval and never released", decision=decision)  # fail closed, whatever happened
 
     async def _hold(self, flow: http.HTTPFlow, decision: Decision) -> None:
+        store = self.state.store
+        if store is not None and (why := store.unavailable()):  # a human's answer could not be recorded either
+            refuse_unrecordable(flow, self.state, f"traffic log unavailable: {why}", "not held for approval")
+            return
         queue = self.state.approvals
         gw: Gateway = flow.metadata[GATEWAY]
         action: Action = flow.metadata[ACTION]
@@ -71,7 +78,7 @@ class Approvals:
         a = queue.open(gateway=gw.name, connector=action.connector, action=action.name, method=flow.request.method,
                        url=flow.request.pretty_url, digest=digest, reason=decision.reason, rule_id=decision.rule_id,
                        risk=action.risk, timeout=settings.timeout if settings else self.state.approval_timeout,
-                       approver_role=settings.approver_role if settings else "")
+                       approver_role=settings.approver_role if settings else "", agent_uid=gw.uid)
         if a is None:
             deny(flow, f"gateway {gw.name} already holds {queue.per_gateway} requests waiting for approval",
                  status=429, decision=decision, allow_with="tf approvals list")
@@ -93,8 +100,8 @@ class Approvals:
                  decision=decision, allow_with=f"tf approvals list --gateway {gw.name}")
             return
         if not approved:
-            by = f"uid {a.answered_by}" if a.answered_by else "the daemon"
-            deny(flow, f"approval {a.id} denied by {by}" + (f": {a.note}" if a.note else ""), decision=decision,
+            deny(flow, f"approval {a.id} denied by {who(a.answered_by)}" + (f": {a.note}" if a.note else ""),
+                 decision=decision,
                  allow_with=f"tf approvals show {a.id}")
             return
         a.released = True
@@ -105,7 +112,7 @@ class Approvals:
             deny(flow, f"the request changed after approval {a.id}; not sent", decision=decision)
             return
         note = f": {a.note}" if a.note else ""
-        approved = Decision("allow", f"approved by uid {a.answered_by} (approval {a.id}{note}); {decision.reason}",
+        approved = Decision("allow", f"approved by {who(a.answered_by)} (approval {a.id}{note}); {decision.reason}",
                             decision.rule_id, decision.decision_id, decision.risk_score)
         flow.metadata[DECISION] = approved
         flow.metadata[APPROVAL] = a.id

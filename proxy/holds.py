@@ -9,19 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import pwd
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Approval", "ApprovalError", "ApprovalQueue", "State", "request_digest"]
+__all__ = ["Approval", "ApprovalError", "ApprovalQueue", "State", "request_digest", "who"]
 
 State = Literal["pending", "approved", "denied", "expired"]
 
 
 class ApprovalError(ValueError):
     """An approval id that does not exist, or one that was already answered."""
+
+
+def who(uid: int | None) -> str:
+    """Who answered, as a message names them: ``alice (uid 1000)``, or the daemon itself."""
+    if uid is None:
+        return "the daemon"
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
 
 
 def request_digest(method: str, url: str, body: bytes) -> str:
@@ -49,6 +60,7 @@ class Approval:
     created: float
     expires: float
     approver_role: str = ""
+    agent_uid: int = -1  # the uid of the agent that sent the request: never one who may answer it
     state: State = "pending"
     answered_by: int | None = None
     answered_at: float | None = None
@@ -60,7 +72,7 @@ class Approval:
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in (
             "id", "gateway", "connector", "action", "method", "url", "digest", "reason", "rule_id", "risk",
-            "created", "expires", "approver_role", "state", "answered_by", "answered_at", "note", "always",
+            "created", "expires", "approver_role", "agent_uid", "state", "answered_by", "answered_at", "note", "always",
             "released")}
 
 
@@ -78,13 +90,14 @@ class ApprovalQueue:
         return sum(1 for a in self._all.values() if a.gateway == gateway and a.state == "pending")
 
     def open(self, *, gateway: str, connector: str, action: str, method: str, url: str, digest: str,
-             reason: str, rule_id: str, risk: str, timeout: float, approver_role: str = "") -> Approval | None:
+             reason: str, rule_id: str, risk: str, timeout: float, approver_role: str = "",
+             agent_uid: int = -1) -> Approval | None:
         """A new pending approval, or None when the gateway already holds its cap."""
         if self.held(gateway) >= self.per_gateway:
             return None
         now = self.clock()
         a = Approval(secrets.token_hex(4), gateway, connector, action, method, url, digest, reason, rule_id, risk,
-                     now, now + timeout, approver_role)
+                     now, now + timeout, approver_role, agent_uid)
         a.answer = asyncio.get_running_loop().create_future()
         self._all[a.id] = a
         self._trim()
@@ -98,8 +111,10 @@ class ApprovalQueue:
             raise ApprovalError(f"no approval {approval_id!r} (see tf approvals list)")
         return a
 
-    def answer(self, approval_id: str, approve: bool, *, by: int, note: str = "", always: bool = False) -> Approval:
-        """Approve or deny a pending approval; anything already answered or expired is refused, unchanged."""
+    def answer(self, approval_id: str, approve: bool, *, by: int | None, note: str = "",
+               always: bool = False) -> Approval:
+        """Approve or deny a pending approval (``by``: the uid, None for the daemon itself, e.g. a kill
+        switch); anything already answered or expired is refused, unchanged."""
         a = self.get(approval_id)
         if a.state != "pending":
             raise ApprovalError(f"approval {approval_id} was already {a.state}; nothing changed")
@@ -118,7 +133,7 @@ class ApprovalQueue:
         """Deny every pending approval ``match`` selects (the kill switch); returns them."""
         hit = [a for a in self._all.values() if a.state == "pending" and match(a)]
         for a in hit:
-            self.answer(a.id, False, by=0, note=note)
+            self.answer(a.id, False, by=None, note=note)
         return hit
 
     def take_approved(self, gateway: str, digest: str) -> Approval | None:

@@ -7,6 +7,7 @@ closed when the sandbox goes away.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from trustfence.proxy.record import Record
 from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.switches import Switch
 from trustfence.proxy.target import RequestTarget
+from trustfence.proxy.unparsed import Unparsed
 from trustfence.proxy.upgrades import Upgrades
 
 __all__ = ["Enforcer", "EnforcerError", "enforcer_addons"]
@@ -51,7 +53,7 @@ def enforcer_addons(state: EnforcerState) -> list[Any]:
         KillSwitch(state),
         Upgrades(),  # only WebSocket upgrades; a 101 that is not WebSocket is killed (before Record sees it)
         Bodies(),  # the body decoded once, bounded: 413 for a decompression bomb
-        RequestTarget(),  # 400 for anything the upstream could read differently from the classifier
+        RequestTarget(state),  # 400 for anything the upstream could read differently from the classifier
         Classify(state),
         ActionRateLimit(state),  # the limits and switches that need the action or connector Classify names
         ConnectorKillSwitch(state),
@@ -59,6 +61,7 @@ def enforcer_addons(state: EnforcerState) -> list[Any]:
         Approvals(state),
         Inject(state),
         Record(state),
+        Unparsed(state),  # rows for what mitmproxy refused before it was a request
         DnsAnswer(state),
         core.Core(),
         proxyserver.Proxyserver(),
@@ -112,6 +115,11 @@ class Enforcer(Master):
 
     async def running(self) -> None:
         await super().running()
+        # What is loaded by now (mitmproxy, connectors, the compiled policy, bcc, DuckDB: ~120k objects) lives
+        # as long as the process. Frozen, the collector stops walking it on every full collection, each of
+        # which paused the event loop, and every request waiting on it, for 100 ms and more on a busy host.
+        gc.collect()
+        gc.freeze()
         self.started.set()
 
     def cut(self, switch: Switch) -> int:

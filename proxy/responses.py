@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -14,16 +15,21 @@ from trustfence.connectors import Action
 from trustfence.policy import Decision
 from trustfence.proxy.state import ACTION, DECISION, GATEWAY, Gateway
 
-__all__ = ["allow_command", "deny", "fail_closed", "settled", "stamp_headers"]
+__all__ = ["allow_command", "deny", "fail_closed", "settled", "stamp_headers", "status_reason"]
 
 log = logging.getLogger("trustfence.enforcer")
 
 
-def allow_command(gateway: str, action: Action | None, host: str) -> str:
-    """The exact ``tf`` line that would allow this request."""
+def allow_command(gateway: str, action: Action | None, host: str, decision: Decision | None = None) -> str:
+    """What would allow this request: the exact ``tf`` line, or, when a conditional policy decided, where that
+    policy is changed (a permission would not override it: deny wins)."""
+    if decision is not None and decision.rule_id.startswith("policy:"):
+        pid = decision.rule_id.removeprefix("policy:")
+        return (f"policy {pid!r} decides this: change or remove it in policies.toml (tf permissions export "
+                f"shows it; tf permissions import FILE replaces it)")
     if action is None or not action.connector:
         return f"tf connector add generic --name {host.split('.')[0] or 'site'} --domains {host}"
-    return (f"tf permissions set --gateway {gateway} --connector {action.connector} "
+    return (f"tf permissions set --gateway {shlex.quote(gateway)} --connector {action.connector} "
             f"--action {action.name} --decision allow")
 
 
@@ -45,11 +51,25 @@ def deny(flow: http.HTTPFlow, reason: str, *, status: int = 403, decision: Decis
     if allow_with is not None:
         body["allow_with"] = allow_with
     elif gw is not None and status == 403:
-        body["allow_with"] = allow_command(gw.name, action, flow.request.pretty_host)
+        body["allow_with"] = allow_command(gw.name, action, flow.request.pretty_host, decision)
     flow.response = http.Response.make(status, json.dumps(body, indent=2) + "\n",
                                        {"Content-Type": "application/json"})
+    flow.response.reason = status_reason(flow.response.reason, reason)
     flow.metadata.setdefault("tf.reason", reason)
     flow.metadata["tf.outcome"] = outcome
+
+
+_REASON_MAX = 300
+
+
+def status_reason(phrase: str, reason: str) -> str:
+    """The HTTP/1 status line's reason phrase, carrying why: clients that report only the status line (pip's
+    ``403 Client Error: ... for url``, npm's ``403 ... - GET ...``) then say why they were refused. Printable
+    ASCII only and bounded, since parts of a reason (a package name) come from the agent's request."""
+    text = "".join(ch if " " <= ch <= "~" else "?" for ch in reason)
+    if len(text) > _REASON_MAX:
+        text = text[:_REASON_MAX - 3] + "..."
+    return f"{phrase} (TrustFence: {text})"
 
 
 def stamp_headers(flow: http.HTTPFlow) -> None:

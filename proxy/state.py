@@ -8,21 +8,22 @@ through ``flow.metadata`` under the keys below.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from trustfence.bpf.guard import Origin
 from trustfence.connectors import ConnectorSet
 from trustfence.policy import CompiledPolicy, compile_policy
+from trustfence.policy.allowlist import AllowList
 from trustfence.proxy.limiter import Limiter
 from trustfence.proxy.switches import Switches
 from trustfence.proxy.holds import ApprovalQueue
 from trustfence.store import Store
 from trustfence.vault import Vault
 
-__all__ = ["ACTION", "BODY", "Credentials", "DECISION", "DEST", "EnforcerState", "GATEWAY", "Gateway", "KILLED", "LEVEL",
-           "Level", "ORIGIN", "Origin", "SECRET"]
+__all__ = ["ACTION", "BODY", "Credentials", "DECISION", "DEST", "EnforcerState", "GATEWAY", "Gateway", "KILLED",
+           "LEVEL", "Level", "ORIGIN", "Origin", "SECRET", "SEQ"]
 
 GATEWAY = "tf.gateway"
 DEST = "tf.dest"
@@ -32,6 +33,7 @@ ORIGIN = "tf.origin"
 SECRET = "tf.secret"  # the credential injected into this flow: what must not come back to the agent or a row
 LEVEL = "tf.level"  # the gateway's enforcement level when Enforce decided: an approval is held only if not monitor
 BODY = "tf.body"  # the request body as Bodies decoded it, within bounds (what Classify's view reads)
+SEQ = "tf.seq"  # the flow's sequence number in the traffic journal, given before it is forwarded
 KILLED = "tf.killed"  # the kill switch that cut this flow in transit (recorded as "killed" with its reason)
 
 # monitor: forward everything, record the decision; soft_enforce: a deny is recorded as would_deny and
@@ -48,6 +50,7 @@ class Gateway:
     sandbox: str
     agent_addr: str
     host_addr: str
+    uid: int = -1  # the uid the agent runs as: it may never answer its own held requests (-1: not known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,8 @@ class EnforcerState:
     store: Store | None
     connectors: ConnectorSet = field(default_factory=ConnectorSet)
     policy: CompiledPolicy = field(default_factory=lambda: compile_policy(()))
+    # connector name -> the packages it may download (``[connectors.NAME] allow_list``), swapped whole on reload
+    allow_lists: Mapping[str, AllowList] = field(default_factory=dict)
     gateways: dict[str, Gateway] = field(default_factory=dict)  # agent address -> gateway
     # (agent address, source port) -> what the connection dialled and who opened it (the eBPF lock's record)
     origins: Callable[[str, int], Origin | None] | None = None
@@ -86,6 +91,9 @@ class EnforcerState:
     default_level: Level = "full_enforce"  # the level of every gateway not in ``levels``
     approvals: ApprovalQueue = field(default_factory=ApprovalQueue)  # requests held for a human
     approval_timeout: float = 300.0  # seconds a held request waits unless its policy says otherwise
+    # Why the policy files were rejected when the daemon started (empty: they run). While set, nothing is known
+    # of what they allow, so every request is denied with this reason; a valid edit clears it.
+    policy_error: str = ""
 
     def level_of(self, gateway: str) -> Level:
         return self.levels.get(gateway, self.default_level)

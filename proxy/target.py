@@ -31,7 +31,8 @@ from mitmproxy import http
 from trustfence.connectors.base import RequestView, body_fields
 from trustfence.proxy.bodies import Body
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import BODY
+from trustfence.proxy.destination import split_host
+from trustfence.proxy.state import BODY, EnforcerState
 
 __all__ = ["METHOD_FIELDS", "OVERRIDE_HEADERS", "RequestTarget", "header_problem", "target_problem"]
 
@@ -51,8 +52,9 @@ _PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _PCT_STRUCTURAL = re.compile(r"%(2[fF]|5[cC]|3[fF]|23|25|3[bB]|[01][0-9A-Fa-f]|7[fF])")
 
 
-def target_problem(target: str) -> str | None:
-    """Why the request target (path and query, as received) could be read two ways; None when it cannot."""
+def target_problem(target: str, encoded_slash: bool = False) -> str | None:
+    """Why the request target (path and query, as received) could be read two ways; None when it cannot.
+    ``encoded_slash``: the host's connector reads ``%2F`` as its upstream does (``Connector.encoded_slash``)."""
     if "#" in target:
         return "a request target with a fragment (#) is refused: servers disagree on where its path ends"
     path, _, query = target.partition("?")
@@ -64,13 +66,14 @@ def target_problem(target: str) -> str | None:
                "or non-ASCII)"
     if _PCT.search(path):
         return "the request path has a malformed % escape"
-    if m := _PCT_STRUCTURAL.search(path):
+    if m := _PCT_STRUCTURAL.search(re.sub("%2[fF]", "", path) if encoded_slash else path):
         return f"the request path encodes a separator or control character ({m.group(0)}): send it plainly"
     try:
         unquote_to_bytes(path).decode("utf-8")
     except UnicodeDecodeError:
         return "the request path has % escapes that are not UTF-8 (servers decode such bytes differently)"
-    segments = path[1:].split("/")
+    # where an encoded slash passes, the segments it makes must be as plain as any other
+    segments = (unquote(path) if encoded_slash else path)[1:].split("/")
     for i, seg in enumerate(segments):
         if seg == "" and i != len(segments) - 1:
             return "the request path has an empty segment (//)"
@@ -119,11 +122,17 @@ class RequestTarget:
     """Refuse (400) any request whose target or headers have more than one reading, or that overrides its
     method."""
 
+    def __init__(self, state: EnforcerState) -> None:
+        self.state = state
+
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
         req = flow.request
         fields = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in req.headers.fields]
-        problem = target_problem(req.path) or header_problem(fields, req.authority, req.http_version == "HTTP/2.0")
+        # The name the request gives: if it disagrees with SNI or CONNECT, Classify refuses it right after.
+        connector = self.state.connectors.for_host(split_host(req.pretty_host))
+        problem = (target_problem(req.path, connector is not None and connector.encoded_slash)
+                   or header_problem(fields, req.authority, req.http_version == "HTTP/2.0"))
         if problem is None and req.trailers:
             problem = "request trailers are refused: some servers merge them into the headers"
         if problem is None and _overrides_in_body(flow, flow.metadata[BODY]):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from trustfence.policy.model import NAME
+from trustfence.policy.model import NAME, gateway_name_problem
 from trustfence.vault.dummy import is_dummy
 from trustfence.vault.errors import InvalidEntry, InvalidSecret
 
@@ -54,7 +54,12 @@ def clean_token(text: str) -> str:
 
 
 def validate_name(kind: str, value: str) -> str:
-    """A connector or gateway name: letters, digits, '_', '-', '.'; 1-64 characters, starting alphanumeric."""
+    """A connector name: letters, digits, '_', '-', '.'; 1-64 characters, starting alphanumeric. A gateway
+    name: free-form (policy.model.gateway_name_problem)."""
+    if kind == "gateway":
+        if why := gateway_name_problem(value):
+            raise InvalidEntry(f"gateway {value!r} is not a valid name: {why}")
+        return value
     if not isinstance(value, str) or not NAME.match(value):
         raise InvalidEntry(f"{kind} {value!r} is not a valid name (letters, digits, '_', '-', '.'; 1-64 chars)")
     return value

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from trustfence.agent import config as cfgmod
 from trustfence.agent.ops import OpError, Reply, op
 from trustfence.agent.ops.policy import row, same
-from trustfence.proxy.holds import ApprovalError
+from trustfence.proxy.holds import Approval, ApprovalError
 
 if TYPE_CHECKING:
     from trustfence.agent.daemon import Daemon
@@ -19,16 +19,31 @@ log = logging.getLogger("trustfence.daemon")
 
 
 def in_group(uid: int, group: str) -> bool:
-    """Whether ``uid`` may answer an approval for ``group`` (an approver role is a Unix group; none: anyone who
-    can reach the socket, i.e. root and the trustfence group)."""
-    if not group:
-        return True
+    """Whether ``uid`` is a member of the Unix group ``group`` (primary or supplementary)."""
     try:
         g = grp.getgrnam(group)
         user = pwd.getpwuid(uid)
     except KeyError:
         return False
     return user.pw_name in g.gr_mem or user.pw_gid == g.gr_gid
+
+
+def refusal(uid: int, a: Approval, always: bool) -> str:
+    """Why ``uid`` may not answer ``a`` (empty: it may). The agent's own uid never answers its own request,
+    whatever its groups; otherwise root, or a member of the approver role (a Unix group). No role: root only.
+    ``always`` writes a permission, which only root does."""
+    if uid == a.agent_uid:
+        return (f"approval {a.id} was requested by an agent running as uid {uid}: that uid can never answer it; "
+                f"ask root{' or a member of group ' + a.approver_role if a.approver_role else ''}")
+    if uid == 0:
+        return ""
+    if always:
+        return f"approval {a.id} --always writes a permission: root only; you are uid {uid}"
+    if not a.approver_role:
+        return f"approval {a.id} has no approver role: root only; you are uid {uid}"
+    if not in_group(uid, a.approver_role):
+        return f"approval {a.id} can be answered by root or a member of group {a.approver_role}; you are uid {uid}"
+    return ""
 
 
 @op("approvals.list", read=True)
@@ -54,9 +69,8 @@ async def approvals_answer(d: Daemon, req: dict[str, Any]) -> Reply:
     uid = int(req["uid"])
     try:
         a = d.state.approvals.get(str(req.get("id")))
-        if uid != 0 and (always or not in_group(uid, a.approver_role)):
-            need = "root (it writes a permission)" if always else f"root or a member of group {a.approver_role}"
-            raise OpError(f"approval {a.id} can be answered by {need}; you are uid {uid}")
+        if why := refusal(uid, a, always):
+            raise OpError(why)
         if always:  # the permission first: an approval is not given if its permission cannot be written
             new = cfgmod.check_permission({"gateway": a.gateway, "connector": a.connector, "action": a.action,
                                            "decision": "allow"}, d.state.connectors)
@@ -65,10 +79,17 @@ async def approvals_answer(d: Daemon, req: dict[str, Any]) -> Reply:
                 kept = tuple(p for p in d.state.policy.permissions if not same(p, new))
                 d.apply_permissions((*kept, new), f"uid {uid}", f"permission set by approval {a.id} --always",
                                     old[0] if old else None, row(new))
+        if a.state != "pending":
+            raise ApprovalError(f"approval {a.id} was already {a.state}; nothing changed")
+        state = "approved" if approve else "denied"
+        try:  # recorded before it takes effect: an answer that cannot be audited is not given
+            d.audit.append(f"uid {uid}", f"approval {a.id} {state}",
+                           {"action": a.action, "gateway": a.gateway, "digest": a.digest},
+                           {"note": str(req.get("note") or "")})
+        except OSError as e:
+            raise OpError(f"the audit log cannot be written ({e.strerror}); approval {a.id} was not answered") from None
         a = d.state.approvals.answer(a.id, approve, by=uid, note=str(req.get("note") or ""), always=always)
     except ApprovalError as e:
         raise OpError(str(e)) from None
     log.info("approval %s %s by uid %s%s", a.id, a.state, a.answered_by, " (always)" if a.always else "")
-    d.audit.append(f"uid {uid}", f"approval {a.id} {a.state}",
-                   {"action": a.action, "gateway": a.gateway, "digest": a.digest}, {"note": a.note})
     return a.as_dict()

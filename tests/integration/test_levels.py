@@ -69,6 +69,25 @@ def test_monitor_forwards_everything_and_records_the_decision(
     assert [r["decision"] for r in enforcer.rows()] == ["would_deny", "allowed", "would_deny"]
 
 
+def test_monitor_forwards_a_request_that_needs_approval_and_soft_enforce_holds_it(
+    enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path
+) -> None:
+    enforcer.set_permissions(Permission("Bot", "github", "github.pr.*", "allow"),
+                             Permission("Bot", "github", "github.pr.merge", "require_approval"))
+    enforcer.state.default_level = "monitor"
+    with client(enforcer, tmp_path) as c:
+        r = c.put(f"{PULLS}/7/merge")
+    assert (r.status_code, r.headers["x-trustfence-decision"]) == (200, "would_require_approval")
+    assert [g["path"] for g in fake_upstream.received()] == ["/repos/acme/widgets/pulls/7/merge"]
+    assert enforcer.state.approvals.listing() == []  # nothing was held
+    enforcer.state.default_level = "soft_enforce"
+    with client(enforcer, tmp_path) as c:
+        r = c.put(f"{PULLS}/8/merge", headers={"Prefer": "respond-async"})
+    assert (r.status_code, r.headers["x-trustfence-decision"]) == (202, "pending_approval")
+    assert len(fake_upstream.received()) == 1 and len(enforcer.state.approvals.listing("pending")) == 1
+    assert [row["decision"] for row in enforcer.rows()][0] == "would_require_approval"
+
+
 def test_levels_are_per_gateway(enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path) -> None:
     enforcer.state.levels["Other"] = "monitor"  # another gateway's level leaves Bot at full_enforce
     with client(enforcer, tmp_path) as c:

@@ -274,7 +274,7 @@ BAD_PERMS: list[tuple[str, str, tuple[str, ...]]] = [
     ("prefix matching nothing", row(action="github.wiki.*"), ("matches no known action",)),
     ("bad pattern", row(action="github.*.merge"), ("not valid",)),
     ("bad decision", row(decision="maybe"), ("decision must be one of allow, deny", "'maybe'")),
-    ("bad gateway name", row(gateway="no spaces"), ("gateway 'no spaces'",)),
+    ("bad gateway name", row(gateway=" padded"), ("gateway ' padded'", "space")),
     ("missing field", '[[permission]]\ngateway = "Bot"\nconnector = "github"\n', ("missing action, decision",)),
 ]
 

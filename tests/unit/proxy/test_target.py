@@ -72,3 +72,11 @@ def test_ambiguous_headers_are_refused(fields: list[tuple[str, str]], authority:
 def test_ordinary_headers_pass() -> None:
     assert header_problem([("Host", "api.github.com"), ("Content-Length", "2"), ("Accept", "*/*")], "", False) is None
     assert header_problem([("host", "API.github.com")], "api.github.com", True) is None
+
+
+def test_an_encoded_slash_passes_only_where_the_connector_reads_it_as_its_upstream_does() -> None:
+    assert target_problem("/@types%2fnode", encoded_slash=True) is None  # npm's scoped packages
+    assert target_problem("/@types%2fnode") is not None
+    assert target_problem("/@types%2fnode%5c..", encoded_slash=True) is not None
+    assert target_problem("/@types%2f..%2f..%2fx", encoded_slash=True) is not None
+    assert target_problem("/@types%2f%2fx", encoded_slash=True) is not None

@@ -93,7 +93,7 @@ def test_put_normalises_hosts_and_gateways(vault_path: Path, key: MasterKey) -> 
         ("gh", "gitlab", ["api.github.com"], [], "unknown connector type"),
         ("gh", "github", [], [], "at least one host"),
         ("gh", "github", ["not a host"], [], "not a host name"),
-        ("gh", "github", ["api.github.com"], ["bad gateway"], "not a valid name"),
+        ("gh", "github", ["api.github.com"], ["bad\x07gateway"], "not a valid name"),
     ],
 )
 def test_put_refuses_bad_metadata(vault_path: Path, key: MasterKey, name: str, type_name: str,
