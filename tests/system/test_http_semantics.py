@@ -175,12 +175,14 @@ def test_a_101_that_is_not_relayed_as_websocket_is_closed(host: Host) -> None:
 
 def test_an_http2_extended_connect_is_refused(host: Host) -> None:
     """RFC 8441's ``:protocol`` (WebSocket over HTTP/2) is never announced, and a stream that tries it ends the
-    connection before anything is sent upstream."""
+    connection before anything is sent upstream; the refusal is a row (mitmproxy's, recorded by Unparsed)."""
     seen = Seen(host)
     out = agent(host, f"{AGENT} h2connect api.openai.com /v1/realtime")
     assert "goaway" in out or "rst_stream" in out, out
     assert "headers" not in out.split("frames", 1)[-1], out  # no response: nothing was relayed
     assert seen.upstream() == []
+    refused = [r for r in seen.rows() if r["status"] == 400 and ":protocol" in r["reason"]]
+    assert len(refused) == 1 and refused[0]["decision"] == "denied", seen.rows()
 
 
 @pytest.mark.parametrize("how", [
