@@ -62,12 +62,16 @@ class Body:
     mentions_method_field: bool = False
 
 
-METHOD_OVERRIDE = re.compile(rb"(?<![a-z0-9_\-])(?:(?:_|%5f)method|x-http-method-override|x-http-method|"
-                             rb"x-method-override)(?![a-z0-9_\-])", re.IGNORECASE)
-"""A mention of a method-override field name: ``_method`` (or ``%5Fmethod``), ``X-HTTP-Method[-Override]``,
-``X-Method-Override``, as frameworks read them from form or JSON bodies; a whole name only (``payment_method``
-is not one)."""
-_OVERLAP = 32  # a mention (and the byte before it) split across two decoder steps is still found
+_NAMES = rb"(?:(?:_|%5f)method|x-http-method-override|x-http-method|x-method-override)"
+METHOD_OVERRIDE = re.compile(
+    rb"(?:^|[&;?\s])" + _NAMES + rb"=" +       # a form or query field: _method=DELETE
+    rb'|"' + _NAMES + rb'"\s*:' +              # a JSON member: "_method": "DELETE"
+    rb'|\bname="?' + _NAMES + rb'"?[;\s]',     # a multipart part: name="_method"
+    re.IGNORECASE)
+"""A method-override field in a body, shaped as a field: ``_method`` (or ``%5Fmethod``),
+``X-HTTP-Method[-Override]`` or ``X-Method-Override`` as a form field, a JSON member or a multipart part, as
+frameworks read them (``payment_method`` is not one, nor is the text ``_method`` inside a value or a file)."""
+_OVERLAP = 48  # a mention (and the bytes around it) split across two decoder steps is still found
 
 def _inflate(chunks: Iterator[bytes], wbits: int | None) -> Iterator[bytes]:
     """zlib/gzip (several gzip members too); ``wbits`` None: zlib if the first bytes are a zlib header, else

@@ -39,12 +39,17 @@ def test_raw_deflate_and_several_gzip_members() -> None:
 
 
 @pytest.mark.parametrize("mention", [b"_method", b"%5Fmethod", b"X-HTTP-Method-Override", b"x-method-override"])
-def test_every_spelling_of_a_method_override_is_noticed(mention: bytes) -> None:
-    assert decode_bounded(b"a=1&" + mention + b"=DELETE", "").mentions_method_field
-    assert decode_bounded(gzip.compress(b"a=1&" + mention + b"=DELETE"), "gzip").mentions_method_field
+@pytest.mark.parametrize("shape", [b"a=1&{}=DELETE", b"{}=DELETE&a=1", b'{{"a": 1, "{}" : "DELETE"}}',
+                                   b'--B\r\nContent-Disposition: form-data; name="{}"\r\n\r\nDELETE'])
+def test_every_spelling_of_a_method_override_is_noticed(mention: bytes, shape: bytes) -> None:
+    body = shape.replace(b"{}", mention).replace(b"{{", b"{").replace(b"}}", b"}")
+    assert decode_bounded(body, "").mentions_method_field
+    assert decode_bounded(gzip.compress(body), "gzip").mentions_method_field
 
 
-@pytest.mark.parametrize("body", [b"payment_method=pm_1", b'{"payment_method": "pm_1"}', b"x_methods=1"])
+@pytest.mark.parametrize("body", [b"payment_method=pm_1", b'{"payment_method": "pm_1"}', b"x_methods=1",
+                                  b"text=see _method in the docs", b'{"note": "_method"}',
+                                  b"PK\x03\x04 pkg/_method.py \x00\x01"])
 def test_a_longer_name_is_not_a_mention(body: bytes) -> None:
     assert not decode_bounded(body, "").mentions_method_field
 
