@@ -42,6 +42,12 @@ class Route:
     ``when`` placed before its plain twin refines it (PATCH with ``state=closed`` is a close, not an update).
     ``body_params``: body fields (JSON, form-encoded or multipart form fields) copied into the Action's params
     when present. ``query_params``: query parameters copied the same way (the first value when repeated).
+    ``websocket``: the route is a WebSocket endpoint: a ``GET`` with ``Upgrade: websocket`` here is this route's
+    action alone (left out: the upgrade also needs ``<namespace>.websocket.open``, see ``protocols``).
+
+    A ``when`` that cannot read the body (cut at ``INSPECT_BYTES``, not UTF-8, not the JSON or form its
+    content type claims, or readable both ways) fails closed: the request is every route the body could make
+    it, from this one down to the first plain twin, and each of them is decided (``params["operations"]``).
     """
 
     method: str
@@ -51,6 +57,7 @@ class Route:
     when: BodyRule | None = None
     body_params: tuple[str, ...] = ()
     query_params: tuple[str, ...] = ()
+    websocket: bool = False
 
     def compile(self) -> re.Pattern[str]:
         parts = []
@@ -70,8 +77,9 @@ class Route:
 def body_fields(view: RequestView) -> Mapping[str, object] | None:
     """The body's fields: a JSON object, form-encoded or multipart form fields; {} for an empty body.
 
-    None when the body cannot be read: cut at the inspection bound, malformed, or not UTF-8. Never raises.
-    A multipart file part contributes its file name, never its content.
+    None when the body cannot be read: cut at the inspection bound, malformed, or not UTF-8, or when it reads
+    two ways (a form body that is also a JSON object: many APIs parse JSON whatever the content type says).
+    Never raises. A multipart file part contributes its file name, never its content.
     """
     if not view.body:
         return {} if view.body_complete else None
@@ -80,7 +88,10 @@ def body_fields(view: RequestView) -> Mapping[str, object] | None:
     ctype = view.headers.get("content-type", "").lower()
     try:
         if "application/x-www-form-urlencoded" in ctype:
-            return _form_fields(view.body.decode("utf-8"))
+            text = view.body.decode("utf-8")
+            if text.lstrip(_JSON_SPACE)[:1] == "{" and _json_object(text):
+                return None
+            return _form_fields(text)
         if ctype.startswith("multipart/form-data"):
             return _multipart_fields(view.headers.get("content-type", ""), view.body)
         data = parse_json(view.body.decode("utf-8"))
@@ -90,6 +101,13 @@ def body_fields(view: RequestView) -> Mapping[str, object] | None:
 
 
 _JSON_SPACE = " \t\n\r"  # the whitespace JSON allows around a value
+
+
+def _json_object(text: str) -> bool:
+    try:
+        return isinstance(parse_json(text), dict)
+    except (ValueError, RecursionError):
+        return False
 # The scanner json.loads ends in (C where available); typeshed does not declare the attribute.
 _SCAN_JSON: Callable[[str, int], tuple[object, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
@@ -330,7 +348,7 @@ class Router:
         body: Mapping[str, object] | None = None
         body_read = False
         candidates, segments, exact = self._select(view.method, target)
-        for route, matcher, name, by_segments in candidates:
+        for i, (route, matcher, name, by_segments) in enumerate(candidates):
             if by_segments and not exact:
                 continue
             found = matcher(target, segments)
@@ -338,24 +356,61 @@ class Router:
                 continue
             if (route.when is not None or route.body_params) and not body_read:
                 body, body_read = body_fields(view), True
+            if route.when is not None and body is None:
+                return self._any_of(view, target, candidates[i:], segments, exact, found)
             if route.when is not None and not route.when(body or {}):
                 continue
-            params: dict[str, object] = found
-            if route.query_params:
-                query = dict(reversed(view.query))  # reversed: the first value of a repeated name wins
-                for n in route.query_params:
-                    if n in query:
-                        params[n] = query[n]
-            unavailable: frozenset[str] = frozenset()
-            if route.body_params:
-                if body is None:
-                    unavailable = frozenset(route.body_params)
-                else:
-                    for n in route.body_params:
-                        if n in body:
-                            params[n] = body[n]
-            return name, route.risk, params, unavailable
+            return name, route.risk, self._with_query(view, route, found), self._body_params(route, body, found)
         return None
+
+    @staticmethod
+    def _with_query(view: RequestView, route: Route, params: dict[str, object]) -> dict[str, object]:
+        if route.query_params:
+            query = dict(reversed(view.query))  # reversed: the first value of a repeated name wins
+            for n in route.query_params:
+                if n in query:
+                    params[n] = query[n]
+        return params
+
+    @staticmethod
+    def _body_params(route: Route, body: Mapping[str, object] | None, params: dict[str, object]
+                     ) -> frozenset[str]:
+        """Copy the route's body params into ``params``; the names that could not be read."""
+        if not route.body_params:
+            return frozenset()
+        if body is None:
+            return frozenset(route.body_params)
+        for n in route.body_params:
+            if n in body:
+                params[n] = body[n]
+        return frozenset()
+
+    def _any_of(self, view: RequestView, target: str, candidates: list[_Candidate], segments: list[str],
+                exact: bool, found: dict[str, object]) -> tuple[str, Risk, dict[str, object], frozenset[str]]:
+        """A ``when`` could not read the body: every route the body could make this request, from the first
+        candidate (a ``when`` route) down to the first matching route without ``when``, as one request with
+        several operations (``params["operations"]``, each decided, as ``protocols.combine`` lists them)."""
+        parts: list[tuple[str, Risk]] = []
+        unread: set[str] = set()
+        for route, matcher, name, by_segments in candidates:
+            if (by_segments and not exact) or matcher(target, segments) is None:
+                continue
+            parts.append((name, route.risk))
+            unread.update(route.body_params)
+            if route.when is None:
+                break
+        else:  # no plain twin: the body may also fit none of them
+            parts.append((protocols.unknown_action("", self.namespace, view).name, "high"))
+        # The riskiest names it; on a tie the later route, the plain twin the body would otherwise fall to.
+        name, risk = max(reversed(parts), key=lambda part: protocols.RISK_ORDER[part[1]])
+        params = self._with_query(view, candidates[0].route, found)
+        params[protocols.OPERATIONS] = tuple(dict.fromkeys(n for n, _ in parts))
+        return name, risk, params, frozenset(unread)
+
+    @property
+    def websocket_actions(self) -> frozenset[str]:
+        """The actions of the routes marked as WebSocket endpoints."""
+        return frozenset(f"{self.namespace}.{r.action}" for r in self.routes if r.websocket)
 
 
 class Connector:
@@ -377,6 +432,9 @@ class Connector:
     namespace: str = ""
     default_hosts: tuple[str, ...] = ()  # the public API's hosts; empty: configured domains or URLs are needed
     open_prefixes: frozenset[str] = frozenset()
+    encoded_slash: bool = False
+    """The upstream reads ``%2F`` inside a segment as part of a name, and ``parse`` reads it the same way (npm's
+    ``/@scope%2fname``): the enforcer then lets it through instead of refusing it as ambiguous."""
 
     def __init__(self, name: str, hosts: tuple[str, ...]) -> None:
         self.name = name
@@ -414,6 +472,13 @@ class Connector:
         """Whether some action ``classify`` can emit starts with ``prefix`` (``github.pr.`` for ``github.pr.*``)."""
         return self.catalogue.accepts_prefix(prefix)
 
+    @property
+    def websocket_actions(self) -> frozenset[str]:
+        """Actions of the routes this connector marks as WebSocket endpoints (``Route.websocket``): an upgrade
+        there is that action alone. Routed connectors take them from their table; others mark none."""
+        router = getattr(self, "router", None)
+        return router.websocket_actions if isinstance(router, Router) else frozenset()
+
     def param_path(self, path: str) -> str:
         """The path as recorded in an Action's params; a connector whose paths may hold secrets redacts it."""
         return path
@@ -426,4 +491,7 @@ class Connector:
             view = RequestView(method, view.scheme, host, view.port, path, view.query, view.headers, view.body,
                                view.body_complete)
         shared = protocols.protocol_action(self, view)
-        return shared if shared is not None else self.parse(view)
+        if shared is not None:
+            return shared
+        plain = self.parse(view)
+        return protocols.websocket_action(self, view, plain) if protocols.is_websocket_upgrade(view) else plain

@@ -122,6 +122,7 @@ class NpmConnector(PackageConnector):
     router = _ROUTER
     download_actions = frozenset({"npm.package.download"})
     normalise_name = staticmethod(normalise)
+    encoded_slash = True  # npm sends /@scope%2fname, the registry reads one name, so does route_path
 
     def route_path(self, path: str) -> str | None:
         return joined(path)

@@ -163,7 +163,7 @@ OPENAI_ROUTES: tuple[Route, ...] = (
     Route("GET", _RUN + "/steps", "thread.run.step.list", "low"),
     Route("GET", _RUN + "/steps/{step_id}", "thread.run.step.read", "low"),
     # --- realtime: the WebSocket upgrade, and ephemeral keys a browser or device uses directly (high) ---
-    Route("GET", _V + "/realtime", "realtime.connect", "medium", query_params=("model",)),
+    Route("GET", _V + "/realtime", "realtime.connect", "medium", query_params=("model",), websocket=True),
     Route("POST", _V + "/realtime/client_secrets", "realtime.client_secret.create", "high"),
     Route("POST", _V + "/realtime/sessions", "realtime.session.create", "high", body_params=("model",)),
     Route("POST", _V + "/realtime/transcription_sessions", "realtime.transcription_session.create", "high"),

@@ -9,8 +9,11 @@
   are named by their service, not by the host's REST routes, so they have their own namespace; the Action's
   connector is still the configured connector. gRPC only ever uses ``POST``: another method with a gRPC
   content type is not a gRPC call and goes to the connector's parse.
-- **WebSocket upgrade**: a ``GET`` with ``Upgrade: websocket`` is ``<namespace>.websocket.open`` (high): after
-  the upgrade the proxy sees frames, not requests, so opening the socket is the decision.
+- **WebSocket upgrade** (``websocket_action``, applied after parse): a ``GET`` with ``Upgrade: websocket`` on a
+  route the connector marks as a WebSocket endpoint (``Route.websocket``) is that route's action. Anywhere else
+  it performs two operations: ``<namespace>.websocket.open`` (high) and whatever the same ``GET`` is without the
+  header, since an upstream that ignores the upgrade answers it as a plain request. Both must be allowed: an
+  ``Upgrade`` header never turns a denied read into an allowed one.
 
 ``combine`` is the rule for a request that performs several operations (a GraphQL document with several
 mutations, a JSON-RPC batch): the Action's ``name`` is the first of the highest-risk operations in request
@@ -34,7 +37,8 @@ if TYPE_CHECKING:  # base imports this module: Connector is named here for the a
     from trustfence.connectors.base import Connector
 
 __all__ = ["COMMON_OPEN_PREFIXES", "GRPC_INVALID", "GRPC_PREFIX", "HTTP_METHODS", "METHOD_RISK", "OPERATIONS", "RISK_ORDER",
-           "combine", "common_actions", "protocol_action", "unknown_action", "unknown_actions"]
+           "combine", "common_actions", "is_websocket_upgrade", "protocol_action", "unknown_action", "unknown_actions",
+           "websocket_action"]
 
 HTTP_METHODS = ("get", "head", "options", "post", "put", "patch", "delete")
 """Methods that get their own ``unknown.<method>`` action; anything else is ``unknown.other``."""
@@ -73,19 +77,30 @@ def protocol_action(connector: Connector, view: RequestView) -> Action | None:
     if view.method == "POST":
         if _is_grpc(view.headers.get("content-type")):
             return _grpc_action(connector, view)
-    elif view.method == "GET" and _is_websocket_upgrade(view.headers.get("upgrade")):
-        return Action(f"{connector.namespace}.websocket.open", connector.name, "high",
-                      {"path": connector.param_path(view.path)})
     return None
+
+
+def is_websocket_upgrade(view: RequestView) -> bool:
+    """A ``GET`` whose ``Upgrade`` names ``websocket`` (among others: the enforcer refuses those before
+    classification, this only decides what the request is called)."""
+    upgrade = view.headers.get("upgrade")
+    # Upgrade is a comma-separated list of protocols (``websocket``, ``WebSocket``, ``h2c, websocket``).
+    return (view.method == "GET" and upgrade is not None
+            and any(t.strip() == "websocket" for t in upgrade.lower().split(",")))
+
+
+def websocket_action(connector: Connector, view: RequestView, plain: Action) -> Action:
+    """The Action of a WebSocket upgrade whose plain ``GET`` parses to ``plain``: ``plain`` itself on a marked
+    WebSocket endpoint, else ``<namespace>.websocket.open`` combined with ``plain`` (both are decided)."""
+    if plain.name in connector.websocket_actions:
+        return plain
+    params = {**plain.params, "path": connector.param_path(view.path)}
+    return combine(connector.name, [(f"{connector.namespace}.websocket.open", "high"), (plain.name, plain.risk)],
+                   params, plain.unavailable)
 
 
 def _is_grpc(content_type: str | None) -> bool:
     return content_type is not None and content_type.strip().lower().startswith("application/grpc")
-
-
-def _is_websocket_upgrade(upgrade: str | None) -> bool:
-    # Upgrade is a comma-separated list of protocols (``websocket``, ``WebSocket``, ``h2c, websocket``).
-    return upgrade is not None and any(t.strip() == "websocket" for t in upgrade.lower().split(","))
 
 
 def _grpc_action(connector: Connector, view: RequestView) -> Action:

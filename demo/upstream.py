@@ -5,7 +5,11 @@ request with a JSON echo (method, path, headers, body) and appends the same to a
 prove what did and did not reach the upstream. With ``--static DIR`` a host that has a directory
 ``DIR/<host>`` is served from it instead (a file, or a directory's ``index.html`` / ``index.json``; 404 for
 anything else): a fake package registry built from files a test generates. Run as
-``python -m trustfence.demo.upstream``.
+``python -m trustfence.demo.upstream`` (``--plain`` for plain HTTP, where a credential must never arrive).
+
+It is as permissive as a careless server: it honours any ``Upgrade`` (101, then goes on reading requests on the
+same connection, as a server speaking the new protocol might), and logs each WebSocket message it receives
+(method ``WS``), so a test can prove what got past the enforcer after a 101.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import ssl
 import struct
 import threading
 import time
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
@@ -93,8 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "body": body.decode("utf-8", "replace"),
         }
-        with self.lock, self.log_path.open("a") as f:
-            f.write(json.dumps(entry) + "\n")
+        self._log(entry)
         if self._static():
             return
         if self.path.endswith("/events"):
@@ -105,6 +109,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.headers.get("Upgrade", "").lower() == "websocket":
             self._websocket()
+            return
+        if self.headers.get("Upgrade"):  # anything else: switch, then keep reading whatever comes
+            self.send_response(101)
+            self.send_header("Upgrade", self.headers["Upgrade"])
+            self.send_header("Connection", "Upgrade")
+            self.end_headers()
             return
         if self.path.startswith("/redirect/"):  # /redirect/<host>: send the client on to another host
             self.send_response(302)
@@ -122,6 +132,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+    def _log(self, entry: Mapping[str, object]) -> None:
+        with self.lock, self.log_path.open("a") as f:
+            f.write(json.dumps(entry) + "\n")
 
     def _static(self) -> bool:
         """Answer from ``static/<host>/<path>`` when the host has a directory there; False otherwise."""
@@ -189,6 +203,9 @@ class _Handler(BaseHTTPRequestHandler):
                     size = int.from_bytes(self.rfile.read(2 if size == 126 else 8))
                 mask = self.rfile.read(4) if head[1] & 0x80 else bytes(4)
                 data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(size)))
+                if opcode in (1, 2):
+                    self._log({"method": "WS", "path": self.path, "host": self.headers.get("Host"), "headers": {},
+                               "body": data.decode("utf-8", "replace")})
                 reply = {1: 1, 2: 2, 8: 8, 9: 10}.get(opcode)  # text, binary and close echo; ping -> pong
                 if reply is not None:
                     self.wfile.write(_ws_frame(reply, data))
@@ -215,12 +232,15 @@ def _ws_frame(opcode: int, data: bytes) -> bytes:
     return bytes([0x80 | opcode]) + size + data
 
 
-def serve(host: str, port: int, cert: Path, key: Path, log_path: Path, static: Path | None = None) -> None:
+def serve(host: str, port: int, cert: Path | None, key: Path | None, log_path: Path,
+          static: Path | None = None) -> None:
+    """Serve until killed; TLS with ``cert`` and ``key``, plain HTTP when they are None."""
     handler = type("Handler", (_Handler,), {"log_path": log_path, "static": static})
     server = ThreadingHTTPServer((host, port), handler)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    if cert is not None and key is not None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     print(f"listening on {host}:{port}", flush=True)
     server.serve_forever()
 
@@ -228,13 +248,16 @@ def serve(host: str, port: int, cert: Path, key: Path, log_path: Path, static: P
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--listen", required=True, help="ADDR:PORT")
-    ap.add_argument("--cert", type=Path, required=True)
-    ap.add_argument("--key", type=Path, required=True)
+    ap.add_argument("--cert", type=Path)
+    ap.add_argument("--key", type=Path)
+    ap.add_argument("--plain", action="store_true", help="plain HTTP instead of TLS (no --cert/--key)")
     ap.add_argument("--log", type=Path, required=True)
     ap.add_argument("--static", type=Path, help="serve DIR/<host>/<path> for hosts with a directory there")
     a = ap.parse_args()
+    if not a.plain and (a.cert is None or a.key is None):
+        ap.error("--cert and --key are required unless --plain")
     host, _, port = a.listen.rpartition(":")
-    serve(host, int(port), a.cert, a.key, a.log, a.static)
+    serve(host, int(port), None if a.plain else a.cert, None if a.plain else a.key, a.log, a.static)
 
 
 if __name__ == "__main__":

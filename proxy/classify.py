@@ -15,7 +15,7 @@ from mitmproxy import http
 from mitmproxy.proxy.mode_specs import TransparentMode
 
 from trustfence.connectors import Action, Connector, RequestView
-from trustfence.connectors.base import INSPECT_BYTES
+from trustfence.proxy.bodies import Body
 from trustfence.proxy.destination import (
     Destination,
     DestinationError,
@@ -27,7 +27,7 @@ from trustfence.proxy.destination import (
 )
 from trustfence.proxy.hostservice import host_service_of, route
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import ACTION, DEST, ORIGIN, EnforcerState
+from trustfence.proxy.state import ACTION, BODY, DEST, ORIGIN, EnforcerState
 
 __all__ = ["Classify", "destination_of", "view_of"]
 
@@ -57,7 +57,8 @@ def destination_of(flow: http.HTTPFlow, transparent_port: int = 0) -> Destinatio
 def view_of(flow: http.HTTPFlow, dest: Destination) -> RequestView:
     req = flow.request
     headers = {k.lower(): ", ".join(req.headers.get_all(k)) for k in req.headers}
-    body = req.get_content(strict=False) or b""
+    # Decoded once, bounded, by Bodies; never through mitmproxy's unbounded decoders.
+    body: Body = flow.metadata[BODY]
     return RequestView(
         method=req.method.upper(),
         scheme=req.scheme,
@@ -66,8 +67,8 @@ def view_of(flow: http.HTTPFlow, dest: Destination) -> RequestView:
         path=req.path.split("?", 1)[0],
         query=tuple(req.query.items(multi=True)),
         headers=headers,
-        body=body[:INSPECT_BYTES],
-        body_complete=len(body) <= INSPECT_BYTES,
+        body=body.head,
+        body_complete=body.complete,
     )
 
 

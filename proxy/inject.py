@@ -4,7 +4,9 @@ Runs after Enforce (and after a human approved a held request): only a request w
 by an explicit allow decision gets a credential, and only when its canonical host (the destination every name
 in the request agreed on) is one the credential is bound to, for a gateway it is scoped to. A connector that
 needs a credential it cannot have (vault unreadable, entry missing, tampered, bound elsewhere) gets a 403:
-the request is never sent without it, or with someone else's.
+the request is never sent without it, or with someone else's. Nor is it ever sent over cleartext HTTP: an
+allowed plain ``http://`` request to such a connector is denied ("a credential is never sent over cleartext
+HTTP"), since sending it bare would only differ from a deny in what an eavesdropper learns.
 
 The agent sent a placeholder, or nothing, or a key of its own: whatever it sent in a credential header is
 removed first (``vault.inject.apply``). What comes back is scrubbed: an upstream that echoes request headers,
@@ -19,13 +21,18 @@ from mitmproxy import http
 
 from trustfence.connectors import Action
 from trustfence.policy import Decision
+from trustfence.proxy.bodies import DECODED_MAX, BodyError, decode_bounded
 from trustfence.proxy.destination import Destination
 from trustfence.proxy.responses import deny, fail_closed
 from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, SECRET, EnforcerState, Gateway
 from trustfence.vault import VaultError, apply
 from trustfence.vault.redact import StreamScrub
 
-__all__ = ["Inject"]
+__all__ = ["CLEARTEXT", "Inject"]
+
+CLEARTEXT = "a credential is never sent over cleartext HTTP"
+"""The reason an allowed plain-HTTP request to a connector with a credential is denied rather than sent bare:
+the upstream would answer it unauthenticated at best, and the agent would learn nothing it should."""
 
 
 def _pairs(headers: http.Headers) -> list[tuple[str, str]]:
@@ -62,6 +69,9 @@ class Inject:
         gw: Gateway = flow.metadata[GATEWAY]
         dest: Destination = flow.metadata[DEST]
         req = flow.request
+        if req.scheme != "https":
+            _refuse(flow, CLEARTEXT, decision, f"send it over https://{dest.host}{req.path.split('?', 1)[0]}")
+            return
         try:
             entry, secret = creds.vault.secret_for(name, host=dest.host, gateway=gw.name)  # decrypted once
             headers, query = apply(entry.inject, _pairs(req.headers), list(req.query.items(multi=True)), secret)
@@ -92,16 +102,23 @@ class Inject:
         if resp.stream or resp.raw_content is None:
             return  # streamed: scrubbed chunk by chunk
         scrub = StreamScrub([secret])
-        try:
-            body = resp.get_content(strict=True)
-        except ValueError:  # an encoding we cannot undo: the raw bytes must be clean, or nothing goes out
-            body = None
-        if body is None:
-            if scrub.scrub(resp.raw_content) != resp.raw_content:
-                resp.set_content(b"")
+        encoding = resp.headers.get("content-encoding", "")
+        if encoding.strip().lower() in ("", "identity"):
+            clean = scrub.scrub(resp.raw_content)
+            if clean != resp.raw_content:
+                resp.set_content(clean)  # nothing to encode; it also updates Content-Length
             return
-        clean = scrub.scrub(body)
-        if clean != body:
+        try:  # bounded: mitmproxy's own decoder would inflate a bomb whole, and keep it
+            decoded = decode_bounded(resp.raw_content, encoding, keep=DECODED_MAX)
+        except BodyError as e:
+            if e.status == 415 and scrub.scrub(resp.raw_content) == resp.raw_content:
+                return  # an encoding we cannot undo: its raw bytes at least are clean
+            decoded = None
+        if decoded is None or not decoded.complete:  # cannot be read whole: it cannot be shown clean either
+            resp.set_content(b"")
+            return
+        clean = scrub.scrub(decoded.head)
+        if clean != decoded.head:
             resp.set_content(clean)
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:

@@ -20,6 +20,7 @@ from mitmproxy.master import Master
 from mitmproxy.proxy import mode_specs
 
 from trustfence.proxy.approvals import Approvals
+from trustfence.proxy.bodies import Bodies
 from trustfence.proxy.classify import Classify
 from trustfence.proxy.dns import DnsAnswer
 from trustfence.proxy.enforce import Enforce
@@ -31,8 +32,10 @@ from trustfence.proxy.ratelimit import ActionRateLimit, RateLimit
 from trustfence.proxy.record import Record
 from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.switches import Switch
+from trustfence.proxy.target import RequestTarget
 from trustfence.proxy.unparsed import Unparsed
 from trustfence.proxy.upstreamguard import UpstreamGuard
+from trustfence.proxy.upgrades import Upgrades
 
 __all__ = ["Enforcer", "EnforcerError", "enforcer_addons"]
 
@@ -49,6 +52,9 @@ def enforcer_addons(state: EnforcerState) -> list[Any]:
         Identify(state),
         RateLimit(state),
         KillSwitch(state),
+        Upgrades(),  # only WebSocket upgrades; a 101 that is not WebSocket is killed (before Record sees it)
+        Bodies(),  # the body decoded once, bounded: 413 for a decompression bomb
+        RequestTarget(state),  # 400 for anything the upstream could read differently from the classifier
         Classify(state),
         ActionRateLimit(state),  # the limits and switches that need the action or connector Classify names
         ConnectorKillSwitch(state),

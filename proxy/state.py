@@ -23,8 +23,8 @@ from trustfence.proxy.holds import ApprovalQueue
 from trustfence.store import Store
 from trustfence.vault import Vault
 
-__all__ = ["ACTION", "Credentials", "DECISION", "DEST", "EnforcerState", "GATEWAY", "Gateway", "KILLED", "LEVEL",
-           "Level", "ORIGIN", "Origin", "SECRET", "SEQ"]
+__all__ = ["ACTION", "BODY", "Credentials", "DECISION", "DEST", "EnforcerState", "GATEWAY", "Gateway", "KILLED",
+           "LEVEL", "Level", "ORIGIN", "Origin", "SECRET", "SEQ"]
 
 GATEWAY = "tf.gateway"
 DEST = "tf.dest"
@@ -33,6 +33,7 @@ DECISION = "tf.decision"
 ORIGIN = "tf.origin"
 SECRET = "tf.secret"  # the credential injected into this flow: what must not come back to the agent or a row
 LEVEL = "tf.level"  # the gateway's enforcement level when Enforce decided: an approval is held only if not monitor
+BODY = "tf.body"  # the request body as Bodies decoded it, within bounds (what Classify's view reads)
 SEQ = "tf.seq"  # the flow's sequence number in the traffic journal, given before it is forwarded
 KILLED = "tf.killed"  # the kill switch that cut this flow in transit (recorded as "killed" with its reason)
 

@@ -153,7 +153,9 @@ _ROUTER = Router("t", (
                                                              frozenset())),
     ("POST", "/a/1/", b'{"title": "x"}', (), RouteMatch("t.a.update", "medium", {"id": "1", "title": "x"},
                                                          frozenset())),
-    ("POST", "/a/1", b"{", (), RouteMatch("t.a.update", "medium", {"id": "1"}, frozenset({"state", "title"}))),
+    # a `when` that cannot read the body fails closed: every route the body could make it, the riskiest named
+    ("POST", "/a/1", b"{", (), RouteMatch("t.a.close", "high", {"id": "1", "operations": ("t.a.close", "t.a.update")},
+                                          frozenset({"state", "title"}))),
     ("GET", "/a/1/files/x/y.txt", b"", (("ref", "main"), ("ref", "dev")),
      RouteMatch("t.a.file.read", "low", {"id": "1", "path": "x/y.txt", "ref": "main"}, frozenset())),
     ("GET", "/a/1/files", b"", (), None),

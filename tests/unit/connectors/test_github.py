@@ -205,7 +205,8 @@ def test_params_from_form_body_and_garbage_body() -> None:
                                      "merge_method": "rebase"}
     junk = RequestView(method="PATCH", scheme="https", host="api.github.com", port=443, path=R + "/pulls/3",
                        headers={"content-type": "application/json"}, body=b"{not json")
-    assert GH.parse(junk).name == "github.pr.update"
+    got = GH.parse(junk)  # unreadable: it may be a close or an update, so it is decided as both
+    assert (got.name, got.params["operations"]) == ("github.pr.update", ("github.pr.close", "github.pr.update"))
 
 
 @pytest.mark.parametrize(("method", "path"), [

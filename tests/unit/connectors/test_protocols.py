@@ -83,11 +83,30 @@ def test_grpc_needs_post_and_the_content_type() -> None:
 def test_websocket_upgrade(upgrade: str) -> None:
     for connector in CONNECTORS:
         got = connector.classify(view("GET", "/socket//x/../", {"upgrade": upgrade, "connection": "Upgrade"}))
+        plain = connector.classify(view("GET", "/socket//x/../"))
         assert (got.name, got.risk, got.connector) == (f"{connector.namespace}.websocket.open", "high",
                                                        connector.name)
-        assert dict(got.params) == {"path": "/socket/" if connector is not HOOK else "/socket"}
+        # the upgrade is also the plain GET (an upstream may ignore the header): both are decided
+        assert got.params["operations"] == (got.name, plain.name)
+        assert got.params["path"] == ("/socket/" if connector is not HOOK else "/socket")
         assert got.name in connector.all_actions
         assert got.name not in connector.actions  # the shared actions stay out of the connector's own list
+
+
+def test_an_upgrade_never_hides_the_route_it_is_sent_to() -> None:
+    openai = build_connector("openai", "openai")
+    got = openai.classify(view("GET", "/v1/files/f1/content", {"upgrade": "websocket"}, host="api.openai.com"))
+    assert got.params["operations"] == ("openai.websocket.open", "openai.file.content.read")
+    got = GH.classify(view("GET", "/repos/o/r/issues", {"upgrade": "websocket"}, host="api.github.com"))
+    assert got.params["operations"] == ("github.websocket.open", "github.issue.list")
+
+
+def test_a_marked_websocket_endpoint_is_its_own_action() -> None:
+    openai = build_connector("openai", "openai")
+    got = openai.classify(view("GET", "/v1/realtime", {"upgrade": "websocket"}, host="api.openai.com"))
+    assert got.name == "openai.realtime.connect" and "operations" not in got.params
+    assert openai.websocket_actions == {"openai.realtime.connect"}
+    assert GH.websocket_actions == frozenset()
 
 
 def test_not_a_websocket_upgrade() -> None:
