@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from trustfence.connectors.anthropic import ANTHROPIC_ROUTES
 from trustfence.connectors.base import Route
-from trustfence.connectors.github import GITHUB_MUTATIONS, GITHUB_ROUTES
 from trustfence.connectors.githost import GIT_SERVICES, HOST_ROUTES
+from trustfence.connectors.github import GITHUB_MUTATIONS, GITHUB_ROUTES
 from trustfence.connectors.mcp import RPC_METHODS
 from trustfence.connectors.openai import OPENAI_ROUTES
 from trustfence.connectors.protocols import HTTP_METHODS, METHOD_RISK

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from trustfence.connectors.gitproto import (
+    LARGE_PACKET_MAX,
+    PushError,
+    RefUpdate,
+    is_zero,
+    parse_push,
+    read_pkt,
+)
 
 from tests.unit.connectors.gitbytes import FLUSH, ZERO, commands, pkt
-from trustfence.connectors.gitproto import LARGE_PACKET_MAX, PushError, RefUpdate, is_zero, parse_push, read_pkt
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 
