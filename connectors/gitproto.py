@@ -25,7 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["LARGE_PACKET_MAX", "PushError", "PushRequest", "RefUpdate", "is_zero", "parse_push", "read_pkt"]
+__all__ = ["LARGE_PACKET_MAX", "PushError", "PushRequest", "RefUpdate", "first_capabilities", "is_zero", "parse_push",
+           "pkt_line", "push_refusal", "read_pkt"]
 
 LARGE_PACKET_MAX = 65520
 """The longest pkt-line git accepts, its 4 length digits included."""
@@ -151,3 +152,38 @@ def parse_push(body: bytes) -> PushRequest:
             if option == FLUSH:
                 break
     return PushRequest(tuple(updates), frozenset(caps), body[pos:] if updates else b"")
+
+
+def first_capabilities(body: bytes) -> frozenset[str]:
+    """The capabilities the first command (or push certificate) line of a push asks for; empty when the body
+    does not start with readable pkt-lines. Used to answer a refused push in the form the client reads."""
+    pos = 0
+    try:
+        while True:
+            line, pos = read_pkt(body, pos)
+            if line == FLUSH:
+                return frozenset()
+            if not line.startswith(b"shallow "):
+                return frozenset(line.partition(b"\0")[2].decode("utf-8", "replace").split())
+    except PushError:
+        return frozenset()
+
+
+def push_refusal(capabilities: frozenset[str], refs: tuple[str, ...] | None, message: list[str]) -> bytes:
+    """A receive-pack result that refuses a whole push, as git prints it: ``message`` as ``remote:`` lines (on
+    side-band 2 when the client asked for a side band) and, when ``refs`` are known, ``! [remote rejected]`` for
+    each with the first line as the reason; when they are not, an unpack failure carrying that reason."""
+    reason = " ".join(message[0].split())[:900] if message else "refused"
+    status = (pkt_line(b"unpack ok\n") + b"".join(pkt_line(f"ng {ref} {reason}\n".encode()) for ref in refs)
+              if refs else pkt_line(f"unpack {reason}\n".encode())) + b"0000"
+    if "side-band-64k" not in capabilities and "side-band" not in capabilities:
+        return status if "report-status" in capabilities or "report-status-v2" in capabilities else b"0000"
+    size = (LARGE_PACKET_MAX if "side-band-64k" in capabilities else 1000) - 5
+    out = b"".join(pkt_line(b"\2" + f"{' '.join(line.split())[:900]}\n".encode()) for line in message)
+    out += b"".join(pkt_line(b"\1" + status[i:i + size]) for i in range(0, len(status), size))
+    return out + b"0000"
+
+
+def pkt_line(payload: bytes) -> bytes:
+    """One pkt-line: 4 hex digits of length (counting themselves), then ``payload``."""
+    return b"%04x" % (len(payload) + 4) + payload

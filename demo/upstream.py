@@ -2,7 +2,9 @@
 
 Used by the demo and the tests in place of api.github.com (there is no internet here). It answers every
 request with a JSON echo (method, path, headers, body) and appends the same to a JSONL log, so a test can
-prove what did and did not reach the upstream. Run as ``python -m trustfence.demo.upstream``.
+prove what did and did not reach the upstream. With ``--git-root DIR`` it also serves the bare repositories
+under DIR over git's smart HTTP protocol, through git's own ``git http-backend`` run as a CGI program.
+Run as ``python -m trustfence.demo.upstream``.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import datetime
 import hashlib
 import ipaddress
 import json
+import os
+import re
 import ssl
 import struct
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -76,11 +81,22 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out as two writes: without TCP_NODELAY the second waits ~40 ms for a delayed ACK.
     disable_nagle_algorithm = True
     log_path: Path
+    git_root: Path | None = None
     lock = threading.Lock()
 
-    def _handle(self) -> None:
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            out = b""
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                out += self.rfile.read(size)
+                self.rfile.readline()
+            self.rfile.readline()
+            return out
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        body = self._body()
         entry = {
             "method": self.command,
             "path": self.path,
@@ -90,6 +106,9 @@ class _Handler(BaseHTTPRequestHandler):
         }
         with self.lock, self.log_path.open("a") as f:
             f.write(json.dumps(entry) + "\n")
+        if self.git_root is not None and _GIT_PATH.search(self.path.split("?", 1)[0]):
+            self._git(body)
+            return
         if self.path.endswith("/events"):
             self._events()
             return
@@ -112,6 +131,28 @@ class _Handler(BaseHTTPRequestHandler):
         payload = b"" if self.command == "HEAD" else (json.dumps(reply) + "\n").encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _git(self, body: bytes) -> None:
+        """git's smart HTTP protocol, answered by ``git http-backend`` (CGI) over the repositories in git_root."""
+        path, _, query = self.path.partition("?")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(self.git_root),
+               "GIT_HTTP_EXPORT_ALL": "1", "REQUEST_METHOD": self.command, "PATH_INFO": path,
+               "QUERY_STRING": query, "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+               "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": self.client_address[0], "REMOTE_USER": "agent"}
+        for header, name in (("Content-Encoding", "HTTP_CONTENT_ENCODING"), ("Git-Protocol", "GIT_PROTOCOL")):
+            if self.headers.get(header):
+                env[name] = self.headers[header]
+        out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, timeout=60, check=False).stdout
+        head, _, payload = out.partition(b"\r\n\r\n")
+        fields = [line.split(":", 1) for line in head.decode("latin-1").split("\r\n") if ":" in line]
+        status = next((v.strip() for k, v in fields if k.lower() == "status"), "200 OK")
+        self.send_response(int(status.split()[0]))
+        for k, v in fields:
+            if k.lower() != "status":
+                self.send_header(k, v.strip())
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
@@ -178,6 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 _WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_GIT_PATH = re.compile(r"/(info/refs|git-upload-pack|git-receive-pack)$")
 
 
 def _ws_frame(opcode: int, data: bytes) -> bytes:
@@ -188,8 +230,8 @@ def _ws_frame(opcode: int, data: bytes) -> bytes:
     return bytes([0x80 | opcode]) + size + data
 
 
-def serve(host: str, port: int, cert: Path, key: Path, log_path: Path) -> None:
-    handler = type("Handler", (_Handler,), {"log_path": log_path})
+def serve(host: str, port: int, cert: Path, key: Path, log_path: Path, git_root: Path | None = None) -> None:
+    handler = type("Handler", (_Handler,), {"log_path": log_path, "git_root": git_root})
     server = ThreadingHTTPServer((host, port), handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
@@ -204,9 +246,10 @@ def main() -> None:
     ap.add_argument("--cert", type=Path, required=True)
     ap.add_argument("--key", type=Path, required=True)
     ap.add_argument("--log", type=Path, required=True)
+    ap.add_argument("--git-root", type=Path, help="serve the bare repositories in this directory over git's smart HTTP")
     a = ap.parse_args()
     host, _, port = a.listen.rpartition(":")
-    serve(host, int(port), a.cert, a.key, a.log)
+    serve(host, int(port), a.cert, a.key, a.log, a.git_root)
 
 
 if __name__ == "__main__":

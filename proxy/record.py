@@ -6,6 +6,7 @@ full: a request that cannot be recorded is not forwarded.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import datetime, timezone
@@ -79,9 +80,10 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState) -> TrafficRow:
     elif flow.error:
         outcome, reason = "error", f"{reason}; upstream error: {flow.error.msg}".lstrip("; ")
     path = req.path.split("?", 1)[0]
+    params = _params_text(action)
     secret = flow.metadata.get(SECRET)
     if secret is not None:  # an upstream error may quote what was sent
-        reason, path = scrub(reason, [secret]), scrub(path, [secret])
+        reason, path, params = scrub(reason, [secret]), scrub(path, [secret]), scrub(params, [secret])
     end = (resp.timestamp_end if resp and resp.timestamp_end else None) or time.time()
     return TrafficRow(
         ts=datetime.fromtimestamp(req.timestamp_start, timezone.utc).replace(tzinfo=None),
@@ -108,4 +110,18 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState) -> TrafficRow:
         uid=found[0].uid if found else None,
         comm=found[0].comm if found else "",
         exe=found[1] if found else "",
+        params=params,
     )
+
+
+PARAMS_MAX = 8192
+"""Longest params JSON kept in a row; a longer one keeps only the names of its params."""
+
+
+def _params_text(action: Action | None) -> str:
+    if action is None or not action.params:
+        return ""
+    text = json.dumps(action.params, default=str, ensure_ascii=False)
+    if len(text) > PARAMS_MAX:
+        text = json.dumps({"truncated": sorted(str(k) for k in action.params)})[:PARAMS_MAX]
+    return text
