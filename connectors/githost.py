@@ -23,7 +23,8 @@ Downloads (all ``low``): ``github.archive.download`` (``codeload.github.com/<own
 ``github.com/<owner>/<repo>/raw/<ref>``), ``github.release.asset.download``
 (``github.com/<owner>/<repo>/releases/download/<tag>/<name>`` and the storage hosts it redirects to).
 On ``raw.githubusercontent.com`` the ref is the first segment after the repository; a ref with a slash in it
-spills into ``path``.
+spills into ``path``. ``owner`` and ``repo`` are lower case (GitHub's are not case-sensitive, so
+``WIDGETS.git`` must not slip past a policy on ``widgets``), without the ``.git`` suffix.
 """
 
 from __future__ import annotations
@@ -92,8 +93,12 @@ def _finish(connector: str, view: RequestView, router: Router, path: str | None 
     if found is None:
         return None
     params = found.params
+    for key in ("owner", "repo"):  # GitHub's names are case-insensitive: a policy compares lower case
+        value = params.get(key)
+        if isinstance(value, str):
+            params[key] = value.lower()
     repo = params.get("repo")
-    if isinstance(repo, str) and repo.endswith(".git") and len(repo) > 4:
+    if isinstance(repo, str) and repo.endswith(".git") and len(repo) > 4:  # after lower(): .GIT too
         params["repo"] = repo[:-4]
     name, risk = found.name, found.risk
     if name == f"{_NS}.git.fetch" and view.method == "GET":  # info/refs: the service names the operation

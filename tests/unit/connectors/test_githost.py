@@ -54,9 +54,10 @@ def test_github_com(method: str, path: str, query: tuple[tuple[str, str], ...], 
     assert (got.name, got.risk) == (action, risk)
 
 
-def test_owner_and_repo_without_the_git_suffix() -> None:
-    got = GH.classify(view("GET", "/acme/widgets.git/info/refs", (("service", "git-upload-pack"),)))
+def test_owner_and_repo_in_lower_case_without_the_git_suffix() -> None:
+    got = GH.classify(view("GET", "/Acme/WIDGETS.GIT/info/refs", (("service", "git-upload-pack"),)))
     assert dict(got.params) == {"owner": "acme", "repo": "widgets", "service": "git-upload-pack"}
+    assert GH.classify(view("POST", "/ACME/Widgets/git-receive-pack")).params["repo"] == "widgets"
 
 
 @pytest.mark.parametrize(("host", "path", "action", "params"), [

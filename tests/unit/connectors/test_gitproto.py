@@ -7,8 +7,10 @@ from trustfence.connectors.gitproto import (
     LARGE_PACKET_MAX,
     PushError,
     RefUpdate,
+    first_capabilities,
     is_zero,
     parse_push,
+    push_refusal,
     read_pkt,
 )
 
@@ -107,3 +109,21 @@ def test_read_pkt_positions_and_newline() -> None:
 
 def test_is_zero() -> None:
     assert is_zero(ZERO) and is_zero("0" * 64) and not is_zero("0" * 39 + "1")
+
+
+def test_first_capabilities_skip_shallow_lines_and_tolerate_garbage() -> None:
+    body = pkt(f"shallow {C}\n") + commands(f"{A} {B} refs/heads/main", caps="report-status side-band-64k")
+    assert first_capabilities(body) == {"report-status", "side-band-64k"}
+    assert first_capabilities(b"garbage") == frozenset() and first_capabilities(FLUSH) == frozenset()
+
+
+def test_push_refusal_splits_long_status_over_side_band_packets() -> None:
+    refs = tuple(f"refs/heads/b{i:04d}" for i in range(40))
+    out = push_refusal(frozenset({"side-band", "report-status"}), refs, ["why " * 300])
+    lines, pos = [], 0
+    while pos < len(out):
+        line, pos = read_pkt(out, pos)
+        lines.append(line)
+    assert all(len(ln) + 4 <= 1000 for ln in lines)  # side-band (not 64k) packets are at most 1000 bytes
+    assert len(lines[0]) < 1000 and lines[0][:1] == b"\2"
+    assert sum(ln[:1] == b"\1" for ln in lines) > 1 and lines[-1] == b""
