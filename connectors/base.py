@@ -350,6 +350,8 @@ class Connector:
     type_name: str = ""
     namespace: str = ""
     default_hosts: tuple[str, ...] = ()  # the public API's hosts; empty: configured domains or URLs are needed
+    # Hosts the type's credential is never bound to nor sent to (the service takes it in another form there).
+    no_credential_hosts: frozenset[str] = frozenset()
     open_prefixes: frozenset[str] = frozenset()
 
     def __init__(self, name: str, hosts: tuple[str, ...]) -> None:

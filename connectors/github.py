@@ -344,6 +344,9 @@ class GitHubConnector(Connector):
     namespace = "github"
     default_hosts: tuple[str, ...] = ("api.github.com", *DOWNLOAD_HOSTS)
     open_prefixes = frozenset({_MUTATION_PREFIX})
+    # git over HTTPS takes a token as Basic credentials, not the API's bearer form; release storage takes
+    # signed URLs and refuses a second form of authentication. Requests there go without our credential.
+    no_credential_hosts = frozenset(HOST_ROUTES)
 
     def __init__(self, name: str, hosts: tuple[str, ...], base_path: str = "") -> None:
         super().__init__(name, hosts)
