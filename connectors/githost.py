@@ -149,5 +149,5 @@ def _describe(push: PushRequest, pack_complete: bool) -> dict[str, object]:
         "updates": tuple(updates),
     }
     if force and not pack_complete:
-        out["note"] = "the pack is over the inspection bound: updates it might prove are counted as force"
+        out["note"] = "the pack is over the inspection bound: only the commits before the cut were read"
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import pytest
@@ -159,6 +160,13 @@ def test_a_pack_cut_at_the_bound_keeps_the_refs_and_counts_updates_as_force() ->
     got = GH.classify(push(body + b"PACK\0\0\0\2\0\0\0\5", complete=False))
     assert got.unavailable == frozenset() and got.params["refs"] == ("refs/heads/feature", "refs/heads/new")
     assert got.params["force"] is True and "inspection bound" in str(got.params["note"])
+
+
+def test_a_push_over_the_bound_is_judged_on_the_commits_before_the_cut() -> None:
+    big = os.urandom(INSPECT_BYTES)  # incompressible: the pack runs past the bound
+    body = commands(f"{oid(C1)} {oid(C2)} refs/heads/feature") + pack(("commit", C2, None), ("blob", big, None))
+    got = GH.classify(push(body[:INSPECT_BYTES], complete=False))
+    assert got.params["force"] is False and got.params["updates"][0]["type"] == "fast_forward"  # type: ignore[index]
 
 
 @pytest.mark.parametrize("encoding", ["br", "deflate", "zstd", "gzip, gzip"])
