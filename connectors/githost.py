@@ -18,6 +18,10 @@ push (cut before its commands end, malformed pkt-lines, a signed push, an unknow
 most dangerous push: ``force`` and ``delete`` true, and ``refs``, ``force``, ``delete`` and ``updates``
 unavailable, so every policy condition on them fails closed (a deny applies, an allow does not).
 
+Git LFS's batch request (``POST .../info/lfs/objects/batch``) is ``github.lfs.download`` (low) when its body
+says ``"operation": "download"``, else ``github.lfs.upload`` (medium); the transfers themselves go to storage
+hosts this connector does not cover.
+
 Downloads (all ``low``): ``github.archive.download`` (``codeload.github.com/<owner>/<repo>/<format>/<ref>``,
 ``github.com/<owner>/<repo>/archive/<ref>``), ``github.raw.read`` (``raw.githubusercontent.com``,
 ``github.com/<owner>/<repo>/raw/<ref>``), ``github.release.asset.download``
@@ -40,10 +44,18 @@ __all__ = ["DOWNLOAD_HOSTS", "GIT_ROUTES", "GIT_SERVICES", "HOST_ROUTES", "git_a
 _NS = "github"
 _REPO = "/{owner}/{repo}"
 
+def _lfs_download(body: Mapping[str, object]) -> bool:
+    return body.get("operation") == "download"
+
+
 GIT_ROUTES: tuple[Route, ...] = (
     Route("GET", _REPO + "/info/refs", "git.fetch", "low"),  # the service query decides: see GIT_SERVICES
     Route("POST", _REPO + "/git-upload-pack", "git.fetch", "low"),
     Route("POST", _REPO + "/git-receive-pack", "git.push", "high"),
+    # Git LFS asks where to move large files; anything but a readable download is an upload
+    Route("POST", _REPO + "/info/lfs/objects/batch", "lfs.download", "low", when=_lfs_download,
+          body_params=("operation",)),
+    Route("POST", _REPO + "/info/lfs/objects/batch", "lfs.upload", "medium", body_params=("operation",)),
 )
 """Git smart HTTP, wherever a GitHub host serves it (github.com, an Enterprise Server host)."""
 

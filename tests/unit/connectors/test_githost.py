@@ -55,6 +55,15 @@ def test_github_com(method: str, path: str, query: tuple[tuple[str, str], ...], 
     assert (got.name, got.risk) == (action, risk)
 
 
+@pytest.mark.parametrize(("body", "action"), [(b'{"operation": "download", "objects": []}', "github.lfs.download"),
+                                             (b'{"operation": "upload", "objects": []}', "github.lfs.upload"),
+                                             (b"not json", "github.lfs.upload")])
+def test_lfs_batch(body: bytes, action: str) -> None:
+    got = GH.classify(view("POST", "/acme/widgets.git/info/lfs/objects/batch", body=body,
+                           headers={"content-type": "application/vnd.git-lfs+json"}))
+    assert got.name == action
+
+
 def test_owner_and_repo_in_lower_case_without_the_git_suffix() -> None:
     got = GH.classify(view("GET", "/Acme/WIDGETS.GIT/info/refs", (("service", "git-upload-pack"),)))
     assert dict(got.params) == {"owner": "acme", "repo": "widgets", "service": "git-upload-pack"}
