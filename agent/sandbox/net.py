@@ -49,6 +49,8 @@ def create(spec: SandboxSpec) -> None:
     d.mkdir(parents=True, exist_ok=True)
     (d / "resolv.conf").write_text(f"nameserver {spec.host_addr}\noptions attempts:2 timeout:2\n")
     (d / "hosts").write_text("127.0.0.1\tlocalhost\n")
+    for f in ("resolv.conf", "hosts"):  # bind-mounted over /etc for the agent's uid: the daemon's umask is 077
+        (d / f).chmod(0o644)
     _on_own_thread(lambda: _build(spec))
 
 
