@@ -130,6 +130,16 @@ def test_clone_and_fetch_are_recorded_as_fetches(host: Host) -> None:
     assert all(json.loads(r["params"])["repo"] == "widgets" for r in rows)
 
 
+def test_a_git_that_ignores_proxy_variables_is_decided_too(host: Host) -> None:
+    seen = {r["seq"] for r in host.logs()}
+    before = len(received(host))
+    unset = "unset HTTPS_PROXY https_proxy HTTP_PROXY http_proxy ALL_PROXY all_proxy; "
+    r = host.run("sh", "-c", unset + PRELUDE + "git log -1 --format=%s")  # DNS answers github.com: transparent path
+    assert r.returncode == 0, r.stderr
+    assert ("POST", "/acme/widgets.git/git-upload-pack") in received(host)[before:]
+    assert {r["action"] for r in new_rows(host, seen) if r["host"] == "github.com"} == {"github.git.fetch"}
+
+
 def test_a_push_to_a_feature_branch_lands(host: Host) -> None:
     seen = {r["seq"] for r in host.logs()}
     r = host.run("sh", "-c", PRELUDE + "git checkout -q -b feature; echo one > f; git add f; "
