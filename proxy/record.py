@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 from mitmproxy import http
@@ -116,12 +118,29 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState) -> TrafficRow:
 
 PARAMS_MAX = 8192
 """Longest params JSON kept in a row; a longer one keeps only the names of its params."""
+_VALUE_MAX = 256  # characters of one text value kept (a tool's argument may be a whole file)
+_ITEMS_MAX = 64  # elements of one list or table kept
+
+
+def _trim(value: object, depth: int = 0) -> object:
+    if isinstance(value, str):
+        return value if len(value) <= _VALUE_MAX else value[:_VALUE_MAX] + "…"
+    if depth > 4:
+        return "…"
+    if isinstance(value, Mapping):
+        return {str(k): _trim(v, depth + 1) for k, v in list(value.items())[:_ITEMS_MAX]}
+    if isinstance(value, (list, tuple)):
+        return [_trim(v, depth + 1) for v in value[:_ITEMS_MAX]]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN or infinity
+    return value if value is None or isinstance(value, (bool, int, float)) else str(value)[:_VALUE_MAX]
 
 
 def _params_text(action: Action | None) -> str:
+    """The Action's params as JSON for the row: long texts and lists cut, the whole at most PARAMS_MAX."""
     if action is None or not action.params:
         return ""
-    text = json.dumps(action.params, default=str, ensure_ascii=False)
+    text = json.dumps(_trim(action.params), ensure_ascii=False)
     if len(text) > PARAMS_MAX:
-        text = json.dumps({"truncated": sorted(str(k) for k in action.params)})[:PARAMS_MAX]
+        text = json.dumps({"truncated": sorted(str(k) for k in action.params)[:_ITEMS_MAX]})[:PARAMS_MAX]
     return text
