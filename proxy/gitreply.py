@@ -11,6 +11,7 @@ denied either way: the X-TrustFence-Decision header and the traffic row say so, 
 from __future__ import annotations
 
 from mitmproxy import http
+
 from trustfence.connectors import Action
 from trustfence.connectors.gitproto import first_capabilities, push_refusal
 

@@ -6,13 +6,13 @@ import os
 from dataclasses import replace
 
 import pytest
+
+from tests.unit.connectors.gitbytes import FLUSH, ZERO, commands, commit, oid, pack, pkt
 from trustfence.connectors.base import INSPECT_BYTES, RequestView
 from trustfence.connectors.githost import DOWNLOAD_HOSTS, HOST_ROUTES
 from trustfence.connectors.github import GitHubConnector
 from trustfence.policy.conditions import Rule
 from trustfence.policy.evaluate import Facts, compile_condition
-
-from tests.unit.connectors.gitbytes import FLUSH, ZERO, commands, commit, oid, pack, pkt
 
 GH = GitHubConnector("github", GitHubConnector.default_hosts)
 GHE = GitHubConnector("ghe", ("github.example.com",), "/api/v3")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import zlib
 
 import pytest
-from trustfence.connectors import gitpack
-from trustfence.connectors.gitpack import commit_parents, descends_from
 
 from tests.unit.connectors.gitbytes import commit, delta, oid, pack
+from trustfence.connectors import gitpack
+from trustfence.connectors.gitpack import commit_parents, descends_from
 
 ROOT = commit(message="root")
 C1 = commit((oid(ROOT),), "one")

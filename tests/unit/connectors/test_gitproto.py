@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+from tests.unit.connectors.gitbytes import FLUSH, ZERO, commands, pkt
 from trustfence.connectors.gitproto import (
     LARGE_PACKET_MAX,
     PushError,
@@ -14,7 +16,6 @@ from trustfence.connectors.gitproto import (
     read_pkt,
 )
 
-from tests.unit.connectors.gitbytes import FLUSH, ZERO, commands, pkt
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from mitmproxy import http
 from mitmproxy.test import tflow
+
+from tests.unit.connectors.gitbytes import FLUSH, commands, pkt
 from trustfence.connectors import Action
 from trustfence.connectors.gitproto import read_pkt
 from trustfence.proxy.responses import deny
 from trustfence.proxy.state import ACTION, GATEWAY, Gateway
-
-from tests.unit.connectors.gitbytes import FLUSH, commands, pkt
 
 A, B = "a" * 40, "b" * 40
 
