@@ -9,14 +9,15 @@ its ``/api/v3``), with or without the ``.git`` suffix on the repository:
   (the push) are ``github.git.push`` (high). ``info/refs`` naming any other service is
   ``github.unknown.get``; naming both (a repeated ``service``) counts as the push.
 
-A push's body is read (``gitproto``, ``gitpack``) into parameters a policy can test: ``refs`` (the ref names it
-updates, in request order), ``force`` (true when any update of an existing ref is not proven a fast-forward by
+A push's body is read (``gitproto``, ``gitpack``) into parameters a policy can test: ``refs`` (the full names
+of the refs it updates, in request order: ``refs/heads/main``), ``branches`` and ``tags`` (the same refs under
+``refs/heads/`` and ``refs/tags/``, short: ``main``, ``v1.0``), ``force`` (true when any update of an existing ref is not proven a fast-forward by
 the commits the push carries: moving a branch back, onto rewritten history, onto a commit the pack does not
 carry, or moving a tag), ``delete`` (true when any ref is deleted) and ``updates`` (per ref: ``ref``, ``old``,
 ``new``, and ``type`` ``create`` / ``delete`` / ``fast_forward`` / ``force``). A body that cannot be read as a
 push (cut before its commands end, malformed pkt-lines, a signed push, an unknown content encoding) is the
-most dangerous push: ``force`` and ``delete`` true, and ``refs``, ``force``, ``delete`` and ``updates``
-unavailable, so every policy condition on them fails closed (a deny applies, an allow does not).
+most dangerous push: ``force`` and ``delete`` true, and every push field (``refs``, ``branches``, ``tags``,
+``force``, ``delete``, ``updates``) unavailable, so every policy condition on them fails closed (a deny applies, an allow does not).
 
 Git LFS's batch request (``POST .../info/lfs/objects/batch``) is ``github.lfs.download`` (low) when its body
 says ``"operation": "download"``, else ``github.lfs.upload`` (medium); the transfers themselves go to storage
@@ -85,7 +86,7 @@ GIT_SERVICES: Mapping[str, tuple[str, Risk]] = {"git-upload-pack": ("git.fetch",
 _ROUTERS = {host: Router(_NS, routes) for host, routes in HOST_ROUTES.items()}
 _GIT_ROUTER = Router(_NS, GIT_ROUTES)
 _ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip"})  # the ones git http-backend reads the way we do
-_PUSH_FIELDS = frozenset({"refs", "force", "delete", "updates"})
+_PUSH_FIELDS = frozenset({"refs", "branches", "tags", "force", "delete", "updates"})
 
 
 def host_action(connector: str, view: RequestView) -> Action | None:
@@ -154,8 +155,11 @@ def _describe(push: PushRequest, pack_complete: bool) -> dict[str, object]:
             kind = "fast_forward" if descends_from(parents, u.new, u.old) else "force"
         updates.append({"ref": u.ref, "old": u.old, "new": u.new, "type": kind})
     force = any(u["type"] == "force" for u in updates)
+    refs = tuple(dict.fromkeys(u.ref for u in push.updates))
     out: dict[str, object] = {
-        "refs": tuple(dict.fromkeys(u.ref for u in push.updates)),
+        "refs": refs,
+        "branches": tuple(r.removeprefix("refs/heads/") for r in refs if r.startswith("refs/heads/")),
+        "tags": tuple(r.removeprefix("refs/tags/") for r in refs if r.startswith("refs/tags/")),
         "force": force,
         "delete": any(u["type"] == "delete" for u in updates),
         "updates": tuple(updates),

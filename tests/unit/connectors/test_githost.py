@@ -16,7 +16,7 @@ from trustfence.policy.evaluate import Facts, compile_condition
 
 GH = GitHubConnector("github", GitHubConnector.default_hosts)
 GHE = GitHubConnector("ghe", ("github.example.com",), "/api/v3")
-UNREAD = {"refs", "force", "delete", "updates"}
+UNREAD = {"refs", "branches", "tags", "force", "delete", "updates"}
 
 ROOT = commit(message="root")
 C1 = commit((oid(ROOT),), "one")
@@ -135,11 +135,13 @@ def test_moving_a_ref_back_or_to_a_commit_not_carried_is_a_force_push() -> None:
 
 
 def test_creation_and_deletion() -> None:
-    body = commands(f"{ZERO} {oid(C1)} refs/heads/new", f"{oid(C1)} {ZERO} refs/heads/old") + pack(("commit", C1, None))
+    body = commands(f"{ZERO} {oid(C1)} refs/heads/new", f"{oid(C1)} {ZERO} refs/heads/old",
+                    f"{ZERO} {oid(C1)} refs/tags/v1.0") + pack(("commit", C1, None))
     got = GH.classify(push(body))
-    assert got.params["refs"] == ("refs/heads/new", "refs/heads/old")
+    assert got.params["refs"] == ("refs/heads/new", "refs/heads/old", "refs/tags/v1.0")
+    assert got.params["branches"] == ("new", "old") and got.params["tags"] == ("v1.0",)
     assert got.params["force"] is False and got.params["delete"] is True
-    assert [u["type"] for u in got.params["updates"]] == ["create", "delete"]  # type: ignore[attr-defined]
+    assert [u["type"] for u in got.params["updates"]] == ["create", "delete", "create"]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("body", [
