@@ -45,6 +45,7 @@ __all__ = ["DOWNLOAD_HOSTS", "GIT_ROUTES", "GIT_SERVICES", "HOST_ROUTES", "git_a
 _NS = "github"
 _REPO = "/{owner}/{repo}"
 
+
 def _lfs_download(body: Mapping[str, object]) -> bool:
     return body.get("operation") == "download"
 
@@ -83,6 +84,7 @@ DOWNLOAD_HOSTS: tuple[str, ...] = tuple(HOST_ROUTES)
 GIT_SERVICES: Mapping[str, tuple[str, Risk]] = {"git-upload-pack": ("git.fetch", "low"),
                                                 "git-receive-pack": ("git.push", "high")}
 """``info/refs?service=NAME``: the action and risk the discovery of each service is."""
+
 _ROUTERS = {host: Router(_NS, routes) for host, routes in HOST_ROUTES.items()}
 _GIT_ROUTER = Router(_NS, GIT_ROUTES)
 _ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip"})  # the ones git http-backend reads the way we do
@@ -119,7 +121,8 @@ def _finish(connector: str, view: RequestView, router: Router, path: str | None 
         if any(s not in GIT_SERVICES for s in services):
             return None
         if services:  # a repeated service naming both is the push
-            verb, risk = next((GIT_SERVICES[s] for s in services if GIT_SERVICES[s][1] == "high"), GIT_SERVICES[services[0]])
+            picked = [GIT_SERVICES[s] for s in services]
+            verb, risk = next((p for p in picked if p[1] == "high"), picked[0])
             name = f"{_NS}.{verb}"
         params["service"] = services[-1] if services else ""
     elif name == f"{_NS}.git.push":

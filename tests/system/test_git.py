@@ -67,7 +67,7 @@ def bare(h: Host) -> Path:
 def subject(h: Host, ref: str) -> str:
     """The subject of the commit ``ref`` points at in the upstream's bare repository ("" when there is none)."""
     r = subprocess.run(["git", "--git-dir", str(bare(h)), "log", "-1", "--format=%s", ref, "--"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, check=False)
     return r.stdout.strip() if r.returncode == 0 else ""
 
 
