@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: bootstrap demo test unit lint bench clean
+.PHONY: bootstrap demo test unit lint bench bench-quick clean
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -13,6 +13,7 @@ demo: bootstrap
 test: bootstrap
 	@$(VENV)/bin/pytest -q
 	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory bench-quick
 
 unit: bootstrap
 	@$(VENV)/bin/pytest -q tests/unit
@@ -20,11 +21,14 @@ unit: bootstrap
 lint: bootstrap
 	@$(PY) scripts/typecheck.py
 
+BENCHES := latency classify policy sandbox journal
+
 bench: bootstrap
-	@$(PY) bench/latency.py
-	@$(PY) bench/classify.py
-	@$(PY) bench/policy.py
-	@$(PY) bench/sandbox.py
+	@set -e; for b in $(BENCHES); do $(PY) bench/$$b.py; done
+
+# Each bench once, a few iterations: fails only when a bench itself breaks, never on a missed target.
+bench-quick: bootstrap
+	@set -e; for b in $(BENCHES); do echo "bench-quick: $$b"; $(PY) bench/$$b.py --quick >/dev/null; done
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .pytest_cache

@@ -18,7 +18,10 @@ from typing import Any, Literal, cast
 import tomli_w
 
 from trustfence.agent.files import write_atomic
+from trustfence.agent.sandbox.fspolicy import KEYS as FS_KEYS
+from trustfence.agent.sandbox.fspolicy import FsPolicy, FsPolicyError, parse_fs
 from trustfence.connectors import Connector, ConnectorSet, KNOWN_TYPES, build_connector
+from trustfence.connectors.packages import PackageConnector
 from trustfence.policy import Permission, PolicyError, validate_pattern
 from trustfence.policy.model import VERDICTS, validate_name
 
@@ -74,7 +77,11 @@ class ConnectorConfig:
     ``ports``: ports opened for this connector beyond 443 (TLS) and 80 (plain HTTP), e.g. ``[8443]`` for an
     internal API; left out, a CONNECT or request to any other port is denied.
     ``urls``: the endpoint of an ``mcp`` connector (one) or the endpoints of a ``webhook`` connector.
-    ``base_path``: GitHub Enterprise's API prefix (``/api/v3``), for type ``github`` only.
+    ``base_path``: GitHub Enterprise's API prefix (``/api/v3``), or a package mirror's
+    (``/artifactory/api/pypi/pypi-remote``), for types ``github``, ``pypi``, ``npm``, ``crates``, ``gomod``.
+    ``allow_list``: for the package registries, a file listing the packages that may be downloaded, one name
+    per line (``/etc/trustfence/pypi-allow.txt``); any other download is denied whatever permissions say.
+    Reloaded within a second of an edit. Left out, permissions and policies alone decide.
     ``credential``: a credential for this connector is sealed in the vault (set by ``tf connector add
     --token``); every allowed request gets it, and with it unavailable the request is denied, never sent bare.
     ``env``: the variables that hold this connector's placeholder key in the agent's environment; left out,
@@ -89,6 +96,7 @@ class ConnectorConfig:
     base_path: str = ""
     credential: bool = False
     env: tuple[str, ...] = ()
+    allow_list: str = ""
 
     def build(self) -> Connector:
         return build_connector(self.name, self.type, self.domains, urls=self.urls, base_path=self.base_path)
@@ -151,11 +159,13 @@ class GatewayConfig:
 
     ``level``: its enforcement level (one of ``LEVELS``); left out, ``[enforcer] level``. E.g.
     ``[gateways.Bot]`` ``level = "soft_enforce"``. ``environment``: what policies' ``environments`` scope and
-    the ``environment`` field test (``prod``); left out, none.
+    the ``environment`` field test (``prod``); left out, none. ``fs``: its filesystem policy (``writable``,
+    ``hidden``, ``writable_cwd``; see ``FsPolicy``); left out, ``[sandbox]``'s.
     """
 
     level: Level | None = None
     environment: str = ""
+    fs: FsPolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,19 +193,32 @@ class Config:
     transparent_port: int = 8081
     dns_port: int = 53
     # Account agents run as when ``tf run`` is invoked by root directly (no SUDO_UID): never uid 0.
-    default_user: str = "nobody"
+    # "dynamic": a uid/gid of the sandbox's own, from 61184-65519, free in /etc/passwd, released at teardown.
+    default_user: str = "dynamic"
+    # The filesystem every agent sees, unless its gateway says otherwise ([sandbox] writable, hidden,
+    # writable_cwd; see FsPolicy).
+    fs: FsPolicy = field(default_factory=FsPolicy)
     # Upstream name overrides (GitHub Enterprise, split DNS, tests): host -> (address, port or None).
     resolve: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     # Extra PEM CA trusted for upstream TLS in addition to the public roots.
     extra_ca: str | None = None
     # Rows waiting for the writer before new requests are refused.
     queue_max: int = 10_000
+    # When the traffic journal is flushed to disk: interval (every 0.2 s) | always (before each request is
+    # forwarded) | none (the kernel's writeback). What a power loss may cost; a SIGKILL costs nothing in any.
+    journal_sync: Literal["interval", "always", "none"] = "interval"
     connectors: tuple[ConnectorConfig, ...] = ()
     # The enforcement level of every gateway not given its own under [gateways.NAME].
     level: Level = "full_enforce"
     gateways: Mapping[str, GatewayConfig] = field(default_factory=dict)
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     approvals: ApprovalsConfig = field(default_factory=ApprovalsConfig)
+
+    def fs_policy(self, gateway: str) -> dict[str, Any]:
+        """The effective filesystem policy of ``gateway``, with where it was set (for messages)."""
+        g = self.gateways.get(gateway)
+        own = g is not None and g.fs is not None
+        return self.fs.for_gateway(g.fs if g else None, f"[gateways.{gateway}]" if own else "[sandbox]")
 
     def levels(self) -> dict[str, Level]:
         """Gateway -> level, for the gateways that have their own."""
@@ -301,7 +324,7 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
         pool = ipaddress.ip_network(sb.get("subnet_pool", "10.201.0.0/16"))
         if pool.version != 4 or not pool.is_private or pool.prefixlen > 28:
             raise ValueError(f"subnet_pool must be a private IPv4 range of /28 or larger, got {pool}")
-        user = sb.get("default_user", "nobody")
+        user = sb.get("default_user", "dynamic")
         ipv6 = sb.get("ipv6", False)
         if not isinstance(ipv6, bool):
             raise ValueError(f"ipv6 must be true or false, got {ipv6!r}")
@@ -315,6 +338,9 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
         if len(set(ports.values())) != 3:
             raise ValueError("proxy_port, transparent_port and dns_port must differ")
         queue_max = _int(en, "queue_max", 10_000, 100, 10_000_000)
+        journal_sync = en.get("journal_sync", "interval")
+        if journal_sync not in ("interval", "always", "none"):
+            raise ValueError(f"journal_sync must be interval, always or none, got {journal_sync!r}")
         section = "upstream"
         up = data.get("upstream", {})
         resolve = {str(h).lower(): _parse_target(str(t)) for h, t in up.get("resolve", {}).items()}
@@ -329,6 +355,7 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
     except (ValueError, TypeError, AttributeError) as e:
         line = _line_of(text, rf"\[{re.escape(section)}\]") if text else None
         raise ConfigError(path, line, f"[{section}] {e}") from None
+    fs = _parse_fs(data.get("sandbox", {}), text, path, r"\[sandbox\]", "sandbox")
     connectors = []
     for i, (name, c) in enumerate(data.get("connectors", {}).items()):
         try:
@@ -359,23 +386,36 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
             taken = sorted(n for n in env_names if n.upper() in _SANDBOX_ENV or n.startswith(("LD_", "TF_")))
             if taken:
                 raise ValueError(f"env names {', '.join(taken)} are the sandbox's own; choose other names")
+            allow_list = c.get("allow_list", "")
+            if not isinstance(allow_list, str) or (allow_list and not allow_list.startswith("/")):
+                raise ValueError(f"allow_list must be the absolute path of a file, got {allow_list!r}")
             cc = ConnectorConfig(name, c["type"], domains, tuple(sorted(set(extra))), tuple(urls), base_path,
-                                 credential, tuple(env_names))
-            cc.build()
+                                 credential, tuple(env_names), allow_list)
+            if not isinstance(cc.build(), PackageConnector) and allow_list:
+                raise ValueError("allow_list is for the package registries (pypi, npm, crates, gomod) only")
         except ValueError as e:
             line = _line_of(text, rf"\[connectors\.{re.escape(name)}\]")
             raise ConfigError(path, line, f"[connectors.{name}] {e}") from None
         connectors.append(cc)
-    level, gateways, rate_limit = _parse_brakes(data, text, path)
-    cfg = Config(tag=tag, subnet_pool=str(pool), ipv6=ipv6, ca_overlays=tuple(overlays), default_user=str(user),
+    level, gateways, rate_limit = _parse_brakes(data, text, path, fs)
+    cfg = Config(tag=tag, subnet_pool=str(pool), ipv6=ipv6, ca_overlays=tuple(overlays), default_user=str(user), fs=fs,
                  resolve=resolve, extra_ca=extra_ca,
-                 queue_max=queue_max, connectors=tuple(connectors), level=level, gateways=gateways,
+                 queue_max=queue_max, journal_sync=journal_sync, connectors=tuple(connectors), level=level,
+                 gateways=gateways,
                  rate_limit=rate_limit, approvals=_parse_approvals(data, text, path), **ports)
     try:
         cfg.connector_set()
     except ValueError as e:
         raise ConfigError(path, None, str(e)) from None
     return cfg
+
+
+def _parse_fs(table: Any, text: str, path: Path, header: str, where: str) -> FsPolicy:
+    """``[sandbox]``'s filesystem policy; an error points at its key's line."""
+    try:
+        return parse_fs(table if isinstance(table, dict) else {}, path.parent)
+    except FsPolicyError as e:
+        raise ConfigError(path, _key_line(text, header, e.key), f"[{where}] {e}") from None
 
 
 class _Bad(ValueError):
@@ -441,7 +481,7 @@ def _gateway_name(name: Any, key: str | None = None) -> str:
         raise _Bad(str(e), key) from None
 
 
-def _parse_brakes(data: Mapping[str, Any], text: str, path: Path
+def _parse_brakes(data: Mapping[str, Any], text: str, path: Path, fs: FsPolicy
                   ) -> tuple[Level, dict[str, GatewayConfig], RateLimitConfig]:
     """``[enforcer] level``, ``[gateways.NAME]`` and ``[rate_limit]``; errors point at the key's line."""
     where, header = "enforcer", r"\[enforcer\]"
@@ -454,11 +494,15 @@ def _parse_brakes(data: Mapping[str, Any], text: str, path: Path
         for name, g in _tables(data.get("gateways", {})).items():
             where, header = f"gateways.{name}", rf"\[gateways\.{re.escape(name)}\]"
             _gateway_name(name)
-            g = _table(g, ("level", "environment"))
+            g = _table(g, ("level", "environment", *FS_KEYS))
             env = g.get("environment", "")
             if not isinstance(env, str) or (env and not _ENV_NAME.match(env)):
                 raise _Bad(f"environment must be a short name (prod, staging), got {env!r}", "environment")
-            gateways[name] = GatewayConfig(_level(g["level"]) if "level" in g else None, env)
+            try:
+                own = parse_fs(g, path.parent, fs.for_gateway(None, "")["hidden"]) if set(g) & set(FS_KEYS) else None
+            except FsPolicyError as e:
+                raise _Bad(str(e), e.key) from None
+            gateways[name] = GatewayConfig(_level(g["level"]) if "level" in g else None, env, own)
         where, header = "rate_limit", r"\[rate_limit\]"
         rl = _table(data.get("rate_limit", {}), ("per_minute", "gateways", "actions"))
         per_minute = _per_minute(rl, 120)
@@ -513,9 +557,10 @@ def dump_config(cfg: Config) -> str:
     data: dict[str, Any] = {
         "sandbox": {"tag": cfg.tag, "subnet_pool": cfg.subnet_pool, "ipv6": cfg.ipv6,
                     **({"ca_overlays": list(cfg.ca_overlays)} if cfg.ca_overlays != DEFAULT_CA_OVERLAYS else {}),
-                    "default_user": cfg.default_user},
+                    "default_user": cfg.default_user, **cfg.fs.dump()},
         "enforcer": {"proxy_port": cfg.proxy_port, "transparent_port": cfg.transparent_port,
-                     "dns_port": cfg.dns_port, "queue_max": cfg.queue_max},
+                     "dns_port": cfg.dns_port, "queue_max": cfg.queue_max,
+                     **({"journal_sync": cfg.journal_sync} if cfg.journal_sync != "interval" else {})},
     }
     if cfg.resolve or cfg.extra_ca:
         up: dict[str, Any] = {}
@@ -540,7 +585,8 @@ def dump_config(cfg: Config) -> str:
                              **({"notify_url": a.notify_url} if a.notify_url else {})}
     if cfg.gateways:
         data["gateways"] = {n: {**({"level": g.level} if g.level else {}),
-                                **({"environment": g.environment} if g.environment else {})}
+                                **({"environment": g.environment} if g.environment else {}),
+                                **(g.fs.dump() if g.fs else {})}
                             for n, g in cfg.gateways.items()}
     if cfg.connectors:
         data["connectors"] = {
@@ -548,6 +594,7 @@ def dump_config(cfg: Config) -> str:
                      **({"ports": list(c.ports)} if c.ports else {}), **({"urls": list(c.urls)} if c.urls else {}),
                      **({"base_path": c.base_path} if c.base_path else {}),
                      **({"credential": True} if c.credential else {}),
+                     **({"allow_list": c.allow_list} if c.allow_list else {}),
                      **({"env": list(c.env)} if c.env else {})} for c in cfg.connectors
         }
     return "# TrustFence daemon configuration\n" + tomli_w.dumps(data)

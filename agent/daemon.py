@@ -19,8 +19,8 @@ import signal
 from dataclasses import replace
 from typing import Any
 
+from trustfence.agent import allowlists, policyfiles
 from trustfence.agent import config as cfgmod
-from trustfence.agent import policyfiles
 from trustfence.agent.brakes import KillSwitches, load_switches
 from trustfence.agent.config import Config, ConfigError
 from trustfence.agent.credentials import CredentialStore
@@ -29,8 +29,11 @@ from trustfence.agent.ops import OPS, READ_OPS, OpError, Reply, jsonable
 from trustfence.agent.modes import UMASK
 from trustfence.agent.paths import Paths
 from trustfence.agent.peers import peer_of
-from trustfence.agent.sandbox import SandboxError, SandboxManager, SandboxSpec
 from trustfence.agent.sandbox import cgroup as cgroups
+from trustfence.agent.sandbox import landlock
+from trustfence.agent.sandbox.manager import SandboxError, SandboxManager
+from trustfence.agent.sandbox.spec import SandboxSpec
+from trustfence.agent.sandbox.view import CA_BUNDLE, CA_CERT
 from trustfence.agent.setup import ensure_state
 from trustfence.bpf.guard import Guard, GuardError
 from trustfence.policy import CompiledPolicy, Permission, PolicyError, compile_policy, dump_policies
@@ -38,7 +41,7 @@ from trustfence.policy.model import validate_name
 from trustfence.proxy import Enforcer, EnforcerState, Gateway
 from trustfence.proxy.master import EnforcerError
 from trustfence.proxy.upstream import install_resolver, upstream_bundle
-from trustfence.store import AuditLog, Store
+from trustfence.store import AuditError, AuditLog, Store
 from trustfence.vault import STRIP_NAMES, VaultError, dummy_env, placeholder
 
 __all__ = ["AlreadyRunning", "Daemon", "OpError"]
@@ -88,15 +91,19 @@ class Daemon:
             # is known of what the files allow, so every request is denied with this reason.
             policy, policy_error = compile_policy(()), str(e)
             log.error("policy files rejected at start; every request is denied until they validate: %s", e)
-        self.audit = AuditLog(self.paths.audit)
+        lists, self._lists_stamp = allowlists.load(self.config, connectors), allowlists.stamp(self.config)
+        # The store first: it replays the traffic journal, and holds the audit chain's second anchor.
+        self.store = Store(self.paths.database, self.config.queue_max, journal=self.paths.journal,
+                           sync=self.config.journal_sync)
+        self.audit = AuditLog(self.paths.audit, db_head=self.store.audit_head(), anchor=self.store.anchor_audit)
         switches = load_switches(self.paths.kill_switches)
-        self.store = Store(self.paths.database, self.config.queue_max)
         self.vault = CredentialStore(self.paths)
         self.vault.open_key()
         self.state = EnforcerState(store=self.store, connectors=connectors, policy=policy,
                                    transparent_port=self.config.transparent_port,
                                    open_ports=self.config.open_ports(),
-                                   credentials=self.vault.load(self.config), policy_error=policy_error)
+                                   credentials=self.vault.load(self.config), policy_error=policy_error,
+                                   allow_lists=lists)
         self.state.switches = switches
         self.kill_switches = KillSwitches(self.paths.kill_switches, self.state, lambda s: self.enforcer.cut(s))
         self._apply_brakes(self.config)
@@ -114,12 +121,16 @@ class Daemon:
         except GuardError as e:
             self.guard_error = str(e)
             log.error("eBPF lock unavailable; sandboxes need --nftables-only: %s", e)
+        self.landlock_error = landlock.unavailable_reason()
+        if self.landlock_error:
+            log.error("%s: tf run refuses to start agents; %s", self.landlock_error, landlock.FIX)
         loop = asyncio.get_running_loop()
         install_resolver(loop, c.resolve)
         self.enforcer = Enforcer(self.state, self.paths.ca_dir,
                                  upstream_bundle(c.extra_ca, self.paths.upstream_bundle))
         master_task = asyncio.create_task(self.enforcer.run())
         watcher = asyncio.create_task(self._watch_policy_files())
+        signer = asyncio.create_task(self._sign_audit())
         await self.enforcer.started.wait()
         self.paths.socket.unlink(missing_ok=True)
         server = await asyncio.start_unix_server(self._connection, path=str(self.paths.socket))
@@ -136,10 +147,12 @@ class Daemon:
         finally:
             server.close()
             watcher.cancel()
+            signer.cancel()
             for spec in list(self.sandboxes.values()):
                 await self._teardown(spec)
             self.enforcer.shutdown()
             await asyncio.wait_for(master_task, 10)
+            self._checkpoint(at_stop=True)
             self.store.close()
             self.paths.socket.unlink(missing_ok=True)
             log.info("daemon stopped")
@@ -150,6 +163,10 @@ class Daemon:
         uid = peer.uid
         if peer.sandbox:  # whatever its uid or groups: an agent never operates the daemon
             log.warning("refused a connection from inside a sandbox (uid %d): %s", uid, peer.sandbox)
+            try:  # read what it asks first, so the refusal is what it reads (not a reset connection)
+                await asyncio.wait_for(reader.readline(), 5)
+            except (TimeoutError, ValueError, ConnectionError):
+                pass
             try:
                 await self._send(writer, {"ok": False, "code": 2, "error": "the TrustFence daemon refuses every "
                                           "operation from inside a sandbox"})
@@ -175,7 +192,7 @@ class Daemon:
                     if op not in READ_OPS and uid != 0:
                         raise OpError(f"{op} needs root (uid 0); you are uid {uid}")
                     reply = {"ok": True, **await handler(self, {**req, "uid": uid})}
-                except (OpError, ConfigError, PolicyError, VaultError) as e:
+                except (OpError, ConfigError, PolicyError, VaultError, AuditError) as e:
                     reply = {"ok": False, "error": str(e), "code": getattr(e, "code", 2)}
                 except Exception as e:  # noqa: BLE001 - answer, never leave the CLI hanging
                     log.exception("operation %s failed", op)
@@ -199,15 +216,19 @@ class Daemon:
             return
         try:
             gateway = validate_name("gateway", str(req.get("gateway", "")))
-            agent_uid, agent_gid = int(req["uid"]), int(req["gid"])
+            dynamic = req.get("uid") is None
+            agent_uid, agent_gid = (-1, -1) if dynamic else (int(req["uid"]), int(req["gid"]))
             if agent_uid == 0:
                 raise OpError("the agent never runs as uid 0: pass --user or run through sudo")
             if self.guard is None and not req.get("nftables_only"):
                 raise OpError(f"the eBPF lock is unavailable ({self.guard_error}); fix it (tf doctor) or pass "
                               "--nftables-only to rely on nftables alone")
+            if self.landlock_error:
+                raise OpError(f"{self.landlock_error}, and the agent's filesystem policy needs it; "
+                              f"{landlock.FIX} (tf doctor checks it)")
             join = self._waiting_agent(req, peer_pid)
-            spec = await asyncio.to_thread(self.manager.create, gateway, agent_uid, agent_gid, join)
-        except (PolicyError, OpError, SandboxError, KeyError, ValueError) as e:
+            spec = await asyncio.to_thread(self.manager.create, gateway, agent_uid, agent_gid, join, dynamic)
+        except (PolicyError, OpError, SandboxError, KeyError, ValueError, OSError) as e:  # OSError: a full disk
             await self._send(writer, {"ok": False, "error": str(e), "code": 2})
             return
         self.sandboxes[spec.id] = spec
@@ -218,6 +239,9 @@ class Daemon:
             await self._send(writer, {"ok": True, "sandbox": self.describe(spec), "env": self._agent_env(spec),
                                       "unset": sorted(STRIP_NAMES), "netns": spec.netns,
                                       "ca_overlays": self._ca_overlays(), "ca_bundle": str(self.paths.agent_bundle),
+                                      "ca_cert": str(self.paths.ca_cert), "state": str(self.paths.home),
+                                      "fs": self.config.fs_policy(gateway), "uid": spec.uid, "gid": spec.gid,
+                                      "user": f"tf-{spec.uid}" if dynamic else "",
                                       "cgroup": str(cgroups.path_of(spec.name)), "joined": join is not None})
             log.info("sandbox %s up for gateway %s (agent %s)", spec.name, gateway, spec.agent_addr)
             line = await reader.readline()  # {"op": "exited", ...} or EOF when the CLI dies
@@ -299,13 +323,12 @@ class Daemon:
 
     def _agent_env(self, spec: SandboxSpec) -> dict[str, str]:
         proxy = f"http://{spec.host_addr}:{self.config.proxy_port}"
-        bundle, ca = str(self.paths.agent_bundle), str(self.paths.ca_cert)
+        bundle, ca = CA_BUNDLE, CA_CERT  # where the sandbox shows them, wherever the state directory is
         env = {k: proxy for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
         env |= {k: "localhost,127.0.0.1" for k in ("NO_PROXY", "no_proxy")}
         env |= {k: bundle for k in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT",
                                     "GIT_SSL_CAINFO")}
-        env |= {"NODE_EXTRA_CA_CERTS": ca, "TF_GATEWAY": spec.gateway, "TF_SANDBOX": spec.name,
-                "TF_SANDBOX_HOME": str(self.manager.home_dir(spec))}
+        env |= {"NODE_EXTRA_CA_CERTS": ca, "TF_GATEWAY": spec.gateway, "TF_SANDBOX": spec.name}
         return env | self._placeholders()
 
     def _ca_overlays(self) -> list[str]:
@@ -325,12 +348,13 @@ class Daemon:
         return env
 
     async def _watch_policy_files(self) -> None:
-        """Reload permissions.toml and policies.toml when edited by hand or by git; a bad edit is refused with
-        file, line and reason, and the running policy stays. Nothing stops the watching: an unexpected error is
-        logged and the next edit is read again."""
+        """Reload permissions.toml and policies.toml (and the connectors' allow-list files) when edited by hand
+        or by git; a bad edit is refused with file, line and reason, and the running policy stays. Nothing
+        stops the watching: an unexpected error is logged and the next edit is read again."""
         while True:
             await asyncio.sleep(1.0)
             try:
+                self._reload_allow_lists()
                 now = policyfiles.stamp(self.paths)
                 if now != self._stamp:
                     self._stamp = now
@@ -353,6 +377,36 @@ class Daemon:
         self.state.policy, self.state.policy_error = new, ""
         log.info("policy files reloaded: %d permission(s), %d policies", len(new.permissions), len(new.policies))
         self.audit.append(who, "policy files reloaded", before, policyfiles.fingerprint(new))
+
+    async def _sign_audit(self) -> None:
+        """A signed checkpoint at most ``interval`` seconds after a change, however few changes there were."""
+        while True:
+            await asyncio.sleep(5.0)
+            self._checkpoint()
+
+    def _checkpoint(self, *, at_stop: bool = False) -> None:
+        try:
+            self.audit.checkpoint_if_due(at_stop=at_stop)
+        except (AuditError, OSError) as e:
+            log.error("audit checkpoint not written: %s", e)
+
+    def _reload_allow_lists(self) -> None:
+        """Reload the connectors' allow-list files when one changed; a bad edit (or a removed file) is refused
+        with file, line and reason, and the running lists stay."""
+        now = allowlists.stamp(self.config)
+        if now == self._lists_stamp:
+            return
+        self._lists_stamp = now
+        before = allowlists.describe(self.state.allow_lists)
+        try:
+            new = allowlists.load(self.config, self.state.connectors)
+        except ConfigError as e:
+            log.error("allow lists not reloaded, the running lists stay: %s", e)
+            self.audit.append("file edit", "allow lists rejected", before, {"error": str(e)})
+            return
+        self.state.allow_lists = new
+        log.info("allow lists reloaded: %s", allowlists.describe(new))
+        self.audit.append("file edit", "allow lists reloaded", before, allowlists.describe(new))
 
     # -- brakes: kill switches, enforcement levels, rate limits ---------------------------------------
     def _apply_brakes(self, cfg: Config) -> None:
@@ -382,11 +436,13 @@ class Daemon:
         cfg = cfgmod.parse_config(text, self.paths.config)
         connectors = cfg.connector_set()
         cfgmod.load_permissions(self.paths.permissions, connectors)
+        lists = allowlists.load(cfg, connectors)
         cfgmod.atomic_write(self.paths.config, text)
-        self.config = replace(self.config, connectors=cfg.connectors, level=cfg.level, gateways=cfg.gateways,
+        self.config = replace(self.config, connectors=cfg.connectors, level=cfg.level, gateways=cfg.gateways, fs=cfg.fs,
                               rate_limit=cfg.rate_limit, approvals=cfg.approvals)
         self._apply_brakes(self.config)
         self.state.connectors, self.state.open_ports = connectors, self.config.open_ports()
+        self.state.allow_lists, self._lists_stamp = lists, allowlists.stamp(self.config)
         self.state.credentials = replace(self.state.credentials, required=frozenset(
             c.name for c in cfg.connectors if c.credential))
         if self.state.policy_error:  # a connector just added may be what the rejected files named

@@ -117,6 +117,30 @@ def _tracefs() -> Check:
                  "" if ok else "mount -t tracefs tracefs /sys/kernel/tracing", required=False)
 
 
+def _landlock() -> Check:
+    from trustfence.agent.sandbox import landlock
+
+    version = landlock.abi()
+    if not version:
+        return Check("landlock", False, landlock.unavailable_reason(), landlock.FIX)
+    scoped = " (signals and abstract sockets scoped)" if version >= 6 else ""
+    return Check("landlock", True, f"ABI {version}{scoped}: the agent writes only where its policy allows")
+
+
+def _namespaces() -> Check:
+    """A child that makes a PID and a mount namespace of its own, as every sandbox's init does."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.unshare(os.CLONE_NEWPID | os.CLONE_NEWNS)
+            os._exit(0)
+        except BaseException:  # noqa: BLE001 - the exit status is the answer
+            os._exit(1)
+    ok = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    return Check("pid+mount ns", ok, "created a PID and a mount namespace" if ok else "unshare refused",
+                 "" if ok else "run as root on a kernel built with CONFIG_PID_NS (every distribution kernel is)")
+
+
 def _vault_key() -> Check:
     from trustfence.agent.paths import paths
     from trustfence.vault import VaultError, load_key
@@ -146,8 +170,8 @@ def _state_modes() -> Check:
 
 
 CHECKS: tuple[Callable[[], Check], ...] = (
-    _root, _python, _mitmproxy, lambda: _tool("ip", "iproute2"), lambda: _tool("setpriv", "util-linux"),
-    _nft, _netns, _cgroup2, _forwarding, _headers, _bcc, _tracefs, _vault_key, _state_modes,
+    _root, _python, _mitmproxy, lambda: _tool("ip", "iproute2"),
+    _nft, _netns, _namespaces, _landlock, _cgroup2, _forwarding, _headers, _bcc, _tracefs, _vault_key, _state_modes,
 )
 
 

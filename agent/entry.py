@@ -80,7 +80,7 @@ def _fast_run(name: str, user: str | None, nftables_only: bool, cmd: list[str]) 
     except DaemonError as e:
         _fail(str(e), e.code)
     except RunError as e:
-        _fail(str(e), 2)
+        _fail(str(e), e.code)
     except KeyboardInterrupt:
         _fail("aborted", 130)
 

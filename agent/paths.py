@@ -71,6 +71,11 @@ class Paths:
         return self.home / "traffic.duckdb"
 
     @property
+    def journal(self) -> Path:
+        """The traffic journal's segments: every record before its request is forwarded (root 0700)."""
+        return self.home / "journal"
+
+    @property
     def socket(self) -> Path:
         return self.home / "daemon.sock"
 

@@ -12,7 +12,7 @@ candidate lists, the remembered GraphQL readings). Timed in blocks with the coll
 describes. A GraphQL document's first sighting (graphql-core's parser, 100-200 µs) is paid once per distinct
 document and is reported on a line of its own, without a target.
 
-    .venv/bin/python bench/classify.py [--rounds 250] [--blocks 25] [--strict]
+    .venv/bin/python bench/classify.py [--quick] [--rounds 250] [--blocks 25] [--strict]
 """
 
 from __future__ import annotations
@@ -117,8 +117,11 @@ def main() -> int:
     a = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     a.add_argument("--rounds", type=int, default=250)
     a.add_argument("--blocks", type=int, default=25, help="the rounds are timed in this many blocks")
+    a.add_argument("--quick", action="store_true", help="a few rounds: does the bench still run?")
     a.add_argument("--strict", action="store_true")
     args = a.parse_args()
+    if args.quick:
+        args.rounds, args.blocks = 4, 2
     connectors = ConnectorSet(build_connector(t, t) for t in HOSTS)
     routes, documents = requests()
     count = max(1, min(args.blocks, args.rounds))

@@ -1,363 +1,332 @@
-"""What the enforcer costs per request, compared with bare mitmproxy, measured side by side in one run.
+"""What ``tf run`` costs per request, next to a bare mitmdump hop and direct, measured side by side in one run.
 
-Three paths to the same fake HTTPS upstream (``trustfence.demo.upstream``) on 127.0.0.1:
+The real thing, as a user meets it (root: it creates namespaces):
 
-1. ``direct``   - client -> upstream;
-2. ``mitmdump`` - client -> bare ``mitmdump`` (explicit proxy, TLS interception) -> upstream;
-3. ``enforcer`` - client -> ``trustfence.proxy.Enforcer`` with its full addon chain (Identify, Classify,
-   Enforce, Record writing to a real DuckDB file) -> upstream.
+- the fake HTTPS API (``trustfence.demo.upstream``) in an outside network namespace, as ``api.github.com``;
+- ``tf run``: a real daemon (own state dir and tag, a github connector, ``github.pr.*`` allowed, the rate limit
+  out of the way) and the client inside its sandbox, as the agent's uid, through the proxy and CA ``tf run``
+  hands every agent; each request is classified, decided, stamped and recorded in DuckDB;
+- bare mitmdump: mitmproxy's own ``mitmdump`` from the venv on 127.0.0.1 (same lazy connect, no upstream cert
+  sniffing, no HTTP/3, upstream trusted through the test CA; ``api.github.com`` mapped to the outside namespace
+  by a private /etc/hosts), the client beside it as the same uid;
+- direct: the same client straight to the upstream.
 
-Each path gets one keep-alive ``httpx.Client``; after a warm-up, the sequential latency requests are
-interleaved across the paths (request i goes to every path, in a rotating order), so machine noise, CPU
-frequency changes and neighbours hit all three alike. A short concurrent phase then measures throughput.
+The client (``loadclient.py``, Debian's /usr/bin/python3, standard library only) is the same on every path.
+Each phase runs in rounds, interleaved across the paths in a rotating order, so noise from the 2 shared cores
+lands on all three alike:
 
-Why ratios: an absolute millisecond figure says more about the machine (here, possibly a 2-vCPU VM) than
-about the code. The verdict is therefore the *added* latency of the enforcer over direct, divided by the
-added latency of bare mitmproxy over direct, both measured in the same run on the same machine
-(target <= 1.10: the enforcer may add at most 10 % on top of what mitmproxy itself adds), plus the
-throughput ratio enforcer/mitmdump. Absolute numbers are printed only as context.
+- sequential GETs on a warm keep-alive HTTPS connection: p50/p99;
+- new connections: TCP, CONNECT when proxied, a full TLS handshake, one GET, close: p50/p99;
+- throughput at 1, 4 and 16 concurrent clients, each on its own keep-alive connection: req/s.
 
-Every server runs in its own process (upstream, mitmdump, enforcer), so the proxy under test never shares
-a GIL with the client or the upstream, and neither proxy is favoured. Loopback only; every process and temp
-dir is cleaned up, also on error. Exit status is 0 unless ``--strict`` and the latency target is missed.
+The verdict is a ratio, never a time (absolute figures are printed as context): the p50 that ``tf run`` adds
+over direct divided by the p50 that bare mitmdump adds (target <= 1.0, warm and new connections alike), and
+throughput ``tf run`` / mitmdump (target >= 0.9 at 4 clients). ``--profile FILE`` samples the daemon with
+py-spy while the rounds run and prints where its time went (``flame.py``). Exit status: 1 when the bench
+itself breaks (a request fails, a process does not start, something is left behind), or with ``--strict``
+when a target is missed; else 0.
 
-    .venv/bin/python bench/latency.py [--requests 500] [--warmup 50] [--concurrency 4] [--strict]
+    .venv/bin/python bench/latency.py [--quick] [--rounds 10] [--requests 300] [--new 60] [--burst 300]
+                                      [--profile FILE] [--strict]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import os
+import secrets
+import shutil
 import signal
 import socket
-import ssl
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import httpx
+import flame
+from tfhost import AGENT_PY, UNPRIVILEGED, Daemon, bench_tmp, running_daemon
+from trustfence.demo.outside import Outside
 
-TARGET_LATENCY_RATIO = 1.10
-THROUGHPUT_ROUNDS = 10
+HOST = "api.github.com"
+PATH = "/repos/acme/app/pulls/1"  # github.pr.read: a real route, classified and decided on every request
+LEVELS = (1, 4, 16)
+TARGET_ADDED = 1.0
+TARGET_THROUGHPUT = 0.9  # at 4 clients
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
-# The enforcer denies IP-literal destinations and only connects by name, so its path uses a host name that
-# exists nowhere but in its upstream resolver override (install_resolver), mapped to the upstream's port.
-ENFORCER_HOST = "bench.internal"
-# Direct and bare mitmdump dial the upstream's address as an IP literal: no resolver is involved at all
-# (mitmdump has no resolve override, and "localhost" may try ::1 first), and the upstream certificate
-# carries 127.0.0.1 as an IP SAN so both the client and mitmdump verify it. Name resolution is a
-# per-connection cost anyway and every path here is warm keep-alive, so it does not enter the numbers.
-DIRECT_HOST = "127.0.0.1"
-START_TIMEOUT = 30.0
-REQ_TIMEOUT = 10.0
+CLIENT = Path(__file__).with_name("loadclient.py")
+CONFIG = """[rate_limit]
+per_minute = 1000000
+
+[connectors.github]
+type = "github"
+"""
+PERMISSIONS = """[[permission]]
+gateway = "Bench"
+connector = "github"
+action = "github.pr.*"
+decision = "allow"
+"""
 
 
-# --------------------------------------------------------------------------------------------------------
-# Enforcer child process
-# --------------------------------------------------------------------------------------------------------
-def serve_enforcer(port: int, upstream_port: int, upstream_ca: Path, workdir: Path) -> None:
-    """Run the real enforcer on 127.0.0.1:port until stdin closes; then print the rows recorded."""
-    import duckdb
-    from trustfence.connectors import ConnectorSet, build_connector
-    from trustfence.policy import Permission, compile_policy
-    from trustfence.proxy import Enforcer, EnforcerState, Gateway
-    from trustfence.proxy.upstream import install_resolver
-    from trustfence.store import Store
+class BenchBroken(RuntimeError):
+    """The bench could not measure (as opposed to a missed target)."""
 
-    db = workdir / "traffic.duckdb"
-    store = Store(db)
-    state = EnforcerState(
-        store=store,
-        connectors=ConnectorSet([build_connector("bench", "generic", (ENFORCER_HOST,))]),
-        policy=compile_policy([Permission("bench", "bench", "*", "allow")]),
-    )
-    state.gateways["127.0.0.1"] = Gateway("bench", "bench", "127.0.0.1", "127.0.0.1")
 
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        install_resolver(loop, {ENFORCER_HOST: ("127.0.0.1", upstream_port)})
-        master = Enforcer(state, workdir / "ca", upstream_ca=upstream_ca)
-        task = asyncio.create_task(master.run())
-        await asyncio.wait_for(master.started.wait(), START_TIMEOUT)
-        await master.listen("bench", [f"regular@127.0.0.1:{port}"])
+@dataclass
+class Lane:
+    """One path: a client process fed JSON commands, and what it measured."""
 
-        def wait_eof() -> None:  # the parent closes our stdin (or dies): shut down
-            sys.stdin.buffer.read()
-            loop.call_soon_threadsafe(master.shutdown)
+    name: str
+    popen: subprocess.Popen[str]
+    stderr: Path
+    seq: list[int] = field(default_factory=list)
+    new: list[int] = field(default_factory=list)
+    conc: dict[int, list[float]] = field(default_factory=lambda: {c: [0.0, 0.0] for c in LEVELS})
 
-        threading.Thread(target=wait_eof, daemon=True).start()
-        await task
+    def ask(self, **cmd: Any) -> dict[str, Any]:
+        assert self.popen.stdin is not None and self.popen.stdout is not None
+        try:
+            self.popen.stdin.write(json.dumps(cmd) + "\n")
+            self.popen.stdin.flush()
+            line = self.popen.stdout.readline()
+        except OSError as e:
+            line = json.dumps({"error": str(e)})
+        out: dict[str, Any] = json.loads(line) if line else {"error": "client exited"}
+        if "error" in out:
+            raise BenchBroken(f"{self.name}: {out['error']}\n{self.stderr.read_text(errors='replace')[-2000:]}")
+        return out
 
+    def pct(self, xs: list[int], q: float) -> float:
+        s = sorted(xs)
+        return s[min(len(s) - 1, int(q * len(s)))] / 1e6
+
+    def p50(self, xs: list[int]) -> float:
+        return statistics.median(xs) / 1e6
+
+    def rps(self, clients: int) -> float:
+        n, secs = self.conc[clients]
+        return n / secs if secs else 0.0
+
+
+@contextmanager
+def lane(name: str, argv: list[str], tmp: Path, env: dict[str, str] | None = None) -> Iterator[Lane]:
+    err = tmp / f"{name.replace(' ', '-')}.stderr"
+    with err.open("w") as errf:
+        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errf, text=True,
+                             env=env, start_new_session=True)
     try:
-        asyncio.run(main())
+        yield Lane(name, p, err)
     finally:
-        store.flush(10)
-        store.close()
-    with duckdb.connect(str(db), read_only=True) as con:
-        row = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE decision = 'allowed') FROM traffic").fetchone()
-    assert row is not None
-    print(f"rows={row[0]} allowed={row[1]}", flush=True)
+        assert p.stdin is not None and p.stdout is not None
+        with suppress(OSError):  # a client that died has a broken pipe
+            p.stdin.close()
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(10)
+        p.stdout.close()
 
 
-# --------------------------------------------------------------------------------------------------------
-# Process plumbing
-# --------------------------------------------------------------------------------------------------------
+def client_argv(*opts: str) -> list[str]:
+    # The source goes on the command line: the sandbox may not see the checkout (a private mount namespace).
+    return [AGENT_PY, "-c", CLIENT.read_text(), "--host", HOST, "--path", PATH, *opts]
+
+
+@contextmanager
+def mitmdump(tmp: Path, outside: Outside) -> Iterator[tuple[int, Path, int]]:
+    """Bare mitmdump on 127.0.0.1: (port, its CA for the client, its pid). ``api.github.com`` resolves to the
+    outside namespace through an /etc/hosts of its own (a private mount namespace), so mitmdump runs no addon
+    of ours."""
+    hosts = tmp / "mitm-hosts"
+    hosts.write_text(f"127.0.0.1 localhost\n{outside.addr} {HOST}\n")
+    conf = tmp / "mitmdump"
+    port = free_port()
+    cmd = (f"mount --bind {hosts} /etc/hosts && exec {MITMDUMP} -q --listen-host 127.0.0.1 --listen-port {port} "
+           f"--set confdir={conf} --set ssl_verify_upstream_trusted_ca={outside.ca} "
+           "--set connection_strategy=lazy --set upstream_cert=false --set http3=false")
+    err = tmp / "mitmdump.stderr"
+    with err.open("w") as errf:
+        p = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", cmd],
+                             stdin=subprocess.DEVNULL, stdout=errf, stderr=errf, start_new_session=True)
+    try:
+        ca = conf / "mitmproxy-ca-cert.pem"
+        deadline = time.monotonic() + 30
+        while not (ca.exists() and listening(port)):
+            if p.poll() is not None or time.monotonic() > deadline:
+                raise BenchBroken("mitmdump did not start:\n" + err.read_text(errors="replace")[-2000:])
+            time.sleep(0.1)
+        readable = tmp / "mitm-ca.pem"  # the confdir is root's; the client runs as nobody
+        shutil.copy(ca, readable)
+        readable.chmod(0o644)
+        yield port, readable, p.pid  # unshare and sh exec: the pid is mitmdump's
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(10)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    stderr: Path
-
-
-@contextmanager
-def process(name: str, argv: list[str], tmp: Path, stdin_pipe: bool = False) -> Iterator[Proc]:
-    """Start ``argv``; on exit terminate it (then kill) whatever happened in between."""
-    err = tmp / f"{name}.stderr"
-    with err.open("wb") as errf, open(os.devnull, "wb") as null:
-        p = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
-                             stdout=subprocess.PIPE if stdin_pipe else null, stderr=errf,
-                             start_new_session=True)
+def listening(port: int) -> bool:
     try:
-        yield Proc(name, p, err)
-    finally:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
-        for s in (p.stdin, p.stdout):
-            if s is not None:
-                s.close()
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
 
 
-def wait_listening(proc: Proc, port: int, extra: Callable[[], bool] = lambda: True) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.popen.poll() is not None:
-            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n"
-                               + proc.stderr.read_text(errors="replace")[-2000:])
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            if extra():
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{proc.name} did not listen on 127.0.0.1:{port} within {START_TIMEOUT:.0f}s")
-
-
-def stop_enforcer(proc: Proc) -> str:
-    """Close its stdin so it shuts down cleanly and reports the DuckDB row count."""
-    try:
-        out, _ = proc.popen.communicate(timeout=20)  # closes stdin first
-    except subprocess.TimeoutExpired:
-        return "enforcer did not shut down in time"
-    return out.decode(errors="replace").strip() or proc.stderr.read_text(errors="replace")[-500:]
-
-
-# --------------------------------------------------------------------------------------------------------
-# Measuring
-# --------------------------------------------------------------------------------------------------------
-@dataclass
-class Path_:
-    name: str
-    url: str
-    client: httpx.Client
-    check: Callable[[httpx.Response], None]
-    samples_ns: list[int] = field(default_factory=list)
-    rps_requests: int = 0
-    rps_seconds: float = 0.0
-
-    def one(self) -> None:
-        r = self.client.get(self.url)
-        self.check(r)
-
-    def p(self, q: float) -> float:
-        s = sorted(self.samples_ns)
-        return s[min(len(s) - 1, int(q * len(s)))] / 1e6
-
-    @property
-    def p50(self) -> float:
-        return statistics.median(self.samples_ns) / 1e6
-
-    @property
-    def rps(self) -> float:
-        return self.rps_requests / self.rps_seconds if self.rps_seconds else 0.0
-
-
-def make_client(cafile: Path, proxy: str | None, pool: int) -> httpx.Client:
-    ctx = ssl.create_default_context(cafile=str(cafile))
-    return httpx.Client(proxy=proxy, verify=ctx, timeout=REQ_TIMEOUT, trust_env=False,
-                        limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool))
-
-
-def expect_ok(r: httpx.Response) -> None:
-    if r.status_code != 200:
-        raise RuntimeError(f"unexpected {r.status_code} from {r.url}: {r.text[:300]}")
-
-
-def expect_allowed(r: httpx.Response) -> None:
-    expect_ok(r)
-    if r.headers.get("x-trustfence-decision") != "allowed":
-        raise RuntimeError(f"enforcer did not allow {r.url}: {dict(r.headers)}")
-
-
-def concurrent(path: Path_, total: int, threads: int) -> float:
-    """``total`` requests over ``threads`` threads on the path's one client; returns wall seconds."""
-    per = max(1, total // threads)
-
-    def worker(_: int) -> None:
-        for _ in range(per):
-            path.one()
-
-    with ThreadPoolExecutor(threads) as ex:
-        t0 = time.perf_counter()
-        list(ex.map(worker, range(threads)))
-        return time.perf_counter() - t0
+def measure(lanes: list[Lane], args: argparse.Namespace) -> None:
+    """Warm every lane, then the rounds: each phase interleaved across the lanes, the order rotating."""
+    for ln in lanes:
+        ln.ask(op="seq", n=args.warmup)
+        ln.ask(op="new", n=2)
+        for c in LEVELS:
+            ln.ask(op="conc", clients=c, n=c * 2)
+    per_seq = max(1, args.requests // args.rounds)
+    per_new = max(1, args.new // args.rounds)
+    for r in range(args.rounds):
+        order = lanes[r % len(lanes):] + lanes[:r % len(lanes)]
+        for ln in order:
+            ln.seq += ln.ask(op="seq", n=per_seq)["ns"]
+        for ln in order[::-1]:
+            ln.new += ln.ask(op="new", n=per_new)["ns"]
+        for c in LEVELS:
+            for ln in order:
+                out = ln.ask(op="conc", clients=c, n=max(c, args.burst // args.rounds))
+                ln.conc[c][0] += out["requests"]
+                ln.conc[c][1] += out["seconds"]
 
 
 def run(args: argparse.Namespace) -> int:
-    from trustfence.demo import upstream
-
-    t_start = time.monotonic()
+    t0 = time.monotonic()
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tf-bench-")))
-        ca, cert, key = upstream.make_test_pki(tmp / "pki", [ENFORCER_HOST, DIRECT_HOST])
-        up_port, mitm_port, enf_port = free_port(), free_port(), free_port()
-
-        up = stack.enter_context(process("upstream", [
-            sys.executable, "-m", "trustfence.demo.upstream",
-            "--listen", f"127.0.0.1:{up_port}",
-            "--cert", str(cert), "--key", str(key), "--log", str(tmp / "upstream.jsonl")], tmp))
-        wait_listening(up, up_port)
-
-        mitm_conf = tmp / "mitmdump"
-        # Same options the enforcer sets for itself where they matter (lazy connect, no upstream cert
-        # sniffing, no HTTP/3), so the baseline is mitmproxy doing the same job minus our addons.
-        mitm = stack.enter_context(process("mitmdump", [
-            str(MITMDUMP), "--listen-host", "127.0.0.1", "--listen-port", str(mitm_port),
-            "--set", f"confdir={mitm_conf}", "--set", f"ssl_verify_upstream_trusted_ca={ca}",
-            "--set", "connection_strategy=lazy", "--set", "upstream_cert=false", "--set", "http3=false",
-            "-q"], tmp))
-        mitm_ca = mitm_conf / "mitmproxy-ca-cert.pem"
-        wait_listening(mitm, mitm_port, mitm_ca.exists)
-
-        enf_dir = tmp / "enforcer"
-        enf_dir.mkdir()
-        enf = stack.enter_context(process("enforcer", [
-            sys.executable, os.path.abspath(__file__), "--serve-enforcer", str(enf_port), str(up_port),
-            str(ca), str(enf_dir)], tmp, stdin_pipe=True))
-        enf_ca = enf_dir / "ca" / "mitmproxy-ca-cert.pem"
-        wait_listening(enf, enf_port, enf_ca.exists)
-
-        pool = max(1, args.concurrency)
-        paths = [
-            Path_("direct", f"https://{DIRECT_HOST}:{up_port}/bench",
-                  stack.enter_context(make_client(ca, None, pool)), expect_ok),
-            Path_("mitmdump", f"https://{DIRECT_HOST}:{up_port}/bench",
-                  stack.enter_context(make_client(mitm_ca, f"http://127.0.0.1:{mitm_port}", pool)),
-                  expect_ok),
-            Path_("enforcer", f"https://{ENFORCER_HOST}:{up_port}/bench",
-                  stack.enter_context(make_client(enf_ca, f"http://127.0.0.1:{enf_port}", pool)),
-                  expect_allowed),
+        tmp = stack.enter_context(bench_tmp())
+        outside = stack.enter_context(Outside("bo" + secrets.token_hex(2), subnet_octet=secrets.randbelow(250) + 1,
+                                              hosts=(HOST,)))
+        daemon: Daemon = stack.enter_context(running_daemon(
+            tmp, CONFIG, PERMISSIONS,
+            env={"TF_UPSTREAM_RESOLVE": outside.resolve_spec(), "TF_UPSTREAM_CA": str(outside.ca)}))
+        mitm_port, mitm_ca, mitm_pid = stack.enter_context(mitmdump(tmp, outside))
+        lanes = [
+            stack.enter_context(lane("direct", [*UNPRIVILEGED, *client_argv(
+                "--connect", outside.addr, "--cafile", str(outside.ca))], tmp)),
+            stack.enter_context(lane("mitmdump", [*UNPRIVILEGED, *client_argv(
+                "--proxy", f"http://127.0.0.1:{mitm_port}", "--cafile", str(mitm_ca))], tmp)),
+            stack.enter_context(lane("tf run", daemon.run_argv("Bench", *client_argv(
+                "--proxy", "env", "--cafile", "env", "--decision", "allowed")), tmp, env=daemon.env)),
         ]
-
-        # Warm-up: TLS handshakes, upstream connections, mitmproxy's cert cache, DuckDB's first insert.
-        for _ in range(args.warmup):
-            for p in paths:
-                p.one()
-        for p in paths:  # open every pooled connection too, so the throughput phase starts warm
-            concurrent(p, pool * 5, pool)
-
-        # Latency: sequential, interleaved, rotating the order every request.
-        for i in range(args.requests):
-            k = i % len(paths)
-            for p in paths[k:] + paths[:k]:
-                t0 = time.perf_counter_ns()
-                p.one()
-                p.samples_ns.append(time.perf_counter_ns() - t0)
-
-        # Throughput: concurrent, N requests per path in THROUGHPUT_ROUNDS short bursts, alternating the
-        # order (A B C, C B A, ...) so a slow moment on the machine does not land on one path only.
-        burst = max(pool, args.requests // THROUGHPUT_ROUNDS)
-        for r in range(THROUGHPUT_ROUNDS):
-            for p in paths if r % 2 == 0 else paths[::-1]:
-                secs = concurrent(p, burst, pool)
-                p.rps_requests += (burst // pool) * pool
-                p.rps_seconds += secs
-
-        enf_report = stop_enforcer(enf)
-        report(paths, args, enf_report, time.monotonic() - t_start)
-        return verdict_exit(paths, args)
+        pids = {"tf run": daemon.popen.pid, "mitmdump": mitm_pid}
+        cpu0 = {k: cpu_seconds(pid) for k, pid in pids.items()}
+        with flame.sampling(daemon.popen.pid, args.profile, args.profile_gil):
+            measure(lanes, args)
+        cpu = {k: cpu_seconds(pid) - cpu0[k] for k, pid in pids.items()}
+        sent = sum(len(ln.seq) + len(ln.new) + int(sum(ln.conc[c][0] for c in LEVELS)) for ln in lanes)
+        received = len(outside.log.read_text().splitlines())  # warm-up requests included
+        report(lanes, args, sent, received, time.monotonic() - t0)
+        per = {k: 1000 * v / (sent / len(lanes)) for k, v in cpu.items()}
+        print(f"CPU per measured request (user + system, all threads): tf daemon {per['tf run']:.2f} ms, "
+              f"mitmdump {per['mitmdump']:.2f} ms, ratio {per['tf run'] / per['mitmdump']:.2f}")
+        if received < sent:
+            raise BenchBroken(f"the upstream received {received} requests of the {sent} measured")
+        if args.profile:
+            print(flame.summary(args.profile))
+        return 1 if args.strict and not verdict(lanes) else 0
 
 
-def added(paths: list[Path_], name: str) -> float:
-    by = {p.name: p for p in paths}
-    return by[name].p50 - by["direct"].p50
+def ratios(lanes: list[Lane]) -> dict[str, float | None]:
+    direct, mitm, tf = lanes
+    out: dict[str, float | None] = {}
+    for phase in ("seq", "new"):
+        base = direct.p50(getattr(direct, phase))
+        m, t = mitm.p50(getattr(mitm, phase)) - base, tf.p50(getattr(tf, phase)) - base
+        out[phase] = t / m if m > 0 else None
+    for c in LEVELS:
+        out[f"rps{c}"] = tf.rps(c) / mitm.rps(c) if mitm.rps(c) else None
+    return out
 
 
-def latency_ratio(paths: list[Path_]) -> float | None:
-    base = added(paths, "mitmdump")
-    return added(paths, "enforcer") / base if base > 0 else None
+def verdict(lanes: list[Lane]) -> bool:
+    r = ratios(lanes)
+    added_ok = all((v := r[k]) is not None and v <= TARGET_ADDED for k in ("seq", "new"))
+    return added_ok and (r["rps4"] or 0.0) >= TARGET_THROUGHPUT
 
 
-def report(paths: list[Path_], args: argparse.Namespace, enf_report: str, elapsed: float) -> None:
-    by = {p.name: p for p in paths}
-    print(f"TrustFence latency bench: {args.requests} sequential GETs/path (interleaved, after "
-          f"{args.warmup} warm-up), throughput {args.concurrency} threads; {os.cpu_count()} CPUs, "
-          f"Python {sys.version.split()[0]}")
-    print(f"{'path':<10}{'p50 ms':>9}{'p99 ms':>9}{'added p50':>11}{'req/s':>9}")
-    for p in paths:
-        add = "-" if p.name == "direct" else f"{p.p50 - by['direct'].p50:+.3f}"
-        print(f"{p.name:<10}{p.p50:>9.3f}{p.p(0.99):>9.3f}{add:>11}{p.rps:>9.0f}")
-    ratio = latency_ratio(paths)
-    ok = ratio is not None and ratio <= TARGET_LATENCY_RATIO
-    shown = f"{ratio:.2f}" if ratio is not None else "n/a (mitmdump added no latency)"
-    print(f"enforcer/mitmdump added-latency ratio (p50): {shown}  target <= {TARGET_LATENCY_RATIO:.2f}  "
-          f"{'PASS' if ok else 'FAIL'}")
-    m, e = by["mitmdump"].rps, by["enforcer"].rps
-    print(f"enforcer/mitmdump throughput ratio: {e / m:.2f}" if m else "throughput ratio: n/a")
-    print(f"enforcer DuckDB traffic log: {enf_report}; wall time {elapsed:.1f}s")
+def report(lanes: list[Lane], args: argparse.Namespace, sent: int, received: int, elapsed: float) -> None:
+    direct = lanes[0]
+    print(f"tf run latency bench: {args.rounds} interleaved rounds; per path {len(direct.seq)} warm keep-alive "
+          f"GETs, {len(direct.new)} new connections, {args.burst} requests at each of {LEVELS} clients")
+    print(f"{'path':<10}{'warm p50':>9}{'p99':>8}{'added':>8}  {'new p50':>8}{'p99':>8}{'added':>8}  "
+          + "".join(f"{f'req/s@{c}':>10}" for c in LEVELS))
+    for ln in lanes:
+        add = [" " * 8 if ln is direct else f"{ln.p50(getattr(ln, ph)) - direct.p50(getattr(direct, ph)):>+8.2f}"
+               for ph in ("seq", "new")]
+        print(f"{ln.name:<10}{ln.p50(ln.seq):>9.2f}{ln.pct(ln.seq, .99):>8.2f}{add[0]}  "
+              f"{ln.p50(ln.new):>8.2f}{ln.pct(ln.new, .99):>8.2f}{add[1]}  "
+              + "".join(f"{ln.rps(c):>10.0f}" for c in LEVELS))
+    r = ratios(lanes)
 
+    def show(k: str) -> str:
+        v = r[k]
+        return "n/a" if v is None else f"{v:.2f}"
 
-def verdict_exit(paths: list[Path_], args: argparse.Namespace) -> int:
-    ratio = latency_ratio(paths)
-    if args.strict and (ratio is None or ratio > TARGET_LATENCY_RATIO):
-        return 1
-    return 0
+    def mark(ok: bool) -> str:
+        return "ok" if ok else "MISSED"
+
+    print("(ms; added = p50 over direct's p50)")
+    for k, what in (("seq", "warm keep-alive"), ("new", "new connection")):
+        v = r[k]
+        print(f"added p50, tf run / mitmdump, {what:<16} {show(k):>6}   target <= {TARGET_ADDED:.1f}  "
+              f"{mark(v is not None and v <= TARGET_ADDED)}")
+    _, mitm, tf = lanes
+    tails = " / ".join(f"{tf.pct(getattr(tf, ph), .99) / mitm.pct(getattr(mitm, ph), .99):.2f}"
+                       for ph in ("seq", "new"))
+    print(f"p99, tf run / mitmdump, warm / new connection      {tails}   (context: tails, no target)")
+    print(f"throughput, tf run / mitmdump, 1 / 4 / 16 clients  {' / '.join(show(f'rps{c}') for c in LEVELS)}   "
+          f"target >= {TARGET_THROUGHPUT} at 4  {mark((r['rps4'] or 0.0) >= TARGET_THROUGHPUT)}")
+    print(f"upstream received {received} requests ({sent} measured); wall time {elapsed:.0f} s")
 
 
 def main() -> int:
-    if len(sys.argv) == 6 and sys.argv[1] == "--serve-enforcer":  # internal: the enforcer child process
-        serve_enforcer(int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]), Path(sys.argv[5]))
-        return 0
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--requests", type=int, default=500, help="sequential requests per path (default 500)")
-    ap.add_argument("--warmup", type=int, default=50, help="warm-up requests per path (default 50)")
-    ap.add_argument("--concurrency", type=int, default=4, help="threads in the throughput phase (default 4)")
-    ap.add_argument("--strict", action="store_true", help="exit 1 if the latency ratio misses its target")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a few requests per phase: does the bench still run?")
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--requests", type=int, default=300, help="warm sequential GETs per path")
+    ap.add_argument("--new", type=int, default=60, help="new-connection GETs per path")
+    ap.add_argument("--burst", type=int, default=300, help="requests per path at each concurrency level")
+    ap.add_argument("--warmup", type=int, default=30)
+    ap.add_argument("--profile", type=Path, help="sample the daemon with py-spy into this file (raw stacks)")
+    ap.add_argument("--profile-gil", action="store_true", help="sample only the thread holding the GIL")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = ap.parse_args()
-    if args.requests < 10 or args.warmup < 0 or args.concurrency < 1:
-        ap.error("--requests >= 10, --warmup >= 0, --concurrency >= 1")
-    return run(args)
+    if args.quick:
+        args.rounds, args.requests, args.new, args.burst, args.warmup = 2, 10, 4, 32, 3
+    if min(args.rounds, args.requests, args.new, args.burst) < 1 or args.warmup < 0:
+        ap.error("--rounds, --requests, --new, --burst >= 1; --warmup >= 0")
+    try:
+        return run(args)
+    except BenchBroken as e:
+        print(f"latency bench broken: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

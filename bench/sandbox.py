@@ -6,7 +6,7 @@
 2. Start-up: wall time of ``tf run -- true`` (daemon already running) minus that of ``true`` launched the way an
    agent is launched without TrustFence. Target: <= 150 ms added.
 
-    .venv/bin/python bench/sandbox.py [--rounds 5] [--requests 2000] [--starts 10] [--strict]
+    .venv/bin/python bench/sandbox.py [--quick] [--rounds 5] [--requests 2000] [--starts 10] [--strict]
 
 Rounds are interleaved (on, off, on, off ...) and medians compared, because this machine's noise (20-30 %
 run to run) is larger than the effect. Exit status is 0 unless ``--strict`` and a target is missed.
@@ -15,20 +15,12 @@ run to run) is larger than the effect. Exit status is 0 unless ``--strict`` and 
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from trustfence.agent.ipc import Client, DaemonUnavailable
-
-TF = [sys.executable, "-m", "trustfence.agent.entry"]  # what the tf console script runs
-AGENT_PY = "/usr/bin/python3"  # readable by the unprivileged agent, unlike root's interpreters
+from tfhost import AGENT_PY, UNPRIVILEGED, bench_tmp, running_daemon
 
 LOOP = '''
 import http.client, http.server, sys, threading, time
@@ -46,78 +38,53 @@ print(n / (time.perf_counter() - t0))
 '''
 
 
-def _wait_daemon(sock: Path, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            Client(sock, timeout=5).close()
-            return
-        except DaemonUnavailable:
-            time.sleep(0.2)
-    raise SystemExit("daemon did not start:\n" + log.read_text())
-
-
 def main() -> int:
     a = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    a.add_argument("--quick", action="store_true", help="one short round: does the bench still run?")
     a.add_argument("--rounds", type=int, default=5)
     a.add_argument("--requests", type=int, default=2000)
     a.add_argument("--starts", type=int, default=10)
     a.add_argument("--strict", action="store_true")
     args = a.parse_args()
-    if os.geteuid() != 0:
-        print("creates namespaces and firewall rules: run as root", file=sys.stderr)
-        return 2
-    tmp = Path(tempfile.mkdtemp(prefix="tf-bench-"))
-    os.chmod(tmp, 0o711)
-    tag = "b" + secrets.token_hex(2)
-    plain = f"{tag}-plain"
-    home = tmp / "state"
-    home.mkdir()
-    (home / "config.toml").write_text(f'[sandbox]\ntag = "{tag}"\n')
-    env = {**os.environ, "TF_HOME": str(home)}
-    env.pop("SUDO_UID", None)
-    loop = tmp / "loop.py"
-    loop.write_text(LOOP)
-    loop.chmod(0o644)
-    log = open(tmp / "daemon.log", "ab")
-    daemon = subprocess.Popen([*TF, "daemon"], env=env, stdout=log, stderr=log, start_new_session=True)
-    unprivileged = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--no-new-privs"]
-    try:
-        _wait_daemon(home / "daemon.sock", tmp / "daemon.log")
-        subprocess.run(["ip", "netns", "add", plain], check=True)
-        subprocess.run(["ip", "netns", "exec", plain, "ip", "link", "set", "lo", "up"], check=True)
+    if args.quick:
+        args.rounds, args.requests, args.starts = 1, 50, 2
+    with bench_tmp() as tmp, running_daemon(tmp) as daemon:
+        plain = f"{daemon.tag}-plain"
+        loop = tmp / "loop.py"
+        loop.write_text(LOOP)
+        loop.chmod(0o644)
+        try:
+            subprocess.run(["ip", "netns", "add", plain], check=True)
+            subprocess.run(["ip", "netns", "exec", plain, "ip", "link", "set", "lo", "up"], check=True)
 
-        def forced() -> float:
-            r = subprocess.run([*TF, "run", "--name", "Bench", "--", AGENT_PY, str(loop), str(args.requests)],
-                               env=env, capture_output=True, text=True, check=True, timeout=300)
-            return float(r.stdout.split()[-1])
+            def forced() -> float:  # run from its directory: the sandbox's /tmp is its own
+                r = subprocess.run(daemon.run_argv("Bench", AGENT_PY, loop.name, str(args.requests)), cwd=tmp,
+                                   env=daemon.env, capture_output=True, text=True, check=True, timeout=300)
+                return float(r.stdout.split()[-1])
 
-        def bare() -> float:
-            r = subprocess.run(["ip", "netns", "exec", plain, *unprivileged, AGENT_PY, str(loop),
-                                str(args.requests)], capture_output=True, text=True, check=True, timeout=300)
-            return float(r.stdout.split()[-1])
+            def bare() -> float:
+                r = subprocess.run(["ip", "netns", "exec", plain, *UNPRIVILEGED, AGENT_PY, str(loop),
+                                    str(args.requests)], capture_output=True, text=True, check=True, timeout=300)
+                return float(r.stdout.split()[-1])
 
-        on, off = [], []
-        for _ in range(args.rounds):
-            on.append(forced())
-            off.append(bare())
-        ratio = statistics.median(on) / statistics.median(off)
+            on, off = [], []
+            for _ in range(args.rounds):
+                on.append(forced())
+                off.append(bare())
+            ratio = statistics.median(on) / statistics.median(off)
 
-        def timed(cmd: list[str], **kw: object) -> float:
-            t0 = time.perf_counter()
-            subprocess.run(cmd, check=True, timeout=60, capture_output=True, **kw)  # type: ignore[call-overload]
-            return (time.perf_counter() - t0) * 1000
+            def timed(cmd: list[str], **kw: object) -> float:
+                t0 = time.perf_counter()
+                subprocess.run(cmd, check=True, timeout=60, capture_output=True, **kw)  # type: ignore[call-overload]
+                return (time.perf_counter() - t0) * 1000
 
-        with_tf, without = [], []
-        for _ in range(args.starts):
-            with_tf.append(timed([*TF, "run", "--name", "Bench", "--", "true"], env=env))
-            without.append(timed([*unprivileged, "true"]))
-        added = statistics.median(with_tf) - statistics.median(without)
-    finally:
-        subprocess.run([*TF, "daemon", "stop"], env=env, capture_output=True, timeout=120)
-        daemon.wait(30)
-        subprocess.run(["ip", "netns", "del", plain], capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+            with_tf, without = [], []
+            for _ in range(args.starts):
+                with_tf.append(timed(daemon.run_argv("Bench", "true"), env=daemon.env))
+                without.append(timed([*UNPRIVILEGED, "true"]))
+            added = statistics.median(with_tf) - statistics.median(without)
+        finally:
+            subprocess.run(["ip", "netns", "del", plain], check=False, capture_output=True)
 
     print(f"loopback req/s, median of {args.rounds} interleaved rounds of {args.requests} requests "
           f"(new connection each):")

@@ -22,7 +22,7 @@ from trustfence.connectors.values import Action, RequestView, Risk
 from trustfence.policy.model import Catalogue
 
 __all__ = ["INSPECT_BYTES", "Action", "Connector", "RequestView", "Risk", "Route", "RouteMatch", "Router",
-           "body_fields", "normalise_path", "parse_json"]
+           "body_fields", "clean_base_path", "normalise_path", "parse_json", "under_base"]
 
 INSPECT_BYTES = 256 * 1024
 """How much of a request body classify reads. Beyond it the route still decides the action; body parameters are
@@ -36,7 +36,8 @@ class Route:
     """One row of a connector's route table.
 
     ``method``: HTTP method, upper case. ``template``: path with ``{name}`` segments (``/repos/{owner}/{repo}``);
-    ``{name+}`` matches the rest of the path including slashes. ``action``: the verb part after the namespace
+    ``{name+}`` matches the rest of the path including slashes; a parameter may end in a literal suffix
+    (``{version}.zip``: the segment must end in ``.zip``, which the parameter leaves out). ``action``: the verb part after the namespace
     (``pr.merge``). ``when``: optional predicate over the JSON body; routes are tried in order, so a route with
     ``when`` placed before its plain twin refines it (PATCH with ``state=closed`` is a close, not an update).
     ``body_params``: body fields (JSON, form-encoded or multipart form fields) copied into the Action's params
@@ -58,6 +59,9 @@ class Route:
                 parts.append(f"(?P<{seg[1:-2]}>.+)")
             elif seg.startswith("{") and seg.endswith("}"):
                 parts.append(f"(?P<{seg[1:-1]}>[^/]+)")
+            elif seg.startswith("{") and "}" in seg:
+                name, _, suffix = seg[1:].partition("}")
+                parts.append(f"(?P<{name}>[^/]+){re.escape(suffix)}")
             else:
                 parts.append(re.escape(seg))
         return re.compile("^/" + "/".join(parts) + "/?\\Z")  # \Z: "$" would also match before a final newline
@@ -156,14 +160,36 @@ def normalise_path(path: str) -> str:
     return clean
 
 
+def clean_base_path(base_path: str) -> str:
+    """A configured API prefix in one form: a leading slash, no trailing slash (``api/v3/`` -> ``/api/v3``);
+    empty for none."""
+    base = base_path.strip().rstrip("/")
+    return "/" + base.lstrip("/") if base else ""
+
+
+def under_base(path: str, base: str) -> str | None:
+    """``path`` relative to the prefix ``base`` (from ``clean_base_path``), or None when it lies outside.
+
+    A GitHub Enterprise API (``/api/v3``) or a private package mirror (``/artifactory/api/npm/npm-remote``)
+    serves the public layout under a prefix; a request elsewhere on the host is nothing the layout explains."""
+    if not base:
+        return path
+    if path == base:
+        return "/"
+    if path.startswith(base + "/"):
+        return path[len(base):]
+    return None
+
+
 _INDEX_DEPTH = 4  # leading path segments used to pick candidate routes
 _CACHE_MAX = 4096  # candidate lists kept; beyond that they are computed per request (no unbounded growth)
 
 
 def _segments(template: str) -> tuple[int, bool]:
-    """(segment count, whether a ``{name+}`` segment may take any number of path segments)."""
+    """(segment count, whether the route is matched by its pattern: a ``{name+}`` segment may take any number
+    of path segments, and a parameter with a suffix (``{version}.zip``) is checked by the pattern)."""
     segs = template.strip("/").split("/") if template.strip("/") else []
-    return len(segs), any(seg.endswith("+}") for seg in segs)
+    return len(segs), any(seg.endswith("+}") or (seg.startswith("{") and not seg.endswith("}")) for seg in segs)
 
 
 def _literals_at(template: str) -> dict[int, str]:

@@ -12,11 +12,15 @@ from dataclasses import dataclass
 
 from trustfence.connectors.anthropic import ANTHROPIC_ROUTES
 from trustfence.connectors.base import Route
+from trustfence.connectors.crates import CRATES_ROUTES
 from trustfence.connectors.githost import GIT_SERVICES, HOST_ROUTES
 from trustfence.connectors.github import GITHUB_MUTATIONS, GITHUB_ROUTES
+from trustfence.connectors.gomod import GOMOD_ROUTES
 from trustfence.connectors.mcp import RPC_METHODS
+from trustfence.connectors.npm import NPM_ROUTES
 from trustfence.connectors.openai import OPENAI_ROUTES
 from trustfence.connectors.protocols import HTTP_METHODS, METHOD_RISK
+from trustfence.connectors.pypi import PYPI_ROUTES
 from trustfence.connectors.registry import KNOWN_TYPES
 from trustfence.connectors.slack import SLACK_METHODS, SLACK_PATH_ROUTES
 from trustfence.connectors.stripe import STRIPE_ROUTES
@@ -49,6 +53,12 @@ def _shared(namespace: str) -> list[Entry]:
             Entry("grpc.invalid", "POST", "(application/grpc, not a gRPC path)", "high")]
 
 
+_TABLES: dict[str, tuple[Route, ...]] = {"anthropic": ANTHROPIC_ROUTES, "crates": CRATES_ROUTES,
+                                         "gomod": GOMOD_ROUTES, "npm": NPM_ROUTES, "openai": OPENAI_ROUTES,
+                                         "pypi": PYPI_ROUTES, "stripe": STRIPE_ROUTES}
+"""Types whose whole catalogue is their route table."""
+
+
 def _github_hosts() -> list[Entry]:
     """The git and download rows, each path with its host (git's also live on an Enterprise Server host)."""
     rows = []
@@ -77,12 +87,8 @@ def catalogue(type_name: str) -> list[Entry]:
               for m, risk in GITHUB_MUTATIONS.items()),
             Entry("github.graphql.mutation.<field>", "POST", "/graphql (any other mutation)", "high"),
             *_github_hosts()]
-    elif type_name == "openai":
-        rows = _routes(ns, OPENAI_ROUTES)
-    elif type_name == "anthropic":
-        rows = _routes(ns, ANTHROPIC_ROUTES)
-    elif type_name == "stripe":
-        rows = _routes(ns, STRIPE_ROUTES)
+    elif type_name in _TABLES:
+        rows = _routes(ns, _TABLES[type_name])
     elif type_name == "slack":
         rows = [Entry(f"slack.{m.action}", "POST", f"/api/{m.name}", m.risk) for m in SLACK_METHODS]
         rows += [Entry("slack.admin.other", "POST", "/api/admin.* (not listed)", "high")]

@@ -32,7 +32,17 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import replace
 
-from trustfence.connectors.base import Action, BodyRule, Connector, RequestView, Risk, Route, Router
+from trustfence.connectors.base import (
+    Action,
+    BodyRule,
+    Connector,
+    RequestView,
+    Risk,
+    Route,
+    Router,
+    clean_base_path,
+    under_base,
+)
 from trustfence.connectors.githost import DOWNLOAD_HOSTS, HOST_ROUTES, git_action, host_action
 from trustfence.connectors.graphql import fixed_actions, graphql_action
 from trustfence.connectors.protocols import unknown_action, unknown_actions
@@ -350,9 +360,7 @@ class GitHubConnector(Connector):
 
     def __init__(self, name: str, hosts: tuple[str, ...], base_path: str = "") -> None:
         super().__init__(name, hosts)
-        base = base_path.strip().rstrip("/")
-        if base and not base.startswith("/"):
-            base = "/" + base
+        base = clean_base_path(base_path)
         self.base_path = base
         self.graphql_path = posixpath.dirname(base).rstrip("/") + "/graphql" if base else "/graphql"
 
@@ -367,19 +375,9 @@ class GitHubConnector(Connector):
             return host_action(self.name, target) or unknown_action(self.name, "github", view)
         if target.method == "POST" and (target.path.rstrip("/") or "/") == self.graphql_path:
             return graphql_action(self.name, "github", target, GITHUB_MUTATIONS)
-        path = self._api_path(target.path)
+        path = under_base(target.path, self.base_path)
         if path is not None:
             found = _ROUTER.match(self.name, target, path)
             if found is not None:
                 return found
         return git_action(self.name, target) or unknown_action(self.name, "github", view)
-
-    def _api_path(self, path: str) -> str | None:
-        """The path relative to the API root, or None when the request is outside ``base_path``."""
-        if not self.base_path:
-            return path
-        if path == self.base_path:
-            return "/"
-        if path.startswith(self.base_path + "/"):
-            return path[len(self.base_path):]
-        return None

@@ -7,10 +7,15 @@ from urllib.parse import urlsplit
 
 from trustfence.connectors.anthropic import AnthropicConnector
 from trustfence.connectors.base import Connector
+from trustfence.connectors.crates import CratesConnector
 from trustfence.connectors.generic import GenericConnector
 from trustfence.connectors.github import GitHubConnector
+from trustfence.connectors.gomod import GoModConnector
 from trustfence.connectors.mcp import MCPConnector
+from trustfence.connectors.npm import NpmConnector
 from trustfence.connectors.openai import OpenAIConnector
+from trustfence.connectors.packages import PackageConnector
+from trustfence.connectors.pypi import PyPIConnector
 from trustfence.connectors.slack import SlackConnector
 from trustfence.connectors.stripe import StripeConnector
 from trustfence.connectors.webhook import WebhookConnector
@@ -19,10 +24,14 @@ __all__ = ["ConnectorSet", "KNOWN_TYPES", "build_connector"]
 
 KNOWN_TYPES: Mapping[str, type[Connector]] = {
     "anthropic": AnthropicConnector,
+    "crates": CratesConnector,
     "generic": GenericConnector,
     "github": GitHubConnector,
+    "gomod": GoModConnector,
     "mcp": MCPConnector,
+    "npm": NpmConnector,
     "openai": OpenAIConnector,
+    "pypi": PyPIConnector,
     "slack": SlackConnector,
     "stripe": StripeConnector,
     "webhook": WebhookConnector,
@@ -34,16 +43,21 @@ def build_connector(name: str, type_name: str, hosts: tuple[str, ...] = (), *, u
                     base_path: str = "") -> Connector:
     """A connector of ``type_name``. ``hosts`` overrides a type's default hosts; ``urls`` is the endpoint of an
     ``mcp`` connector (exactly one) or the endpoints of a ``webhook`` connector; ``base_path`` is GitHub
-    Enterprise's API prefix (``/api/v3``). Raises ValueError naming what is missing or wrong."""
+    Enterprise's API prefix (``/api/v3``) or a package mirror's (``/artifactory/api/pypi/pypi-remote``).
+    Raises ValueError naming what is missing or wrong."""
     cls = KNOWN_TYPES.get(type_name)
     if cls is None:
         raise ValueError(f"unknown connector type {type_name!r}; known: {', '.join(sorted(KNOWN_TYPES))}")
     if urls and type_name not in ("mcp", "webhook"):
         raise ValueError(f"connector type {type_name} takes no urls")
-    if base_path and type_name != "github":
-        raise ValueError("base_path is for github (GitHub Enterprise's /api/v3) only")
+    takes_base = type_name == "github" or issubclass(cls, PackageConnector)
+    if base_path and not takes_base:
+        raise ValueError("base_path is for github (GitHub Enterprise's /api/v3) and the package registries "
+                         "(a mirror's prefix) only")
     if type_name == "github":
         return GitHubConnector(name, hosts or GitHubConnector.default_hosts, base_path)
+    if issubclass(cls, PackageConnector):
+        return cls(name, hosts or cls.default_hosts, base_path)
     if cls.default_hosts:
         return cls(name, hosts or cls.default_hosts)
     if type_name == "mcp":

@@ -34,7 +34,7 @@ def main() -> int:
     def tf(*args: str, show: bool = True, stdin: str | None = None) -> int:
         if show:
             print(f"\n$ tf {shlex.join(args)}" + (" < token.txt" if stdin else ""), flush=True)
-        return subprocess.run([*TF, *args], env=env, input=stdin, text=True, timeout=300).returncode
+        return subprocess.run([*TF, *args], env=env, input=stdin, text=True, timeout=300, cwd=tmp).returncode
 
     try:
         print("Starting a fake api.github.com (real HTTPS, its own test CA) in namespace", outside.name)
@@ -51,7 +51,9 @@ def main() -> int:
         agent = tmp / "agent.py"
         shutil.copy(Path(__file__).with_name("agent.py"), agent)
         os.chmod(agent, 0o644)
-        rc = tf("run", "--name", "DemoBot", "--", "/usr/bin/python3", str(agent))
+        # Run from its directory: the sandbox's /tmp is its own, and what it shows of the host's is the working
+        # directory (the state directory inside it stays hidden).
+        rc = tf("run", "--name", "DemoBot", "--", "/usr/bin/python3", agent.name)
         tf("logs")
         got = outside.received()
         print(f"\nThe upstream received {len(got)} request(s): " + ", ".join(f"{r['method']} {r['path']}" for r in got))

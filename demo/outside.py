@@ -29,12 +29,14 @@ _NODAD = 0x02  # IFA_F_NODAD
 
 @dataclass
 class Outside:
-    """``name`` must be unique per run (it names the namespace and, with suffixes, the veth)."""
+    """``name`` must be unique per run (it names the namespace and, with suffixes, the veth). ``static``: a
+    directory of ``<host>/<path>`` files the fake API serves for those hosts (see ``demo.upstream``)."""
 
     name: str
     subnet_octet: int = 77  # 10.202.<octet>.0/30
     hosts: tuple[str, ...] = ("api.github.com",)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="tf-outside-")))
+    static: Path | None = None
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -83,7 +85,8 @@ class Outside:
         _, cert, key = make_test_pki(self.workdir / "pki", list(self.hosts))
         self.log.touch(mode=0o600)  # what the fake API received (credentials included) is not the agent's to read
         self.spawn([sys.executable, "-m", "trustfence.demo.upstream", "--listen", f"{self.addr}:443",
-                    "--cert", str(cert), "--key", str(key), "--log", str(self.log)])
+                    "--cert", str(cert), "--key", str(key), "--log", str(self.log),
+                    *(["--static", str(self.static)] if self.static else [])])
         self.wait_tcp(self.addr, 443)
         return self
 

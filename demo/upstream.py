@@ -2,9 +2,11 @@
 
 Used by the demo and the tests in place of api.github.com (there is no internet here). It answers every
 request with a JSON echo (method, path, headers, body) and appends the same to a JSONL log, so a test can
-prove what did and did not reach the upstream. With ``--git-root DIR`` it also serves the bare repositories
-under DIR over git's smart HTTP protocol, through git's own ``git http-backend`` run as a CGI program.
-Run as ``python -m trustfence.demo.upstream``.
+prove what did and did not reach the upstream. With ``--static DIR`` a host that has a directory
+``DIR/<host>`` is served from it instead (a file, or a directory's ``index.html`` / ``index.json``; 404 for
+anything else): a fake package registry built from files a test generates. With ``--git-root DIR`` it also
+serves the bare repositories under DIR over git's smart HTTP protocol, through git's own ``git http-backend``
+run as a CGI program. Run as ``python -m trustfence.demo.upstream``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -81,6 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out as two writes: without TCP_NODELAY the second waits ~40 ms for a delayed ACK.
     disable_nagle_algorithm = True
     log_path: Path
+    static: Path | None = None
     git_root: Path | None = None
     lock = threading.Lock()
 
@@ -108,6 +112,8 @@ class _Handler(BaseHTTPRequestHandler):
             f.write(json.dumps(entry) + "\n")
         if self.git_root is not None and _GIT_PATH.search(self.path.split("?", 1)[0]):
             self._git(body)
+            return
+        if self._static():
             return
         if self.path.endswith("/events"):
             self._events()
@@ -156,6 +162,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+    def _static(self) -> bool:
+        """Answer from ``static/<host>/<path>`` when the host has a directory there; False otherwise."""
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
+        if self.static is None or not host or not (self.static / host).is_dir():
+            return False
+        base = (self.static / host).resolve()
+        target = (base / unquote(self.path.split("?", 1)[0]).lstrip("/")).resolve()
+        if target.is_dir():
+            target = next((target / n for n in ("index.html", "index.json") if (target / n).is_file()), target)
+        found = target.is_relative_to(base) and target.is_file() and self.command in ("GET", "HEAD")
+        payload = target.read_bytes() if found else b"not found\n"
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Type", {".html": "text/html", ".json": "application/json"}.get(
+            target.suffix if found else "", "application/octet-stream" if found else "text/plain"))
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+        return True
 
     def _events(self) -> None:
         """Server-sent events: one now, one a second later (a proxy that buffers delays the first)."""
@@ -230,8 +256,9 @@ def _ws_frame(opcode: int, data: bytes) -> bytes:
     return bytes([0x80 | opcode]) + size + data
 
 
-def serve(host: str, port: int, cert: Path, key: Path, log_path: Path, git_root: Path | None = None) -> None:
-    handler = type("Handler", (_Handler,), {"log_path": log_path, "git_root": git_root})
+def serve(host: str, port: int, cert: Path, key: Path, log_path: Path, static: Path | None = None,
+          git_root: Path | None = None) -> None:
+    handler = type("Handler", (_Handler,), {"log_path": log_path, "static": static, "git_root": git_root})
     server = ThreadingHTTPServer((host, port), handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
@@ -246,10 +273,11 @@ def main() -> None:
     ap.add_argument("--cert", type=Path, required=True)
     ap.add_argument("--key", type=Path, required=True)
     ap.add_argument("--log", type=Path, required=True)
+    ap.add_argument("--static", type=Path, help="serve DIR/<host>/<path> for hosts with a directory there")
     ap.add_argument("--git-root", type=Path, help="serve the bare repositories in this directory over git's smart HTTP")
     a = ap.parse_args()
     host, _, port = a.listen.rpartition(":")
-    serve(host, int(port), a.cert, a.key, a.log, a.git_root)
+    serve(host, int(port), a.cert, a.key, a.log, a.static, a.git_root)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ from mitmproxy import http
 from trustfence.connectors import Action
 from trustfence.policy import Decision
 from trustfence.proxy.destination import Destination
-from trustfence.proxy.holds import Approval, request_digest
+from trustfence.proxy.holds import Approval, request_digest, who
+from trustfence.proxy.record import refuse_unrecordable
 from trustfence.proxy.responses import deny, settled
 from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, EnforcerState, Gateway
 
@@ -61,6 +62,10 @@ class Approvals:
             deny(flow, "held for approval and never released", decision=decision)  # fail closed, whatever happened
 
     async def _hold(self, flow: http.HTTPFlow, decision: Decision) -> None:
+        store = self.state.store
+        if store is not None and (why := store.unavailable()):  # a human's answer could not be recorded either
+            refuse_unrecordable(flow, self.state, f"traffic log unavailable: {why}", "not held for approval")
+            return
         queue = self.state.approvals
         gw: Gateway = flow.metadata[GATEWAY]
         action: Action = flow.metadata[ACTION]
@@ -95,8 +100,8 @@ class Approvals:
                  decision=decision, allow_with=f"tf approvals list --gateway {gw.name}")
             return
         if not approved:
-            by = f"uid {a.answered_by}" if a.answered_by else "the daemon"
-            deny(flow, f"approval {a.id} denied by {by}" + (f": {a.note}" if a.note else ""), decision=decision,
+            deny(flow, f"approval {a.id} denied by {who(a.answered_by)}" + (f": {a.note}" if a.note else ""),
+                 decision=decision,
                  allow_with=f"tf approvals show {a.id}")
             return
         a.released = True
@@ -107,7 +112,7 @@ class Approvals:
             deny(flow, f"the request changed after approval {a.id}; not sent", decision=decision)
             return
         note = f": {a.note}" if a.note else ""
-        approved = Decision("allow", f"approved by uid {a.answered_by} (approval {a.id}{note}); {decision.reason}",
+        approved = Decision("allow", f"approved by {who(a.answered_by)} (approval {a.id}{note}); {decision.reason}",
                             decision.rule_id, decision.decision_id, decision.risk_score)
         flow.metadata[DECISION] = approved
         flow.metadata[APPROVAL] = a.id

@@ -44,6 +44,10 @@ def port_allowed(port: int, tls: bool | None, extra: frozenset[int] = frozenset(
 
 
 def is_ip_literal(host: str) -> bool:
+    # Every request asks, and almost every host is a name: a name with a letter and no colon is answered
+    # without ipaddress, which reaches its answer by raising twice (~6 µs). Anything else it decides.
+    if ":" not in host and not host.replace(".", "").isdigit():
+        return False
     try:
         ipaddress.ip_address(host)
     except ValueError:

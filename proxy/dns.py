@@ -68,11 +68,17 @@ class DnsAnswer:
         return found
 
     def dns_request(self, flow: dns.DNSFlow) -> None:
+        store = self.state.store
         try:
+            why = store.unavailable() if store is not None else "no store"
+            if why:  # unrecorded means unanswered: the refusal itself is still offered to the table
+                flow.response, reason = flow.request.fail(response_codes.REFUSED), f"traffic log unavailable: {why}"
+                self._record(flow, reason, strict=False)
+                return
             flow.response, reason = self._answer(flow)
             self._record(flow, reason)
         except StoreFull:
-            flow.response = flow.request.fail(response_codes.REFUSED)  # unrecorded means unanswered
+            flow.response = flow.request.fail(response_codes.REFUSED)
         except Exception:  # noqa: BLE001 - a resolver failure must answer, never fall through to forwarding
             log.exception("DNS answer failed; SERVFAIL")
             flow.response = flow.request.fail(response_codes.SERVFAIL)
@@ -96,7 +102,8 @@ class DnsAnswer:
             return flow.request.succeed([]), "no IPv6 in sandboxes"
         return flow.request.fail(response_codes.REFUSED), f"record type {types.to_str(q.type)} is not served"
 
-    def _record(self, flow: dns.DNSFlow, reason: str) -> None:
+    def _record(self, flow: dns.DNSFlow, reason: str, *, strict: bool = True) -> None:
+        """Journal and queue the query's row; with ``strict``, StoreFull when it could not be journalled."""
         store, resp, q = self.state.store, flow.response, flow.request.question
         if store is None or resp is None:
             raise StoreFull("no store")
@@ -132,4 +139,4 @@ class DnsAnswer:
             uid=found[0].uid if found else None,
             comm=found[0].comm if found else "",
             exe=found[1] if found else "",
-        ))
+        ), strict=strict)

@@ -1,5 +1,8 @@
 """Enforce: decide the Action against the gateway's permissions; deny answers 403 and nothing goes upstream.
 
+A package registry connector with an allow-list (``[connectors.NAME] allow_list``) denies a download of a package
+not listed before permissions are consulted; see ``policy.allowlist`` for how the two compose.
+
 A request that runs several operations at once (a GraphQL document with several mutations, a JSON-RPC batch)
 carries every one in ``params["operations"]``: each is decided, and the request is allowed only if all are.
 
@@ -50,11 +53,15 @@ class Enforce:
     def request(self, flow: http.HTTPFlow) -> None:
         gw: Gateway = flow.metadata[GATEWAY]
         action: Action = flow.metadata[ACTION]
+        listed = self.state.allow_lists.get(action.connector)
+        refused = listed.check(action.name, action.params, action.unavailable) if listed is not None else None
         if not action.connector:
             decision = Decision("deny", f"no connector covers {flow.request.pretty_host} (default deny)")
         elif self.state.policy_error:
             decision = Decision("deny", f"the policy files are rejected, so every request is denied until they "
                                         f"validate: {self.state.policy_error}")
+        elif refused is not None:
+            decision = refused
         else:
             decision = self._decide_all(facts_of(flow, gw, action, self.state.environments.get(gw.name, "")))
         flow.metadata[DECISION] = decision
@@ -69,7 +76,8 @@ class Enforce:
             flow.metadata["tf.outcome"] = "pending_approval"  # Approvals holds it next; nothing is sent yet
             flow.metadata["tf.reason"] = decision.reason
         else:
-            deny(flow, decision.reason, decision=decision)
+            deny(flow, decision.reason, decision=decision,
+                 allow_with=listed.hint(action.params) if listed is not None and decision is refused else None)
 
     def _decide_all(self, facts: Facts) -> Decision:
         """The request's decision, and each operation's: deny wins over require_approval over allow."""

@@ -9,19 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import pwd
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Approval", "ApprovalError", "ApprovalQueue", "State", "request_digest"]
+__all__ = ["Approval", "ApprovalError", "ApprovalQueue", "State", "request_digest", "who"]
 
 State = Literal["pending", "approved", "denied", "expired"]
 
 
 class ApprovalError(ValueError):
     """An approval id that does not exist, or one that was already answered."""
+
+
+def who(uid: int | None) -> str:
+    """Who answered, as a message names them: ``alice (uid 1000)``, or the daemon itself."""
+    if uid is None:
+        return "the daemon"
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
 
 
 def request_digest(method: str, url: str, body: bytes) -> str:
@@ -100,8 +111,10 @@ class ApprovalQueue:
             raise ApprovalError(f"no approval {approval_id!r} (see tf approvals list)")
         return a
 
-    def answer(self, approval_id: str, approve: bool, *, by: int, note: str = "", always: bool = False) -> Approval:
-        """Approve or deny a pending approval; anything already answered or expired is refused, unchanged."""
+    def answer(self, approval_id: str, approve: bool, *, by: int | None, note: str = "",
+               always: bool = False) -> Approval:
+        """Approve or deny a pending approval (``by``: the uid, None for the daemon itself, e.g. a kill
+        switch); anything already answered or expired is refused, unchanged."""
         a = self.get(approval_id)
         if a.state != "pending":
             raise ApprovalError(f"approval {approval_id} was already {a.state}; nothing changed")
@@ -120,7 +133,7 @@ class ApprovalQueue:
         """Deny every pending approval ``match`` selects (the kill switch); returns them."""
         hit = [a for a in self._all.values() if a.state == "pending" and match(a)]
         for a in hit:
-            self.answer(a.id, False, by=0, note=note)
+            self.answer(a.id, False, by=None, note=note)
         return hit
 
     def take_approved(self, gateway: str, digest: str) -> Approval | None:

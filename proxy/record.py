@@ -1,7 +1,11 @@
-"""Record: one redacted traffic row per request, queued for the store's writer.
+"""Record: one redacted traffic row per request, journalled before anything reaches the upstream.
 
-Its ``request`` hook runs last among the enforcement hooks and refuses the request when the write queue is
-full: a request that cannot be recorded is not forwarded.
+Its ``request`` hook runs last among the enforcement hooks: it appends the request's record to the journal
+(``Store.begin``) and keeps the sequence number in the flow; when that cannot be done the request is refused
+with 503 (``traffic log unavailable: ...``), never forwarded unrecorded. The row written on response or
+error carries the same sequence number and supersedes the journal's first record, so a request is one row.
+An allowed CONNECT opens nothing upstream (connections are lazy): the first request inside it is the one
+recorded before it goes out; while the log is unavailable the CONNECT itself is refused.
 """
 
 from __future__ import annotations
@@ -18,29 +22,36 @@ from mitmproxy import http
 from trustfence.connectors import Action
 from trustfence.policy import Decision
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import (ACTION, DECISION, DEST, GATEWAY, KILLED, ORIGIN, SECRET, EnforcerState, Gateway,
-                                    Origin)
+from trustfence.proxy.state import (ACTION, DECISION, DEST, GATEWAY, KILLED, ORIGIN, SECRET, SEQ, EnforcerState,
+                                    Gateway, Origin)
 from trustfence.store import StoreFull, TrafficRow
 from trustfence.vault import scrub
 
-__all__ = ["Record"]
+__all__ = ["Record", "refuse_unrecordable"]
 
 log = logging.getLogger("trustfence.enforcer")
 
 
 class Record:
-    """Queue the row on response or error, exactly once per flow."""
+    """Journal each request before it is forwarded; write its row on response or error, exactly once."""
 
     def __init__(self, state: EnforcerState) -> None:
         self.state = state
 
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
-        if self.state.store is None or not self.state.store.has_capacity():
-            deny(flow, "the traffic log is not accepting rows; refusing rather than forwarding unrecorded",
-                 status=503)
+        store = self.state.store
+        try:
+            if store is None:
+                raise StoreFull("traffic log unavailable: no store")
+            flow.metadata[SEQ] = store.begin(row_of(flow, self.state, pending=True))
+        except StoreFull as e:
+            self._refuse(flow, str(e))
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
+        store = self.state.store
+        if flow.response is None and store is not None and (why := store.unavailable()):
+            self._refuse(flow, f"traffic log unavailable: {why}")
         if flow.response is not None:  # refused before a tunnel was opened
             self._record(flow)
 
@@ -50,17 +61,47 @@ class Record:
     def error(self, flow: http.HTTPFlow) -> None:
         self._record(flow)
 
+    def _refuse(self, flow: http.HTTPFlow, reason: str) -> None:
+        refuse_unrecordable(flow, self.state, reason)
+
     def _record(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get("tf.recorded") or self.state.store is None:
             return
         flow.metadata["tf.recorded"] = True
         try:
-            self.state.store.submit(row_of(flow, self.state))
-        except StoreFull:
-            log.error("traffic row for %s %s lost: store full", flow.request.method, flow.request.pretty_url)
+            row = row_of(flow, self.state)
+        except Exception as e:  # noqa: BLE001 - an odd request still gets a row, with what could be read
+            log.exception("traffic row of a request could not be built; recording what is known")
+            row = bare_row(flow, f"row could not be built: {type(e).__name__}: {e}")
+        try:
+            self.state.store.submit(row)
+        except StoreFull as e:
+            log.error("traffic row %s lost: %s", row.seq, e)
 
 
-def row_of(flow: http.HTTPFlow, state: EnforcerState) -> TrafficRow:
+def refuse_unrecordable(flow: http.HTTPFlow, state: EnforcerState, reason: str,
+                        what: str = "refused rather than forwarded unrecorded") -> None:
+    """503: the request cannot be recorded now (``reason`` starts ``traffic log unavailable:``)."""
+    if state.store is not None:
+        state.store.refused += 1
+    reason = f"{reason}; {what}"
+    deny(flow, reason, status=503, decision=flow.metadata.get(DECISION))
+    flow.metadata["tf.reason"] = reason  # the row says why it was refused, not what was decided before
+
+
+def bare_row(flow: http.HTTPFlow, reason: str) -> TrafficRow:
+    """The least a row can say: when, from where, what came back, and why it says no more."""
+    peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
+    return TrafficRow(ts=datetime.fromtimestamp(flow.request.timestamp_start, timezone.utc).replace(tzinfo=None),
+                      gateway="", sandbox="", client_addr=peer, method="", scheme="", host="", port=0, path="",
+                      connector="", action="", decision=flow.metadata.get("tf.outcome", "error"), reason=reason,
+                      rule_id="", decision_id="", status=flow.response.status_code if flow.response else 502,
+                      upstream_status=None, latency_ms=0.0, bytes_in=0, bytes_out=0,
+                      seq=int(flow.metadata.get(SEQ, 0)))
+
+
+def row_of(flow: http.HTTPFlow, state: EnforcerState, *, pending: bool = False) -> TrafficRow:
+    """The flow's row; ``pending``: before forwarding (status 0 until the final row replaces it)."""
     peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
     # A request mitmproxy rejected as malformed never reached Identify: look the gateway up here.
     gw: Gateway | None = flow.metadata.get(GATEWAY) or state.gateways.get(peer)
@@ -73,7 +114,7 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState) -> TrafficRow:
     forwarded = outcome == "allowed" or outcome.startswith("would_")  # would_deny: soft_enforce or monitor
     upstream = forwarded and resp is not None and not flow.error
     reason = flow.metadata.get("tf.reason", "")
-    status = resp.status_code if resp else 502
+    status = resp.status_code if resp else 0 if pending else 502
     if flow.error and "tf.outcome" not in flow.metadata:
         # mitmproxy refused the request itself (malformed, smuggling attempt) and answered 400.
         outcome, reason, status = "denied", f"malformed request: {flow.error.msg}", 400
@@ -86,7 +127,8 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState) -> TrafficRow:
     secret = flow.metadata.get(SECRET)
     if secret is not None:  # an upstream error may quote what was sent
         reason, path, params = scrub(reason, [secret]), scrub(path, [secret]), scrub(params, [secret])
-    end = (resp.timestamp_end if resp and resp.timestamp_end else None) or time.time()
+    end = (resp.timestamp_end if resp and resp.timestamp_end else None) or (req.timestamp_start if pending
+                                                                            else time.time())
     return TrafficRow(
         ts=datetime.fromtimestamp(req.timestamp_start, timezone.utc).replace(tzinfo=None),
         gateway=gw.name if gw else "",
@@ -113,6 +155,7 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState) -> TrafficRow:
         comm=found[0].comm if found else "",
         exe=found[1] if found else "",
         params=params,
+        seq=int(flow.metadata.get(SEQ, 0)),
     )
 
 

@@ -16,7 +16,7 @@ from trustfence.policy import Decision
 from trustfence.proxy.gitreply import git_refusal
 from trustfence.proxy.state import ACTION, DECISION, GATEWAY, Gateway
 
-__all__ = ["allow_command", "deny", "fail_closed", "settled", "stamp_headers"]
+__all__ = ["allow_command", "deny", "fail_closed", "settled", "stamp_headers", "status_reason"]
 
 log = logging.getLogger("trustfence.enforcer")
 
@@ -57,8 +57,22 @@ def deny(flow: http.HTTPFlow, reason: str, *, status: int = 403, decision: Decis
                                                                if "allow_with" in body else [])]
     flow.response = git_refusal(flow, action, status, lines) or http.Response.make(
         status, json.dumps(body, indent=2) + "\n", {"Content-Type": "application/json"})
+    flow.response.reason = status_reason(flow.response.reason, reason)
     flow.metadata.setdefault("tf.reason", reason)
     flow.metadata["tf.outcome"] = outcome
+
+
+_REASON_MAX = 300
+
+
+def status_reason(phrase: str, reason: str) -> str:
+    """The HTTP/1 status line's reason phrase, carrying why: clients that report only the status line (pip's
+    ``403 Client Error: ... for url``, npm's ``403 ... - GET ...``) then say why they were refused. Printable
+    ASCII only and bounded, since parts of a reason (a package name) come from the agent's request."""
+    text = "".join(ch if " " <= ch <= "~" else "?" for ch in reason)
+    if len(text) > _REASON_MAX:
+        text = text[:_REASON_MAX - 3] + "..."
+    return f"{phrase} (TrustFence: {text})"
 
 
 def stamp_headers(flow: http.HTTPFlow) -> None:

@@ -8,13 +8,14 @@ through ``flow.metadata`` under the keys below.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from trustfence.bpf.guard import Origin
 from trustfence.connectors import ConnectorSet
 from trustfence.policy import CompiledPolicy, compile_policy
+from trustfence.policy.allowlist import AllowList
 from trustfence.proxy.limiter import Limiter
 from trustfence.proxy.switches import Switches
 from trustfence.proxy.holds import ApprovalQueue
@@ -22,7 +23,7 @@ from trustfence.store import Store
 from trustfence.vault import Vault
 
 __all__ = ["ACTION", "Credentials", "DECISION", "DEST", "EnforcerState", "GATEWAY", "Gateway", "KILLED", "LEVEL",
-           "Level", "ORIGIN", "Origin", "SECRET"]
+           "Level", "ORIGIN", "Origin", "SECRET", "SEQ"]
 
 GATEWAY = "tf.gateway"
 DEST = "tf.dest"
@@ -31,6 +32,7 @@ DECISION = "tf.decision"
 ORIGIN = "tf.origin"
 SECRET = "tf.secret"  # the credential injected into this flow: what must not come back to the agent or a row
 LEVEL = "tf.level"  # the gateway's enforcement level when Enforce decided: an approval is held only if not monitor
+SEQ = "tf.seq"  # the flow's sequence number in the traffic journal, given before it is forwarded
 KILLED = "tf.killed"  # the kill switch that cut this flow in transit (recorded as "killed" with its reason)
 
 # monitor: forward everything, record the decision; soft_enforce: a deny is recorded as would_deny and
@@ -72,6 +74,8 @@ class EnforcerState:
     store: Store | None
     connectors: ConnectorSet = field(default_factory=ConnectorSet)
     policy: CompiledPolicy = field(default_factory=lambda: compile_policy(()))
+    # connector name -> the packages it may download (``[connectors.NAME] allow_list``), swapped whole on reload
+    allow_lists: Mapping[str, AllowList] = field(default_factory=dict)
     gateways: dict[str, Gateway] = field(default_factory=dict)  # agent address -> gateway
     # (agent address, source port) -> what the connection dialled and who opened it (the eBPF lock's record)
     origins: Callable[[str, int], Origin | None] | None = None

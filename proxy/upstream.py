@@ -43,7 +43,11 @@ def install_resolver(loop: asyncio.AbstractEventLoop, overrides: Mapping[str, tu
                                 "(map it explicitly with upstream.resolve if this is intended)")
             return public
         addr, forced_port = target
-        return await original(addr, forced_port or port, *args, **kwargs)
+        try:  # a mapped IP literal needs no lookup: answered here, not by a round trip through a thread
+            return socket.getaddrinfo(addr, forced_port or port, *args,
+                                      **{**kwargs, "flags": kwargs.get("flags", 0) | socket.AI_NUMERICHOST})
+        except socket.gaierror:  # a mapped name: resolved as usual
+            return await original(addr, forced_port or port, *args, **kwargs)
 
     setattr(loop, "getaddrinfo", getaddrinfo)
 

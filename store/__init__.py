@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from trustfence.store.audit import AuditError, AuditLog
+from trustfence.store.audit import AuditError, AuditLog, Report, check, report_of
+from trustfence.store.auditkey import Head, Signer, load_public
 from trustfence.store.schema import COLUMNS, TrafficRow
 from trustfence.store.writer import Store, StoreFull
 
-__all__ = ["COLUMNS", "AuditError", "AuditLog", "Store", "StoreFull", "TrafficRow"]
+__all__ = ["COLUMNS", "AuditError", "AuditLog", "Head", "Report", "Signer", "Store", "StoreFull", "TrafficRow", "check",
+           "load_public", "report_of"]

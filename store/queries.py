@@ -2,27 +2,64 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from trustfence.store.schema import COLUMNS
 
-__all__ = ["build", "NAMES"]
+__all__ = ["MAX_ROWS", "NAMES", "build"]
 
 _COLS = ", ".join(COLUMNS)
 
 
-def _recent(limit: int = 50, gateway: str | None = None, after_seq: int = 0) -> tuple[str, list[Any]]:
-    where = ["seq > ?"]
+MAX_ROWS = 100_000
+"""The most rows one read returns (``tf logs -n``, a dashboard page)."""
+
+
+def _like(text: str) -> str:
+    """``text`` as a literal inside a LIKE pattern (ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filters(gateway: str | None = None, decision: str | None = None, action: str | None = None,
+             connector: str | None = None, since: datetime | None = None, until: datetime | None = None,
+             search: str | None = None, after_seq: int = 0) -> tuple[list[str], list[Any]]:
+    """WHERE terms for the traffic filters every reader shares (tf logs, the dashboard, exports).
+    ``action``: permission pattern syntax (exact, ``prefix.*``, ``*``); ``search``: a substring of host, path,
+    action or reason, any case; ``since`` inclusive, ``until`` exclusive."""
+    where: list[str] = ["seq > ?"]
     args: list[Any] = [after_seq]
-    if gateway:
-        where.append("gateway = ?")
-        args.append(gateway)
+    for column, value in (("gateway", gateway), ("decision", decision), ("connector", connector)):
+        if value:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if action and action != "*":
+        if action.endswith(".*"):
+            where.append("action LIKE ? ESCAPE '\\'")
+            args.append(_like(action[:-1]) + "%")
+        else:
+            where.append("action = ?")
+            args.append(action)
+    if since is not None:
+        where.append("ts >= ?")
+        args.append(since)
+    if until is not None:
+        where.append("ts < ?")
+        args.append(until)
+    if search:
+        where.append("concat_ws(' ', host, path, action, reason) ILIKE ? ESCAPE '\\'")
+        args.append("%" + _like(search) + "%")
+    return where, args
+
+
+def _recent(limit: int = 50, **filters: Any) -> tuple[str, list[Any]]:
+    where, args = _filters(**filters)
     # newest `limit` rows, returned oldest first so a follower can print them in order
     sql = (
         f"SELECT * FROM (SELECT {_COLS} FROM traffic WHERE {' AND '.join(where)} "
         f"ORDER BY seq DESC LIMIT ?) ORDER BY seq"
     )
-    return sql, [*args, int(limit)]
+    return sql, [*args, max(0, min(int(limit), MAX_ROWS))]
 
 
 def _count(gateway: str | None = None) -> tuple[str, list[Any]]:
@@ -31,7 +68,31 @@ def _count(gateway: str | None = None) -> tuple[str, list[Any]]:
     return "SELECT count(*) AS n FROM traffic", []
 
 
-_BUILDERS = {"recent": _recent, "count": _count}
+def _observed(limit: int = 200_000, **filters: Any) -> tuple[str, list[Any]]:
+    """Distinct recorded requests (what a decision can look at) with how often each was seen: the input of
+    simulate and suggest. ``minute`` is the UTC minute of the day."""
+    where, args = _filters(**filters)
+    sql = (
+        "SELECT gateway, connector, action, method, host, path, "
+        "CAST(hour(ts) * 60 + minute(ts) AS INTEGER) AS minute, count(*) AS n, max(seq) AS seq FROM traffic "
+        f"WHERE scheme <> 'dns' AND connector <> '' AND action <> '' AND {' AND '.join(where)} "
+        "GROUP BY ALL ORDER BY n DESC, seq DESC LIMIT ?"
+    )
+    return sql, [*args, int(limit)]
+
+
+def _gaps(limit: int = 10) -> tuple[str, list[Any]]:
+    """Sequence numbers missing from the table (records lost): the first ``limit`` runs, and the total."""
+    sql = (
+        "WITH s AS (SELECT seq, lag(seq, 1, 0) OVER (ORDER BY seq) AS prev FROM traffic WHERE seq > 0), "
+        "runs AS (SELECT prev + 1 AS first, seq - 1 AS last FROM s WHERE seq - prev > 1) "
+        "SELECT first, last, (SELECT coalesce(sum(last - first + 1), 0) FROM runs) AS missing "
+        "FROM runs ORDER BY first LIMIT ?"
+    )
+    return sql, [int(limit)]
+
+
+_BUILDERS = {"recent": _recent, "count": _count, "observed": _observed, "gaps": _gaps}
 NAMES = tuple(_BUILDERS)
 
 

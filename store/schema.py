@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-__all__ = ["COLUMNS", "CREATE", "SQL_TYPES", "TrafficRow"]
+__all__ = ["COLUMNS", "CREATE", "SQL_TYPES", "VIEWS", "TrafficRow", "recordable"]
 
 
 @dataclass(slots=True)
@@ -65,3 +65,31 @@ CREATE = (
     + ", ".join(f"{c} {_SQL_TYPES.get(c, 'VARCHAR')}" for c in COLUMNS)
     + ")"
 )
+
+VIEWS = (
+    # The common questions, by name, for tf sql and other readers. traffic is the table itself.
+    "CREATE OR REPLACE VIEW denials AS SELECT * FROM traffic "
+    "WHERE decision IN ('denied', 'rate_limited', 'killed')",
+    "CREATE OR REPLACE VIEW dns AS SELECT * FROM traffic WHERE scheme = 'dns'",
+)
+
+def _escaped(s: str) -> str:
+    # mitmproxy decodes bytes that are not UTF-8 as lone surrogates (surrogateescape); DuckDB and JSON refuse
+    # those. Each such byte becomes the four characters \xNN, so the row keeps what was sent.
+    try:
+        s.encode()
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def recordable(row: TrafficRow) -> TrafficRow:
+    """The row with every text field storable: bytes that are not UTF-8 escaped as ``\\xNN``, never dropped."""
+    for name in _TEXT:
+        v = getattr(row, name)
+        if not v.isascii():
+            setattr(row, name, _escaped(v))
+    return row
+
+
+_TEXT = tuple(c for c in COLUMNS if SQL_TYPES[c] == "VARCHAR")

@@ -1,78 +1,173 @@
 """The single writer: one thread owns the DuckDB write connection and drains a bounded queue in batches.
 
-The request path only enqueues. A full queue is reported to the caller (``StoreFull`` / ``has_capacity``) so
-the enforcer can refuse requests rather than lose their rows.
+Every record goes to the journal first (see ``journal``): ``begin`` before a request is forwarded, ``submit``
+with the final row. The request path never waits for DuckDB. When a record cannot be kept (the journal cannot
+be written, the database cannot be written, the writer is dead, the queue is full) ``unavailable`` says why
+and ``begin`` raises ``StoreFull``: the enforcer refuses requests until it can record them again, which it
+notices by itself (the next append, the writer's next retry).
+
+Every row has a sequence number, given once; a missing number in the table (``gaps``) is a record lost.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import astuple
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from trustfence.store import queries
-from trustfence.store.schema import COLUMNS, CREATE, SQL_TYPES, TrafficRow
+from trustfence.store import adhoc, queries
+from trustfence.store.anchor import CREATE_ANCHOR, read_anchor, write_anchor
+from trustfence.store.auditkey import Head
+from trustfence.store.export import ExportResult, export_parquet
+from trustfence.store.journal import Journal, JournalError, Recovered, Sync
+from trustfence.store.schema import COLUMNS, CREATE, SQL_TYPES, VIEWS, TrafficRow, recordable
 
 __all__ = ["Store", "StoreFull"]
 
 log = logging.getLogger(__name__)
 
 _BATCH = 2000
-_INSERT = (
-    f"INSERT INTO traffic ({', '.join(COLUMNS)}) SELECT "
-    + ", ".join(f"unnest(${i + 1})" for i in range(len(COLUMNS)))
-)
+_VALUES = ", ".join(f"unnest(${i + 1}) AS {c}" for i, c in enumerate(COLUMNS))
+_INSERT = f"INSERT INTO traffic ({', '.join(COLUMNS)}) SELECT {_VALUES}"
+# After a failed write (or at replay) a batch may be partly in the table already: add only what is not.
+_INSERT_MISSING = (f"INSERT INTO traffic ({', '.join(COLUMNS)}) SELECT * FROM (SELECT {_VALUES}) n "
+                   "WHERE n.seq NOT IN (SELECT seq FROM traffic WHERE seq BETWEEN $%d AND $%d)"
+                   % (len(COLUMNS) + 1, len(COLUMNS) + 2))
+_RETRY = 1.0  # seconds between attempts to write a batch the database refused
+INTERRUPTED = "outcome not recorded: the daemon stopped before the request finished"
 
 
 class StoreFull(RuntimeError):
-    """The write queue is full: the row was not accepted."""
+    """A record cannot be kept now; the message says why (``traffic log unavailable: ...``)."""
 
 
 class Store:
-    """Owns the database file. ``submit`` from any thread; reads through ``query`` on their own cursor."""
+    """Owns the database file and the journal. ``begin``/``submit`` from any thread; reads through ``query``."""
 
-    def __init__(self, path: Path, max_queue: int = 10_000) -> None:
+    def __init__(self, path: Path, max_queue: int = 10_000, *, journal: Path | None = None,
+                 sync: Sync = "interval", sync_interval: float = 0.2, segment_bytes: int = 4 << 20) -> None:
         self.path = path
         self._con = duckdb.connect(str(path))
         self._con.execute(CREATE)
+        self._con.execute(CREATE_ANCHOR)
         have = {r[0] for r in self._con.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'traffic'").fetchall()}
         for col in COLUMNS:  # files written by an older version gain the new columns (NULL for old rows)
             if col not in have:
                 self._con.execute(f"ALTER TABLE traffic ADD COLUMN {col} {SQL_TYPES[col]}")
+        for view in VIEWS:
+            self._con.execute(view)
+        adhoc.lock(self._con)  # from here on no statement reaches a file, the network or an extension
+        self.journal = Journal(journal or path.parent / "journal", sync, segment_bytes=segment_bytes,
+                               interval=sync_interval)
+        self.replayed = self._replay(self.journal.recover())
         row = self._con.execute("SELECT coalesce(max(seq), 0) FROM traffic").fetchone()
         self._seq = int(row[0]) if row else 0
+        self.journal.start(self._seq + 1)
         self._queue: queue.Queue[TrafficRow | None] = queue.Queue(maxsize=max_queue)
         self._reserve = max(1, max_queue // 100)
         self._seq_lock = threading.Lock()
         self._flushed = threading.Condition()
         self._written = self._seq
+        self.db_error = ""  # why the last batch could not be written; "" once one is
+        self.since = 0.0  # when the traffic log became unavailable (0: it is not)
+        self.refused = 0  # requests refused because they could not be recorded
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tf-store-writer", daemon=True)
         self._thread.start()
 
-    # -- writing ------------------------------------------------------------------------------------
-    def has_capacity(self) -> bool:
-        """False when the queue is nearly full: new requests must be refused, not forwarded unrecorded."""
-        return self._thread.is_alive() and self._queue.maxsize - self._queue.qsize() > self._reserve
+    # -- start: what a previous daemon journalled and did not write ---------------------------------------
+    def _replay(self, found: Recovered) -> dict[str, Any]:
+        for line in found.unreadable:
+            log.error("journal: unreadable record (a gap in the sequence will show it): %s", line)
+        rows = []
+        for seq, (kind, row) in sorted(found.records.items()):
+            if kind == "pre":  # forwarded (or about to be) when the daemon died: what came back is unknown
+                row.reason = f"{row.reason}; {INTERRUPTED}".lstrip("; ")
+            rows.append(row)
+        added = 0
+        for i in range(0, len(rows), _BATCH):
+            added += self._insert(rows[i:i + _BATCH], missing_only=True)
+        self._con.execute("CHECKPOINT")  # in the database file itself before the journal goes
+        self.journal.discard()
+        interrupted = sum(1 for kind, _ in found.records.values() if kind == "pre")
+        if found.records or found.unreadable:
+            log.warning("journal replayed: %d record(s), %d added to the table (the rest were there), %d "
+                        "interrupted request(s), %d unreadable line(s)", len(rows), added, interrupted,
+                        len(found.unreadable))
+        return {"records": len(rows), "added": added, "interrupted": interrupted,
+                "unreadable": found.unreadable}
 
-    def submit(self, row: TrafficRow) -> int:
-        """Queue a row and return its sequence number; raises StoreFull rather than dropping it."""
+    # -- the request path ------------------------------------------------------------------------------
+    def unavailable(self) -> str:
+        """Why a record cannot be kept now, or "" when it can."""
+        why = self._blocked() or self.journal.error
+        if why and not self.since:
+            self.since = time.time()
+        elif not why:
+            self.since = 0.0
+        return why
+
+    def _blocked(self) -> str:
         if not self._thread.is_alive():
-            raise StoreFull("the store writer is not running")
+            return "the store writer is not running"
+        if self.db_error:
+            return self.db_error
+        if self._queue.maxsize - self._queue.qsize() <= self._reserve:
+            return "the traffic write queue is full"
+        return ""
+
+    def has_capacity(self) -> bool:
+        return not self.unavailable()
+
+    def begin(self, row: TrafficRow) -> int:
+        """Journal the record of a request about to be forwarded; its sequence number. Raises StoreFull when
+        it cannot be kept: the request must then be refused."""
+        why = self._blocked()
+        if why:
+            self.unavailable()
+            raise StoreFull(f"traffic log unavailable: {why}")
+        recordable(row)
         with self._seq_lock:
-            self._seq += 1
-            row.seq = self._seq
+            seq = self._seq + 1
+            try:
+                self.journal.append(seq, "pre", row)
+            except JournalError as e:
+                self.unavailable()
+                raise StoreFull(f"traffic log unavailable: {e.strerror}") from None
+            self._seq = row.seq = seq
+        return seq
+
+    def submit(self, row: TrafficRow, *, strict: bool = False) -> int:
+        """Journal and queue the final row (``row.seq`` from ``begin``, or a new number); its sequence number.
+        Raises StoreFull when the row could not be queued, or with ``strict`` when it could not be journalled
+        (it is still queued: the table may yet get it)."""
+        recordable(row)
+        journal_error = ""
+        with self._seq_lock:
+            if not row.seq:
+                self._seq += 1
+                row.seq = self._seq
+            try:
+                self.journal.append(row.seq, "row", row)
+            except JournalError as e:
+                journal_error = str(e.strerror)
             try:
                 self._queue.put_nowait(row)
             except queue.Full:
-                self._seq -= 1
-                raise StoreFull("the traffic write queue is full") from None
+                raise StoreFull("traffic log unavailable: the traffic write queue is full") from None
+        if journal_error and strict:
+            self.unavailable()
+            raise StoreFull(f"traffic log unavailable: {journal_error}")
         return row.seq
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -82,10 +177,13 @@ class Store:
             return self._flushed.wait_for(lambda: self._written >= target, timeout)
 
     def close(self) -> None:
+        self._closing.set()  # a batch being retried stays in the journal for the next start
         self._queue.put(None)
         self._thread.join(timeout=10)
+        self.journal.close()
         self._con.close()
 
+    # -- the writer thread -----------------------------------------------------------------------------
     def _run(self) -> None:
         stop = False
         while not stop:
@@ -105,25 +203,87 @@ class Store:
                     break
                 batch.append(item)
             if batch:
-                self._write(batch)
+                self._write(batch, stop)
 
-    def _write(self, batch: Sequence[TrafficRow]) -> None:
-        columns = [list(col) for col in zip(*(astuple(r) for r in batch))]
-        try:
-            self._con.execute(_INSERT, columns)
-        except duckdb.Error:
-            # The rows are still in memory: retry them one at a time so one bad value loses only itself,
-            # and say loudly which one failed.
-            for r in batch:
-                try:
-                    self._con.execute(_INSERT, [[v] for v in astuple(r)])
-                except duckdb.Error as e:
-                    log.error("traffic row %s could not be written: %s", r.seq, e)
+    def _write(self, batch: Sequence[TrafficRow], stopping: bool) -> None:
+        """Write the batch, retrying until the database takes it (the rows are in the journal meanwhile)."""
+        retry = False
+        while True:
+            try:
+                self._insert(batch, missing_only=retry)
+                break
+            except duckdb.Error as e:
+                if not self.db_error:
+                    log.error("traffic rows cannot be written; refusing new requests until they can: %s", e)
+                self.db_error = f"the database cannot be written: {str(e).splitlines()[0][:200]}"
+                if stopping or self._closing.wait(_RETRY):
+                    return  # left in the journal: the next start replays them
+                retry = True
+        if self.db_error:
+            log.warning("traffic rows are written again (%s had failed)", self.path)
+            self.db_error = ""
+        self.journal.done(r.seq for r in batch)
         with self._flushed:
-            self._written = max(self._written, batch[-1].seq)
+            self._written = max(self._written, max(r.seq for r in batch))
             self._flushed.notify_all()
 
+    def _insert(self, rows: Sequence[TrafficRow], *, missing_only: bool) -> int:
+        if not rows:
+            return 0
+        columns: list[list[Any]] = [list(col) for col in zip(*(astuple(r) for r in rows))]
+        if not missing_only:
+            self._con.execute(_INSERT, columns)
+            return len(rows)
+        seqs = [r.seq for r in rows]
+        before = self._count()
+        self._con.execute(_INSERT_MISSING, [*columns, min(seqs), max(seqs)])
+        return self._count() - before
+
+    def _count(self) -> int:
+        row = self._con.execute("SELECT count(*) FROM traffic").fetchone()
+        return int(row[0]) if row else 0
+
+    def gaps(self, limit: int = 10) -> tuple[int, list[list[int]]]:
+        """Sequence numbers missing from the table (records lost) and the first ``limit`` runs of them; numbers
+        still in the journal (a long download, a WebSocket, a row about to be written) are not missing."""
+        runs = self.query("gaps", limit=1_000_000)
+        pending = set(self.journal.pending_seqs())
+        missing, out = 0, []
+        for r in runs:
+            first, last = int(r["first"]), int(r["last"])
+            held = [s for s in pending if first <= s <= last]
+            missing += last - first + 1 - len(held)
+            edges = [first - 1, *sorted(held), last + 1]
+            out += [[a + 1, b - 1] for a, b in itertools.pairwise(edges) if b - a > 1]
+        return missing, out[:limit]
+
+    # -- the audit chain's second anchor -----------------------------------------------------------------
+    def audit_head(self) -> Head | None:
+        cur = self._con.cursor()
+        try:
+            return read_anchor(cur, f"{self.path}, table audit_anchor")
+        finally:
+            cur.close()
+
+    def anchor_audit(self, seq: int, digest: str) -> None:
+        """Keep the audit chain's newest head here too; a failure is logged (the head file still holds it)."""
+        cur = self._con.cursor()
+        try:
+            write_anchor(cur, seq, digest)
+        except duckdb.Error as e:
+            log.error("the audit head could not be anchored in %s: %s", self.path, e)
+        finally:
+            cur.close()
+
     # -- reading ------------------------------------------------------------------------------------
+    def export(self, directory: Path, host: str, since: datetime | None = None) -> ExportResult:
+        """New rows as Parquet under ``directory`` (see ``export``)."""
+        return export_parquet(self._con, directory, host, since)
+
+    def sql(self, text: str, max_rows: int, timeout: float) -> adhoc.Result:
+        """An operator's ad-hoc SELECT (``tf sql``), on the locked-down instance."""
+        return adhoc.run(self._con, text, max_rows, timeout)
+
     def query(self, name: str, **params: Any) -> list[dict[str, Any]]:
         """Run a named read query (see ``queries``) on a cursor of its own."""
         sql, args = queries.build(name, **params)

@@ -15,8 +15,9 @@ Shapes, and why:
   check only that a key is present, non-empty and free of whitespace, not its prefix; ``sk_test_`` marks
   it as a test-mode key to anyone reading it.
 - Slack (``SLACK_BOT_TOKEN``): ``xoxb-<digits>-<digits>-<24 letters and digits>``, a bot token's layout.
-- mcp, generic and webhook have no SDK convention: no variable is set; ``placeholder`` gives a value an
-  operator can put in the agent's own configuration.
+- mcp, generic, webhook and the package registries (pypi, npm, crates, gomod) have no SDK convention: no
+  variable is set; ``placeholder`` gives a value an operator can put in the agent's own configuration (an
+  ``.npmrc`` ``_authToken``, a connector's ``env``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ _VALUES: dict[str, str] = {
     "mcp": "tfdummy-TRUSTFENCE-DUMMY-not-a-real-token",
     "generic": "tfdummy-TRUSTFENCE-DUMMY-not-a-real-token",
     "webhook": "tfdummy-TRUSTFENCE-DUMMY-not-a-real-token",
+    **dict.fromkeys(("pypi", "npm", "crates", "gomod"), "tfdummy-TRUSTFENCE-DUMMY-not-a-real-token"),
 }
 
 ENV_VARS: Mapping[str, tuple[str, ...]] = {
@@ -67,6 +69,7 @@ ENV_VARS: Mapping[str, tuple[str, ...]] = {
     "mcp": (),
     "generic": (),
     "webhook": (),
+    **dict.fromkeys(("pypi", "npm", "crates", "gomod"), ()),
 }
 """The variables each connector type's SDKs read their credential from."""
 

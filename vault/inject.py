@@ -86,6 +86,12 @@ SPECS: dict[str, InjectionSpec] = {
     "anthropic": InjectionSpec("x-api-key", ""),
     "generic": InjectionSpec("Authorization", "Bearer "),
     "webhook": InjectionSpec("Authorization", "Bearer "),
+    # A private registry's token: npm and Go proxies (Artifactory, Nexus, Athens) take a bearer token, cargo
+    # sends its token bare; PyPI mirrors that take a bearer token (Artifactory's identity tokens) work too.
+    "npm": InjectionSpec("Authorization", "Bearer "),
+    "gomod": InjectionSpec("Authorization", "Bearer "),
+    "pypi": InjectionSpec("Authorization", "Bearer "),
+    "crates": InjectionSpec("Authorization", ""),
 }
 """The spec of each connector type; for a configurable type, its default."""
 

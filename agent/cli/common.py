@@ -38,7 +38,8 @@ def start_daemon(p: Paths) -> None:
 
     ensure_state(p)
     with open(os.open(p.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600), "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "trustfence.agent.cli", "daemon"], stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen([sys.executable, "-m", "trustfence.agent.cli", "daemon", "--log-file", str(p.log)],
+                                stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=log, start_new_session=True, close_fds=True)
     err.print(f"tf: started the TrustFence daemon (pid {proc.pid}, log {p.log})", highlight=False)
     deadline = time.monotonic() + 60

@@ -20,13 +20,18 @@ vault_app = typer.Typer(no_args_is_help=True, help="The credential vault: status
 @connector_app.command("add")
 def connector_add(
     type_: Annotated[str, typer.Argument(
-        metavar="TYPE", help="anthropic | generic | github | mcp | openai | slack | stripe | webhook")],
+        metavar="TYPE",
+        help="anthropic | crates | generic | github | gomod | mcp | npm | openai | pypi | slack | stripe | webhook")],
     name: Annotated[Optional[str], typer.Option("--name", help="Defaults to the type.")] = None,
     domains: Annotated[Optional[str], typer.Option(
         "--domains", help="Comma-separated hosts (required for generic; overrides a type's default hosts).")] = None,
     url: Annotated[Optional[list[str]], typer.Option(
         "--url", help="The MCP server's endpoint, or a webhook URL (repeatable).")] = None,
-    base_path: Annotated[str, typer.Option("--base-path", help="GitHub Enterprise API prefix: /api/v3.")] = "",
+    base_path: Annotated[str, typer.Option(
+        "--base-path", help="GitHub Enterprise API prefix (/api/v3), or a package mirror's prefix.")] = "",
+    allow_list: Annotated[str, typer.Option(
+        "--allow-list", metavar="FILE",
+        help="pypi/npm/crates/gomod: a file of the packages that may be downloaded, one per line.")] = "",
     ports: Annotated[Optional[str], typer.Option(
         "--ports", help="Comma-separated ports to open beyond 443 and 80.")] = None,
     token: Annotated[Optional[str], typer.Option(
@@ -54,7 +59,7 @@ def connector_add(
         raise CliError(f"--ports must be comma-separated numbers, got {ports!r}") from None
     secret = _read_token(token, token_env, token_stdin, name or type_)
     r = call("connector.add", type=type_, name=name, domains=doms, urls=url or [], base_path=base_path,
-              ports=port_list, token=secret, gateways=csv_list(gateways), header=header, prefix=prefix,
+              allow_list=os.path.abspath(allow_list) if allow_list else "", ports=port_list, token=secret, gateways=csv_list(gateways), header=header, prefix=prefix,
               query_param=query_param, env=csv_list(env))
     sealed = f"; credential sealed (fingerprint {r['fingerprint']}, version {r['version']})" if secret else ""
     out.print(f"connector {r['connector']} configured{sealed}", highlight=False)

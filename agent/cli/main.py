@@ -7,18 +7,23 @@ modules: connectors and vault, permissions and audit, approvals, brakes (kill sw
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import sys
 import time
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 
+from trustfence.agent.cli.analytics import export, sql
 from trustfence.agent.cli.approvals import approvals_app
 from trustfence.agent.cli.brakes import gateway_app, killswitch_app
 from trustfence.agent.cli.common import CliError, call, client, err, out, print_json, require_root
 from trustfence.agent.cli.connectors import connector_app, vault_app
-from trustfence.agent.cli.policy import audit, permissions_app
+from trustfence.agent.cli.audit import audit_app
+from trustfence.agent.cli.policy import permissions_app
 from trustfence.agent.ipc import Client, DaemonError, DaemonUnavailable
 from trustfence.agent.paths import paths
 from trustfence.agent.runner import RunError, resolve_user, run_agent
@@ -34,6 +39,7 @@ app.add_typer(killswitch_app, name="kill-switch")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(vault_app, name="vault")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command()
@@ -54,7 +60,8 @@ def init() -> None:
 
 
 @daemon_app.callback(invoke_without_command=True)
-def daemon(ctx: typer.Context) -> None:
+def daemon(ctx: typer.Context, log_file: Annotated[Optional[Path], typer.Option(
+        "--log-file", help="Log here, rotated (10 MiB x 3), stdout and stderr too; default: stderr.")] = None) -> None:
     """Run the daemon in the foreground (systemd runs exactly this)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -62,13 +69,14 @@ def daemon(ctx: typer.Context) -> None:
     import asyncio
     import logging
 
+    from trustfence.agent.logsetup import setup_logging
+
     from trustfence.agent.config import ConfigError
     from trustfence.agent.daemon import AlreadyRunning, Daemon
     from trustfence.store import AuditError
     from trustfence.vault import VaultError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("mitmproxy.proxy.server").setLevel(logging.WARNING)  # one line per connection otherwise
+    setup_logging(log_file)
     try:
         asyncio.run(Daemon(paths()).serve())
     except AlreadyRunning as e:
@@ -114,6 +122,17 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
               f"traffic rows: {s['traffic_rows']}  eBPF lock: {s['ebpf']}", highlight=False)
     if s.get("policy_error"):
         out.print(f"POLICY FILES REJECTED (every request is denied): {s['policy_error']}", highlight=False,
+                  markup=False)
+    tl = s.get("traffic_log") or {}
+    if tl and not tl["ok"]:
+        out.print(f"TRAFFIC LOG UNAVAILABLE: {tl['reason']} — new requests are refused (503) until it can be "
+                  f"written; {tl['refused']} refused so far", highlight=False, markup=False)
+    elif tl:
+        out.print(f"traffic log: ok (journal {tl['journal']['dir']}, sync {tl['journal']['sync']}, "
+                  f"{tl['journal']['pending']} record(s) not yet in the table)", highlight=False, markup=False)
+    if tl.get("missing"):
+        runs = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in tl["gaps"])
+        out.print(f"TRAFFIC LOG GAPS: {tl['missing']} sequence number(s) missing ({runs})", highlight=False,
                   markup=False)
     for ks in s.get("kill_switches", []):
         out.print(f"KILL SWITCH {ks['scope']} since {ks['since']}: {ks['reason']}", highlight=False, markup=False)
@@ -176,24 +195,44 @@ def _log_line(r: dict[str, Any]) -> str:
 def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
     gateway: Annotated[Optional[str], typer.Option("--gateway")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n")] = 50,
+    decision: Annotated[Optional[str], typer.Option("--decision", help="allowed, denied, would_deny, ...")] = None,
+    action: Annotated[Optional[str], typer.Option("--action", help="github.pr.merge | github.pr.* | *")] = None,
+    connector: Annotated[Optional[str], typer.Option("--connector")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="15m, 2h, 7d or an ISO 8601 time")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="15m, 2h, 7d or an ISO 8601 time")] = None,
+    search: Annotated[Optional[str], typer.Option("--search", help="text in host, path, action or reason")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="newest N rows (1-100000)")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV with a header line.")] = False,
 ) -> None:
-    """Recent traffic, newest last."""
+    """Recent traffic, newest last, filtered."""
+    if as_json and as_csv:
+        raise CliError("choose one of --json and --csv")
     after = 0
+    filters = {"gateway": gateway, "decision": decision, "action": action, "connector": connector, "since": since,
+               "until": until, "search": search}
+    writer = None
     with client() as c:
         while True:
-            rows = c.call("logs", limit=limit, gateway=gateway, after_seq=after)["rows"]
+            rows = c.call("logs", limit=limit, after_seq=after, **filters)["rows"]
             for r in rows:
-                print(json.dumps(r, default=str) if as_json else _log_line(r), flush=True)
+                if as_csv:
+                    if writer is None:
+                        writer = csv.DictWriter(sys.stdout, fieldnames=list(r), extrasaction="ignore")
+                        writer.writeheader()
+                    writer.writerow(r)
+                else:
+                    print(json.dumps(r, default=str) if as_json else _log_line(r), flush=True)
                 after = max(after, int(r["seq"]))
+            sys.stdout.flush()
             if not follow:
                 return
             limit = 1000
             time.sleep(0.5)
 
 
-app.command()(audit)
+app.command()(sql)
+app.command()(export)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -210,7 +249,7 @@ def main() -> None:
     except DaemonError as e:
         _fail(str(e), e.code)
     except RunError as e:
-        _fail(str(e), 2)
+        _fail(str(e), e.code)
     except KeyboardInterrupt:
         _fail("aborted", 130)
     except PermissionError as e:

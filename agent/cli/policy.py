@@ -1,4 +1,4 @@
-"""``tf permissions`` (who may do what) and ``tf audit`` (every change to it)."""
+"""``tf permissions``: who may do what."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.table import Table
 
 from trustfence.agent.cli.common import CliError, call, out, print_json
 
-__all__ = ["audit", "permissions_app"]
+__all__ = ["permissions_app"]
 
 permissions_app = typer.Typer(no_args_is_help=True, help="Allow or deny actions per gateway.")
 
@@ -83,18 +83,44 @@ def permissions_import(file: Annotated[str, typer.Argument(metavar="FILE", help=
     out.print(f"imported {r['permissions']} permission(s) and {r['policies']} policies", highlight=False)
 
 
-def audit(
-    limit: Annotated[int, typer.Option("--limit", "-n")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+@permissions_app.command("simulate")
+def permissions_simulate(
+    file: Annotated[str, typer.Argument(help="a candidate document (as tf permissions export writes)")],
+    since: Annotated[str, typer.Option("--since", help="replay requests from then on (15m, 7d, ISO time)")] = "7d",
+    gateway: Annotated[Optional[str], typer.Option("--gateway")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Changes to what is enforced: who, what, before and after (hash-chained; exit 1 if the chain is broken)."""
-    r = call("audit", limit=limit)
-    for e in r["events"]:
-        if as_json:
-            print(json.dumps(e))
-        else:
-            print(f"{e['ts']}  {e['who']:<16} {e['what']}  before={json.dumps(e['before'])} "
-                  f"after={json.dumps(e['after'])}")
-    if r["broken"]:
-        raise CliError(f"the audit log was tampered with: {r['broken']}", code=1)
+    """What would change if FILE replaced the running permissions and policies, over recorded requests."""
+    try:
+        text = open(file, encoding="utf-8").read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CliError(f"cannot read {file}: {e}") from None
+    r = call("permissions.simulate", document=text, file=os.path.abspath(file), since=since, gateway=gateway)
+    r.pop("ok", None)
+    if as_json:
+        print_json(r)
+        return
+    out.print(f"{r['requests']} recorded request(s) replayed: {r['unchanged']} unchanged, "
+              f"{r['requests'] - r['unchanged']} would change", highlight=False)
+    for c in r["changes"]:
+        out.print(f"  {c['before']} -> {c['after']}: {c['count']}", highlight=False)
+        for ex in c["examples"]:
+            out.print(f"      {ex['gateway']}  {ex['action']}  {ex['method']} {ex['host']}{ex['path']}  "
+                      f"(x{ex['count']})\n        now:  {ex['now']}\n        then: {ex['then']}",
+                      highlight=False, markup=False)
 
+
+@permissions_app.command("suggest")
+def permissions_suggest(
+    gateway: Annotated[str, typer.Option("--gateway")],
+    since: Annotated[str, typer.Option("--since", help="learn from requests from then on (15m, 7d, ISO time)")] = "7d",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Least-privilege allow permissions from what GATEWAY was seen doing (run it in monitor first); the output
+    is a document tf permissions import accepts."""
+    r = call("permissions.suggest", gateway=gateway, since=since)
+    if as_json:
+        print_json(r["permissions"])
+        return
+    sys.stdout.write(f"# suggested for gateway {gateway!r} from {r['requests']} recorded request(s) "
+                     f"since {since}\n" + r["document"])

@@ -79,10 +79,17 @@ async def approvals_answer(d: Daemon, req: dict[str, Any]) -> Reply:
                 kept = tuple(p for p in d.state.policy.permissions if not same(p, new))
                 d.apply_permissions((*kept, new), f"uid {uid}", f"permission set by approval {a.id} --always",
                                     old[0] if old else None, row(new))
+        if a.state != "pending":
+            raise ApprovalError(f"approval {a.id} was already {a.state}; nothing changed")
+        state = "approved" if approve else "denied"
+        try:  # recorded before it takes effect: an answer that cannot be audited is not given
+            d.audit.append(f"uid {uid}", f"approval {a.id} {state}",
+                           {"action": a.action, "gateway": a.gateway, "digest": a.digest},
+                           {"note": str(req.get("note") or "")})
+        except OSError as e:
+            raise OpError(f"the audit log cannot be written ({e.strerror}); approval {a.id} was not answered") from None
         a = d.state.approvals.answer(a.id, approve, by=uid, note=str(req.get("note") or ""), always=always)
     except ApprovalError as e:
         raise OpError(str(e)) from None
     log.info("approval %s %s by uid %s%s", a.id, a.state, a.answered_by, " (always)" if a.always else "")
-    d.audit.append(f"uid {uid}", f"approval {a.id} {a.state}",
-                   {"action": a.action, "gateway": a.gateway, "digest": a.digest}, {"note": a.note})
     return a.as_dict()

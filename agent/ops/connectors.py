@@ -44,7 +44,8 @@ async def connector_add(d: Daemon, req: dict[str, Any]) -> Reply:
                            tuple(sorted(set(ports))), tuple(str(u) for u in req.get("urls") or ()),
                            str(req.get("base_path") or ""),
                            credential=token is not None or (old is not None and old.credential),
-                           env=tuple(str(e) for e in req.get("env") or (old.env if old else ())))
+                           env=tuple(str(e) for e in req.get("env") or (old.env if old else ())),
+                           allow_list=str(req.get("allow_list") or (old.allow_list if old and old.type == type_name else "")))
     text = cfgmod.dump_config(cfgmod.with_connector(cfg, conn))
     if token is None:
         d.apply_config(text)

@@ -1,4 +1,4 @@
-"""Operations: permissions and policies (the files under the state directory) and their audit log."""
+"""Operations: permissions and policies (the files under the state directory)."""
 
 from __future__ import annotations
 
@@ -101,8 +101,3 @@ async def permissions_import(d: Daemon, req: dict[str, Any]) -> Reply:
     d.write_policy(new)
     d.audit.append(f"uid {req['uid']}", f"permissions import from {where}", before, policyfiles.fingerprint(new))
     return {"permissions": len(new.permissions), "policies": len(new.policies)}
-
-
-@op("audit", read=True)
-async def audit(d: Daemon, req: dict[str, Any]) -> Reply:
-    return {"events": d.audit.read(int(req.get("limit") or 100)), "broken": d.audit.verify()}

@@ -1,8 +1,6 @@
-"""Sandboxes: a network namespace, a veth pair, host-namespace nftables rules and a cgroup per agent run."""
+"""Sandboxes: a network namespace, a veth pair, host-namespace nftables rules and a cgroup per agent run
+(``manager``); the agent's own PID and mount namespaces, Landlock rules and uid (``view``, ``landlock``,
+``privs``, ``uids``), built by its init (``trustfence.agent.spawn``).
 
-from __future__ import annotations
-
-from trustfence.agent.sandbox.manager import SandboxError, SandboxManager
-from trustfence.agent.sandbox.spec import SandboxSpec
-
-__all__ = ["SandboxError", "SandboxManager", "SandboxSpec"]
+Nothing is imported here: ``tf run`` imports the modules the agent's start needs, and no more.
+"""

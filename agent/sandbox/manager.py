@@ -13,12 +13,11 @@ import logging
 import os
 import random
 import re
-import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from trustfence.agent.sandbox import cgroup, net, nftables
+from trustfence.agent.sandbox import cgroup, net, nftables, uids
 from trustfence.agent.sandbox.spec import SandboxSpec, new_id
 
 __all__ = ["SandboxError", "SandboxManager"]
@@ -59,9 +58,6 @@ class SandboxManager:
         self.ports = ports
         records.mkdir(parents=True, exist_ok=True)
 
-    def home_dir(self, spec: SandboxSpec) -> Path:
-        return Path("/tmp") / f"{spec.name}-home"
-
     def _pick_subnet(self) -> str:
         used = net.host_addresses()
         base, count = int(self.pool.network_address), self.pool.num_addresses // 4
@@ -71,18 +67,25 @@ class SandboxManager:
                 return str(s)
         raise SandboxError(f"no free /30 left in {self.pool}")
 
-    def create(self, gateway: str, uid: int, gid: int, join: int | None = None) -> SandboxSpec:
+    def create(self, gateway: str, uid: int, gid: int, join: int | None = None, dynamic: bool = False) -> SandboxSpec:
         """Build a sandbox; on any failure remove what was built and raise SandboxError. ``join``: a process
-        (waiting to become the agent) to move into the sandbox's cgroup."""
+        (waiting to become the agent) to move into the sandbox's cgroup; ``dynamic``: lease the sandbox a uid
+        (and gid) of its own instead of ``uid``/``gid``."""
         with open(_net_lock(), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # subnets are host-wide: other daemons allocate too
-            spec = SandboxSpec(self.tag, new_id(), gateway, self._pick_subnet(), uid, gid, self.ipv6)
+            sid = new_id()
+            if dynamic:
+                try:
+                    uid = gid = uids.lease(f"{self.tag}-{sid}")
+                except (uids.UidError, OSError) as err:
+                    raise SandboxError(f"cannot lease a uid for the agent: {err}") from err
+            spec = SandboxSpec(self.tag, sid, gateway, self._pick_subnet(), uid, gid, self.ipv6)
             (self.records / f"{spec.id}.json").write_text(spec.to_json())
             # Independent steps, built at once: moving the waiting agent into the cgroup and making the
             # namespace both spend most of their time waiting for the kernel.
             failed = _at_once({"network namespace": lambda: net.create(spec),
                                "cgroup": lambda: self._cgroup(spec, join),
-                               "rules and home": lambda: self._rules_and_home(spec)})
+                               "rules": lambda: nftables.apply(nftables.render(spec, *self.ports))})
         if failed:
             self.destroy(spec)
             what, e = next(iter(failed.items()))
@@ -95,29 +98,23 @@ class SandboxManager:
         if join is not None:
             cgroup.add(spec.name, join)
 
-    def _rules_and_home(self, spec: SandboxSpec) -> None:
-        nftables.apply(nftables.render(spec, *self.ports))
-        home = self.home_dir(spec)
-        home.mkdir(mode=0o700)
-        os.chown(home, spec.uid, spec.gid)
-
     def destroy(self, spec: SandboxSpec) -> None:
         """Remove everything of the sandbox that exists; log (not raise) what could not be removed.
 
-        The processes go first, so nothing runs while the rules are removed; then the table, the network and
-        the home, which do not depend on each other, at once."""
+        The processes go first, so nothing runs while the rules are removed; then the table and the network,
+        which do not depend on each other, at once; the uid lease last, once nothing runs as that uid."""
         errors: dict[str, BaseException] = {}
         try:
             cgroup.remove(spec.name)
         except Exception as e:  # noqa: BLE001 - keep tearing down the rest
             errors["processes"] = e
         errors |= _at_once({"nftables table": lambda: nftables.delete(spec.table),
-                            "network": lambda: net.destroy(spec.netns, spec.host_if),
-                            "home": lambda: shutil.rmtree(self.home_dir(spec), ignore_errors=True)})
+                            "network": lambda: net.destroy(spec.netns, spec.host_if)})
         if errors:
             text = "; ".join(f"{what}: {e}" for what, e in errors.items())
             log.error("sandbox %s teardown incomplete: %s", spec.name, text)
             raise SandboxError(f"sandbox {spec.name} teardown incomplete: {text}")
+        uids.release(spec.uid, spec.name)
         (self.records / f"{spec.id}.json").unlink(missing_ok=True)
 
     def collect_leftovers(self) -> list[str]:
@@ -144,4 +141,5 @@ class SandboxManager:
                 self.destroy(spec)
             except SandboxError:
                 pass
+        uids.release_all(prefix)  # leases of sandboxes whose record was lost
         return sorted(found)

@@ -47,10 +47,10 @@ def create(spec: SandboxSpec) -> None:
     """Build namespace, veth, addresses, routes and resolver files. Raises; ``destroy`` cleans partial state."""
     d = etc_dir(spec.netns)
     d.mkdir(parents=True, exist_ok=True)
-    (d / "resolv.conf").write_text(f"nameserver {spec.host_addr}\noptions attempts:2 timeout:2\n")
-    (d / "hosts").write_text("127.0.0.1\tlocalhost\n")
-    for f in ("resolv.conf", "hosts"):  # bind-mounted over /etc for the agent's uid: the daemon's umask is 077
-        (d / f).chmod(0o644)
+    for name, text in (("resolv.conf", f"nameserver {spec.host_addr}\noptions attempts:2 timeout:2\n"),
+                       ("hosts", "127.0.0.1\tlocalhost\n")):
+        (d / name).write_text(text)
+        os.chmod(d / name, 0o644)  # the agent reads them (mounted over /etc's), whatever the daemon's umask
     _on_own_thread(lambda: _build(spec))
 
 

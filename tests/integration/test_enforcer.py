@@ -151,10 +151,9 @@ def test_store_not_accepting_rows_refuses_requests(
 ) -> None:
     enforcer.set_permissions(Permission("Bot", "github", "*", "allow"))
     enforcer.store.close()  # the writer is gone: nothing could be recorded
-    with client(enforcer, tmp_path) as c:
-        r = c.get("https://api.github.com/user")
-    assert r.status_code == 503
-    assert "not accepting rows" in r.json()["reason"]
+    with client(enforcer, tmp_path) as c, pytest.raises(httpx.ProxyError, match="503"):
+        c.get("https://api.github.com/user")  # the CONNECT itself is refused: no tunnel while unrecordable
+    assert enforcer.store.unavailable() == "the store writer is not running"
     assert fake_upstream.received() == []
 
 

@@ -44,8 +44,8 @@ class Host:
     def run(self, *cmd: str, name: str = "Bot", input: str | None = None) -> subprocess.CompletedProcess[str]:
         return self.tf("run", "--name", name, "--", *cmd, input=input)
 
-    def logs(self) -> list[dict[str, Any]]:
-        r = self.tf("logs", "--json", "--limit", "1000")
+    def logs(self, limit: int = 1000) -> list[dict[str, Any]]:
+        r = self.tf("logs", "--json", "--limit", str(limit))
         assert r.returncode == 0, r.stderr
         return [json.loads(line) for line in r.stdout.splitlines()]
 
@@ -56,7 +56,8 @@ class Host:
 
     def start_daemon(self) -> None:
         log = open(self.home / "daemon.log", "ab")
-        subprocess.Popen([*TF, "daemon"], env=self.env, stdout=log, stderr=log, start_new_session=True)
+        subprocess.Popen([*TF, "daemon", "--log-file", str(self.home / "daemon.log")], env=self.env, stdout=log,
+                         stderr=log, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # poll the socket itself: `tf status` would start a daemon
             try:
@@ -69,19 +70,22 @@ class Host:
     def stop_daemon(self) -> None:
         self.tf("daemon", "stop")
 
+    def daemon_pid(self) -> int:
+        return int((self.home / "daemon.lock").read_text().strip())
+
 
 GITHUB_ONLY = '[connectors.github]\ntype = "github"\n'
 BOT_PRS = '[[permission]]\ngateway = "Bot"\nconnector = "github"\naction = "github.pr.*"\ndecision = "allow"\n'
 
 
 def new_host(tmp: Path, sandbox: str = "", *, hosts: tuple[str, ...] = ("api.github.com",),
-             connectors: str = GITHUB_ONLY, permissions: str = BOT_PRS) -> Host:
+             connectors: str = GITHUB_ONLY, permissions: str = BOT_PRS, static: Path | None = None) -> Host:
     """A daemon home with its own tag; ``sandbox`` adds lines to the ``[sandbox]`` table (``ipv6 = true``).
-    The outside namespace serves ``hosts`` (one fake HTTPS API for all); ``connectors`` and ``permissions``
-    are TOML for config.toml and permissions.toml."""
+    The outside namespace serves ``hosts`` (one fake HTTPS API for all; ``static``: files it serves for some,
+    see ``demo.upstream``); ``connectors`` and ``permissions`` are TOML for config.toml and permissions.toml."""
     tag = "t" + secrets.token_hex(2)
     home = tmp / "state"
-    outside = Outside(f"{tag}o", subnet_octet=secrets.randbelow(250) + 1, hosts=hosts)
+    outside = Outside(f"{tag}o", subnet_octet=secrets.randbelow(250) + 1, hosts=hosts, static=static)
     outside.start()
     env = {**os.environ, "TF_HOME": str(home), "TF_UPSTREAM_RESOLVE": outside.resolve_spec(),
            "TF_UPSTREAM_CA": str(outside.ca)}
@@ -94,11 +98,12 @@ def new_host(tmp: Path, sandbox: str = "", *, hosts: tuple[str, ...] = ("api.git
 
 
 @contextmanager
-def running_host(sandbox: str = "", before_start: Callable[[Host], None] | None = None,
+def running_host(sandbox: str = "", before_start: Callable[[Host], None] | None = None, parent: str | None = None,
                  **kw: Any) -> Iterator[Host]:
     """A started daemon and its outside namespace (``new_host`` arguments); ``before_start`` may add to the
-    outside namespace or the environment first. Everything is removed afterwards, and leftovers fail."""
-    tmp = Path(tempfile.mkdtemp(prefix="tf-sys-"))
+    outside namespace or the environment first; ``parent``: where the state directory's folder is made (default
+    the host's /tmp, which sandboxes never see anyway). Everything is removed afterwards, and leftovers fail."""
+    tmp = Path(tempfile.mkdtemp(prefix="tf-sys-", dir=parent))
     os.chmod(tmp, 0o711)
     h = new_host(tmp, sandbox, **kw)
     try:

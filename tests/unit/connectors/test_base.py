@@ -173,9 +173,10 @@ def test_router_find_and_match(method: str, path: str, body: bytes, query: tuple
 
 # --- the route index answers exactly what a scan of the table in order answers ---
 
-from trustfence.connectors import anthropic, github, openai, slack, stripe  # noqa: E402
+from trustfence.connectors import anthropic, crates, github, gomod, npm, openai, pypi, slack, stripe  # noqa: E402
 
-ROUTERS = [github._ROUTER, stripe._ROUTER, openai._ROUTER, anthropic._ROUTER, slack._PATH_ROUTER]
+ROUTERS = [github._ROUTER, stripe._ROUTER, openai._ROUTER, anthropic._ROUTER, slack._PATH_ROUTER, pypi._ROUTER,
+           npm._ROUTER, crates._ROUTER, gomod._ROUTER]
 _SEGMENT = st.sampled_from(["x1", "v1", "repos", "pulls", "", "a.b", "search", "merge", "{id}"])
 
 
@@ -198,8 +199,8 @@ def near_routes(draw: st.DrawFn) -> tuple[Router, RequestView]:
     with a leading slash, two or none, and a trailing slash, two, or a newline."""
     router = draw(st.sampled_from(ROUTERS))
     route = draw(st.sampled_from(router.routes))
-    segs = [draw(st.sampled_from(["x1", "a/b"])) if s.startswith("{") else s
-            for s in route.template.strip("/").split("/")]
+    segs = [draw(st.sampled_from(["x1", "a/b"])) + s.partition("}")[2] if s.startswith("{") else s
+            for s in route.template.strip("/").split("/")]  # a parameter's suffix (``{version}.zip``) kept
     for _ in range(draw(st.integers(0, 2))):
         i = draw(st.integers(0, len(segs)))
         change = draw(st.sampled_from(["insert", "replace", "cut"]))
@@ -223,3 +224,26 @@ def test_the_index_picks_the_route_a_scan_in_table_order_picks(case: tuple[Route
     router, view = case
     found, expected = router.find(view), scanned(router, view)
     assert (found and (found.name, found.risk)) == (expected and (expected.name, expected.risk)), view.path
+
+
+def test_a_parameter_with_a_suffix_matches_only_segments_ending_in_it() -> None:
+    r = Router("x", (Route("GET", "/{mod+}/@v/{version}.zip", "zip"), Route("GET", "/f/{file}.metadata", "meta"),
+                     Route("GET", "/f/{file}", "file")))
+    hit = r.find(RequestView("GET", "https", "h", 443, "/a/b/@v/v1.0.0.zip"))
+    assert hit is not None and (hit.name, hit.params) == ("x.zip", {"mod": "a/b", "version": "v1.0.0"})
+    assert r.find(RequestView("GET", "https", "h", 443, "/a/b/@v/v1.0.0.zip.sig")) is None
+    meta = r.find(RequestView("GET", "https", "h", 443, "/f/a.whl.metadata"))
+    assert meta is not None and (meta.name, meta.params) == ("x.meta", {"file": "a.whl"})
+    plain = r.find(RequestView("GET", "https", "h", 443, "/f/a.whl"))
+    assert plain is not None and (plain.name, plain.params) == ("x.file", {"file": "a.whl"})
+    alone = r.find(RequestView("GET", "https", "h", 443, "/f/.metadata"))  # the parameter takes a character
+    assert alone is not None and alone.name == "x.file"
+
+
+def test_base_path_helpers() -> None:
+    assert [base.clean_base_path(b) for b in ("", "/", "api/v3/", "/api/v3", " /x/y// ")] == [
+        "", "", "/api/v3", "/api/v3", "/x/y"]
+    assert base.under_base("/api/v3/repos/a/b", "/api/v3") == "/repos/a/b"
+    assert base.under_base("/api/v3", "/api/v3") == "/"
+    assert base.under_base("/api/v31/x", "/api/v3") is None
+    assert base.under_base("/x", "") == "/x"

@@ -40,7 +40,7 @@ def test_catalogue_sizes(type_name: str, minimum: int) -> None:
 
 
 def test_unknown_type_is_named() -> None:
-    with pytest.raises(ValueError, match="known: anthropic, generic, github"):
+    with pytest.raises(ValueError, match="known: anthropic, crates, generic, github"):
         catalogue("gitlab")
 
 

@@ -108,6 +108,12 @@ def test_split_host(authority: str, host: str) -> None:
         ("[::1]", False),
         ("1.2.3.4:80", False),
         ("", False),
+        ("127.1", False),
+        ("0x7f.0.0.1", False),
+        ("1.2.3.4.", False),
+        ("１.２.３.４", False),  # full-width digits: not what a socket would dial
+        ("fe80::1%eth0", True),
+        ("::ffff:10.0.0.1", True),
     ],
 )
 def test_is_ip_literal(host: str, is_ip: bool) -> None:

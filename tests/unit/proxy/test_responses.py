@@ -41,3 +41,16 @@ def test_settled_flows_are_left_alone() -> None:
     assert answered.response is not None and answered.response.status_code == before
     assert failed.response is None and gone.response is None
     assert not settled(tflow.tflow())
+
+
+def test_a_deny_carries_its_reason_in_the_status_line_too() -> None:
+    from trustfence.proxy.responses import deny, status_reason
+
+    flow = tflow.tflow()
+    deny(flow, "package evil is not on the allow list of connector pypi (/etc/x.txt)")
+    assert flow.response is not None and flow.response.status_code == 403
+    assert flow.response.reason == ("Forbidden (TrustFence: package evil is not on the allow list of connector pypi "
+                                    "(/etc/x.txt))")
+    hostile = status_reason("Forbidden", "a\r\nX-Injected: 1\x00é" + "z" * 1000)
+    assert "\r" not in hostile and "\n" not in hostile and "\x00" not in hostile and "é" not in hostile
+    assert len(hostile) < 400 and hostile.endswith("...)")

@@ -35,8 +35,13 @@ def test_each_type(type_name: str, header: str, value: str) -> None:
 
 
 def test_every_type_has_a_spec() -> None:
-    assert set(TYPES) == set(SPECS) == {"anthropic", "generic", "github", "mcp", "openai", "slack", "stripe",
-                                        "webhook"}
+    from trustfence.connectors import KNOWN_TYPES
+    from trustfence.vault.dummy import ENV_VARS, placeholder
+
+    assert set(TYPES) == set(SPECS) == set(ENV_VARS) == set(KNOWN_TYPES)
+    assert all(placeholder(t) for t in KNOWN_TYPES)
+    assert spec_for("npm") == InjectionSpec("Authorization", "Bearer ")
+    assert spec_for("crates") == InjectionSpec("Authorization", "")
 
 
 def test_strip_lists() -> None:
@@ -107,7 +112,7 @@ def test_bad_configuration(kwargs: dict[str, str], match: str) -> None:
 
 
 def test_unknown_type() -> None:
-    with pytest.raises(InvalidEntry, match="known: anthropic, generic, github"):
+    with pytest.raises(InvalidEntry, match="known: anthropic, crates, generic, github"):
         spec_for("gitlab")
 
 

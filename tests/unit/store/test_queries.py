@@ -1,0 +1,48 @@
+"""The traffic filters every reader shares (tf logs, exports): each narrows, together they combine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.unit.store.rows import fill, row
+from trustfence.store import Store
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    s = Store(tmp_path_factory.mktemp("q") / "traffic.duckdb")
+    fill(s, [row(ts=datetime(2026, 12, 1, 9)),
+             row(ts=datetime(2026, 12, 1, 10), action="github.pr.merge", decision="denied", reason="merges: no"),
+             row(ts=datetime(2026, 12, 1, 11), gateway="Finance Bot", connector="stripe", host="api.stripe.com",
+                 action="stripe.refund.create", path="/v1/refunds", decision="would_deny"),
+             row(ts=datetime(2026, 12, 1, 12), action="github.pr_x.list", path="/100%_sure")])
+    yield s
+    s.close()
+
+
+def seqs(store: Store, **f: object) -> list[int]:
+    return [int(r["seq"]) for r in store.query("recent", limit=100, **f)]
+
+
+def test_each_filter_narrows(store: Store) -> None:
+    assert seqs(store) == [1, 2, 3, 4]
+    assert seqs(store, gateway="Finance Bot") == [3]
+    assert seqs(store, decision="denied") == [2]
+    assert seqs(store, connector="stripe") == [3]
+    assert seqs(store, action="github.pr.*") == [1, 2]  # not github.pr_x.list: '_' is no wildcard
+    assert seqs(store, action="github.pr.merge") == [2]
+    assert seqs(store, action="*") == [1, 2, 3, 4]
+    assert seqs(store, since=datetime(2026, 12, 1, 10), until=datetime(2026, 12, 1, 12)) == [2, 3]
+    assert seqs(store, search="MERGES") == [2]  # reason, any case
+    assert seqs(store, search="100%_") == [4]  # LIKE characters are literal
+    assert seqs(store, search="api.stripe") == [3]
+    assert seqs(store, after_seq=2) == [3, 4]
+
+
+def test_filters_combine_and_the_newest_n_come_oldest_first(store: Store) -> None:
+    assert seqs(store, gateway="Bot", action="github.pr.*", decision="allowed") == [1]
+    assert [int(r["seq"]) for r in store.query("recent", limit=2)] == [3, 4]
