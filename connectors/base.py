@@ -431,6 +431,8 @@ class Connector:
     type_name: str = ""
     namespace: str = ""
     default_hosts: tuple[str, ...] = ()  # the public API's hosts; empty: configured domains or URLs are needed
+    # Hosts the type's credential is never bound to nor sent to (the service takes it in another form there).
+    no_credential_hosts: frozenset[str] = frozenset()
     open_prefixes: frozenset[str] = frozenset()
     encoded_slash: bool = False
     """The upstream reads ``%2F`` inside a segment as part of a name, and ``parse`` reads it the same way (npm's

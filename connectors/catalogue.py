@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from trustfence.connectors.anthropic import ANTHROPIC_ROUTES
 from trustfence.connectors.base import Route
 from trustfence.connectors.crates import CRATES_ROUTES
+from trustfence.connectors.githost import GIT_SERVICES, HOST_ROUTES
 from trustfence.connectors.github import GITHUB_MUTATIONS, GITHUB_ROUTES
 from trustfence.connectors.gomod import GOMOD_ROUTES
 from trustfence.connectors.mcp import RPC_METHODS
@@ -58,6 +59,19 @@ _TABLES: dict[str, tuple[Route, ...]] = {"anthropic": ANTHROPIC_ROUTES, "crates"
 """Types whose whole catalogue is their route table."""
 
 
+def _github_hosts() -> list[Entry]:
+    """The git and download rows, each path with its host (git's also live on an Enterprise Server host)."""
+    rows = []
+    for host, routes in HOST_ROUTES.items():
+        for r in routes:
+            if r.template.endswith("/info/refs"):
+                rows += [Entry(f"github.{verb}", r.method, f"{host}{r.template}?service={service}", risk)
+                         for service, (verb, risk) in GIT_SERVICES.items()]
+            else:
+                rows.append(Entry(f"github.{r.action}", r.method, host + r.template, r.risk))
+    return rows
+
+
 def catalogue(type_name: str) -> list[Entry]:
     """Every action a connector of ``type_name`` can emit, in table order. ValueError for an unknown type."""
     if type_name not in KNOWN_TYPES:
@@ -71,7 +85,8 @@ def catalogue(type_name: str) -> list[Entry]:
             Entry("github.graphql.invalid", "POST", "/graphql (does not parse)", "high"),
             *(Entry(f"github.graphql.mutation.{m}", "POST", "/graphql (mutation)", risk)
               for m, risk in GITHUB_MUTATIONS.items()),
-            Entry("github.graphql.mutation.<field>", "POST", "/graphql (any other mutation)", "high")]
+            Entry("github.graphql.mutation.<field>", "POST", "/graphql (any other mutation)", "high"),
+            *_github_hosts()]
     elif type_name in _TABLES:
         rows = _routes(ns, _TABLES[type_name])
     elif type_name == "slack":
@@ -110,7 +125,9 @@ def render_markdown() -> str:
     for t in sorted(KNOWN_TYPES):
         rows = catalogue(t)
         distinct = len({r.action for r in rows})
-        out += [f"## {t}", "", f"{distinct} actions.", "", "| action | method | path | risk |",
+        hosts = KNOWN_TYPES[t].default_hosts
+        covers = f" Default hosts: {', '.join(f'`{h}`' for h in hosts)}." if hosts else ""
+        out += [f"## {t}", "", f"{distinct} actions.{covers}", "", "| action | method | path | risk |",
                 "|---|---|---|---|"]
         out += [f"| `{r.action}` | {r.method} | `{r.path}` | {r.risk} |".replace("`(", "(").replace(")`", ")")
                 for r in rows]

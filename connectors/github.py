@@ -14,9 +14,16 @@ mutation field, ``github.graphql.invalid`` for a body that cannot be read (see `
 mutation catalogue is open-ended, so ``actions`` lists the well-known mutations of ``GITHUB_MUTATIONS`` and
 ``open_prefixes`` declares ``github.graphql.mutation.``: any other field is still emitted, at high risk.
 
+Git over HTTPS (``github.git.fetch``, ``github.git.push`` with the pushed refs as parameters) and the download
+hosts (``codeload.github.com``, ``raw.githubusercontent.com``, release asset storage) are read by
+``connectors.githost``. On ``github.com`` and the download hosts only their own tables apply, never the REST
+table. On any other host (the API's, an Enterprise Server's) a request the REST table and GraphQL do not name
+is tried as git smart HTTP, which Enterprise Server serves on its own host beside the API
+(``/<owner>/<repo>.git/info/refs``, outside ``/api/v3``).
+
 GitHub Enterprise Server serves the REST API under ``/api/v3``: give that as ``base_path``. Requests outside
-the base path, and anything not in the table, become ``github.unknown.<method>`` (high risk, denied unless
-allowed).
+the base path that are not git, and anything not in the table, become ``github.unknown.<method>`` (high risk,
+denied unless allowed).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from trustfence.connectors.base import (
     clean_base_path,
     under_base,
 )
+from trustfence.connectors.githost import DOWNLOAD_HOSTS, HOST_ROUTES, git_action, host_action
 from trustfence.connectors.graphql import fixed_actions, graphql_action
 from trustfence.connectors.protocols import unknown_action, unknown_actions
 
@@ -264,6 +272,7 @@ GITHUB_ROUTES: tuple[Route, ...] = (
 )
 
 _ROUTER = Router("github", GITHUB_ROUTES)
+_HOST_ACTIONS = frozenset(f"github.{r.action}" for routes in HOST_ROUTES.values() for r in routes)
 
 GITHUB_MUTATIONS: Mapping[str, Risk] = {
     # Well-known GraphQL mutations and their risk, graded like their REST twins. A mutation not listed here is
@@ -332,18 +341,22 @@ _MUTATION_PREFIX = "github.graphql.mutation."
 
 
 class GitHubConnector(Connector):
-    """``github.<resource>.<verb>`` for the GitHub REST API and ``github.graphql.*`` for its GraphQL endpoint;
-    unmatched requests are ``github.unknown.<method>``.
+    """``github.<resource>.<verb>`` for the GitHub REST API, ``github.graphql.*`` for its GraphQL endpoint,
+    ``github.git.*`` for git over HTTPS and the download actions of ``githost`` on their hosts; unmatched
+    requests are ``github.unknown.<method>``.
 
     ``base_path`` is the REST prefix on GitHub Enterprise Server (``/api/v3``); it is stripped before the
-    route table is consulted, and a request outside it matches nothing. The GraphQL endpoint sits beside it
-    (``/api/graphql``).
+    route table is consulted, and a request outside it is only tried as git smart HTTP. The GraphQL endpoint
+    sits beside it (``/api/graphql``).
     """
 
     type_name = "github"
     namespace = "github"
-    default_hosts: tuple[str, ...] = ("api.github.com",)
+    default_hosts: tuple[str, ...] = ("api.github.com", *DOWNLOAD_HOSTS)
     open_prefixes = frozenset({_MUTATION_PREFIX})
+    # git over HTTPS takes a token as Basic credentials, not the API's bearer form; release storage takes
+    # signed URLs and refuses a second form of authentication. Requests there go without our credential.
+    no_credential_hosts = frozenset(HOST_ROUTES)
 
     def __init__(self, name: str, hosts: tuple[str, ...], base_path: str = "") -> None:
         super().__init__(name, hosts)
@@ -353,11 +366,13 @@ class GitHubConnector(Connector):
 
     @property
     def actions(self) -> frozenset[str]:
-        return (_ROUTER.actions | fixed_actions("github") | {_MUTATION_PREFIX + m for m in GITHUB_MUTATIONS}
+        return (_ROUTER.actions | _HOST_ACTIONS | fixed_actions("github") | {_MUTATION_PREFIX + m for m in GITHUB_MUTATIONS}
                 | unknown_actions("github"))
 
     def parse(self, view: RequestView) -> Action:
         target = view if view.method.isupper() else replace(view, method=view.method.upper())
+        if target.host in HOST_ROUTES:
+            return host_action(self.name, target) or unknown_action(self.name, "github", view)
         if target.method == "POST" and (target.path.rstrip("/") or "/") == self.graphql_path:
             return graphql_action(self.name, "github", target, GITHUB_MUTATIONS)
         path = under_base(target.path, self.base_path)
@@ -365,4 +380,4 @@ class GitHubConnector(Connector):
             found = _ROUTER.match(self.name, target, path)
             if found is not None:
                 return found
-        return unknown_action(self.name, "github", view)
+        return git_action(self.name, target) or unknown_action(self.name, "github", view)

@@ -4,8 +4,10 @@ Used by the demo and the tests in place of api.github.com (there is no internet 
 request with a JSON echo (method, path, headers, body) and appends the same to a JSONL log, so a test can
 prove what did and did not reach the upstream. With ``--static DIR`` a host that has a directory
 ``DIR/<host>`` is served from it instead (a file, or a directory's ``index.html`` / ``index.json``; 404 for
-anything else): a fake package registry built from files a test generates. Run as
-``python -m trustfence.demo.upstream`` (``--plain`` for plain HTTP, where a credential must never arrive).
+anything else): a fake package registry built from files a test generates. With ``--git-root DIR`` it also
+serves the bare repositories under DIR over git's smart HTTP protocol, through git's own ``git http-backend``
+run as a CGI program. Run as ``python -m trustfence.demo.upstream`` (``--plain`` for plain HTTP, where a
+credential must never arrive).
 
 It is as permissive as a careless server: it honours any ``Upgrade`` (101, then goes on reading requests on the
 same connection, as a server speaking the new protocol might), and logs each WebSocket message it receives
@@ -20,8 +22,11 @@ import datetime
 import hashlib
 import ipaddress
 import json
+import os
+import re
 import ssl
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import Mapping
@@ -86,11 +91,22 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     log_path: Path
     static: Path | None = None
+    git_root: Path | None = None
     lock = threading.Lock()
 
-    def _handle(self) -> None:
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            out = b""
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                out += self.rfile.read(size)
+                self.rfile.readline()
+            self.rfile.readline()
+            return out
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        body = self._body()
         entry = {
             "method": self.command,
             "path": self.path,
@@ -99,6 +115,9 @@ class _Handler(BaseHTTPRequestHandler):
             "body": body.decode("utf-8", "replace"),
         }
         self._log(entry)
+        if self.git_root is not None and _GIT_PATH.search(self.path.split("?", 1)[0]):
+            self._git(body)
+            return
         if self._static():
             return
         if self.path.endswith("/events"):
@@ -136,6 +155,28 @@ class _Handler(BaseHTTPRequestHandler):
     def _log(self, entry: Mapping[str, object]) -> None:
         with self.lock, self.log_path.open("a") as f:
             f.write(json.dumps(entry) + "\n")
+
+    def _git(self, body: bytes) -> None:
+        """git's smart HTTP protocol, answered by ``git http-backend`` (CGI) over the repositories in git_root."""
+        path, _, query = self.path.partition("?")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(self.git_root),
+               "GIT_HTTP_EXPORT_ALL": "1", "REQUEST_METHOD": self.command, "PATH_INFO": path,
+               "QUERY_STRING": query, "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+               "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": self.client_address[0], "REMOTE_USER": "agent"}
+        for header, name in (("Content-Encoding", "HTTP_CONTENT_ENCODING"), ("Git-Protocol", "GIT_PROTOCOL")):
+            if self.headers.get(header):
+                env[name] = self.headers[header]
+        out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, timeout=60, check=False).stdout
+        head, _, payload = out.partition(b"\r\n\r\n")
+        fields = [line.split(":", 1) for line in head.decode("latin-1").split("\r\n") if ":" in line]
+        status = next((v.strip() for k, v in fields if k.lower() == "status"), "200 OK")
+        self.send_response(int(status.split()[0]))
+        for k, v in fields:
+            if k.lower() != "status":
+                self.send_header(k, v.strip())
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
 
     def _static(self) -> bool:
         """Answer from ``static/<host>/<path>`` when the host has a directory there; False otherwise."""
@@ -222,6 +263,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 _WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_GIT_PATH = re.compile(r"/(info/refs|git-upload-pack|git-receive-pack)$")
 
 
 def _ws_frame(opcode: int, data: bytes) -> bytes:
@@ -233,9 +275,9 @@ def _ws_frame(opcode: int, data: bytes) -> bytes:
 
 
 def serve(host: str, port: int, cert: Path | None, key: Path | None, log_path: Path,
-          static: Path | None = None) -> None:
+          static: Path | None = None, git_root: Path | None = None) -> None:
     """Serve until killed; TLS with ``cert`` and ``key``, plain HTTP when they are None."""
-    handler = type("Handler", (_Handler,), {"log_path": log_path, "static": static})
+    handler = type("Handler", (_Handler,), {"log_path": log_path, "static": static, "git_root": git_root})
     server = ThreadingHTTPServer((host, port), handler)
     if cert is not None and key is not None:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -253,11 +295,12 @@ def main() -> None:
     ap.add_argument("--plain", action="store_true", help="plain HTTP instead of TLS (no --cert/--key)")
     ap.add_argument("--log", type=Path, required=True)
     ap.add_argument("--static", type=Path, help="serve DIR/<host>/<path> for hosts with a directory there")
+    ap.add_argument("--git-root", type=Path, help="serve the bare repositories in this directory over git's smart HTTP")
     a = ap.parse_args()
     if not a.plain and (a.cert is None or a.key is None):
         ap.error("--cert and --key are required unless --plain")
     host, _, port = a.listen.rpartition(":")
-    serve(host, int(port), None if a.plain else a.cert, None if a.plain else a.key, a.log, a.static)
+    serve(host, int(port), None if a.plain else a.cert, None if a.plain else a.key, a.log, a.static, a.git_root)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ in the request agreed on) is one the credential is bound to, for a gateway it is
 needs a credential it cannot have (vault unreadable, entry missing, tampered, bound elsewhere) gets a 403:
 the request is never sent without it, or with someone else's. Nor is it ever sent over cleartext HTTP: an
 allowed plain ``http://`` request to such a connector is denied ("a credential is never sent over cleartext
-HTTP"), since sending it bare would only differ from a deny in what an eavesdropper learns.
+HTTP"), since sending it bare would only differ from a deny in what an eavesdropper learns. The exception is a
+host the connector names in ``no_credential_hosts`` (GitHub's git and download hosts, which do not take the
+API's bearer token): a request there goes without any credential of ours.
 
 The agent sent a placeholder, or nothing, or a key of its own: whatever it sent in a credential header is
 removed first (``vault.inject.apply``). What comes back is scrubbed: an upstream that echoes request headers,
@@ -61,13 +63,15 @@ class Inject:
             return
         name = action.connector
         conn = self.state.connectors.by_name.get(name)
+        dest: Destination = flow.metadata[DEST]
+        if conn is not None and dest.host in conn.no_credential_hosts:
+            return  # the service takes no credential of this form there: sending ours would only fail
         fix = f"sudo tf connector add {conn.type_name if conn else 'TYPE'} --name {name} --token-stdin"
         if creds.vault is None:
             _refuse(flow, f"the credential of connector {name} is unavailable, so the request is not sent: "
                           f"{creds.error}", decision, fix)
             return
         gw: Gateway = flow.metadata[GATEWAY]
-        dest: Destination = flow.metadata[DEST]
         req = flow.request
         if req.scheme != "https":
             _refuse(flow, CLEARTEXT, decision, f"send it over https://{dest.host}{req.path.split('?', 1)[0]}")

@@ -10,8 +10,11 @@ recorded before it goes out; while the log is unavailable the CONNECT itself is 
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 from mitmproxy import http
@@ -120,9 +123,10 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState, *, pending: bool = False) 
     elif flow.error:
         outcome, reason = "error", f"{reason}; upstream error: {flow.error.msg}".lstrip("; ")
     path = req.path.split("?", 1)[0]
+    params = _params_text(action)
     secret = flow.metadata.get(SECRET)
     if secret is not None:  # an upstream error may quote what was sent
-        reason, path = scrub(reason, [secret]), scrub(path, [secret])
+        reason, path, params = scrub(reason, [secret]), scrub(path, [secret]), scrub(params, [secret])
     end = (resp.timestamp_end if resp and resp.timestamp_end else None) or (req.timestamp_start if pending
                                                                             else time.time())
     return TrafficRow(
@@ -150,5 +154,36 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState, *, pending: bool = False) 
         uid=found[0].uid if found else None,
         comm=found[0].comm if found else "",
         exe=found[1] if found else "",
+        params=params,
         seq=int(flow.metadata.get(SEQ, 0)),
     )
+
+
+PARAMS_MAX = 8192
+"""Longest params JSON kept in a row; a longer one keeps only the names of its params."""
+_VALUE_MAX = 256  # characters of one text value kept (a tool's argument may be a whole file)
+_ITEMS_MAX = 64  # elements of one list or table kept
+
+
+def _trim(value: object, depth: int = 0) -> object:
+    if isinstance(value, str):
+        return value if len(value) <= _VALUE_MAX else value[:_VALUE_MAX] + "…"
+    if depth > 4:
+        return "…"
+    if isinstance(value, Mapping):
+        return {str(k): _trim(v, depth + 1) for k, v in list(value.items())[:_ITEMS_MAX]}
+    if isinstance(value, (list, tuple)):
+        return [_trim(v, depth + 1) for v in value[:_ITEMS_MAX]]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN or infinity
+    return value if value is None or isinstance(value, (bool, int, float)) else str(value)[:_VALUE_MAX]
+
+
+def _params_text(action: Action | None) -> str:
+    """The Action's params as JSON for the row: long texts and lists cut, the whole at most PARAMS_MAX."""
+    if action is None or not action.params:
+        return ""
+    text = json.dumps(_trim(action.params), ensure_ascii=False)
+    if len(text) > PARAMS_MAX:
+        text = json.dumps({"truncated": sorted(str(k) for k in action.params)[:_ITEMS_MAX]})[:PARAMS_MAX]
+    return text

@@ -13,6 +13,7 @@ from mitmproxy import http
 
 from trustfence.connectors import Action
 from trustfence.policy import Decision
+from trustfence.proxy.gitreply import git_refusal
 from trustfence.proxy.state import ACTION, DECISION, GATEWAY, Gateway
 
 __all__ = ["allow_command", "deny", "fail_closed", "settled", "stamp_headers", "status_reason"]
@@ -52,8 +53,10 @@ def deny(flow: http.HTTPFlow, reason: str, *, status: int = 403, decision: Decis
         body["allow_with"] = allow_with
     elif gw is not None and status == 403:
         body["allow_with"] = allow_command(gw.name, action, flow.request.pretty_host, decision)
-    flow.response = http.Response.make(status, json.dumps(body, indent=2) + "\n",
-                                       {"Content-Type": "application/json"})
+    lines = [f"TrustFence denied {body['action']}: {reason}", *([f"to allow it: {body['allow_with']}"]
+                                                               if "allow_with" in body else [])]
+    flow.response = git_refusal(flow, action, status, lines) or http.Response.make(
+        status, json.dumps(body, indent=2) + "\n", {"Content-Type": "application/json"})
     flow.response.reason = status_reason(flow.response.reason, reason)
     flow.metadata.setdefault("tf.reason", reason)
     flow.metadata["tf.outcome"] = outcome

@@ -42,6 +42,8 @@ class TrafficRow:
     uid: int | None = None
     comm: str = ""
     exe: str = ""
+    # The Action's params as JSON (what policies tested: amounts, ids, a push's refs); "" when there are none.
+    params: str = ""
     seq: int = 0
 
 

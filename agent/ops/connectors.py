@@ -53,7 +53,9 @@ async def connector_add(d: Daemon, req: dict[str, Any]) -> Reply:
         d.apply_config(text)
         return {"connector": conn.name}
     cfgmod.parse_config(text, d.paths.config)  # the configuration is valid before anything is sealed
-    vault = d.vault.put(d.state.credentials, name, type_name, conn.build().hosts, str(token),
+    built = conn.build()
+    hosts = [h for h in built.hosts if h not in built.no_credential_hosts]
+    vault = d.vault.put(d.state.credentials, name, type_name, hosts, str(token),
                         [str(g) for g in req.get("gateways") or ()], d.vault.injection(type_name, req))
     _apply_config_and_vault(d, text, vault)
     entry = vault.get(name)

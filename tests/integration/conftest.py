@@ -45,7 +45,7 @@ class Upstream:
 
 @pytest.fixture
 def fake_upstream(tmp_path: Path) -> Iterator[Upstream]:
-    ca, cert, key = upstream.make_test_pki(tmp_path / "pki", ["api.github.com", "internal.example"])
+    ca, cert, key = upstream.make_test_pki(tmp_path / "pki", ["api.github.com", "internal.example", "github.com"])
     port = free_port()
     log = tmp_path / "upstream.jsonl"
     t = threading.Thread(target=upstream.serve, args=("127.0.0.1", port, cert, key, log), daemon=True)
@@ -108,7 +108,8 @@ def enforcer(tmp_path: Path, fake_upstream: Upstream) -> Iterator[RunningEnforce
         async def main() -> None:
             loop = asyncio.get_running_loop()
             install_resolver(loop, {"api.github.com": ("127.0.0.1", fake_upstream.port),
-                                    "internal.example": ("127.0.0.1", fake_upstream.port)})
+                                    "internal.example": ("127.0.0.1", fake_upstream.port),
+                                    "github.com": ("127.0.0.1", fake_upstream.port)})
             m = Enforcer(state, tmp_path / "ca", upstream_ca=fake_upstream.ca)
             holder["master"], holder["loop"] = m, loop
             task = asyncio.create_task(m.run())

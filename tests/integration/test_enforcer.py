@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import socket
 import ssl
 import time
@@ -115,6 +117,8 @@ def test_every_request_is_one_row(enforcer: RunningEnforcer, fake_upstream: Upst
     assert rows[0]["upstream_status"] == 201 and rows[1]["upstream_status"] is None
     assert rows[1]["rule_id"] == "" and rows[1]["decision_id"]
     assert all(r["gateway"] == "Bot" and r["host"] == "api.github.com" for r in rows)
+    assert json.loads(rows[0]["params"]) == {"owner": "acme", "repo": "widgets", "title": "t"}
+    assert json.loads(rows[1]["params"]) == {"owner": "acme", "repo": "widgets", "number": "7"}
 
 
 class _BrokenConnector(Connector):

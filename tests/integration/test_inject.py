@@ -77,6 +77,19 @@ def test_denied_request_never_gets_the_key(
     assert canary not in r.text and canary not in rows_text(allowed)
 
 
+def test_git_on_github_com_goes_without_the_apis_bearer_token(
+        enforcer: RunningEnforcer, fake_upstream: Upstream, vault: Vault, canary: str, tmp_path: Path) -> None:
+    enforcer.set_permissions(Permission("Bot", "github", "github.git.fetch", "allow"))
+    vault.put("github", "github", ["api.github.com"], canary)  # bound where GitHub takes it as a bearer token
+    use(enforcer, vault, "github")
+    with client(enforcer, tmp_path) as c:
+        r = c.get("https://github.com/acme/widgets.git/info/refs", params={"service": "git-upload-pack"})
+    assert r.status_code == 200 and r.headers["x-trustfence-action"] == "github.git.fetch", r.text
+    [got] = fake_upstream.received()
+    assert got["host"] == "github.com" and "authorization" not in got["headers"]
+    assert canary not in rows_text(enforcer)
+
+
 @pytest.mark.parametrize("problem", ["host", "gateway", "missing", "vault"])
 def test_a_credential_that_cannot_be_used_denies_the_request(
         allowed: RunningEnforcer, fake_upstream: Upstream, vault: Vault, canary: str, tmp_path: Path,

@@ -9,6 +9,7 @@ import pytest
 
 from trustfence.connectors.base import RequestView, Route
 from trustfence.connectors.github import GITHUB_MUTATIONS, GITHUB_ROUTES, GitHubConnector
+from trustfence.connectors.githost import HOST_ROUTES
 from trustfence.connectors.protocols import unknown_actions
 
 GH = GitHubConnector("github", GitHubConnector.default_hosts)
@@ -248,7 +249,9 @@ def test_enterprise_base_path(base_path: str) -> None:
 def test_class_attributes() -> None:
     assert GitHubConnector.type_name == "github"
     assert GitHubConnector.namespace == "github"
-    assert GitHubConnector.default_hosts == ("api.github.com",)
+    assert GitHubConnector.default_hosts == ("api.github.com", "github.com", "codeload.github.com",
+                                             "raw.githubusercontent.com", "objects.githubusercontent.com",
+                                             "release-assets.githubusercontent.com")
     assert GitHubConnector("gh", ("API.GitHub.com",)).hosts == ("api.github.com",)
 
 
@@ -269,7 +272,8 @@ def test_route_table_is_consistent() -> None:
     actions = {f"github.{r.action}" for r in GITHUB_ROUTES}
     graphql = {"github.graphql.query", "github.graphql.subscription", "github.graphql.invalid"}
     mutations = {f"github.graphql.mutation.{m}" for m in GITHUB_MUTATIONS}
-    assert GH.actions == actions | graphql | mutations | unknown_actions("github")
+    hosts = {f"github.{r.action}" for routes in HOST_ROUTES.values() for r in routes}
+    assert GH.actions == actions | graphql | mutations | hosts | unknown_actions("github")
     for r in GITHUB_ROUTES:
         assert r.method == r.method.upper()
         assert r.risk in ("low", "medium", "high", "critical")

@@ -21,7 +21,9 @@ SET = ConnectorSet([
         ("api.github.com", "github"),
         ("API.GitHub.com", "github"),
         ("api.github.com.", "github"),
-        ("github.com", None),
+        ("github.com", "github"),                 # git over HTTPS
+        ("codeload.github.com", "github"),
+        ("gist.github.com", None),
         ("api.github.com.evil.net", None),
         ("api.example.com", "api"),               # exact beats the wider wildcard
         ("x.svc.example.com", "api"),             # longer wildcard beats the shorter
