@@ -230,12 +230,26 @@ def run(
     raise typer.Exit(code)
 
 
+def _params_text(raw: object, limit: int = 160) -> str:
+    """A row's params as ``name=value`` pairs (``name=requests version=2.32.3``), shortened for one line."""
+    try:
+        params = json.loads(raw) if isinstance(raw, str) and raw else {}
+    except ValueError:
+        return ""
+    if not isinstance(params, dict):
+        return ""
+    text = " ".join(f"{k}={v if isinstance(v, (str, int, float, bool)) else json.dumps(v)}"
+                    for k, v in params.items())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _log_line(r: dict[str, Any]) -> str:
     ts = str(r["ts"])[:19].replace("T", " ")
     where = f"{r['host']}{r['path']}"
     who = f"{r['comm']}[{r['pid']}]" if r.get("comm") else "-"
+    params = _params_text(r.get("params"))
     return (f"{ts}  {r['gateway']:<10} {r['decision']:<8} {r['status']:>3}  {r['action'] or '-':<24} "
-            f"{r['method']:<6} {where}  {who}  [{r['reason']}]")
+            f"{params + '  ' if params else ''}{r['method']:<6} {where}  {who}  [{r['reason']}]")
 
 
 @app.command()
