@@ -73,7 +73,7 @@ def _observed(limit: int = 200_000, **filters: Any) -> tuple[str, list[Any]]:
     simulate and suggest. ``minute`` is the UTC minute of the day."""
     where, args = _filters(**filters)
     sql = (
-        "SELECT gateway, connector, action, method, host, path, "
+        "SELECT gateway, connector, action, method, host, path, coalesce(params, '') AS params, "
         "CAST(hour(ts) * 60 + minute(ts) AS INTEGER) AS minute, count(*) AS n, max(seq) AS seq FROM traffic "
         f"WHERE scheme <> 'dns' AND connector <> '' AND action <> '' AND {' AND '.join(where)} "
         "GROUP BY ALL ORDER BY n DESC, seq DESC LIMIT ?"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from dataclasses import asdict
@@ -83,9 +84,15 @@ async def _observed(d: Daemon, req: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _facts(row: dict[str, Any], environments: dict[str, str], offset: int) -> Facts:
+    """What a decision could look at, as recorded: the params the connector read (bounded in the row: a value
+    cut short there is not what the request carried, so conditions on it may differ), no risk."""
+    try:
+        params = json.loads(row["params"]) if row.get("params") else {}
+    except ValueError:
+        params = {}
     return Facts(row["gateway"], row["connector"], row["action"], "", row["method"], row["host"],
-                 normalise_path(row["path"] or "/"), {}, frozenset(), environments.get(row["gateway"], ""),
-                 (int(row["minute"]) + offset) % 1440)
+                 normalise_path(row["path"] or "/"), params if isinstance(params, dict) else {}, frozenset(),
+                 environments.get(row["gateway"], ""), (int(row["minute"]) + offset) % 1440)
 
 
 @op("permissions.simulate", read=True)

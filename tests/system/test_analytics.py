@@ -94,3 +94,14 @@ def test_simulate_and_suggest_over_the_recorded_requests(host: Host, tmp_path: P
     assert 'action = "*"' not in r.stdout
     r = host.tf("permissions", "simulate", str(suggested), "--json")  # a document import would accept
     assert r.returncode == 0, r.stderr
+
+
+def test_simulate_decides_conditions_on_the_parameters_each_row_recorded(host: Host, tmp_path: Path) -> None:
+    doc = tmp_path / "with-policy.toml"
+    doc.write_text(host.tf("permissions", "export").stdout + '\n[[policy]]\nid = "no-pr-7"\n'
+                   'actions = ["github.pr.read"]\ndecision = "deny"\nreason = "not that one"\n'
+                   '[policy.when]\nfield = "params.number"\noperator = "equals"\nvalue = "7"\n')
+    sim = json.loads(host.tf("permissions", "simulate", str(doc), "--json").stdout)
+    [change] = sim["changes"]  # only the read of pull 7 moves; the list of pulls has no number
+    assert (change["before"], change["after"]) == ("allow", "deny") and change["count"] >= 1
+    assert all(e["path"].endswith("/pulls/7") and "no-pr-7" in e["then"] for e in change["examples"])
