@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-
 from trustfence.store import adhoc, queries
 from trustfence.store.anchor import CREATE_ANCHOR, read_anchor, write_anchor
 from trustfence.store.auditkey import Head
 from trustfence.store.export import ExportResult, export_parquet
 from trustfence.store.journal import Journal, JournalError, Recovered, Sync
-from trustfence.store.schema import COLUMNS, CREATE, SQL_TYPES, VIEWS, TrafficRow, recordable, values_of
+from trustfence.store.migrate import SchemaError, migrate
+from trustfence.store.schema import COLUMNS, VIEWS, TrafficRow, recordable, values_of
 
 __all__ = ["Store", "StoreFull"]
 
@@ -57,13 +57,12 @@ class Store:
                  sync: Sync = "interval", sync_interval: float = 0.2, segment_bytes: int = 4 << 20) -> None:
         self.path = path
         self._con = duckdb.connect(str(path))
-        self._con.execute(CREATE)
+        try:
+            self.schema_found = migrate(self._con, path)
+        except SchemaError:
+            self._con.close()
+            raise
         self._con.execute(CREATE_ANCHOR)
-        have = {r[0] for r in self._con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'traffic'").fetchall()}
-        for col in COLUMNS:  # files written by an older version gain the new columns (NULL for old rows)
-            if col not in have:
-                self._con.execute(f"ALTER TABLE traffic ADD COLUMN {col} {SQL_TYPES[col]}")
         for view in VIEWS:
             self._con.execute(view)
         adhoc.lock(self._con)  # from here on no statement reaches a file, the network or an extension

@@ -109,6 +109,7 @@ def daemon(ctx: typer.Context, log_file: Annotated[Optional[Path], typer.Option(
     from trustfence.agent.config import ConfigError
     from trustfence.agent.daemon import AlreadyRunning, Daemon
     from trustfence.store import AuditError
+    from trustfence.store.migrate import SchemaError
     from trustfence.vault import VaultError
 
     setup_logging(log_file)
@@ -122,6 +123,8 @@ def daemon(ctx: typer.Context, log_file: Annotated[Optional[Path], typer.Option(
         raise CliError(f"vault error: {e}") from None
     except AuditError as e:
         raise CliError(f"audit log error: {e}") from None
+    except SchemaError as e:
+        raise CliError(f"traffic store error: {e}") from None
 
 
 @daemon_app.command("stop")
