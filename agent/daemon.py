@@ -116,6 +116,8 @@ class Daemon:
                                    credentials=self.vault.load(self.config), policy_error=policy_error,
                                    allow_lists=lists)
         self.state.switches = switches
+        store = self.store
+        self.state.approvals.on_change = lambda event, a: store.record_approval(event, a.as_dict())
         self.state.host_services = host_services(self.config)
         self.kill_switches = KillSwitches(self.paths.kill_switches, self.state, lambda s: self.enforcer.cut(s))
         self._apply_brakes(self.config)

@@ -84,6 +84,8 @@ class ApprovalQueue:
         self.keep = keep
         self.clock = clock
         self.on_open: Callable[[Approval], None] | None = None  # told of every new approval (a notification)
+        # told of every event of every approval (requested, approved, denied, expired, released): its record
+        self.on_change: Callable[[str, Approval], None] | None = None
         self._all: dict[str, Approval] = {}
 
     def held(self, gateway: str) -> int:
@@ -101,9 +103,14 @@ class ApprovalQueue:
         a.answer = asyncio.get_running_loop().create_future()
         self._all[a.id] = a
         self._trim()
+        self._changed("requested", a)
         if self.on_open is not None:
             self.on_open(a)
         return a
+
+    def _changed(self, event: str, a: Approval) -> None:
+        if self.on_change is not None:
+            self.on_change(event, a)
 
     def get(self, approval_id: str) -> Approval:
         a = self._all.get(approval_id)
@@ -122,12 +129,14 @@ class ApprovalQueue:
         a.answered_by, a.answered_at, a.note, a.always = by, self.clock(), note, always and approve
         if a.answer is not None and not a.answer.done():
             a.answer.set_result(approve)
+        self._changed(a.state, a)
         return a
 
     def expire(self, approval_id: str) -> None:
         a = self._all.get(approval_id)
         if a is not None and a.state == "pending":
             a.state, a.answered_at = "expired", self.clock()
+            self._changed("expired", a)
 
     def cancel(self, match: Callable[[Approval], bool], note: str) -> list[Approval]:
         """Deny every pending approval ``match`` selects (the kill switch); returns them."""
@@ -141,6 +150,7 @@ class ApprovalQueue:
         for a in self._all.values():
             if a.gateway == gateway and a.digest == digest and a.state == "approved" and not a.released:
                 a.released = True
+                self._changed("released", a)
                 return a
         return None
 

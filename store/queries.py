@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from trustfence.store.approvals import history
 from trustfence.store.schema import COLUMNS
 
 __all__ = ["MAX_ROWS", "NAMES", "build"]
@@ -92,7 +93,7 @@ def _gaps(limit: int = 10) -> tuple[str, list[Any]]:
     return sql, [int(limit)]
 
 
-_BUILDERS = {"recent": _recent, "count": _count, "observed": _observed, "gaps": _gaps}
+_BUILDERS = {"recent": _recent, "count": _count, "observed": _observed, "gaps": _gaps, "approvals": history}
 NAMES = tuple(_BUILDERS)
 
 

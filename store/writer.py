@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 from trustfence.store import adhoc, queries
 from trustfence.store.anchor import CREATE_ANCHOR, read_anchor, write_anchor
+from trustfence.store.approvals import CREATE_APPROVALS, EXPIRE_LEFT_PENDING, insert_event
 from trustfence.store.auditkey import Head
 from trustfence.store.export import ExportResult, export_parquet
 from trustfence.store.journal import Journal, JournalError, Recovered, Sync
@@ -63,6 +64,8 @@ class Store:
             self._con.close()
             raise
         self._con.execute(CREATE_ANCHOR)
+        self._con.execute(CREATE_APPROVALS)
+        self._con.execute(EXPIRE_LEFT_PENDING)
         for view in VIEWS:
             self._con.execute(view)
         adhoc.lock(self._con)  # from here on no statement reaches a file, the network or an extension
@@ -279,6 +282,17 @@ class Store:
             cur.close()
 
     # -- reading ------------------------------------------------------------------------------------
+    def record_approval(self, event: str, approval: dict[str, Any]) -> None:
+        """Append one approval event (a few a minute at most: written at once, on a cursor of its own)."""
+        sql, args = insert_event(event, approval, time.time())
+        cur = self._con.cursor()
+        try:
+            cur.execute(sql, args)
+        except duckdb.Error as e:  # the queue in memory still decides; the audit log has the answer too
+            log.error("approval %s %s not recorded in the store: %s", approval.get("id"), event, e)
+        finally:
+            cur.close()
+
     def export(self, directory: Path, host: str, since: datetime | None = None) -> ExportResult:
         """New rows as Parquet under ``directory`` (see ``export``)."""
         return export_parquet(self._con, directory, host, since)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-
-from trustfence.agent.cli.common import call, out, print_json
+from trustfence.agent.cli.common import CliError, call, out, print_json
 
 __all__ = ["approvals_app"]
 
@@ -16,21 +15,26 @@ approvals_app = typer.Typer(no_args_is_help=True, help="Requests held for a huma
 
 
 def _approval_line(a: dict[str, Any]) -> list[str]:
-    left = max(0, round(a["expires"] - time.time())) if a["state"] == "pending" else 0
+    pending = a["state"] == "pending" and isinstance(a["expires"], (int, float))
+    left = max(0, round(a["expires"] - time.time())) if pending else 0
     return [a["id"], a["state"], a["gateway"], a["action"], f"{a['method']} {a['url']}",
-            f"{left}s" if a["state"] == "pending" else (a["note"] or "-")]
+            f"{left}s" if pending else (a["note"] or "-")]
 
 
 @approvals_app.command("list")
 def approvals_list(
-    state: Annotated[Optional[str], typer.Option("--state", help="pending | approved | denied | expired")] = None,
-    gateway: Annotated[Optional[str], typer.Option("--gateway")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="pending | approved | denied | expired")] = None,
+    gateway: Annotated[str | None, typer.Option("--gateway")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="the history in the store, across restarts")] = False,
+    since: Annotated[str | None, typer.Option("--since", help="with --all: 15m, 7d or an ISO time")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Requests held for a human (and the recent answers)."""
+    """Requests held for a human (and the recent answers); --all: every approval the store has recorded."""
     from rich.text import Text
 
-    rows = call("approvals.list", state=state, gateway=gateway)["approvals"]
+    if since and not show_all:
+        raise CliError("--since goes with --all (the history in the store)")
+    rows = call("approvals.list", state=state, gateway=gateway, all=show_all, since=since)["approvals"]
     if as_json:
         print_json(rows)
         return

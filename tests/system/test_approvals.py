@@ -107,3 +107,21 @@ def test_always_writes_the_permission(host: Host) -> None:
 def test_unknown_approval_id_exits_2(host: Host) -> None:
     r = host.tf("approvals", "approve", "nope")
     assert r.returncode == 2 and "no approval 'nope'" in r.stderr
+
+
+def test_zz_the_history_outlives_a_restart(host: Host) -> None:
+    """(Runs last in this module: it restarts the daemon.) Every approval answered above is in the store."""
+    before = {a["id"]: a["state"] for a in json.loads(host.tf("approvals", "list", "--json").stdout)}
+    assert {"approved", "denied"} <= set(before.values())
+    proc = agent(host, '{"sha":"left pending"}')
+    pending = wait_pending(host, set(before))
+    host.stop_daemon()
+    proc.communicate(timeout=60)
+    host.start_daemon()
+    assert json.loads(host.tf("approvals", "list", "--json").stdout) == []  # a new daemon holds nothing
+    r = host.tf("approvals", "list", "--all", "--since", "1h", "--json")
+    assert r.returncode == 0, r.stderr
+    history = {a["id"]: a for a in json.loads(r.stdout)}
+    assert {k: history[k]["state"] for k in before} == before
+    assert history[pending["id"]]["state"] == "expired" and "daemon stopped" in history[pending["id"]]["note"]
+    assert host.tf("approvals", "list", "--since", "1h").returncode == 2  # --since goes with --all
