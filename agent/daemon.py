@@ -26,6 +26,7 @@ from trustfence.agent.config import Config, ConfigError
 from trustfence.agent.credentials import CredentialStore
 from trustfence.agent.notify import Notifier
 from trustfence.agent.ops import OPS, READ_OPS, OpError, Reply, jsonable
+from trustfence.agent.changes import config_changes
 from trustfence.agent.modes import UMASK
 from trustfence.agent.paths import Paths
 from trustfence.agent.peers import peer_of
@@ -156,9 +157,11 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
         log.info("daemon ready (pid %d, state %s, tag %s)", os.getpid(), self.paths.home, c.tag)
+        self._audit_life("daemon started")
         try:
             await self.stop.wait()
         finally:
+            self._audit_life("daemon stopping")
             server.close()
             watcher.cancel()
             signer.cancel()
@@ -402,6 +405,13 @@ class Daemon:
             await asyncio.sleep(5.0)
             self._checkpoint()
 
+    def _audit_life(self, what: str) -> None:
+        """The daemon's own start and stop, in the audit log (a stop that cannot be recorded still stops)."""
+        try:
+            self.audit.append("daemon", what, None, {"pid": os.getpid(), "tag": self.config.tag})
+        except (AuditError, OSError) as e:
+            log.error("audit event %r not written: %s", what, e)
+
     def _checkpoint(self, *, at_stop: bool = False) -> None:
         try:
             self.audit.checkpoint_if_due(at_stop=at_stop)
@@ -449,12 +459,16 @@ class Daemon:
         """config.toml as it is on disk now: an operation changes that, not the copy loaded at start."""
         return cfgmod.load_config(self.paths.config)
 
-    def apply_config(self, text: str) -> None:
-        """Validate the new text as a whole before it replaces the file; then swap the running state."""
+    def apply_config(self, text: str, who: str = "daemon", what: str = "configuration changed") -> None:
+        """Validate the new text as a whole before it replaces the file; audit what it changes (before it takes
+        effect); then swap the running state."""
         cfg = cfgmod.parse_config(text, self.paths.config)
         connectors = cfg.connector_set()
         cfgmod.load_permissions(self.paths.permissions, connectors)
         lists = allowlists.load(cfg, connectors)
+        before, after = config_changes(self.reread_config(), cfg)
+        if before or after:
+            self.audit.append(who, what, before, after)
         cfgmod.atomic_write(self.paths.config, text)
         self.config = replace(self.config, connectors=cfg.connectors, level=cfg.level, gateways=cfg.gateways, fs=cfg.fs,
                               rate_limit=cfg.rate_limit, approvals=cfg.approvals)

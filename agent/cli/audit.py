@@ -9,9 +9,11 @@ its signed checkpoints, and reports the traffic log's sequence gaps; it works wi
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import pwd
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -30,14 +32,27 @@ audit_app = typer.Typer(help="Changes to what is enforced (tf audit), and checks
 def audit(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", "-n")] = 50,
+    what: Annotated[Optional[str], typer.Option("--what", help="event type text: 'connector', 'kill switch'")] = None,
+    who: Annotated[Optional[str], typer.Option("--who", help="text in who made it: 'uid 0', 'file edit'")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="15m, 7d or an ISO 8601 time")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="15m, 7d or an ISO 8601 time")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV: seq, ts, who, what, before, after (JSON).")] = False,
 ) -> None:
     """Who changed what, before and after (hash-chained, anchored, signed; exit 1 if the record is not whole)."""
     if ctx.invoked_subcommand is not None:
         return
-    r = call("audit", limit=limit)
+    if as_json and as_csv:
+        raise CliError("choose one of --json and --csv")
+    r = call("audit", limit=limit, what=what, who=who, since=since, until=until)
+    writer = csv.writer(sys.stdout) if as_csv else None
+    if writer is not None:
+        writer.writerow(["seq", "ts", "who", "what", "before", "after"])
     for e in r["events"]:
-        if as_json:
+        if writer is not None:
+            writer.writerow([e.get("seq"), e.get("ts"), e.get("who"), e.get("what"), json.dumps(e.get("before")),
+                             json.dumps(e.get("after"))])
+        elif as_json:
             print(json.dumps(e))
         else:
             print(f"{e['ts']}  {e['who']:<16} {e['what']}  before={json.dumps(e['before'])} "

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from trustfence.agent.ops import Reply, op
+from trustfence.agent.ops import OpError, Reply, op
+from trustfence.agent.ops.status import whole
+from trustfence.agent.timespec import TimeSpecError, parse_time
 
 if TYPE_CHECKING:
     from trustfence.agent.daemon import Daemon
@@ -13,7 +16,29 @@ if TYPE_CHECKING:
 
 @op("audit", read=True)
 async def audit(d: Daemon, req: dict[str, Any]) -> Reply:
-    return {"events": d.audit.read(int(req.get("limit") or 100)), "broken": d.audit.verify()}
+    """The newest ``limit`` events that match: ``what`` / ``who`` (text in the event's what or who, any case),
+    ``since`` / ``until`` (15m, 7d or an ISO time)."""
+    limit = whole(req.get("limit") or 100, "the event count (--limit)", 1, 1_000_000)
+    what, who = str(req.get("what") or "").lower(), str(req.get("who") or "").lower()
+    now, bounds = datetime.now(UTC), {}
+    for key in ("since", "until"):
+        if req.get(key):
+            try:
+                bounds[key] = parse_time(str(req[key]), now)
+            except TimeSpecError as e:
+                raise OpError(f"--{key}: {e}") from None
+    events = d.audit.read(10**9) if (what or who or bounds) else d.audit.read(limit)
+
+    def keep(e: dict[str, Any]) -> bool:
+        if what and what not in str(e.get("what", "")).lower() or who and who not in str(e.get("who", "")).lower():
+            return False
+        try:
+            ts = datetime.fromisoformat(str(e.get("ts"))).astimezone(UTC).replace(tzinfo=None)
+        except ValueError:
+            return not bounds
+        return ("since" not in bounds or ts >= bounds["since"]) and ("until" not in bounds or ts < bounds["until"])
+
+    return {"events": [e for e in events if keep(e)][-limit:], "broken": d.audit.verify()}
 
 
 @op("audit.verify", read=True)

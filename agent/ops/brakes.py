@@ -52,7 +52,8 @@ async def gateway_level(d: Daemon, req: dict[str, Any]) -> Reply:
     cfg = d.reread_config()
     old = cfg.gateways.get(name, cfgmod.GatewayConfig())
     gateways = {**cfg.gateways, name: replace(old, level=level)}
-    d.apply_config(cfgmod.dump_config(replace(cfg, gateways=gateways)))
+    d.apply_config(cfgmod.dump_config(replace(cfg, gateways=gateways)), f"uid {req['uid']}",
+                   f"gateway {name} level {level}")
     return {"gateway": name, "level": level, "was": old.level or cfg.level}
 
 

@@ -49,16 +49,17 @@ async def connector_add(d: Daemon, req: dict[str, Any]) -> Reply:
                            allow_list=str(req.get("allow_list") or (old.allow_list if old and old.type == type_name else "")),
                            host_service=str(req.get("host_service") or ""), sandbox_port=_port(req.get("sandbox_port")))
     text = cfgmod.dump_config(cfgmod.with_connector(cfg, conn))
+    who, what = f"uid {req['uid']}", f"connector {name} {'updated' if old else 'added'}"
     if token is None:
-        d.apply_config(text)
+        d.apply_config(text, who, what)
         return {"connector": conn.name}
     cfgmod.parse_config(text, d.paths.config)  # the configuration is valid before anything is sealed
     built = conn.build()
     hosts = [h for h in built.hosts if h not in built.no_credential_hosts]
     vault = d.vault.put(d.state.credentials, name, type_name, hosts, str(token),
                         [str(g) for g in req.get("gateways") or ()], d.vault.injection(type_name, req))
-    _apply_config_and_vault(d, text, vault)
     entry = vault.get(name)
+    _apply_config_and_vault(d, text, vault, who, f"{what}, credential {entry.fingerprint} sealed")
     return {"connector": conn.name, "fingerprint": entry.fingerprint, "version": entry.version}
 
 
@@ -85,20 +86,20 @@ async def connector_remove(d: Daemon, req: dict[str, Any]) -> Reply:
     if running is not None and name in running:
         vault = running.copy()
         vault.remove(name)
-        _apply_config_and_vault(d, text, vault)
+        _apply_config_and_vault(d, text, vault, f"uid {req['uid']}", f"connector {name} removed, its credential too")
     else:
-        d.apply_config(text)
+        d.apply_config(text, f"uid {req['uid']}", f"connector {name} removed")
     return {"removed": name}
 
 
-def _apply_config_and_vault(d: Daemon, text: str, vault: Vault) -> None:
+def _apply_config_and_vault(d: Daemon, text: str, vault: Vault, who: str, what: str) -> None:
     """Save the changed vault, then the configuration; if that fails, the running vault's file goes back,
     so file and configuration always match. Then both run."""
     running = d.state.credentials.vault
     assert running is not None  # a changed vault was copied from the running one
     vault.save()
     try:
-        d.apply_config(text)
+        d.apply_config(text, who, what)
     except BaseException:
         running.save()
         raise
@@ -113,6 +114,7 @@ async def vault_status(d: Daemon, req: dict[str, Any]) -> Reply:
 @op("vault.rotate")
 async def vault_rotate(d: Daemon, req: dict[str, Any]) -> Reply:
     old_id = d.vault.key.key_id if d.vault.key else None
+    d.audit.append(f"uid {req['uid']}", "vault key rotated", {"key_id": old_id}, None)  # before it happens
     vault = await asyncio.to_thread(d.vault.rotate, d.state.credentials)
     d.state.credentials = replace(d.state.credentials, vault=vault)
     return {"old_key_id": old_id, "key_id": vault.key.key_id, "entries": len(vault)}
