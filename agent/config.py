@@ -224,6 +224,9 @@ class Config:
     # When the traffic journal is flushed to disk: interval (every 0.2 s) | always (before each request is
     # forwarded) | none (the kernel's writeback). What a power loss may cost; a SIGKILL costs nothing in any.
     journal_sync: Literal["interval", "always", "none"] = "interval"
+    # [store] retention_days: traffic rows older than this many days are deleted in the background (0: kept
+    # forever). Export them first (tf export --parquet) if they must be kept elsewhere.
+    retention_days: int = 0
     connectors: tuple[ConnectorConfig, ...] = ()
     # The enforcement level of every gateway not given its own under [gateways.NAME].
     level: Level = "full_enforce"
@@ -363,6 +366,12 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
         journal_sync = en.get("journal_sync", "interval")
         if journal_sync not in ("interval", "always", "none"):
             raise ValueError(f"journal_sync must be interval, always or none, got {journal_sync!r}")
+        section = "store"
+        st = data.get("store", {})
+        if not isinstance(st, dict) or set(st) - {"retention_days"}:
+            raise ValueError(f"unknown setting(s) {', '.join(sorted(set(st) - {'retention_days'}))}; "
+                             "known: retention_days" if isinstance(st, dict) else "[store] must be a table")
+        retention_days = _int(st, "retention_days", 0, 0, 36_500)
         section = "upstream"
         up = data.get("upstream", {})
         resolve = {str(h).lower(): _parse_target(str(t)) for h, t in up.get("resolve", {}).items()}
@@ -426,7 +435,8 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
     level, gateways, rate_limit = _parse_brakes(data, text, path, fs)
     cfg = Config(tag=tag, subnet_pool=str(pool), ipv6=ipv6, ca_overlays=tuple(overlays), default_user=str(user), fs=fs,
                  resolve=resolve, extra_ca=extra_ca,
-                 queue_max=queue_max, journal_sync=journal_sync, connectors=tuple(connectors), level=level,
+                 queue_max=queue_max, journal_sync=journal_sync, retention_days=retention_days,
+                 connectors=tuple(connectors), level=level,
                  gateways=gateways,
                  rate_limit=rate_limit, approvals=_parse_approvals(data, text, path), **ports)
     try:
@@ -588,6 +598,8 @@ def dump_config(cfg: Config) -> str:
                      "dns_port": cfg.dns_port, "queue_max": cfg.queue_max,
                      **({"journal_sync": cfg.journal_sync} if cfg.journal_sync != "interval" else {})},
     }
+    if cfg.retention_days:
+        data["store"] = {"retention_days": cfg.retention_days}
     if cfg.resolve or cfg.extra_ca:
         up: dict[str, Any] = {}
         if cfg.resolve:

@@ -106,7 +106,7 @@ class Daemon:
         lists, self._lists_stamp = allowlists.load(self.config, connectors), allowlists.stamp(self.config)
         # The store first: it replays the traffic journal, and holds the audit chain's second anchor.
         self.store = Store(self.paths.database, self.config.queue_max, journal=self.paths.journal,
-                           sync=self.config.journal_sync)
+                           sync=self.config.journal_sync, retention_days=self.config.retention_days)
         self.audit = AuditLog(self.paths.audit, db_head=self.store.audit_head(), anchor=self.store.anchor_audit)
         switches = load_switches(self.paths.kill_switches)
         self.vault = CredentialStore(self.paths)

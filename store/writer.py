@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 _BATCH = 2000
 _GATHER = 0.05  # seconds the writer waits for more rows before a write
+_PRUNE_EVERY = 3600.0  # seconds between retention passes (and at start)
 _VALUES = ", ".join(f"unnest(${i + 1}) AS {c}" for i, c in enumerate(COLUMNS))
 _INSERT = f"INSERT INTO traffic ({', '.join(COLUMNS)}) SELECT {_VALUES}"
 # After a failed write (or at replay) a batch may be partly in the table already: add only what is not.
@@ -55,8 +56,11 @@ class Store:
     """Owns the database file and the journal. ``begin``/``submit`` from any thread; reads through ``query``."""
 
     def __init__(self, path: Path, max_queue: int = 10_000, *, journal: Path | None = None,
-                 sync: Sync = "interval", sync_interval: float = 0.2, segment_bytes: int = 4 << 20) -> None:
+                 sync: Sync = "interval", sync_interval: float = 0.2, segment_bytes: int = 4 << 20,
+                 retention_days: int = 0) -> None:
         self.path = path
+        self.retention_days = retention_days  # rows older than this are deleted by the writer (0: never)
+        self._pruned_at = 0.0
         self._con = duckdb.connect(str(path))
         try:
             self.schema_found = migrate(self._con, path)
@@ -186,10 +190,28 @@ class Store:
         self._con.close()
 
     # -- the writer thread -----------------------------------------------------------------------------
+    def _prune_if_due(self) -> None:
+        """Delete rows past the retention period, hourly, on the writer's own connection (one writer)."""
+        if not self.retention_days or time.monotonic() - self._pruned_at < _PRUNE_EVERY:
+            return
+        self._pruned_at = time.monotonic()
+        try:
+            gone = self._con.execute("DELETE FROM traffic WHERE ts < (now() AT TIME ZONE 'UTC') - "
+                                     "to_days(CAST(? AS INTEGER))", [self.retention_days]).fetchone()
+            if gone and gone[0]:
+                self._con.execute("CHECKPOINT")
+                log.info("retention: %d traffic row(s) older than %d days deleted", gone[0], self.retention_days)
+        except duckdb.Error as e:
+            log.error("retention: old rows not deleted: %s", e)
+
     def _run(self) -> None:
         stop = False
         while not stop:
-            first = self._queue.get()
+            self._prune_if_due()
+            try:
+                first = self._queue.get(timeout=_PRUNE_EVERY)
+            except queue.Empty:
+                continue
             batch: list[TrafficRow] = []
             if first is None:
                 stop = True

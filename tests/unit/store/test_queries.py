@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,20 @@ def test_each_filter_narrows(store: Store) -> None:
 def test_filters_combine_and_the_newest_n_come_oldest_first(store: Store) -> None:
     assert seqs(store, gateway="Bot", action="github.pr.*", decision="allowed") == [1]
     assert [int(r["seq"]) for r in store.query("recent", limit=2)] == [3, 4]
+
+
+def test_rows_past_the_retention_period_are_deleted_by_the_writer(tmp_path: Path) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    s = Store(tmp_path / "traffic.duckdb", retention_days=7)
+    try:
+        fill(s, [row(ts=now - timedelta(days=30)), row(ts=now - timedelta(days=8)), row(ts=now - timedelta(days=1))])
+    finally:
+        s.close()
+    again = Store(tmp_path / "traffic.duckdb", retention_days=7)  # a pass at start
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(again.query("recent", limit=10)) != 1:
+            time.sleep(0.05)
+        assert [r["seq"] for r in again.query("recent", limit=10)] == [3]
+    finally:
+        again.close()
