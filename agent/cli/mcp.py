@@ -11,7 +11,6 @@ import threading
 from typing import Annotated, Any, Optional
 
 import typer
-
 from trustfence.agent.cli.common import CliError, client, require_root
 from trustfence.agent.ipc import Client
 from trustfence.agent.mcpwrap import Lines, Relay, Verdict, pump
@@ -72,7 +71,7 @@ def _relay(c: Client, gateway: str, agent: Any, cmd: list[str], connector: str, 
 
     def from_client() -> None:
         pump(sys.stdin.buffer, relay.from_client)
-        for t in list(calls):  # calls still being decided are forwarded or answered before the server's EOF
+        for t in calls:  # calls still being decided are forwarded or answered before the server's EOF
             t.join()
         to_server.close()
 

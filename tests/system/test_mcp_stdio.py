@@ -151,7 +151,8 @@ def test_a_line_that_is_not_json_gets_a_parse_error_and_a_row_and_the_relay_goes
 
         send(json.dumps(init))
         until(1)
-        send('{"jsonrpc": "2.0", "method": "notifications/initialized"}', "{not json", json.dumps([call, denied]))
+        send('{"jsonrpc": "2.0", "method": "notifications/initialized"}', "{not json", json.dumps(denied),
+             json.dumps(call))  # one message a line: this SDK's server (protocol 2025-06-18) takes no batches
         until(None, 2, 3)
     finally:
         proc.stdin.close()
