@@ -1,15 +1,19 @@
 """A small MCP server on stdio (the official SDK) for ``tf mcp wrap``'s system test.
 
 ``python3 mcp_stdio_server.py LOG`` serves three tools (``search``, ``delete_file``, ``transfer``), one resource
-(``notes://today``) and one prompt (``review``), and appends one JSON line to LOG for every one of them it is
-asked for: what reached the server, seen from outside the client. Run by Debian's python3 as the sandbox's
+(``notes://today``) and one prompt (``review``), and appends one JSON line to LOG (with its uid) for every one of
+them it is asked for: what reached the server, seen from outside the client. ``search`` also makes an HTTPS
+request of its own, which the enforcer must see under the wrap's gateway. Run by Debian's python3 as the sandbox's
 unprivileged user, with the agent SDKs on PYTHONPATH.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import urllib.error
+import urllib.request
 
 from mcp.server.mcpserver import MCPServer
 
@@ -19,14 +23,20 @@ server = MCPServer("stdio-tools")
 
 def _log(kind: str, name: str, args: dict[str, object]) -> None:
     with open(log, "a") as f:
-        f.write(json.dumps({"kind": kind, "name": name, "args": args}) + "\n")
+        f.write(json.dumps({"kind": kind, "name": name, "args": args, "uid": os.getuid()}) + "\n")
 
 
 @server.tool()
 def search(query: str) -> str:
     """Search the fake corpus."""
     _log("tool", "search", {"query": query})
-    return f"found {query}"
+    try:  # the server's own egress: through the enforcer, under the wrap's gateway (no connector here: denied)
+        egress = str(urllib.request.urlopen("https://api.github.com/zen", timeout=20).status)
+    except urllib.error.HTTPError as e:
+        egress = str(e.code)
+    except OSError as e:  # the proxy refused the tunnel: "Tunnel connection failed: 403 ..."
+        egress = str(e)
+    return f"found {query} (egress: {egress})"
 
 
 @server.tool()

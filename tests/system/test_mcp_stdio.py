@@ -98,7 +98,8 @@ def test_allowed_calls_reach_the_server_denied_never_do_and_a_held_one_waits_for
         proc.kill()
     assert proc.returncode == 0, err
     calls = {c["call"]: c for c in map(json.loads, out.splitlines())}
-    assert calls["search"]["ok"] and calls["search"]["result"]["content"][0]["text"] == "found widgets"
+    found = calls["search"]["result"]["content"][0]["text"] if calls["search"]["ok"] else calls["search"]
+    assert found.startswith("found widgets (egress: ") and "403" in found, found
     assert calls["read_resource"]["ok"]
     assert calls["transfer"]["ok"] and calls["transfer"]["result"]["content"][0]["text"] == "transferred 20"
     for denied, action in (("delete_file", "mcp.tools.delete_file"), ("get_prompt", "mcp.rpc.prompts.get")):
@@ -118,6 +119,11 @@ def test_allowed_calls_reach_the_server_denied_never_do_and_a_held_one_waits_for
     assert by_action["mcp.tools.delete_file"]["decision_id"] == calls["delete_file"]["data"]["decision_id"]
     assert f"approval {a['id']}" in by_action["mcp.tools.transfer"]["reason"]
     assert by_action["mcp.rpc.resources.read"]["path"] == "notes://today"
+    # the server ran sandboxed as tf run runs an agent: unprivileged, its own HTTP decided under the gateway
+    uids = {c["uid"] for c in map(json.loads, (work / "calls.jsonl").read_text().splitlines())}
+    assert uids and 0 not in uids
+    egress = [r for r in host.logs() if r["host"] == "api.github.com"]
+    assert egress and {(r["gateway"], r["decision"]) for r in egress} == {("Desk", "denied")}, egress
 
 
 def test_a_line_that_is_not_json_gets_a_parse_error_and_a_row_and_the_relay_goes_on(host: Host, work: Path) -> None:
@@ -161,7 +167,7 @@ def test_a_line_that_is_not_json_gets_a_parse_error_and_a_row_and_the_relay_goes
         finally:
             proc.kill()
     assert got[None]["error"]["code"] == -32700 and got[3]["error"]["code"] == -32001, got
-    assert got[2]["result"]["content"][0]["text"] == "found after", got
+    assert got[2]["result"]["content"][0]["text"].startswith("found after"), got
     assert received(work) == [("tool", "search")]
     invalid = [row for row in host.logs() if row["scheme"] == "stdio" and row["action"] == "mcp.invalid"]
     assert invalid and invalid[-1]["decision"] == "denied" and "not JSON" in invalid[-1]["reason"]
