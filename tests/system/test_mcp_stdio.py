@@ -20,11 +20,10 @@ from typing import Any
 import pytest
 
 from tests.system.conftest import TF, Host, running_host
+from tests.system.test_sdks import SDKS
 
 pytestmark = pytest.mark.system
 
-ROOT = Path(__file__).resolve().parents[2]
-SDKS = ROOT / "build" / "agent-sdks"
 SERVER = Path(__file__).with_name("mcp_stdio_server.py")
 CLIENT = Path(__file__).with_name("mcp_stdio_client.py")
 CONNECTORS = '[connectors.tools]\ntype = "mcp"\n'
