@@ -125,48 +125,95 @@ def test_allowed_calls_reach_the_server_denied_never_do_and_a_held_one_waits_for
     assert egress and {(r["gateway"], r["decision"]) for r in egress} == {("Desk", "denied")}, egress
 
 
-def test_a_line_that_is_not_json_gets_a_parse_error_and_a_row_and_the_relay_goes_on(host: Host, work: Path) -> None:
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                       "clientInfo": {"name": "raw", "version": "0"}}}
-    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-            "params": {"name": "search", "arguments": {"query": "after"}}}
-    denied = {**call, "id": 3, "params": {"name": "delete_file", "arguments": {"path": "/x"}}}
-    proc = subprocess.Popen(wrap(work), env=host.env, cwd=work, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdin is not None and proc.stdout is not None
-    try:
-        got: dict[object, dict[str, Any]] = {}
+INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}
 
-        def send(*messages: str) -> None:
-            assert proc.stdin is not None
-            proc.stdin.write("".join(m + "\n" for m in messages))
-            proc.stdin.flush()
 
-        def until(*ids: object) -> None:
-            deadline = time.monotonic() + 60
-            while not set(ids) <= set(got) and time.monotonic() < deadline:
-                assert proc.stdout is not None
-                if select.select([proc.stdout], [], [], 1)[0]:
-                    line = proc.stdout.readline()
-                    assert line, proc.stderr.read() if proc.stderr else ""
-                    answer = json.loads(line)
-                    for m in answer if isinstance(answer, list) else [answer]:
-                        got[m.get("id")] = m
+def tool_call(rid: int, name: str, **arguments: object) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": rid, "method": "tools/call",
+                       "params": {"name": name, "arguments": arguments}})
 
-        send(json.dumps(init))
-        until(1)
-        send('{"jsonrpc": "2.0", "method": "notifications/initialized"}', "{not json", json.dumps(denied),
-             json.dumps(call))  # one message a line: this SDK's server (protocol 2025-06-18) takes no batches
-        until(None, 2, 3)
-    finally:
-        proc.stdin.close()
+
+class Raw:
+    """The wrap driven line by line, as a client that writes JSON-RPC by hand; ``got``: answers by id."""
+
+    def __init__(self, host: Host, work: Path) -> None:
+        self.proc = subprocess.Popen(wrap(work), env=host.env, cwd=work, text=True, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.got: dict[object, dict[str, Any]] = {}
+        self.send(json.dumps(INIT))
+        self.until(1)
+        self.send('{"jsonrpc": "2.0", "method": "notifications/initialized"}')
+
+    def send(self, *lines: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("".join(m + "\n" for m in lines))
+        self.proc.stdin.flush()
+
+    def until(self, *ids: object) -> None:
+        deadline = time.monotonic() + 60
+        out = self.proc.stdout
+        assert out is not None
+        while not set(ids) <= set(self.got) and time.monotonic() < deadline:
+            if select.select([out], [], [], 1)[0]:
+                line = out.readline()
+                assert line, self.proc.stderr.read() if self.proc.stderr else ""
+                answer = json.loads(line)
+                for m in answer if isinstance(answer, list) else [answer]:
+                    self.got[m.get("id")] = m
+        assert set(ids) <= set(self.got), self.got
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
         try:
-            proc.wait(timeout=30)
+            assert self.proc.wait(timeout=30) == 0
         finally:
-            proc.kill()
+            self.proc.kill()
+
+
+def test_a_line_that_is_not_json_gets_a_parse_error_and_a_row_and_the_relay_goes_on(host: Host, work: Path) -> None:
+    raw = Raw(host, work)
+    try:  # one message a line: this SDK's server (protocol 2025-06-18) takes no batches
+        raw.send("{not json", tool_call(3, "delete_file", path="/x"), tool_call(2, "search", query="after"))
+        raw.until(None, 2, 3)
+    finally:
+        raw.close()
+    got = raw.got
     assert got[None]["error"]["code"] == -32700 and got[3]["error"]["code"] == -32001, got
     assert got[2]["result"]["content"][0]["text"].startswith("found after"), got
     assert received(work) == [("tool", "search")]
     invalid = [row for row in host.logs() if row["scheme"] == "stdio" and row["action"] == "mcp.invalid"]
     assert invalid and invalid[-1]["decision"] == "denied" and "not JSON" in invalid[-1]["reason"]
+
+
+def test_a_kill_switch_on_the_connector_stops_calls_even_allowed_ones(host: Host, work: Path) -> None:
+    r = host.tf("kill-switch", "activate", "--scope", "connector:tools", "--reason", "server misbehaves")
+    assert r.returncode == 0, r.stderr
+    raw = Raw(host, work)
+    try:
+        raw.send(tool_call(2, "search", query="stopped"))
+        raw.until(2)
+    finally:
+        raw.close()
+        assert host.tf("kill-switch", "deactivate", "--scope", "connector:tools", "--reason", "ok").returncode == 0
+    error = raw.got[2]["error"]
+    assert error["data"]["reason"] == "kill switch (connector:tools): server misbehaves", error
+    assert "tf kill-switch deactivate --scope connector:tools" in error["data"]["allow_with"]
+    assert received(work) == []
+    row = [r for r in host.logs() if r["scheme"] == "stdio"][-1]
+    assert (row["action"], row["decision"], row["reason"]) == ("mcp.tools.search", "denied", error["data"]["reason"])
+
+
+def test_a_denied_approval_never_reaches_the_server(host: Host, work: Path) -> None:
+    raw = Raw(host, work)
+    try:
+        raw.send(tool_call(2, "transfer", amount=5000))
+        a = pending(host, raw.proc)
+        assert host.tf("approvals", "deny", a["id"], "--note", "too much").returncode == 0
+        raw.until(2)
+    finally:
+        raw.close()
+    data = raw.got[2]["error"]["data"]
+    assert data["decision"] == "denied" and data["approval"] == a["id"] and "too much" in data["reason"], data
+    assert received(work) == []
