@@ -11,7 +11,9 @@ stdout on pipes to this process, which relays newline-delimited JSON-RPC between
   the same id (``REFUSED``, the reason and the decision id in ``data``). A line that is not JSON gets a parse
   error (id null). In a batch each call is decided alone: the rest is forwarded, the refusals answered.
   Everything else (initialize, lists, notifications, responses to the server's own requests) passes unchanged.
-- server -> client: passed unchanged, line by line.
+- server -> client: passed unchanged, line by line, except an answer to a request the server was never given
+  (a refused or held call, one already answered): dropped, so the confined server cannot pass off a refused
+  call as one that ran.
 
 A call held for approval holds only itself: it is decided on a thread of its own, and the relay goes on.
 The daemon cannot be asked (it stopped, it errs): the call is refused (fail closed).
@@ -77,6 +79,11 @@ def refusal(message: object, verdict: Verdict) -> dict[str, Any] | None:
                                         f"{verdict.get('reason', '')}", data)
 
 
+def _key(rid: object) -> str:
+    """A request id as compared: ``1`` and ``"1"`` are different ids."""
+    return json.dumps(rid, sort_keys=True)
+
+
 def _dump(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
 
@@ -87,8 +94,10 @@ class Relay:
 
     def __init__(self, decide: Decide, to_server: Callable[[bytes], None], to_client: Callable[[bytes], None],
                  spawn: Callable[[Callable[[], None]], None] | None = None) -> None:
-        self._decide, self._to_server, self._to_client = decide, to_server, to_client
+        self._decide, self._to_server_line, self._to_client = decide, to_server, to_client
         self._spawn = spawn or (lambda work: work())
+        self._lock = threading.Lock()
+        self._open: set[str] = set()  # ids of the client's requests the server was given and has not answered
 
     def from_client(self, line: bytes) -> None:
         """One line the client wrote: forwarded, refused, or for a batch each message either way."""
@@ -105,6 +114,41 @@ class Relay:
             self._to_server(line if line.endswith(b"\n") else line + b"\n")
             return
         self._spawn(lambda: self._decide_line(line, data, messages))
+
+    def from_server(self, line: bytes) -> None:
+        """One line the server wrote, to the client unchanged; except an answer to a request the server was
+        never given (a refused or held call, or one already answered): a confined server cannot make the client
+        believe a call ran that TrustFence refused or still holds."""
+        try:
+            data = json.loads(line)
+        except (ValueError, RecursionError):
+            self._to_client(line)
+            return
+        messages = data if isinstance(data, list) else [data]
+        answers = [m for m in messages if isinstance(m, dict) and "method" not in m and "id" in m]
+        with self._lock:
+            forged = [m for m in answers if _key(m["id"]) not in self._open]
+            self._open.difference_update(_key(m["id"]) for m in answers)
+        if not forged:
+            self._to_client(line)
+            return
+        log.warning("dropped %d answer(s) from the server to requests it was never given: %s", len(forged),
+                    ", ".join(_key(m["id"]) for m in forged)[:200])
+        kept = [m for m in messages if not any(m is f for f in forged)]
+        if kept:
+            self._to_client(_dump(kept if isinstance(data, list) else kept[0]))
+
+    def _to_server(self, line: bytes) -> None:
+        """Forward a line; the requests in it are the ones the server may answer."""
+        try:
+            data = json.loads(line)
+        except (ValueError, RecursionError):
+            data = None
+        with self._lock:
+            for m in data if isinstance(data, list) else [data]:
+                if isinstance(m, dict) and "method" in m and "id" in m:
+                    self._open.add(_key(m["id"]))
+        self._to_server_line(line)
 
     def _unparsable(self, size: int) -> None:
         verdict = self._ask(None, "not JSON", size)

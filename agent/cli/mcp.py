@@ -76,7 +76,7 @@ def _relay(c: Client, gateway: str, agent: Any, cmd: list[str], connector: str, 
         to_server.close()
 
     server_out = os.fdopen(out_r, "rb")
-    from_server = threading.Thread(target=pump, args=(server_out, to_client.write), daemon=True)
+    from_server = threading.Thread(target=pump, args=(server_out, relay.from_server), daemon=True)
 
     def started(reply: Any) -> None:
         sandbox.append(str(reply["sandbox"]["name"]))

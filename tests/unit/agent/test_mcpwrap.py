@@ -137,3 +137,25 @@ def test_connector_choice() -> None:
         choose_connector(["a", "b"], "c", [])
     with pytest.raises(OpError, match="none; add one"):
         choose_connector([], "", ["server"])
+
+
+def test_the_server_answers_only_what_it_was_given() -> None:
+    """A confined server cannot pass off a refused call as one that ran, nor answer one call twice."""
+    w = Wire()
+    w.relay.from_client(json.dumps(call(1, "search")).encode())
+    w.relay.from_client(json.dumps(call(2, "delete_file")).encode())  # refused: the client got an error
+    assert [m["id"] for m in w.client] == [2]
+    for rid in (2, 1, 1, "1"):
+        w.relay.from_server(json.dumps({"jsonrpc": "2.0", "id": rid, "result": {"content": []}}).encode() + b"\n")
+    assert [m["id"] for m in w.client] == [2, 1]  # the forged answer to 2, the second to 1 and "1": dropped
+    w.relay.from_server(b'{"jsonrpc":"2.0","id":"s1","method":"roots/list"}\n')  # the server's own request
+    w.relay.from_server(b'{"jsonrpc":"2.0","method":"notifications/progress","params":{}}\n')
+    assert [m.get("method") for m in w.client[2:]] == ["roots/list", "notifications/progress"]
+
+
+def test_a_server_batch_loses_only_its_forged_answers() -> None:
+    w = Wire()
+    w.relay.from_client(json.dumps(call(1, "search")).encode())
+    w.relay.from_server(json.dumps([{"jsonrpc": "2.0", "id": 1, "result": {}},
+                                    {"jsonrpc": "2.0", "id": 9, "result": {}}]).encode())
+    assert w.client == [[{"jsonrpc": "2.0", "id": 1, "result": {}}]]
