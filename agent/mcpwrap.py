@@ -11,6 +11,8 @@ stdout on pipes to this process, which relays newline-delimited JSON-RPC between
   the same id (``REFUSED``, the reason and the decision id in ``data``). A line that is not JSON gets a parse
   error (id null). In a batch each call is decided alone: the rest is forwarded, the refusals answered.
   Everything else (initialize, lists, notifications, responses to the server's own requests) passes unchanged.
+  A line with a call to decide that is longer than the connectors' inspection bound is refused unread, as an
+  HTTP body beyond it would be (``mcp.invalid``).
 - server -> client: passed unchanged, line by line, except an answer to a request the server was never given
   (a refused or held call, one already answered): dropped, so the confined server cannot pass off a refused
   call as one that ran.
@@ -28,6 +30,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
+from trustfence.connectors.base import INSPECT_BYTES
 from trustfence.connectors.mcp import RPC_METHODS
 
 __all__ = ["DECIDED", "INVALID_REQUEST", "PARSE_ERROR", "REFUSED", "Relay", "needs_decision", "refusal"]
@@ -161,7 +164,11 @@ class Relay:
             if not needs_decision(m):
                 kept.append(m)
                 continue
-            verdict = self._ask(m, "empty batch" if data == [] else "", 0)
+            if len(line) > INSPECT_BYTES:  # as a body beyond the bound over HTTP: not read, refused as invalid
+                verdict = self._ask(None, f"a line of {len(line)} bytes is beyond the inspection bound "
+                                          f"({INSPECT_BYTES} bytes)", len(line))
+            else:
+                verdict = self._ask(m, "empty batch" if data == [] else "", 0)
             if verdict.get("forward"):
                 kept.append(m)
             elif (answer := refusal(m, verdict)) is not None:

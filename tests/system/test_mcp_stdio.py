@@ -177,12 +177,15 @@ def test_a_line_that_is_not_json_gets_a_parse_error_and_a_row_and_the_relay_goes
     try:  # one message a line: this SDK's server (protocol 2025-06-18) takes no batches
         raw.send("{not json", tool_call(3, "delete_file", path="/x"), tool_call(2, "search", query="after"))
         raw.until(None, 2, 3)
+        raw.send(tool_call(4, "search", query="y" * 100_000))  # a long call is decided like any other
+        raw.until(4)
     finally:
         raw.close()
     got = raw.got
     assert got[None]["error"]["code"] == -32700 and got[3]["error"]["code"] == -32001, got
     assert got[2]["result"]["content"][0]["text"].startswith("found after"), got
-    assert received(work) == [("tool", "search")]
+    assert got[4]["result"]["content"][0]["text"].startswith("found yyy"), got[4]
+    assert received(work) == [("tool", "search"), ("tool", "search")]
     invalid = [row for row in host.logs() if row["scheme"] == "stdio" and row["action"] == "mcp.invalid"]
     assert invalid and invalid[-1]["decision"] == "denied" and "not JSON" in invalid[-1]["reason"]
 

@@ -159,3 +159,14 @@ def test_a_server_batch_loses_only_its_forged_answers() -> None:
     w.relay.from_server(json.dumps([{"jsonrpc": "2.0", "id": 1, "result": {}},
                                     {"jsonrpc": "2.0", "id": 9, "result": {}}]).encode())
     assert w.client == [[{"jsonrpc": "2.0", "id": 1, "result": {}}]]
+
+
+def test_a_call_beyond_the_inspection_bound_is_refused_unread() -> None:
+    from trustfence.connectors.base import INSPECT_BYTES
+
+    w = Wire(allowed=("write",))
+    line = json.dumps(call(1, "write", text="x" * INSPECT_BYTES)).encode()
+    w.relay.from_client(line)
+    why = f"a line of {len(line)} bytes is beyond the inspection bound ({INSPECT_BYTES} bytes)"
+    assert w.server == [] and w.asked == [(None, why, len(line))]
+    assert w.client[0]["id"] == 1 and w.client[0]["error"]["code"] == INVALID_REQUEST
