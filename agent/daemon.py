@@ -148,7 +148,8 @@ class Daemon:
         signer = asyncio.create_task(self._sign_audit())
         await self.enforcer.started.wait()
         self.paths.socket.unlink(missing_ok=True)
-        server = await asyncio.start_unix_server(self._connection, path=str(self.paths.socket))
+        # 1 MiB lines: a stdio MCP call up to the inspection bound, JSON-escaped, is one request (mcp.decide)
+        server = await asyncio.start_unix_server(self._connection, path=str(self.paths.socket), limit=1 << 20)
         os.chmod(self.paths.socket, 0o660)
         try:
             os.chown(self.paths.socket, 0, grp.getgrnam("trustfence").gr_gid)

@@ -23,7 +23,7 @@ from trustfence.agent.spawn import FORWARDED, PendingAgent
 
 TYPE_CHECKING = False  # imported on every agent start: typing alone costs ~5 ms
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping, Sequence
+    from collections.abc import Callable, Collection, Mapping, Sequence
     from types import FrameType
     from typing import Any
 
@@ -151,8 +151,11 @@ def launch(reply: Mapping[str, Any], user: AgentUser, cmd: Sequence[str], cwd: s
             "account": reply.get("user") or None, "writable": writable}, note
 
 
-def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str], nftables_only: bool = False) -> int:
-    agent = PendingAgent()  # the daemon moves it into the sandbox's cgroup while it builds the rest
+def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str], nftables_only: bool = False,
+              stdio: tuple[int, int] | None = None, started: Callable[[Mapping[str, Any]], None] | None = None) -> int:
+    """Run ``cmd`` in a sandbox of ``gateway``; its exit code. ``stdio``: the agent's stdin and stdout (handed
+    over) instead of the caller's; ``started``: told the daemon's reply once the agent runs."""
+    agent = PendingAgent(stdio)  # the daemon moves it into the sandbox's cgroup while it builds the rest
     try:
         reply = client.call("run", gateway=gateway, uid=None if user.dynamic else user.uid,
                             gid=None if user.dynamic else user.gid, nftables_only=nftables_only, pid=agent.pid)
@@ -166,9 +169,11 @@ def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str],
     if note:
         print(f"tf: note: {note}", file=sys.stderr, flush=True)
     client.sock.settimeout(None)
-    tty_fd = sys.stdin.fileno() if sys.stdin.isatty() else None
+    tty_fd = sys.stdin.fileno() if stdio is None and sys.stdin.isatty() else None
     join = None if reply.get("joined") else str(Path(reply["cgroup"]) / "cgroup.procs")
     agent.start(cmd, env, join, tty_fd, sandbox)
+    if started is not None:
+        started(reply)
 
     def forward(signum: int, frame: FrameType | None) -> None:
         agent.signal(signum)

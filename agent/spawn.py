@@ -38,17 +38,24 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signa
 class PendingAgent:
     """A child of this process, pid 1 of a new PID namespace, that waits for the command to run."""
 
-    def __init__(self) -> None:
+    def __init__(self, stdio: tuple[int, int] | None = None) -> None:
+        """``stdio``: the agent's stdin and stdout instead of this process's (``tf mcp wrap`` relays them);
+        handed over: this process closes both once the child holds them."""
         read, self._plan = os.pipe()
         own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         try:
             os.unshare(os.CLONE_NEWPID)  # for the next child only: this process stays where it is
             pid = os.fork()
             if pid == 0:
+                if stdio is not None:
+                    os.dup2(stdio[0], 0)
+                    os.dup2(stdio[1], 1)
                 _init(read, self._plan)
             os.setns(own, os.CLONE_NEWPID)  # later children of this process are not the sandbox's
         finally:
             os.close(own)
+            for fd in stdio or ():
+                os.close(fd)
         os.close(read)
         # Its own process group at once (the child does the same; whichever runs first).
         try:

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from trustfence.connectors.base import Action, Connector, RequestView, Risk, normalise_path, parse_json
 from trustfence.connectors.protocols import OPERATIONS, combine, unknown_action, unknown_actions
 
-__all__ = ["MAX_BATCH", "RPC_METHODS", "MCPConnector"]
+__all__ = ["MAX_BATCH", "RPC_METHODS", "InvalidMessage", "MCPConnector", "message_action"]
 
 RPC_METHODS: Mapping[str, Risk] = {
     # Client-to-server requests and notifications of the MCP specification (2024-11-05 to 2025-11-25, plus
@@ -78,8 +78,11 @@ MAX_BATCH = 64
 _Part = tuple[str, Risk, Mapping[str, object]]
 
 
-class _Invalid(ValueError):
+class InvalidMessage(ValueError):
     """A message that is not a JSON-RPC 2.0 message this connector can name; the text is a fixed phrase."""
+
+
+_Invalid = InvalidMessage
 
 
 def _endpoint(path: str) -> str:
@@ -126,7 +129,7 @@ class MCPConnector(Connector):
             messages = data if isinstance(data, list) else [data]
             if not messages or len(messages) > MAX_BATCH:
                 raise _Invalid("batch is empty or too large")
-            parts = [_message(m) for m in messages]
+            parts = [message_action(m) for m in messages]
         except _Invalid as e:
             return Action("mcp.invalid", self.name, "high", {"error": str(e)})
         if len(parts) == 1:
@@ -135,8 +138,9 @@ class MCPConnector(Connector):
         return combine(self.name, [(n, r) for n, r, _ in parts], None, withheld)
 
 
-def _message(message: object) -> _Part:
-    """One JSON-RPC message's action name, risk and params."""
+def message_action(message: object) -> _Part:
+    """One JSON-RPC message's action name, risk and params, whatever carried it (Streamable HTTP here, stdio
+    in ``tf mcp wrap``). Raises InvalidMessage for anything that is not a JSON-RPC 2.0 message."""
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
         raise _Invalid("not a JSON-RPC 2.0 message")
     if "method" not in message:

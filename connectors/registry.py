@@ -61,8 +61,11 @@ def build_connector(name: str, type_name: str, hosts: tuple[str, ...] = (), *, u
     if cls.default_hosts:
         return cls(name, hosts or cls.default_hosts)
     if type_name == "mcp":
+        if not urls:  # a server on stdio only (tf mcp wrap): no host reaches it over the network
+            return MCPConnector(name, hosts)
         if len(urls) != 1:
-            raise ValueError(f"connector {name!r} of type mcp needs exactly one url (the server's endpoint)")
+            raise ValueError(f"connector {name!r} of type mcp takes one url (the server's endpoint), or none "
+                             "for a server on stdio")
         parts = urlsplit(urls[0])
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"mcp url {urls[0]!r} is not an http(s) URL with a host")

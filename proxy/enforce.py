@@ -23,12 +23,12 @@ from mitmproxy import http
 
 from trustfence.connectors import Action
 from trustfence.connectors.base import normalise_path
-from trustfence.policy import Decision, Facts, decide_request
+from trustfence.policy import CompiledPolicy, Decision, Facts, decide_request
 from trustfence.proxy.responses import deny, fail_closed, stamp_headers
 from trustfence.proxy.destination import Destination
 from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, LEVEL, EnforcerState, Gateway
 
-__all__ = ["Enforce", "facts_of"]
+__all__ = ["Enforce", "decide_all", "facts_of"]
 
 _RANK = {"allow": 0, "require_approval": 1, "deny": 2}
 
@@ -41,6 +41,19 @@ def facts_of(flow: http.HTTPFlow, gw: Gateway, action: Action, environment: str)
     return Facts(gw.name, action.connector, action.name, action.risk, flow.request.method,
                  dest.host if dest else flow.request.pretty_host, normalise_path(flow.request.path.split("?", 1)[0]),
                  action.params, action.unavailable, environment, now.tm_hour * 60 + now.tm_min)
+
+
+def decide_all(policy: CompiledPolicy, facts: Facts) -> Decision:
+    """The request's decision, and each operation's: deny wins over require_approval over allow."""
+    worst = decide_request(policy, facts)
+    ops = facts.params.get("operations")
+    for name in ops if isinstance(ops, (list, tuple)) else ():
+        if worst.verdict == "deny":
+            break
+        d = decide_request(policy, replace(facts, action=str(name)))
+        if _RANK[d.verdict] > _RANK[worst.verdict]:
+            worst = replace(d, reason=f"{name}: {d.reason}")
+    return worst
 
 
 class Enforce:
@@ -63,7 +76,7 @@ class Enforce:
         elif refused is not None:
             decision = refused
         else:
-            decision = self._decide_all(facts_of(flow, gw, action, self.state.environments.get(gw.name, "")))
+            decision = decide_all(self.state.policy, facts_of(flow, gw, action, self.state.environments.get(gw.name, "")))
         flow.metadata[DECISION] = decision
         level = flow.metadata[LEVEL] = self.state.level_of(gw.name)
         if decision.verdict == "allow":
@@ -78,19 +91,6 @@ class Enforce:
         else:
             deny(flow, decision.reason, decision=decision,
                  allow_with=listed.hint(action.params) if listed is not None and decision is refused else None)
-
-    def _decide_all(self, facts: Facts) -> Decision:
-        """The request's decision, and each operation's: deny wins over require_approval over allow."""
-        policy = self.state.policy
-        worst = decide_request(policy, facts)
-        ops = facts.params.get("operations")
-        for name in ops if isinstance(ops, (list, tuple)) else ():
-            if worst.verdict == "deny":
-                break
-            d = decide_request(policy, replace(facts, action=str(name)))
-            if _RANK[d.verdict] > _RANK[worst.verdict]:
-                worst = replace(d, reason=f"{name}: {d.reason}")
-        return worst
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         """A CONNECT refused before its tunnel opened (kill switch, Classify) carries the headers too."""

@@ -202,3 +202,24 @@ def test_class_attributes_and_catalogue() -> None:
     assert MCP.accepts_prefix("mcp.tools.")
     assert MCP.accepts_action("mcp.tools.anything")
     assert not MCP.accepts_action("mcp.rpc.tools.call")
+
+
+def test_one_classifier_for_every_transport() -> None:
+    """``tf mcp wrap`` names a stdio message with the same function the HTTP endpoint uses."""
+    from trustfence.connectors.mcp import InvalidMessage, message_action
+
+    msg = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search", "arguments": {"q": "x"}}}
+    assert message_action(msg) == ("mcp.tools.search", "high", {"q": "x"})
+    assert MCP.parse(view("POST", body=msg)).name == "mcp.tools.search"
+    with pytest.raises(InvalidMessage):
+        message_action([msg])
+
+
+def test_an_mcp_connector_without_a_url_serves_stdio_only() -> None:
+    from trustfence.connectors.registry import ConnectorSet, build_connector
+
+    c = build_connector("tools", "mcp")
+    assert isinstance(c, MCPConnector) and c.hosts == ()
+    assert ConnectorSet([c]).for_host("tools") is None
+    with pytest.raises(ValueError, match="takes one url"):
+        build_connector("tools", "mcp", urls=["https://a.example/mcp", "https://b.example/mcp"])

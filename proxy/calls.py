@@ -1,0 +1,142 @@
+"""Calls that do not arrive as HTTP (a tool call relayed on stdio by ``tf mcp wrap``), decided the way the
+enforcer's addons decide a request: the same state, the same checks, in the same order.
+
+Rate limit (the gateway's budget) -> kill switch (all, gateway) -> the action's budgets -> the connector's kill
+switch -> permissions and policies (``decide_all``) -> the gateway's enforcement level -> a human, when the
+decision is ``require_approval``. Each step reads the same ``EnforcerState`` the addons read, so a
+``tf kill-switch``, a rate limit, a level or a permission applies to these calls exactly as to HTTP. A held call
+waits in the same approval queue (``tf approvals approve ID``), bound to the digest of the exact call.
+
+``decide_call`` never raises for a decision: anything unexpected is a deny with the reason (fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from trustfence.connectors import Action
+from trustfence.policy import Decision, Facts
+from trustfence.proxy.enforce import decide_all
+from trustfence.proxy.holds import request_digest, who
+from trustfence.proxy.state import EnforcerState, Gateway
+
+__all__ = ["Call", "Outcome", "decide_call"]
+
+log = logging.getLogger("trustfence.enforcer")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What is decided: the Action a connector named, and what binds an approval to this exact call.
+
+    ``method``: the protocol's own verb (``tools/call``); ``target``: where it goes (``stdio://SANDBOX/tools``);
+    ``body``: the call's canonical bytes (an approval releases only a call with the same digest)."""
+
+    action: Action
+    method: str
+    target: str
+    body: bytes
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How a call ended. ``outcome`` is the traffic row's decision: allowed | denied | would_deny |
+    would_require_approval | rate_limited. ``forward``: whether the call may reach the server.
+    ``allow_with``: what would allow it (a command or a hint); ``retry_after``: seconds, when rate limited."""
+
+    outcome: str
+    reason: str
+    decision: Decision | None = None
+    allow_with: str = ""
+    retry_after: int = 0
+    approval: str = ""
+
+    @property
+    def forward(self) -> bool:
+        return self.outcome == "allowed" or self.outcome.startswith("would_")
+
+
+async def decide_call(state: EnforcerState, gw: Gateway, call: Call) -> Outcome:
+    """The call's outcome (awaiting a human when a policy asks for one); never raises."""
+    try:
+        return await _decide(state, gw, call)
+    except Exception as e:  # noqa: BLE001 - a failure while deciding must deny, never forward
+        log.exception("deciding a %s call failed; denying", call.method)
+        return Outcome("denied", f"internal error while deciding: {type(e).__name__}")
+
+
+async def _decide(state: EnforcerState, gw: Gateway, call: Call) -> Outcome:
+    action = call.action
+    limited = state.limiter.admit_gateway(gw.name)
+    if limited is None and (switch := state.switches.blocking(gw.name)) is not None:
+        return Outcome("denied", switch.describe(), allow_with=f"tf kill-switch deactivate --scope {switch.scope} "
+                                                                "--reason TEXT")
+    limited = limited or state.limiter.admit_action(gw.name, action.name)
+    if limited is not None:
+        return Outcome("rate_limited", f"rate limit: {limited.limit}", retry_after=limited.retry_after,
+                       allow_with="wait retry_after seconds, or raise per_minute under [rate_limit] in config.toml")
+    if (switch := state.switches.blocking(gw.name, action.connector)) is not None:
+        return Outcome("denied", switch.describe(), allow_with=f"tf kill-switch deactivate --scope {switch.scope} "
+                                                                "--reason TEXT")
+    if state.policy_error:
+        decision = Decision("deny", f"the policy files are rejected, so every request is denied until they "
+                                    f"validate: {state.policy_error}")
+    else:
+        now = time.localtime()
+        facts = Facts(gw.name, action.connector, action.name, action.risk, call.method, "", "", action.params,
+                      action.unavailable, state.environments.get(gw.name, ""), now.tm_hour * 60 + now.tm_min)
+        decision = decide_all(state.policy, facts)
+    level = state.level_of(gw.name)
+    if decision.verdict == "allow":
+        return Outcome("allowed", decision.reason, decision)
+    if level == "monitor" or (level == "soft_enforce" and decision.verdict == "deny"):
+        return Outcome(f"would_{decision.verdict}", f"{decision.reason} ({level}: forwarded)", decision)
+    if decision.verdict == "require_approval":
+        return await _hold(state, gw, call, decision)
+    return Outcome("denied", decision.reason, decision, allow_with=_permission_line(gw, action))
+
+
+def _permission_line(gw: Gateway, action: Action) -> str:
+    return (f"tf permissions set --gateway {gw.name} --connector {action.connector} --action '{action.name}' "
+            "--decision allow")
+
+
+async def _hold(state: EnforcerState, gw: Gateway, call: Call, decision: Decision) -> Outcome:
+    """Wait for a human, as the Approvals addon does for HTTP: the same queue, caps, timeouts and answers."""
+    if state.store is not None and (why := state.store.unavailable()):
+        return Outcome("denied", f"traffic log unavailable: {why}; not held for approval", decision)
+    queue, action = state.approvals, call.action
+    digest = request_digest(call.method, call.target, call.body)
+    prior = queue.take_approved(gw.name, digest)
+    if prior is None:
+        settings = decision.approval
+        a = queue.open(gateway=gw.name, connector=action.connector, action=action.name, method=call.method,
+                       url=call.target, digest=digest, reason=decision.reason, rule_id=decision.rule_id,
+                       risk=action.risk, timeout=settings.timeout if settings else state.approval_timeout,
+                       approver_role=settings.approver_role if settings else "", agent_uid=gw.uid)
+        if a is None:
+            return Outcome("rate_limited", f"gateway {gw.name} already holds {queue.per_gateway} requests waiting "
+                                           "for approval", decision, allow_with="tf approvals list", retry_after=30)
+        log.info("approval %s: %s (%s) for gateway %s is waiting (tf approvals approve %s)", a.id, action.name,
+                 call.target, gw.name, a.id)
+        assert a.answer is not None
+        try:
+            approved = await asyncio.wait_for(asyncio.shield(a.answer), a.expires - queue.clock())
+        except TimeoutError:
+            queue.expire(a.id)
+            return Outcome("denied", f"approval {a.id} expired after {round(a.expires - a.created)} s without an "
+                                     "answer", decision, allow_with=f"tf approvals list --gateway {gw.name}",
+                           approval=a.id)
+        if not approved:
+            return Outcome("denied", f"approval {a.id} denied by {who(a.answered_by)}"
+                                     + (f": {a.note}" if a.note else ""), decision,
+                           allow_with=f"tf approvals show {a.id}", approval=a.id)
+        a.released = True
+        prior = a
+    note = f": {prior.note}" if prior.note else ""
+    approved_by = Decision("allow", f"approved by {who(prior.answered_by)} (approval {prior.id}{note}); "
+                                    f"{decision.reason}", decision.rule_id, decision.decision_id, decision.risk_score)
+    return Outcome("allowed", approved_by.reason, approved_by, approval=prior.id)
