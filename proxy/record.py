@@ -27,7 +27,7 @@ from trustfence.proxy.state import (ACTION, DECISION, DEST, GATEWAY, KILLED, ORI
 from trustfence.store import StoreFull, TrafficRow
 from trustfence.vault import scrub
 
-__all__ = ["Record", "refuse_unrecordable"]
+__all__ = ["Record", "params_text", "refuse_unrecordable"]
 
 log = logging.getLogger("trustfence.enforcer")
 
@@ -123,7 +123,7 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState, *, pending: bool = False) 
     elif flow.error:
         outcome, reason = "error", f"{reason}; upstream error: {flow.error.msg}".lstrip("; ")
     path = req.path.split("?", 1)[0]
-    params = _params_text(action)
+    params = params_text(action)
     secret = flow.metadata.get(SECRET)
     if secret is not None:  # an upstream error may quote what was sent
         reason, path, params = scrub(reason, [secret]), scrub(path, [secret]), scrub(params, [secret])
@@ -179,7 +179,7 @@ def _trim(value: object, depth: int = 0) -> object:
     return value if value is None or isinstance(value, (bool, int, float)) else str(value)[:_VALUE_MAX]
 
 
-def _params_text(action: Action | None) -> str:
+def params_text(action: Action | None) -> str:
     """The Action's params as JSON for the row: long texts and lists cut, the whole at most PARAMS_MAX."""
     if action is None or not action.params:
         return ""

@@ -20,6 +20,7 @@ from trustfence.agent.ops import OpError, Reply, op
 from trustfence.connectors import Action
 from trustfence.connectors.mcp import InvalidMessage, MCPConnector, message_action
 from trustfence.proxy.calls import Call, Outcome, decide_call
+from trustfence.proxy.record import params_text
 from trustfence.proxy.state import Gateway
 from trustfence.store import StoreFull, TrafficRow
 
@@ -108,7 +109,7 @@ def _row(gw: Gateway, action: Action, outcome: Outcome, rpc: str, size: int, sta
         decision=outcome.outcome, reason=outcome.reason, rule_id=dec.rule_id if dec else "",
         decision_id=dec.decision_id if dec else "", status=_STATUS.get(outcome.outcome, 403), upstream_status=None,
         latency_ms=round((time.time() - started) * 1000, 3), bytes_in=size, bytes_out=0,
-        uid=gw.uid if gw.uid >= 0 else None)
+        uid=gw.uid if gw.uid >= 0 else None, params=params_text(action))
 
 
 def _record(d: Daemon, row: TrafficRow, outcome: Outcome) -> Outcome:

@@ -5,24 +5,24 @@ from __future__ import annotations
 import json
 
 from trustfence.connectors import Action
-from trustfence.proxy.record import PARAMS_MAX, _params_text
+from trustfence.proxy.record import PARAMS_MAX, params_text
 
 
 def test_params_become_json_with_lists_for_tuples() -> None:
     action = Action("github.git.push", "github", "high", {"refs": ("refs/heads/main",), "force": True})
-    assert json.loads(_params_text(action)) == {"refs": ["refs/heads/main"], "force": True}
-    assert _params_text(Action("github.user.read", "github", "low")) == "" and _params_text(None) == ""
+    assert json.loads(params_text(action)) == {"refs": ["refs/heads/main"], "force": True}
+    assert params_text(Action("github.user.read", "github", "low")) == "" and params_text(None) == ""
 
 
 def test_long_values_and_lists_are_cut_and_the_json_stays_valid() -> None:
     action = Action("mcp.tools.write", "tools", "high", {"content": "x" * 10_000, "ids": tuple(range(1000)),
                                                          "ratio": float("nan"), "deep": {"a": {"b": {"c": {"d": {"e": 1}}}}}})
-    got = json.loads(_params_text(action))
+    got = json.loads(params_text(action))
     assert got["content"] == "x" * 256 + "…" and len(got["ids"]) == 64 and got["ratio"] == "nan"
     assert got["deep"] == {"a": {"b": {"c": {"d": "…"}}}}  # five levels of tables at most
 
 
 def test_too_many_params_keep_only_their_names() -> None:
     action = Action("x.y", "c", "low", {f"p{i:03d}": "v" * 200 for i in range(60)})
-    text = _params_text(action)
+    text = params_text(action)
     assert len(text) <= PARAMS_MAX and json.loads(text)["truncated"][:2] == ["p000", "p001"]
