@@ -6,7 +6,9 @@ in the request agreed on) is one the credential is bound to, for a gateway it is
 needs a credential it cannot have (vault unreadable, entry missing, tampered, bound elsewhere) gets a 403:
 the request is never sent without it, or with someone else's. Nor is it ever sent over cleartext HTTP: an
 allowed plain ``http://`` request to such a connector is denied ("a credential is never sent over cleartext
-HTTP"), since sending it bare would only differ from a deny in what an eavesdropper learns. The exception is a
+HTTP"), since sending it bare would only differ from a deny in what an eavesdropper learns. A configured host
+service (``host_service``: plain HTTP to this host's own address, never over a wire) is the one place a
+credential goes without TLS, and only when its connector has one. The exception is a
 host the connector names in ``no_credential_hosts`` (GitHub's git and download hosts, which do not take the
 API's bearer token): a request there goes without any credential of ours.
 
@@ -73,7 +75,8 @@ class Inject:
             return
         gw: Gateway = flow.metadata[GATEWAY]
         req = flow.request
-        if req.scheme != "https":
+        on_host = any(s.connector == name and s.destination == dest for s in self.state.host_services.values())
+        if req.scheme != "https" and not on_host:  # a host service is on this host: it never crosses a wire
             _refuse(flow, CLEARTEXT, decision, f"send it over https://{dest.host}{req.path.split('?', 1)[0]}")
             return
         try:

@@ -38,8 +38,10 @@ def test_the_bounding_set_is_enough_for_a_sandbox() -> None:
                                                                 ("github.repo.delete", "denied")]
         assert rows[0]["comm"] == "curl" and rows[0]["pid"]  # the tracepoint attached: the process is named
 
-        # what an agent leaves in its sandbox's home (a private directory, an unreadable file) goes with it
-        left = h.run("sh", "-c", f'd=$(echo /tmp/{h.tag}-*-home) && mkdir -m 700 "$d/private" && '
-                     'touch "$d/private/f" && chmod 000 "$d/private/f" "$d/private"')
+        # what an agent leaves in its home (a private directory, an unreadable file) goes with the sandbox: its
+        # /tmp (and the home in it) is a tmpfs of its own mount namespace, nothing of it is on the host
+        mark = f"tfleft-{h.tag}"
+        left = h.run("sh", "-c", f'mkdir -m 700 "$HOME/{mark}" && touch "$HOME/{mark}/f" && '
+                     f'chmod 000 "$HOME/{mark}/f" "$HOME/{mark}"')
         assert left.returncode == 0, left.stderr
-        assert glob.glob(f"/tmp/{h.tag}-*-home") == []
+        assert glob.glob(f"/tmp/**/{mark}", recursive=True) == []
