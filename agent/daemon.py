@@ -36,6 +36,7 @@ from trustfence.agent.sandbox.spec import SandboxSpec
 from trustfence.agent.sandbox.view import CA_BUNDLE, CA_CERT
 from trustfence.agent.setup import ensure_state
 from trustfence.bpf.guard import Guard, GuardError
+from trustfence.dashboard import Dashboard
 from trustfence.policy import CompiledPolicy, Permission, PolicyError, compile_policy, dump_policies
 from trustfence.policy.model import validate_name
 from trustfence.proxy import Enforcer, EnforcerState, Gateway
@@ -132,6 +133,8 @@ class Daemon:
         watcher = asyncio.create_task(self._watch_policy_files())
         signer = asyncio.create_task(self._sign_audit())
         await self.enforcer.started.wait()
+        self.dashboard = Dashboard(self)  # on this loop; not on the enforcement path
+        await self.dashboard.start()
         self.paths.socket.unlink(missing_ok=True)
         server = await asyncio.start_unix_server(self._connection, path=str(self.paths.socket))
         os.chmod(self.paths.socket, 0o660)
@@ -146,6 +149,7 @@ class Daemon:
             await self.stop.wait()
         finally:
             server.close()
+            await self.dashboard.stop()
             watcher.cancel()
             signer.cancel()
             for spec in list(self.sandboxes.values()):

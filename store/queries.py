@@ -92,7 +92,22 @@ def _gaps(limit: int = 10) -> tuple[str, list[Any]]:
     return sql, [int(limit)]
 
 
-_BUILDERS = {"recent": _recent, "count": _count, "observed": _observed, "gaps": _gaps}
+def _decisions(**filters: Any) -> tuple[str, list[Any]]:
+    """Rows per decision (the dashboard's breakdown), most first."""
+    where, args = _filters(**filters)
+    return (f"SELECT decision, count(*) AS n FROM traffic WHERE {' AND '.join(where)} "
+            "GROUP BY decision ORDER BY n DESC, decision"), args
+
+
+def _top_actions(limit: int = 10, **filters: Any) -> tuple[str, list[Any]]:
+    """The most frequent (gateway, action) pairs under the filters (top denied actions: decision=denied)."""
+    where, args = _filters(**filters)
+    return (f"SELECT gateway, action, count(*) AS n, max(ts) AS last FROM traffic WHERE {' AND '.join(where)} "
+            "GROUP BY gateway, action ORDER BY n DESC, action LIMIT ?"), [*args, max(0, min(int(limit), 1000))]
+
+
+_BUILDERS = {"recent": _recent, "count": _count, "observed": _observed, "gaps": _gaps, "decisions": _decisions,
+             "top_actions": _top_actions}
 NAMES = tuple(_BUILDERS)
 
 
