@@ -7,6 +7,7 @@ elsewhere. Pages (``pages``) and the JSON API (``api``) share the sign-in, the C
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,7 @@ def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
     app.state.sessions = Sessions(accounts)
     app.state.limiter = LoginLimiter()
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.state.templates.env.filters["when"] = when
     app.state.hosts = hosts
 
     @app.middleware("http")
@@ -95,6 +97,11 @@ def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     return app
+
+
+def when(epoch: float | None) -> str:
+    """A Unix time as UTC ISO 8601 to the second (approvals keep times as epoch floats)."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds") if epoch else ""
 
 
 def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
