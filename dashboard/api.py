@@ -8,12 +8,20 @@ The OpenAPI schema is at ``/api/openapi.json`` (signed in too).
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from trustfence.dashboard.guard import Principal
+from trustfence.store.queries import MAX_ROWS
+from trustfence.store.schema import COLUMNS
 from trustfence.dashboard.service import Service
 
 __all__ = ["router"]
@@ -78,14 +86,67 @@ async def overview(request: Request, p: User) -> dict[str, Any]:
     return await _svc(request).overview()
 
 
+def _filters(gateway: str = "", decision: str = "", action: str = "", connector: str = "", since: str = "",
+             until: str = "", search: str = "") -> dict[str, str]:
+    """The filters of ``tf logs``: gateway, decision, action pattern (``github.pr.*``), connector, since/until
+    (``1h``, ``2026-12-01``), search (text in host, path, action or reason)."""
+    return {"gateway": gateway, "decision": decision, "action": action, "connector": connector, "since": since,
+            "until": until, "search": search}
+
+
+Filters = Annotated[dict[str, str], Depends(_filters)]
+
+
 @router.get("/traffic")
-async def traffic(request: Request, p: User, gateway: str = "", decision: str = "", action: str = "",
-                  connector: str = "", since: str = "", until: str = "", search: str = "",
+async def traffic(request: Request, p: User, f: Filters,
                   limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, Any]:
     """The traffic log, newest first, with the filters of ``tf logs``."""
-    f = {"gateway": gateway, "decision": decision, "action": action, "connector": connector, "since": since,
-         "until": until, "search": search}
     return {"rows": await _svc(request).traffic(f, limit)}
+
+
+@router.get("/traffic.csv", response_class=PlainTextResponse)
+async def traffic_csv(request: Request, p: User, f: Filters,
+                      limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = 10_000) -> Response:
+    """The same rows as CSV, newest first (a cell the agent chose that a spreadsheet would run as a formula is
+    prefixed with ')."""
+    rows = await _svc(request).traffic(f, limit)
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    out.writerow(COLUMNS)
+    for r in rows:
+        out.writerow([_cell(r.get(c)) for c in COLUMNS])
+    return Response(buf.getvalue(), media_type="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="traffic.csv"'})
+
+
+@router.get("/traffic/stream")
+async def tail(request: Request, p: User, f: Filters) -> StreamingResponse:
+    """Server-sent events: each new row under the filters as one ``data:`` JSON event (``id``: its seq), from
+    now on. One connection lasts at most an hour; EventSource reconnects by itself."""
+    svc = _svc(request)
+    start = await svc.newer(f, await svc.last_seq())  # a bad filter is a 400 here, before the stream opens
+    after = max([await svc.last_seq(), *(r["seq"] for r in start)])
+
+    async def events() -> AsyncIterator[str]:
+        nonlocal after
+        yield "retry: 2000\n\n"
+        for tick in range(3600):
+            if await request.is_disconnected():
+                return
+            rows = await svc.newer(f, after)
+            for r in rows:
+                after = max(after, int(r["seq"]))
+                yield f"id: {r['seq']}\ndata: {json.dumps(r, default=str)}\n\n"
+            if not rows and tick % 15 == 0:
+                yield ": still here\n\n"
+            await asyncio.sleep(1.0)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
+
+
+def _cell(v: Any) -> str:
+    text = "" if v is None else str(v)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @router.get("/approvals")
@@ -135,6 +196,17 @@ async def add_user(request: Request, p: User, body: NewUser, x_csrf_token: Csrf 
     """Add a local user (owner); new users are viewers unless given a role."""
     p.check_csrf(x_csrf_token)
     return await _svc(request).add_user(p, body.name, body.password, body.role)
+
+
+class Role(BaseModel):
+    role: str = Field(description="viewer | member | admin | owner")
+
+
+@router.post("/users/{name}/role")
+async def set_role(request: Request, p: User, name: str, body: Role, x_csrf_token: Csrf = None) -> dict[str, Any]:
+    """Change a user's role (owner); the last owner keeps the role. Open sessions get the new role at once."""
+    p.check_csrf(x_csrf_token)
+    return _svc(request).set_role(p, name, body.role)
 
 
 @router.post("/tokens")

@@ -1,7 +1,8 @@
 """The dashboard's FastAPI app: ``create_app(daemon, accounts, hosts)``.
 
 Every request first passes the Host allow-list (a page on another site whose name now resolves to 127.0.0.1
-sends its own Host and gets 421), then is answered with headers that keep it out of frames and scripts from
+sends its own Host and gets 421) and, for a change, the Origin check (a form posted from another site's page
+gets 403, sign-in included), then is answered with headers that keep it out of frames and scripts from
 elsewhere. Pages (``pages``) and the JSON API (``api``) share the sign-in, the CSRF check and the service.
 """
 
@@ -31,9 +32,12 @@ HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # no-referrer would make the browser send Origin: null
     "Cache-Control": "no-store",
 }
+
+
+SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class NeedLogin(Exception):
@@ -75,6 +79,11 @@ def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
             app.state.service.refused("wrong Host header", {"host": host[:200], "path": request.url.path[:200]})
             return PlainTextResponse(f"TrustFence dashboard: Host {host!r} is not served here; open "
                                      f"http://{min(hosts)}/ (a foreign Host means DNS rebinding)", 421)
+        origin = request.headers.get("origin")
+        if request.method not in SAFE and origin is not None and origin.lower() not in {f"http://{h}" for h in hosts}:
+            # a form another site's page posts here: refused before it reaches sign-in or any change
+            app.state.service.refused("foreign Origin", {"origin": origin[:200], "path": request.url.path[:200]})
+            return PlainTextResponse(f"TrustFence dashboard: a change from {origin!r} is refused", 403)
         response = await call_next(request)
         for k, v in HEADERS.items():
             response.headers.setdefault(k, v)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
@@ -106,7 +107,9 @@ async def traffic(request: Request, p: User) -> Response:
         rows, error = await _svc(request).traffic(f, 200), ""
     except Refused as e:
         rows, error = [], str(e)
-    return render(request, "traffic.html", {"rows": rows, "f": f, "decisions": DECISIONS, "error": error},
+    query = urlencode({k: v for k, v in f.items() if v})
+    return render(request, "traffic.html", {"rows": rows, "f": f, "decisions": DECISIONS, "error": error,
+                                            "query": query},
                   400 if error else 200)
 
 

@@ -66,6 +66,18 @@ class Service:
             raise Refused(400, str(e)) from None
         return list(reversed(rows))  # newest first on a page
 
+    async def newer(self, filters: dict[str, str], after_seq: int) -> list[dict[str, Any]]:
+        """Rows after ``after_seq`` under the filters, oldest first (the live tail); at most 1000 at a time."""
+        req = {k: v for k, v in filters.items() if k in FILTERS and v}
+        try:
+            return list((await status_ops.logs(self.d, {**req, "after_seq": after_seq, "limit": 1000}))["rows"])
+        except OpError as e:
+            raise Refused(400, str(e)) from None
+
+    async def last_seq(self) -> int:
+        rows = await asyncio.to_thread(self.d.store.query, "recent", limit=1)
+        return int(rows[0]["seq"]) if rows else 0
+
     async def approvals(self, state: str | None = None) -> list[dict[str, Any]]:
         listed = await approval_ops.approvals_list(self.d, {"state": state} if state else {})
         return list(reversed(listed["approvals"]))

@@ -123,6 +123,11 @@ def test_an_owner_runs_the_day_from_the_browser(host: Host, browser: Any, tmp_pa
             break
         time.sleep(0.5)
     assert "/repos/acme/widgets" in page.inner_text("#traffic")
+    page.check("#live")  # the live tail: a new denial appears without a reload
+    page.wait_for_timeout(1500)
+    r = host.run("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "https://api.github.com/repos/acme/live")
+    assert r.stdout == "403", r.stdout + r.stderr
+    page.locator("#traffic tr.live", has_text="/repos/acme/live").wait_for(timeout=20_000)
     shot(page, tmp_path, "traffic")
     page.goto(host.dashboard + "/")
     assert "denied" in page.inner_text("#decisions")

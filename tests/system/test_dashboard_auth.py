@@ -152,3 +152,48 @@ def test_an_api_token_acts_as_its_user_without_a_cookie(host: Host, owner: tuple
     assert bot.get("/api/me", headers={"Authorization": "Bearer tfd_guessed"}).status_code == 401
     killed = [e for e in audit(host) if e["what"] == "kill switch activated"]
     assert "dashboard user olive (owner)" in killed[-1]["who"]
+
+
+def test_the_traffic_log_streams_live_and_exports_as_csv(host: Host, owner: tuple[httpx.Client, str]) -> None:
+    c, _ = owner
+    path = "/repos/acme/widgets/hooks"
+    seen: dict[str, Any] = {}
+    with c.stream("GET", "/api/traffic/stream", params={"decision": "denied"}, timeout=30) as s:
+        assert s.status_code == 200 and s.headers["content-type"].startswith("text/event-stream")
+        r = host.run("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", f"https://api.github.com{path}")
+        assert r.stdout == "403", r.stdout + r.stderr
+        for line in s.iter_lines():  # bounded: the read timeout, and the server's keep-alive every 15 s
+            if line.startswith("data: ") and json.loads(line[6:])["path"] == path:
+                seen = json.loads(line[6:])
+                break
+    assert seen["decision"] == "denied" and seen["gateway"] == "Bot"
+    r = c.get("/api/traffic.csv", params={"decision": "denied", "search": "widgets/hooks"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    header, *rows = r.text.splitlines()
+    assert header.split(",")[:3] == ["ts", "gateway", "sandbox"] and len(rows) == 1 and path in rows[0]
+    assert c.get("/api/traffic", params={"decision": "bogus"}).json()["error"].startswith("unknown decision")
+
+
+def test_a_change_posted_from_another_sites_page_is_refused(host: Host, owner: tuple[httpx.Client, str]) -> None:
+    c, csrf = owner
+    r = c.post("/api/kill-switch", json={"active": True, "reason": "cross-site"},
+               headers={"X-CSRF-Token": csrf, "Origin": "https://evil.example"})
+    assert r.status_code == 403 and "refused" in r.text
+    r = client(host).post("/login", data={"name": "olive", "password": PASSWORD}, headers={"Origin": "null"})
+    assert r.status_code == 403 and "tf_session" not in r.cookies
+    assert c.get("/api/gateways").json()["kill_switches"] == []
+
+
+def test_every_api_route_in_the_schema_refuses_a_caller_without_session_or_token(
+        host: Host, owner: tuple[httpx.Client, str]) -> None:
+    c, _ = owner
+    schema = c.get("/api/openapi.json").json()
+    routes = [(m.upper(), path) for path, ops in schema["paths"].items() for m in ops]
+    assert len(routes) >= 12
+    anonymous = client(host)
+    for method, path in routes:
+        url = path.replace("{approval}", "a1").replace("{gateway}", "Bot").replace("{name}", "olive")
+        r = anonymous.request(method, url, json={})
+        assert r.status_code == 401, (method, url, r.status_code)
+        r = anonymous.request(method, url, json={}, headers={"Authorization": "Bearer tfd_guessed"})
+        assert r.status_code == 401, (method, url, r.status_code)
