@@ -180,6 +180,11 @@ async def kill_switch(request: Request, p: User, body: Switch, x_csrf_token: Csr
     return await _svc(request).kill_switch(p, body.active, body.scope, body.reason)
 
 
+@router.get("/connectors")
+async def connectors(request: Request, p: User) -> dict[str, Any]:
+    return await _svc(request).connectors()
+
+
 @router.get("/audit")
 async def audit(request: Request, p: User, limit: Annotated[int, Query(ge=1, le=10_000)] = 200) -> dict[str, Any]:
     return await _svc(request).audit(limit)

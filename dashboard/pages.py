@@ -154,6 +154,11 @@ async def level(request: Request, p: User, gateway: str, csrf: Text, level: Text
     return RedirectResponse("/gateways", 303)
 
 
+@router.get("/connectors")
+async def connectors(request: Request, p: User) -> Response:
+    return render(request, "connectors.html", {"c": await _svc(request).connectors()})
+
+
 @router.get("/audit")
 async def audit(request: Request, p: User) -> Response:
     return render(request, "audit.html", {"a": await _svc(request).audit(200)})
@@ -163,6 +168,13 @@ async def audit(request: Request, p: User) -> Response:
 async def users(request: Request, p: User) -> Response:
     p.need("owner", "the user list")
     return render(request, "users.html", {"users": _svc(request).users(), "roles": ROLES})
+
+
+@router.post("/users/{name}/role")
+async def set_role(request: Request, p: User, name: str, csrf: Text, role: Text) -> Response:
+    p.check_csrf(csrf)
+    _svc(request).set_role(p, name, role)
+    return RedirectResponse("/users", 303)
 
 
 @router.post("/users")

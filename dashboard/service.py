@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from trustfence.agent.ops import OpError, jsonable
 from trustfence.agent.ops import approvals as approval_ops
 from trustfence.agent.ops import audit as audit_ops
 from trustfence.agent.ops import brakes as brake_ops
+from trustfence.agent.ops import connectors as connector_ops
 from trustfence.agent.ops import status as status_ops
 from trustfence.dashboard.accounts import AccountError, Accounts
 from trustfence.dashboard.guard import Principal, Refused
@@ -30,6 +32,15 @@ log = logging.getLogger("trustfence.dashboard")
 
 FILTERS = ("gateway", "decision", "action", "connector", "since", "until", "search")
 """The traffic filters, named as ``tf logs`` names them."""
+
+
+def _by_day(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-day counts as a table: one row per day, one column per decision seen."""
+    decisions = sorted({r["decision"] for r in rows})
+    table: dict[str, dict[str, int]] = {}
+    for r in rows:
+        table.setdefault(str(r["day"]), {})[r["decision"]] = int(r["n"])
+    return {"decisions": decisions, "rows": [{"day": d, **c} for d, c in table.items()]}
 
 
 def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -51,10 +62,17 @@ class Service:
     # -- reads -----------------------------------------------------------------------------------------
     async def overview(self) -> dict[str, Any]:
         st = self.d.store
+        week = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=6)
         breakdown = await asyncio.to_thread(st.query, "decisions")
         denied = await asyncio.to_thread(st.query, "top_actions", limit=10, decision="denied")
+        days = await asyncio.to_thread(st.query, "per_day", since=week)
+        agents = await asyncio.to_thread(st.query, "gateways")
         status = await status_ops.status(self.d, {"uid": 0})
+        now = datetime.now(UTC).replace(tzinfo=None)  # the store keeps UTC without a zone
+        for a in agents:
+            a["seen_ago"] = int((now - a["last_seen"]).total_seconds()) if a["last_seen"] else None
         return {"decisions": _rows(breakdown), "top_denied": _rows(denied), "sandboxes": status["sandboxes"],
+                "days": _by_day(days), "agents": _rows(agents),
                 "kill_switches": status["kill_switches"], "traffic_log": status["traffic_log"],
                 "policy_error": status["policy_error"]}
 
@@ -87,7 +105,12 @@ class Service:
 
     async def audit(self, limit: int = 200) -> dict[str, Any]:
         got = await audit_ops.audit(self.d, {"limit": limit})
-        return {"events": list(reversed(got["events"])), "broken": got["broken"]}
+        verified = await audit_ops.audit_verify(self.d, {})
+        return {"events": list(reversed(got["events"])), "broken": got["broken"], "verify": verified}
+
+    async def connectors(self) -> dict[str, Any]:
+        """Connectors with their credential's fingerprint (never the credential)."""
+        return await connector_ops.connector_list(self.d, {})
 
     # -- changes ---------------------------------------------------------------------------------------
     async def answer(self, p: Principal, approval: str, approve: bool, always: bool, note: str) -> dict[str, Any]:

@@ -132,7 +132,11 @@ def test_an_owner_runs_the_day_from_the_browser(host: Host, browser: Any, tmp_pa
     page.goto(host.dashboard + "/")
     assert "denied" in page.inner_text("#decisions")
     assert "Bot" in page.inner_text("#top-denied")
+    assert "denied" in page.inner_text("#days") and "s ago" in page.inner_text("#agents")
     shot(page, tmp_path, "overview")
+    page.goto(host.dashboard + "/connectors")
+    assert "api.github.com" in page.inner_text("#connectors")
+    shot(page, tmp_path, "connectors")
 
     # The kill switch, flipped in the page, refuses the next request before anything is held.
     page.goto(host.dashboard + "/gateways")
@@ -152,7 +156,7 @@ def test_an_owner_runs_the_day_from_the_browser(host: Host, browser: Any, tmp_pa
     page.wait_for_url(host.dashboard + "/gateways")
     assert "none active" in page.inner_text("#switches")
     page.goto(host.dashboard + "/audit")
-    assert "kill switch activated" in page.inner_text("#audit")
+    assert "kill switch activated" in page.inner_text("#audit") and "Verified" in page.inner_text("#verify")
     shot(page, tmp_path, "audit")
 
     # A viewer: no approve button, and 403 from the API.
@@ -188,5 +192,5 @@ def test_an_owner_runs_the_day_from_the_browser(host: Host, browser: Any, tmp_pa
     assert out.endswith("status=403"), out + err
     assert '{"sha":"viewer-cannot"}' not in merges(host)
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(
-        f"{n}.png" for n in ("setup", "approvals", "traffic", "overview", "gateways", "audit", "users",
+        f"{n}.png" for n in ("setup", "approvals", "traffic", "overview", "connectors", "gateways", "audit", "users",
                              "approvals-viewer"))

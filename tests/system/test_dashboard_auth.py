@@ -123,6 +123,15 @@ def test_roles_decide_who_may_do_what(host: Host, owner: tuple[httpx.Client, str
                     headers={"X-CSRF-Token": mcsrf})
     assert r.status_code == 403
     assert member.get("/users").status_code == 403
+    r = member.post("/api/users/mia/role", json={"role": "owner"}, headers={"X-CSRF-Token": mcsrf})
+    assert r.status_code == 403  # nobody raises their own role
+    c, csrf = owner
+    r = c.post("/api/users/vera/role", json={"role": "member"}, headers={"X-CSRF-Token": csrf})
+    assert r.json() == {"name": "vera", "role": "member", "was": "viewer"}
+    assert viewer.get("/api/me").json()["role"] == "member"  # at once, in the session already open
+    assert c.post("/api/users/vera/role", json={"role": "viewer"}, headers={"X-CSRF-Token": csrf}).status_code == 200
+    changed = [e for e in audit(host) if e["what"] == "dashboard role changed"]
+    assert [e["after"]["role"] for e in changed] == ["member", "viewer"]
     assert "eve" not in (host.home / "dashboard-users.json").read_text()
 
 
