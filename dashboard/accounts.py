@@ -67,12 +67,13 @@ class User:
 class Accounts:
     """Users, the pending setup token and API tokens, loaded from and saved to ``path``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, load: bool = True) -> None:
+        """Read ``path`` (absent: no users yet); a file that cannot be read raises ValueError/KeyError/TypeError."""
         self.path = path
         self.users: dict[str, User] = {}
         self.setup: dict[str, Any] | None = None  # {"digest", "expires"}
         self.tokens: dict[str, dict[str, Any]] = {}  # digest -> {"user", "label", "created"}
-        if path.exists():
+        if load and path.exists():
             data = json.loads(path.read_text())
             self.users = {u["name"]: User(**u) for u in data.get("users", [])}
             self.setup = data.get("setup")

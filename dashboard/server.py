@@ -39,14 +39,23 @@ class Dashboard:
 
     def __init__(self, d: Daemon) -> None:
         self.d = d
-        self.accounts = Accounts(d.paths.home / "dashboard-users.json")
         self.url = ""
         self.error = ""
+        path = d.paths.home / "dashboard-users.json"
+        try:
+            self.accounts = Accounts(path)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            # Nobody can sign in until the file is fixed; enforcement is not affected.
+            self.accounts = Accounts(path, load=False)  # never saved: nothing is served and setup is refused
+            self.error = f"{path} cannot be read ({e}); fix or remove it and restart the daemon"
+            log.error("dashboard not served: %s", self.error)
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         c = self.d.config.dashboard
+        if self.error:
+            return
         if not c.enabled:
             self.error = "disabled in config.toml ([dashboard] enabled = false)"
             return

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 async def dashboard_setup(d: Daemon, req: dict[str, Any]) -> Reply:
     """A fresh setup token (any earlier one is void). Refused once an owner exists: owners add users."""
     board = d.dashboard
+    if board.error and not board.url:
+        raise OpError(f"the dashboard is not served: {board.error}")
     if any(u.role == "owner" for u in board.accounts.users.values()) and not req.get("force"):
         raise OpError("the dashboard already has an owner; an owner adds users on the Users page "
                       "(--force issues a token for another owner anyway)")

@@ -116,3 +116,10 @@ def test_failed_sign_ins_lock_that_name_for_the_window() -> None:
     lim.failed("x")
     lim.failed("y")  # five failures in all: everyone waits
     assert lim.locked("vera") > 0
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"users": [{"name": "x"}]}', '{"users": 5}'])
+def test_an_unreadable_accounts_file_is_an_error_not_an_empty_list(tmp_path: Path, text: str) -> None:
+    (tmp_path / "u.json").write_text(text)
+    with pytest.raises((ValueError, KeyError, TypeError)):
+        Accounts(tmp_path / "u.json")  # the daemon then serves no dashboard, and says why
