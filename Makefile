@@ -21,7 +21,7 @@ unit: bootstrap
 lint: bootstrap
 	@$(PY) scripts/typecheck.py
 
-BENCHES := latency classify policy sandbox journal
+BENCHES := latency classify policy sandbox journal dashboard
 
 bench: bootstrap
 	@set -e; for b in $(BENCHES); do $(PY) bench/$$b.py; done
