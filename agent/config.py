@@ -32,6 +32,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConnectorConfig",
+    "DashboardConfig",
     "decode_utf8",
     "GatewayConfig",
     "LEVELS",
@@ -171,6 +172,16 @@ class ApprovalsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DashboardConfig:
+    """``[dashboard]``: the web dashboard the daemon serves. ``enabled``: serve it (true). ``listen``:
+    ``ADDRESS:PORT``, a loopback address only (it speaks plain http), ``"127.0.0.1:3000"`` by default."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 3000
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """``[gateways.NAME]``: settings of one gateway (the ``tf run --name``), whether it is running or not.
 
@@ -233,6 +244,7 @@ class Config:
     gateways: Mapping[str, GatewayConfig] = field(default_factory=dict)
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     approvals: ApprovalsConfig = field(default_factory=ApprovalsConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
 
     def fs_policy(self, gateway: str) -> dict[str, Any]:
         """The effective filesystem policy of ``gateway``, with where it was set (for messages)."""
@@ -438,7 +450,8 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
                  queue_max=queue_max, journal_sync=journal_sync, retention_days=retention_days,
                  connectors=tuple(connectors), level=level,
                  gateways=gateways,
-                 rate_limit=rate_limit, approvals=_parse_approvals(data, text, path), **ports)
+                 rate_limit=rate_limit, approvals=_parse_approvals(data, text, path),
+                 dashboard=_parse_dashboard(data, text, path), **ports)
     try:
         cfg.connector_set()
     except ValueError as e:
@@ -588,6 +601,28 @@ def _parse_approvals(data: Mapping[str, Any], text: str, path: Path) -> Approval
         raise ConfigError(path, _line_of(text, r"\[approvals\]"), f"[approvals] {e}") from None
 
 
+def _parse_dashboard(data: Mapping[str, Any], text: str, path: Path) -> DashboardConfig:
+    db = data.get("dashboard", {})
+    try:
+        if not isinstance(db, dict):
+            raise ValueError("must be a table")
+        unknown = sorted(set(db) - {"enabled", "listen"})
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: enabled, listen")
+        enabled = db.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ValueError(f"enabled must be true or false, got {enabled!r}")
+        listen = db.get("listen", "127.0.0.1:3000")
+        host, sep, port = str(listen).rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"listen must be ADDRESS:PORT, got {listen!r}")
+        if not ipaddress.ip_address(host.strip("[]")).is_loopback:
+            raise ValueError(f"listen must be a loopback address (the dashboard speaks plain http), got {listen!r}")
+        return DashboardConfig(enabled, host.strip("[]"), int(port))
+    except ValueError as e:
+        raise ConfigError(path, _line_of(text, r"\[dashboard\]"), f"[dashboard] {e}") from None
+
+
 def dump_config(cfg: Config) -> str:
     """The whole configuration as TOML (what ``tf connector`` writes back)."""
     data: dict[str, Any] = {
@@ -621,6 +656,10 @@ def dump_config(cfg: Config) -> str:
         a = cfg.approvals
         data["approvals"] = {"timeout": a.timeout, "per_gateway": a.per_gateway,
                              **({"notify_url": a.notify_url} if a.notify_url else {})}
+    if cfg.dashboard != DashboardConfig():
+        h = cfg.dashboard.host
+        data["dashboard"] = {"enabled": cfg.dashboard.enabled,
+                             "listen": f"[{h}]:{cfg.dashboard.port}" if ":" in h else f"{h}:{cfg.dashboard.port}"}
     if cfg.gateways:
         data["gateways"] = {n: {**({"level": g.level} if g.level else {}),
                                 **({"environment": g.environment} if g.environment else {}),

@@ -38,6 +38,7 @@ from trustfence.agent.sandbox.view import CA_BUNDLE, CA_CERT
 from trustfence.agent.sandbox import net
 from trustfence.agent.setup import ensure_state
 from trustfence.bpf.guard import Guard, GuardError
+from trustfence.dashboard import Dashboard
 from trustfence.policy import CompiledPolicy, Permission, PolicyError, compile_policy, dump_policies
 from trustfence.policy.model import validate_name
 from trustfence.proxy import Enforcer, EnforcerState, Gateway
@@ -147,6 +148,8 @@ class Daemon:
         watcher = asyncio.create_task(self._watch_policy_files())
         signer = asyncio.create_task(self._sign_audit())
         await self.enforcer.started.wait()
+        self.dashboard = Dashboard(self)  # on this loop; not on the enforcement path
+        await self.dashboard.start()
         self.paths.socket.unlink(missing_ok=True)
         # 1 MiB lines: a stdio MCP call up to the inspection bound, JSON-escaped, is one request (mcp.decide)
         server = await asyncio.start_unix_server(self._connection, path=str(self.paths.socket), limit=1 << 20)
@@ -164,6 +167,7 @@ class Daemon:
         finally:
             self._audit_life("daemon stopping")
             server.close()
+            await self.dashboard.stop()
             watcher.cancel()
             signer.cancel()
             for spec in list(self.sandboxes.values()):

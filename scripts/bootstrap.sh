@@ -38,6 +38,13 @@ then
   apt_install vagrant
 fi
 
+# Debian's chromium drives the dashboard's browser tests (Playwright never downloads a browser here). Optional:
+# where it cannot be installed those tests skip and say why.
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing chromium (dashboard browser tests)"
+  apt_install chromium || say "chromium could not be installed: the dashboard browser tests will skip"
+fi
+
 # --- kernel headers (bcc compiles its programs against them) ----------------------------------------
 KREL=$(uname -r)
 if [ ! -e "/lib/modules/$KREL/build/include" ]; then

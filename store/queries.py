@@ -93,7 +93,38 @@ def _gaps(limit: int = 10) -> tuple[str, list[Any]]:
     return sql, [int(limit)]
 
 
-_BUILDERS = {"recent": _recent, "count": _count, "observed": _observed, "gaps": _gaps, "approvals": history}
+def _decisions(**filters: Any) -> tuple[str, list[Any]]:
+    """Rows per decision (the dashboard's breakdown), most first."""
+    where, args = _filters(**filters)
+    return (f"SELECT decision, count(*) AS n FROM traffic WHERE {' AND '.join(where)} "
+            "GROUP BY decision ORDER BY n DESC, decision"), args
+
+
+def _top_actions(limit: int = 10, **filters: Any) -> tuple[str, list[Any]]:
+    """The most frequent (gateway, action) pairs under the filters (top denied actions: decision=denied)."""
+    where, args = _filters(**filters)
+    return (f"SELECT gateway, action, count(*) AS n, max(ts) AS last FROM traffic WHERE {' AND '.join(where)} "
+            "GROUP BY gateway, action ORDER BY n DESC, action LIMIT ?"), [*args, max(0, min(int(limit), 1000))]
+
+
+def _per_day(**filters: Any) -> tuple[str, list[Any]]:
+    """Rows per UTC day and decision (the overview's days by outcome), oldest day first."""
+    where, args = _filters(**filters)
+    return (f"SELECT CAST(ts AS DATE) AS day, decision, count(*) AS n FROM traffic WHERE {' AND '.join(where)} "
+            "GROUP BY ALL ORDER BY day, decision"), args
+
+
+def _gateways(**filters: Any) -> tuple[str, list[Any]]:
+    """Per gateway: requests, denials and when it was last seen (the overview's top agents and health)."""
+    where, args = _filters(**filters)
+    return ("SELECT gateway, count(*) AS n, count(*) FILTER (WHERE decision = 'denied') AS denied, "
+            f"max(ts) AS last_seen FROM traffic WHERE {' AND '.join(where)} GROUP BY gateway "
+            "ORDER BY n DESC, gateway LIMIT 50"), args
+
+
+_BUILDERS = {"recent": _recent, "count": _count, "observed": _observed, "gaps": _gaps, "approvals": history,
+             "decisions": _decisions,
+             "top_actions": _top_actions, "per_day": _per_day, "gateways": _gateways}
 NAMES = tuple(_BUILDERS)
 
 

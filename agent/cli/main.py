@@ -23,6 +23,7 @@ from trustfence.agent.cli.approvals import approvals_app
 from trustfence.agent.cli.brakes import gateway_app, killswitch_app
 from trustfence.agent.cli.common import CliError, call, client, err, out, print_json, require_root
 from trustfence.agent.cli.connectors import connector_app, vault_app
+from trustfence.agent.cli.dashboard import dashboard_app
 from trustfence.agent.cli.audit import audit_app
 from trustfence.agent.cli.mcp import mcp_app
 from trustfence.agent.cli.policy import permissions_app
@@ -43,6 +44,7 @@ app.add_typer(gateway_app, name="gateway")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(vault_app, name="vault")
 app.add_typer(audit_app, name="audit")
+app.add_typer(dashboard_app, name="dashboard")
 app.add_typer(mcp_app, name="mcp")
 
 

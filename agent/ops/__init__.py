@@ -48,5 +48,5 @@ def op(name: str, *, read: bool = False) -> Callable[[Handler], Handler]:
 
 
 # The handlers register themselves on import.
-from trustfence.agent.ops import analytics, approvals, audit, brakes, connectors, policy, status  # noqa: E402,F401
-from trustfence.agent.ops import mcp  # noqa: E402,F401
+from trustfence.agent.ops import (  # noqa: E402,F401
+    analytics, approvals, audit, brakes, connectors, dashboard, mcp, policy, status)

@@ -83,6 +83,7 @@ async def approvals_answer(d: Daemon, req: dict[str, Any]) -> Reply:
     if always and not approve:
         raise OpError("--always goes with approve: it writes an allow permission")
     uid = int(req["uid"])
+    who = f"uid {uid}" + (f" ({req['by']})" if req.get("by") else "")  # by: the dashboard's user, for the record
     try:
         a = d.state.approvals.get(str(req.get("id")))
         if why := refusal(uid, a, always):
@@ -93,13 +94,13 @@ async def approvals_answer(d: Daemon, req: dict[str, Any]) -> Reply:
             if a.state == "pending":
                 old = [row(p) for p in d.state.policy.permissions if same(p, new)]
                 kept = tuple(p for p in d.state.policy.permissions if not same(p, new))
-                d.apply_permissions((*kept, new), f"uid {uid}", f"permission set by approval {a.id} --always",
+                d.apply_permissions((*kept, new), who, f"permission set by approval {a.id} --always",
                                     old[0] if old else None, row(new))
         if a.state != "pending":
             raise ApprovalError(f"approval {a.id} was already {a.state}; nothing changed")
         state = "approved" if approve else "denied"
         try:  # recorded before it takes effect: an answer that cannot be audited is not given
-            d.audit.append(f"uid {uid}", f"approval {a.id} {state}",
+            d.audit.append(who, f"approval {a.id} {state}",
                            {"action": a.action, "gateway": a.gateway, "digest": a.digest},
                            {"note": str(req.get("note") or "")})
         except OSError as e:

@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,7 @@ class Host:
     env: dict[str, str]
     outside: Outside
     daemon_prefix: tuple[str, ...] = ()  # e.g. setpriv with a bounding set: the daemon runs under it
+    dashboard: str = ""  # the dashboard's base URL (its own free port)
 
     def tf(self, *args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*TF, *args], env=self.env, input=input, capture_output=True, text=True,
@@ -79,6 +81,12 @@ GITHUB_ONLY = '[connectors.github]\ntype = "github"\n'
 BOT_PRS = '[[permission]]\ngateway = "Bot"\nconnector = "github"\naction = "github.pr.*"\ndecision = "allow"\n'
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def new_host(tmp: Path, sandbox: str = "", *, hosts: tuple[str, ...] = ("api.github.com",),
              connectors: str = GITHUB_ONLY, permissions: str = BOT_PRS, static: Path | None = None) -> Host:
     """A daemon home with its own tag; ``sandbox`` adds lines to the ``[sandbox]`` table (``ipv6 = true``).
@@ -91,9 +99,11 @@ def new_host(tmp: Path, sandbox: str = "", *, hosts: tuple[str, ...] = ("api.git
     env = {**os.environ, "TF_HOME": str(home), "TF_UPSTREAM_RESOLVE": outside.resolve_spec(),
            "TF_UPSTREAM_CA": str(outside.ca)}
     env.pop("SUDO_UID", None)
-    host = Host(tag, home, env, outside)
+    port = free_port()
+    host = Host(tag, home, env, outside, f"http://127.0.0.1:{port}")
     home.mkdir()
-    (home / "config.toml").write_text(f'[sandbox]\ntag = "{tag}"\n{sandbox}\n\n{connectors}')
+    (home / "config.toml").write_text(f'[sandbox]\ntag = "{tag}"\n{sandbox}\n\n{connectors}\n'
+                                      f'[dashboard]\nlisten = "127.0.0.1:{port}"\n')
     (home / "permissions.toml").write_text(permissions)
     return host
 

@@ -12,7 +12,7 @@ from trustfence.agent.sandbox.fspolicy import FsPolicy
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
-TABLES = {"connectors", "gateways", "rate_limit", "approvals"}  # settings that are tables of their own: [name...]
+TABLES = {"connectors", "gateways", "rate_limit", "approvals", "dashboard"}  # settings that are tables of their own: [name...]
 GROUPED = {"fs"}  # fields whose settings are keys of the table they sit in (FsPolicy's)
 
 
@@ -37,6 +37,7 @@ def test_config_table_is_documented(name: str) -> None:
     *(("rate_limit.actions.", f.name) for f in fields(ActionLimit)),
     *(("gateways.", f.name) for f in fields(GatewayConfig) if f.name not in GROUPED),
     *(("approvals.", f.name) for f in fields(ApprovalsConfig)),
+    ("dashboard.", "enabled"), ("dashboard.", "listen"),  # DashboardConfig's host and port come from listen
 ])
 def test_table_setting_is_documented(table: str, name: str) -> None:
     assert _documented(name, table), f"README does not document the setting {name!r} of [{table.rstrip('.')}]"

@@ -367,3 +367,24 @@ def test_ipv6_resolve_target_round_trips_with_port(tmp_path: Path) -> None:
 def test_resolve_port_out_of_range_is_rejected() -> None:
     with pytest.raises(ValueError, match="1-65535"):
         parse_resolve("a=1.2.3.4:99999")
+
+
+def test_dashboard_listen_is_read_and_written_back(tmp_path: Path) -> None:
+    from trustfence.agent.config import DashboardConfig, dump_config, parse_config
+
+    cfg = parse_config('[dashboard]\nlisten = "127.0.0.1:3999"\n', tmp_path / "config.toml")
+    assert cfg.dashboard == DashboardConfig(True, "127.0.0.1", 3999)
+    assert parse_config(dump_config(cfg), tmp_path / "config.toml").dashboard == cfg.dashboard
+    assert parse_config("", tmp_path / "config.toml").dashboard == DashboardConfig(True, "127.0.0.1", 3000)
+
+
+@pytest.mark.parametrize(("body", "why"), [
+    ('listen = "0.0.0.0:3000"', "loopback"), ('listen = "127.0.0.1"', "ADDRESS:PORT"),
+    ('listen = "127.0.0.1:70000"', "ADDRESS:PORT"), ('enabled = "yes"', "true or false"), ("port = 1", "unknown"),
+])
+def test_a_bad_dashboard_setting_names_the_line(tmp_path: Path, body: str, why: str) -> None:
+    from trustfence.agent.config import parse_config
+
+    with pytest.raises(ConfigError) as ei:
+        parse_config(f'[sandbox]\ntag = "tf"\n\n[dashboard]\n{body}\n', tmp_path / "config.toml")
+    assert f"config.toml:4: [dashboard]" in str(ei.value) and why in str(ei.value)

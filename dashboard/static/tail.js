@@ -1,0 +1,25 @@
+// The traffic page's live tail: new rows from /api/traffic/stream (server-sent events) on top of the table.
+"use strict";
+(function () {
+  const table = document.getElementById("traffic");
+  const box = document.getElementById("live");
+  if (!table || !box) return;
+  let source = null;
+  const cols = ["ts", "gateway", "decision", "method", "host", "path", "action", "status", "reason"];
+  box.addEventListener("change", function () {
+    if (source) { source.close(); source = null; }
+    if (!box.checked) return;
+    source = new EventSource("/api/traffic/stream" + window.location.search);
+    source.onmessage = function (ev) {
+      const row = JSON.parse(ev.data);
+      const tr = document.createElement("tr");
+      tr.className = row.decision + " live";
+      for (const c of cols) {
+        const td = document.createElement("td");
+        td.textContent = row[c] === null || row[c] === undefined ? "" : String(row[c]);  // text, never HTML
+        tr.appendChild(td);
+      }
+      table.tBodies[0].insertBefore(tr, table.tBodies[0].rows[1] || null);
+    };
+  });
+})();

@@ -1,0 +1,125 @@
+"""Accounts, sessions and the login limit as plain values: argon2 hashes, the setup token used once, roles."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from trustfence.dashboard.accounts import AccountError, Accounts, at_least
+from trustfence.dashboard.guard import LoginLimiter, Refused, Sessions
+
+PW = "correct horse battery"
+
+
+def test_roles_inherit_from_the_lower_ones() -> None:
+    assert at_least("owner", "viewer") and at_least("admin", "member") and at_least("member", "member")
+    assert not at_least("member", "admin") and not at_least("viewer", "member") and not at_least("root", "viewer")
+
+
+def test_the_setup_token_makes_an_owner_once_and_only_its_digest_is_stored(tmp_path: Path) -> None:
+    a = Accounts(tmp_path / "u.json")
+    token, _ = a.new_setup_token()
+    assert token not in (tmp_path / "u.json").read_text()
+    with pytest.raises(AccountError, match="wrong or was already used"):
+        a.redeem_setup(token[:-1] + "x", "olive", PW)
+    owner = a.redeem_setup(token, "olive", PW)
+    assert owner.role == "owner"
+    with pytest.raises(AccountError, match="already used"):
+        a.redeem_setup(token, "mallory", PW)
+    saved = Accounts(tmp_path / "u.json")  # what the next daemon start reads
+    assert list(saved.users) == ["olive"] and saved.setup is None
+    assert os.stat(tmp_path / "u.json").st_mode & 0o777 == 0o600
+
+
+def test_an_expired_setup_token_is_refused(tmp_path: Path) -> None:
+    a = Accounts(tmp_path / "u.json")
+    token, _ = a.new_setup_token()
+    assert a.setup is not None
+    a.setup["expires"] = time.time() - 1
+    with pytest.raises(AccountError, match="expired"):
+        a.redeem_setup(token, "olive", PW)
+    assert a.users == {}
+
+
+def test_passwords_are_argon2id_and_checked(tmp_path: Path) -> None:
+    a = Accounts(tmp_path / "u.json")
+    a.add("vera", PW)
+    stored = json.loads((tmp_path / "u.json").read_text())["users"][0]
+    assert stored["role"] == "viewer" and stored["hash"].startswith("$argon2id$") and PW not in json.dumps(stored)
+    assert a.check("vera", PW) is not None
+    assert a.check("vera", PW + "!") is None and a.check("nobody", PW) is None
+
+
+@pytest.mark.parametrize(("name", "password", "role", "why"), [
+    ("Vera", PW, "viewer", "user name"), ("vera", "short", "viewer", "12 characters"),
+    ("vera", PW, "root", "role must be one of"),
+])
+def test_bad_users_are_refused_with_the_reason(tmp_path: Path, name: str, password: str, role: str, why: str) -> None:
+    a = Accounts(tmp_path / "u.json")
+    with pytest.raises(AccountError, match=why):
+        a.add(name, password, role)
+    assert a.users == {} and not (tmp_path / "u.json").exists()
+
+
+def test_the_last_owner_keeps_the_role(tmp_path: Path) -> None:
+    a = Accounts(tmp_path / "u.json")
+    a.redeem_setup(a.new_setup_token()[0], "olive", PW)
+    with pytest.raises(AccountError, match="last owner"):
+        a.set_role("olive", "viewer")
+    a.add("otto", PW, "owner")
+    assert a.set_role("olive", "viewer") == "owner"
+
+
+def test_sessions_carry_the_csrf_token_and_the_current_role(tmp_path: Path) -> None:
+    a = Accounts(tmp_path / "u.json")
+    a.add("mia", PW, "member")
+    s = Sessions(a)
+    sid = s.start(a.users["mia"])
+    p = s.principal(sid, None)
+    assert p is not None and p.csrf
+    p.check_csrf(p.csrf)
+    with pytest.raises(Refused, match="CSRF"):
+        p.check_csrf("stale")
+    with pytest.raises(Refused, match="owner"):
+        p.need("owner", "the kill switch")
+    a.set_role("mia", "viewer")  # a demotion holds at once, for a session already open
+    p = s.principal(sid, None)
+    assert p is not None
+    with pytest.raises(Refused):
+        p.need("member", "answering an approval")
+    s.end(sid)
+    assert s.principal(sid, None) is None and s.principal("forged", None) is None
+
+
+def test_an_api_token_acts_as_its_user_and_needs_no_csrf(tmp_path: Path) -> None:
+    a = Accounts(tmp_path / "u.json")
+    a.add("ci", PW, "admin")
+    token = a.new_token("ci", "pipeline")
+    assert token not in (tmp_path / "u.json").read_text()
+    p = Sessions(a).principal(None, token)
+    assert p is not None and p.user.name == "ci" and p.via == "token"
+    p.check_csrf(None)
+    assert Sessions(a).principal(None, token + "x") is None
+
+
+def test_failed_sign_ins_lock_that_name_for_the_window() -> None:
+    lim = LoginLimiter(per_name=3, overall=5, window=60)
+    for _ in range(3):
+        assert lim.locked("mia") == 0
+        lim.failed("mia")
+    assert 0 < lim.locked("mia") <= 60
+    assert lim.locked("vera") == 0
+    lim.failed("x")
+    lim.failed("y")  # five failures in all: everyone waits
+    assert lim.locked("vera") > 0
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"users": [{"name": "x"}]}', '{"users": 5}'])
+def test_an_unreadable_accounts_file_is_an_error_not_an_empty_list(tmp_path: Path, text: str) -> None:
+    (tmp_path / "u.json").write_text(text)
+    with pytest.raises((ValueError, KeyError, TypeError)):
+        Accounts(tmp_path / "u.json")  # the daemon then serves no dashboard, and says why
