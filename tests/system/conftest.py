@@ -100,7 +100,7 @@ def new_host(tmp: Path, sandbox: str = "", *, hosts: tuple[str, ...] = ("api.git
            "TF_UPSTREAM_CA": str(outside.ca)}
     env.pop("SUDO_UID", None)
     port = free_port()
-    host = Host(tag, home, env, outside, f"http://127.0.0.1:{port}")
+    host = Host(tag, home, env, outside, dashboard=f"http://127.0.0.1:{port}")
     home.mkdir()
     (home / "config.toml").write_text(f'[sandbox]\ntag = "{tag}"\n{sandbox}\n\n{connectors}\n'
                                       f'[dashboard]\nlisten = "127.0.0.1:{port}"\n')
