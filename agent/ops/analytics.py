@@ -7,18 +7,16 @@ import json
 import socket
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trustfence.agent import policyfiles
 from trustfence.agent.config import ConfigError, dump_permissions
 from trustfence.agent.ops import OpError, Reply, op
-from trustfence.agent.ops.status import traffic_filters, whole
+from trustfence.agent.ops.status import time_arg, traffic_filters, whole
 from trustfence.connectors.base import normalise_path
 from trustfence.policy import CompiledPolicy, Facts, PolicyError
 from trustfence.policy.whatif import simulate, suggest
-from trustfence.agent.timespec import TimeSpecError, parse_time
 from trustfence.store.adhoc import AdhocError
 from trustfence.store.export import ExportError
 
@@ -53,12 +51,7 @@ async def export(d: Daemon, req: dict[str, Any]) -> Reply:
     directory = Path(str(req.get("directory") or ""))
     if not directory.is_absolute():
         raise OpError(f"the export directory must be an absolute path, got {str(directory)!r}")
-    since = None
-    if req.get("since"):
-        try:
-            since = parse_time(str(req["since"]), datetime.now(UTC))
-        except TimeSpecError as e:
-            raise OpError(f"--since: {e}") from None
+    since = time_arg(req, "since")
     try:
         result = await asyncio.to_thread(d.store.export, directory, socket.gethostname(), since)
     except ExportError as e:

@@ -6,13 +6,12 @@ import asyncio
 import grp
 import logging
 import pwd
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from trustfence.agent import config as cfgmod
 from trustfence.agent.ops import OpError, Reply, jsonable, op
 from trustfence.agent.ops.policy import row, same
-from trustfence.agent.timespec import TimeSpecError, parse_time
+from trustfence.agent.ops.status import time_arg
 from trustfence.proxy.holds import Approval, ApprovalError
 
 if TYPE_CHECKING:
@@ -54,13 +53,7 @@ async def approvals_list(d: Daemon, req: dict[str, Any]) -> Reply:
     """This daemon's approvals from memory; ``all``: every approval in the store's history (since ``since``),
     across restarts, each as its last event left it."""
     if req.get("all"):
-        since = None
-        if req.get("since"):
-            try:
-                since = parse_time(str(req["since"]), datetime.now(UTC))
-            except TimeSpecError as e:
-                raise OpError(f"--since: {e}") from None
-        found = await asyncio.to_thread(d.store.query, "approvals", since=since,
+        found = await asyncio.to_thread(d.store.query, "approvals", since=time_arg(req, "since"),
                                         gateway=req.get("gateway") or None, state=req.get("state") or None)
         return {"approvals": [{k: jsonable(v) for k, v in r.items() if k not in ("n", "event_at")}
                               | {"last_event_at": jsonable(r["event_at"])} for r in found]}

@@ -6,9 +6,8 @@ import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from trustfence.agent.ops import OpError, Reply, op
-from trustfence.agent.ops.status import whole
-from trustfence.agent.timespec import TimeSpecError, parse_time
+from trustfence.agent.ops import Reply, op
+from trustfence.agent.ops.status import time_arg, whole
 
 if TYPE_CHECKING:
     from trustfence.agent.daemon import Daemon
@@ -20,13 +19,7 @@ async def audit(d: Daemon, req: dict[str, Any]) -> Reply:
     ``since`` / ``until`` (15m, 7d or an ISO time)."""
     limit = whole(req.get("limit") or 100, "the event count (--limit)", 1, 1_000_000)
     what, who = str(req.get("what") or "").lower(), str(req.get("who") or "").lower()
-    now, bounds = datetime.now(UTC), {}
-    for key in ("since", "until"):
-        if req.get(key):
-            try:
-                bounds[key] = parse_time(str(req[key]), now)
-            except TimeSpecError as e:
-                raise OpError(f"--{key}: {e}") from None
+    bounds = {key: when for key in ("since", "until") if (when := time_arg(req, key)) is not None}
     events = d.audit.read(10**9) if (what or who or bounds) else d.audit.read(limit)
 
     def keep(e: dict[str, Any]) -> bool:

@@ -78,14 +78,21 @@ def traffic_filters(req: dict[str, Any]) -> dict[str, Any]:
             f["action"] = validate_pattern(str(action))
         except PolicyError as e:
             raise OpError(str(e)) from None
-    now = datetime.now(UTC)
     for key in ("since", "until"):
-        if text := req.get(key):
-            try:
-                f[key] = parse_time(str(text), now)
-            except TimeSpecError as e:
-                raise OpError(f"--{key}: {e}") from None
+        if (when := time_arg(req, key)) is not None:
+            f[key] = when
     return f
+
+
+def time_arg(req: dict[str, Any], key: str) -> datetime | None:
+    """``req[key]`` (15m, 7d or an ISO time) as naive UTC, None when absent; a bad one is an OpError naming
+    the option (``--since: ...``)."""
+    if not req.get(key):
+        return None
+    try:
+        return parse_time(str(req[key]), datetime.now(UTC))
+    except TimeSpecError as e:
+        raise OpError(f"--{key}: {e}") from None
 
 
 def whole(value: Any, what: str, low: int = 0, high: int | None = None) -> int:
