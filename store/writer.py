@@ -12,6 +12,7 @@ Every row has a sequence number, given once; a missing number in the table (``ga
 from __future__ import annotations
 
 import itertools
+import math
 import logging
 import queue
 import threading
@@ -60,7 +61,7 @@ class Store:
                  retention_days: int = 0) -> None:
         self.path = path
         self.retention_days = retention_days  # rows older than this are deleted by the writer (0: never)
-        self._pruned_at = 0.0
+        self._pruned_at = -math.inf  # due at start, however long the machine has been up
         self._con = duckdb.connect(str(path))
         try:
             self.schema_found = migrate(self._con, path)
