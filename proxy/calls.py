@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from trustfence.connectors import Action
-from trustfence.policy import Decision, Facts
+from trustfence.policy import Decision, Facts, matched_policies
 from trustfence.proxy.enforce import decide_all
 from trustfence.proxy.holds import request_digest, who
 from trustfence.proxy.state import EnforcerState, Gateway
@@ -53,6 +53,8 @@ class Outcome:
     allow_with: str = ""
     retry_after: int = 0
     approval: str = ""
+    level: str = ""  # the gateway's enforcement level when the call was decided ("" before a decision)
+    policies: tuple[str, ...] | None = None  # every policy that applied (None: not decided by permissions)
 
     @property
     def forward(self) -> bool:
@@ -81,6 +83,7 @@ async def _decide(state: EnforcerState, gw: Gateway, call: Call) -> Outcome:
     if (switch := state.switches.blocking(gw.name, action.connector)) is not None:
         return Outcome("denied", switch.describe(), allow_with=f"tf kill-switch deactivate --scope {switch.scope} "
                                                                 "--reason TEXT")
+    policies: tuple[str, ...] | None = None
     if state.policy_error:
         decision = Decision("deny", f"the policy files are rejected, so every request is denied until they "
                                     f"validate: {state.policy_error}")
@@ -88,8 +91,18 @@ async def _decide(state: EnforcerState, gw: Gateway, call: Call) -> Outcome:
         now = time.localtime()
         facts = Facts(gw.name, action.connector, action.name, action.risk, call.method, "", "", action.params,
                       action.unavailable, state.environments.get(gw.name, ""), now.tm_hour * 60 + now.tm_min)
-        decision = decide_all(state.policy, facts)
+        policy = state.policy
+        decision = decide_all(policy, facts)
+        policies = matched_policies(policy, facts)
     level = state.level_of(gw.name)
+    outcome = await _enforced(state, gw, call, decision, level)
+    outcome.level, outcome.policies = level, policies
+    return outcome
+
+
+async def _enforced(state: EnforcerState, gw: Gateway, call: Call, decision: Decision, level: str) -> Outcome:
+    """What the decision does at the gateway's level: forwarded, held for a human, or denied."""
+    action = call.action
     if decision.verdict == "allow":
         return Outcome("allowed", decision.reason, decision)
     if level == "monitor" or (level == "soft_enforce" and decision.verdict == "deny"):

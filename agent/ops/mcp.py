@@ -91,7 +91,8 @@ async def mcp_decide(d: Daemon, req: dict[str, Any]) -> Reply:
     else:
         action = Action(name, connector, risk, dict(params))
         outcome = await decide_call(d.state, gw, Call(action, rpc, f"stdio://{gw.sandbox}/{connector}", body))
-    row = _row(gw, action, outcome, rpc, len(body) if message is not None else int(req.get("size") or 0), started)
+    row = _row(gw, action, outcome, rpc, len(body) if message is not None else int(req.get("size") or 0), started,
+               d.state.environments.get(gw.name, ""))
     outcome = _record(d, row, outcome)
     dec = outcome.decision
     return {"forward": outcome.forward, "decision": outcome.outcome, "reason": outcome.reason,
@@ -99,7 +100,8 @@ async def mcp_decide(d: Daemon, req: dict[str, Any]) -> Reply:
             "retry_after": outcome.retry_after, "approval": outcome.approval}
 
 
-def _row(gw: Gateway, action: Action, outcome: Outcome, rpc: str, size: int, started: float) -> TrafficRow:
+def _row(gw: Gateway, action: Action, outcome: Outcome, rpc: str, size: int, started: float,
+         environment: str) -> TrafficRow:
     dec = outcome.decision
     target = action.params.get("uri") if action.name == "mcp.rpc.resources.read" else action.params.get("name")
     return TrafficRow(
@@ -109,7 +111,9 @@ def _row(gw: Gateway, action: Action, outcome: Outcome, rpc: str, size: int, sta
         decision=outcome.outcome, reason=outcome.reason, rule_id=dec.rule_id if dec else "",
         decision_id=dec.decision_id if dec else "", status=_STATUS.get(outcome.outcome, 403), upstream_status=None,
         latency_ms=round((time.time() - started) * 1000, 3), bytes_in=size, bytes_out=0,
-        uid=gw.uid if gw.uid >= 0 else None, params=params_text(action))
+        uid=gw.uid if gw.uid >= 0 else None, params=params_text(action),
+        risk=action.risk, environment=environment, level=outcome.level,
+        policies=list(outcome.policies) if outcome.policies is not None else None, approval_id=outcome.approval)
 
 
 def _record(d: Daemon, row: TrafficRow, outcome: Outcome) -> Outcome:
