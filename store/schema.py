@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from functools import cache
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-__all__ = ["COLUMNS", "CREATE", "SQL_TYPES", "VIEWS", "TrafficRow", "arrow_batch", "recordable", "values_of"]
+__all__ = ["COLUMNS", "CREATE", "SQL_TYPES", "VIEWS", "TrafficRow", "arrow_batch", "arrow_schema", "recordable",
+           "values_of"]
 
 
 @dataclass(slots=True)
@@ -79,20 +81,23 @@ CREATE = (
     + ")"
 )
 
-_ARROW: Any = None  # the table's Arrow schema, built on first use (pyarrow is imported only by the writer)
+@cache
+def arrow_schema() -> Any:
+    """The table's columns as a ``pyarrow.Schema`` (pyarrow is imported here, by the writer, not by every CLI)."""
+    import pyarrow as pa
+
+    types = {"TIMESTAMP": pa.timestamp("us"), "INTEGER": pa.int32(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(),
+             "VARCHAR": pa.string(), "VARCHAR[]": pa.list_(pa.string())}
+    return pa.schema([(c, types[SQL_TYPES[c]]) for c in COLUMNS])
 
 
 def arrow_batch(rows: Sequence[TrafficRow]) -> Any:
     """The rows as a ``pyarrow.Table`` with the table's columns and types, for one INSERT."""
-    global _ARROW
     import pyarrow as pa
 
-    if _ARROW is None:
-        types = {"TIMESTAMP": pa.timestamp("us"), "INTEGER": pa.int32(), "BIGINT": pa.int64(),
-                 "DOUBLE": pa.float64(), "VARCHAR": pa.string(), "VARCHAR[]": pa.list_(pa.string())}
-        _ARROW = pa.schema([(c, types[SQL_TYPES[c]]) for c in COLUMNS])
+    schema = arrow_schema()
     columns = zip(*map(values_of, rows))
-    return pa.Table.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, _ARROW)], schema=_ARROW)
+    return pa.Table.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, schema)], schema=schema)
 
 
 VIEWS = (
