@@ -87,6 +87,7 @@ class Store:
         self.db_error = ""  # why the last batch could not be written; "" once one is
         self.since = 0.0  # when the traffic log became unavailable (0: it is not)
         self.refused = 0  # requests refused because they could not be recorded
+        self.write_seconds = 0.0  # time the writer has spent in its inserts (rows / this = what it sustains)
         self._closing = threading.Event()
         arrow_schema()  # pyarrow imported now, not while the first requests wait
         self._thread = threading.Thread(target=self._run, name="tf-store-writer", daemon=True)
@@ -262,6 +263,13 @@ class Store:
         which the request path waited for)."""
         if not rows:
             return 0
+        started = time.perf_counter()
+        try:
+            return self._insert_batch(rows, missing_only)
+        finally:
+            self.write_seconds += time.perf_counter() - started
+
+    def _insert_batch(self, rows: Sequence[TrafficRow], missing_only: bool) -> int:
         cur = self._con.cursor()  # its own: a registered table must not wait on a result left open elsewhere
         try:
             cur.register("_tf_batch", arrow_batch(rows))
