@@ -60,6 +60,7 @@ class Store:
                  retention_days: int = 0) -> None:
         self.path = path
         self.retention_days = retention_days  # rows older than this are deleted by the writer (0: never)
+        self.write_seconds = 0.0  # time spent in inserts (rows / this = what the writer sustains)
         self._pruned_at = -math.inf  # due at start, however long the machine has been up
         self._con = duckdb.connect(str(path))
         try:
@@ -87,7 +88,6 @@ class Store:
         self.db_error = ""  # why the last batch could not be written; "" once one is
         self.since = 0.0  # when the traffic log became unavailable (0: it is not)
         self.refused = 0  # requests refused because they could not be recorded
-        self.write_seconds = 0.0  # time the writer has spent in its inserts (rows / this = what it sustains)
         self._closing = threading.Event()
         arrow_schema()  # pyarrow imported now, not while the first requests wait
         self._thread = threading.Thread(target=self._run, name="tf-store-writer", daemon=True)
