@@ -101,7 +101,6 @@ class Advisory:
             raise ApiError(409, f"the decision token of action request {req.id} was already used")
         if req.status != "allowed":
             raise ApiError(409, f"action request {req.id} is {req.status}, not allowed")
-        req.executed = True  # spent before the first await: two concurrent uses cannot both pass
         conn = self.d.state.connectors.by_name.get(req.action.connector)
         if conn is None:
             raise ApiError(409, f"connector {req.action.connector} is no longer configured")
@@ -111,6 +110,7 @@ class Advisory:
         except BuildError as e:
             self._refused_execute(req, str(e))
             raise ApiError(400, str(e)) from None
+        req.executed = True  # spent before the first await: two concurrent uses cannot both pass
         trust = self.d.paths.upstream_bundle if self.d.config.extra_ca else None
         try:
             done = await perform(self.d.state, conn, out, req, advisory_gateway(agent), trust)

@@ -213,3 +213,21 @@ def test_sixty_requests_a_minute_per_key_then_429_with_retry_after(host: Host) -
     assert limited.status_code == 429 and 1 <= int(limited.headers["Retry-After"]) <= 60
     assert api(host, other, "GET", "/api/v1/actions/none").status_code == 404  # another key has its own budget
     assert rows(host, decision="rate_limited", sandbox="advisory:hasty")
+
+
+def test_an_owner_manages_agents_from_the_dashboard_through_the_same_operations(host: Host) -> None:
+    c = httpx.Client(base_url=host.dashboard, timeout=30)
+    setup = json.loads(host.tf("dashboard", "setup", "--json").stdout)["token"]
+    assert c.post("/setup", data={"token": setup, "name": "olive", "password": "correct horse battery"}
+                  ).status_code == 303
+    csrf = {"X-CSRF-Token": c.get("/api/me").json()["csrf"]}
+    made = c.post("/api/agents", json={"name": "web-made", "gateway": "Advisor"}, headers=csrf)
+    assert made.status_code == 200, made.text
+    key = made.json()["key"]
+    assert ask(host, key, MERGE).json()["status"] == "allowed"
+    listed = {a["name"]: a for a in c.get("/api/agents").json()["agents"]}
+    assert listed["web-made"]["gateway"] == "Advisor" and "key" not in listed["web-made"]
+    assert c.post("/api/agents/web-made/revoke", headers=csrf).status_code == 200
+    assert ask(host, key, MERGE).status_code == 401
+    events = [e for e in audit(host) if e["what"].startswith("advisory agent") and "olive" in e["who"]]
+    assert [e["what"] for e in events] == ["advisory agent registered", "advisory agent revoked"]
