@@ -81,6 +81,9 @@ def test_register_list_and_revoke_keep_only_a_hash_and_are_audited(host: Host) -
     again = host.tf("agents", "register", "lister")
     assert again.returncode == 2 and "already registered" in again.stderr
     assert api(host, key, "GET", "/api/v1/actions/nothing").status_code == 404  # the key works
+    assert stat.S_IMODE((host.home / "advisory-token.key").stat().st_mode) == 0o600
+    table = host.tf("agents", "list")
+    assert table.returncode == 0 and "lister" in table.stdout and me["fingerprint"] in table.stdout
     r = host.tf("agents", "revoke", "lister")
     assert r.returncode == 0, r.stderr
     refused = api(host, key, "GET", "/api/v1/actions/nothing")
@@ -231,3 +234,19 @@ def test_an_owner_manages_agents_from_the_dashboard_through_the_same_operations(
     assert ask(host, key, MERGE).status_code == 401
     events = [e for e in audit(host) if e["what"].startswith("advisory agent") and "olive" in e["who"]]
     assert [e["what"] for e in events] == ["advisory agent registered", "advisory agent revoked"]
+
+
+def test_under_monitor_a_would_deny_is_performed_but_never_with_the_credential(host: Host) -> None:
+    r = host.tf("gateway", "level", "Watcher", "monitor")
+    assert r.returncode == 0, r.stderr
+    key = register(host, "watched", gateway="Watcher")
+    spec = {**MERGE, "parameters": {**MERGE["parameters"], "number": 11}}
+    got = ask(host, key, spec).json()
+    assert got["status"] == "allowed" and got["decision"]["outcome"] == "would_deny" and got["decision_token"]
+    done = api(host, key, "POST", f"/api/v1/actions/{got['action_request_id']}/execute",
+               {"decision_token": got["decision_token"]})
+    assert done.status_code == 200, done.text
+    sent = [e for e in host.outside.received() if e["path"] == "/repos/octo/demo/pulls/11/merge"]
+    assert len(sent) == 1 and "authorization" not in sent[0]["headers"]  # forwarded as the enforcer would: bare
+    row = rows(host, scheme="https", sandbox="advisory:watched")
+    assert len(row) == 1 and row[0]["decision"] == "would_deny"
