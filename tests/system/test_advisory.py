@@ -27,14 +27,17 @@ PERMISSIONS = "".join(
     for c, a, d in (("github", "github.pr.*", "allow"), ("github", "github.issue.create", "require_approval"),
                     ("stripe", "stripe.refund.create", "allow")))
 TOKEN = "ghp_canary" + secrets.token_hex(16)
+POLICIES = ('[[policy]]\nid = "big-refunds"\nactions = ["stripe.refund.*"]\ndecision = "deny"\n'
+            'reason = "refunds over 100 EUR are not for agents"\nrisk_score = 80\n'
+            '[policy.when]\nfield = "params.amount"\noperator = "gt"\nvalue = 10000\n')
 MERGE = {"type": "github.pr.merge", "resource": {"provider": "github", "target": "octo/demo#7"},
          "parameters": {"owner": "octo", "repo": "demo", "number": 7, "merge_method": "squash"}}
 
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[Host]:
-    with running_host(hosts=("api.github.com", "api.stripe.com"), connectors=CONNECTORS,
-                      permissions=PERMISSIONS) as h:
+    with running_host(hosts=("api.github.com", "api.stripe.com"), connectors=CONNECTORS, permissions=PERMISSIONS,
+                      before_start=lambda h: (h.home / "policies.toml").write_text(POLICIES)) as h:
         r = h.tf("connector", "add", "github", "--token-stdin", input=TOKEN + "\n")
         assert r.returncode == 0, r.stderr
         yield h
@@ -250,3 +253,17 @@ def test_under_monitor_a_would_deny_is_performed_but_never_with_the_credential(h
     assert len(sent) == 1 and "authorization" not in sent[0]["headers"]  # forwarded as the enforcer would: bare
     row = rows(host, scheme="https", sandbox="advisory:watched")
     assert len(row) == 1 and row[0]["decision"] == "would_deny"
+
+
+def test_policies_decide_on_the_parameters_and_are_named(host: Host) -> None:
+    key = register(host, "refunder")
+    big = ask(host, key, {"type": "stripe.refund.create", "parameters": {"charge": "ch_1", "amount": 20000}}).json()
+    assert big["status"] == "denied" and big["decision"]["matched_policies"] == ["policy:big-refunds"]
+    assert big["decision"]["risk_score"] == 80 and "not for agents" in big["decision"]["reason"]
+    small = ask(host, key, {"type": "stripe.refund.create", "parameters": {"charge": "ch_1", "amount": 500}}).json()
+    assert small["status"] == "allowed", small
+    done = api(host, key, "POST", f"/api/v1/actions/{small['action_request_id']}/execute",
+               {"decision_token": small["decision_token"]})
+    assert done.status_code == 200 and done.json()["status_code"] == 201, done.text
+    sent = [e for e in host.outside.received() if e["path"] == "/v1/refunds"]
+    assert len(sent) == 1 and sent[0]["body"] == "charge=ch_1&amount=500" and sent[0]["host"] == "api.stripe.com"
