@@ -40,10 +40,10 @@ def _agent(request: Request, adv: Advisory) -> RegisteredAgent:
     """The agent the key names, with a slot in its budget; 401 / 429 otherwise."""
     try:
         agent = adv.authenticate(request.headers.get("authorization", ""))
-    except ApiError as e:
+    except ApiError:
         request.app.state.service.refused("unknown or revoked agent key",
                                           {"path": request.url.path[:200], "client": _client(request)})
-        raise e
+        raise
     adv.admit(agent, _client(request))
     return agent
 

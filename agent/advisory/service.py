@@ -74,7 +74,7 @@ class Advisory:
     async def request_action(self, agent: RegisteredAgent, body: bytes, client: str) -> tuple[int, dict[str, Any]]:
         try:
             spec = parse_spec(body)
-            conn, action = resolve(spec, self.d.state.connectors)
+            _, action = resolve(spec, self.d.state.connectors)
         except SpecError as e:
             self._invalid(agent, client, str(e), body)
             raise ApiError(400, str(e)) from None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import secrets
 import stat
-import time
 from collections.abc import Iterator
 from typing import Any
 
