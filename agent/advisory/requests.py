@@ -161,13 +161,14 @@ class Requests:
 
 def decision_row(req: ActionRequest, gw: Gateway, outcome: Outcome, started: float,
                  status: int | None = None) -> TrafficRow:
-    """The traffic row of an advisory decision (scheme ``advisory``; ``path``: the resource's target)."""
+    """The traffic row of an advisory decision: scheme ``advisory``, ``host`` the connector, ``path`` the target
+    the agent named (its words, recorded as such), ``sandbox`` ``advisory:<agent>``."""
     dec = outcome.decision
     codes = {"allowed": 200, "would_deny": 200, "would_require_approval": 200, "denied": 403, "rate_limited": 429}
     return TrafficRow(
         ts=datetime.fromtimestamp(started, timezone.utc).replace(tzinfo=None), gateway=gw.name,
         sandbox=gw.sandbox, client_addr=req.client, method="advisory", scheme="advisory",
-        host=req.spec.resource.get("provider", "") or req.action.connector, port=0,
+        host=req.action.connector, port=0,  # the connector that decided, never a name the agent chose
         path=req.spec.resource.get("target", "")[:512], connector=req.action.connector, action=req.action.name,
         decision=outcome.outcome, reason=outcome.reason, rule_id=dec.rule_id if dec else "",
         decision_id=dec.decision_id if dec else "", status=status or codes.get(outcome.outcome, 403),
