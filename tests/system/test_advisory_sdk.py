@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,10 @@ from trustfence.sdk import Client, Conflict, RateLimited
 
 pytestmark = pytest.mark.system
 
-NODE_SDK = Path(__file__).resolve().parents[2] / "sdk" / "node"
+ROOT = Path(__file__).resolve().parents[2]
+NODE_SDK = ROOT / "sdk" / "node"
+CREWAI = ROOT / "build" / "crewai"  # TF_CREWAI=1 make bootstrap
+CREWAI_TOOL = Path(__file__).with_name("crewai_tool.py")
 MERGE = {"owner": "octo", "repo": "sdk", "number": 3}
 
 
@@ -120,28 +124,25 @@ def test_a_langchain_tool_runs_only_when_allowed(host: Host, work: Path) -> None
 
 
 def test_a_crewai_tool_runs_only_when_allowed(host: Host, work: Path) -> None:
-    try:
-        from crewai.tools import BaseTool
-    except ImportError as e:
-        reason = ("crewai is not installed: every crewai release needs rich<15 (through instructor) and recent "
-                  f"ones tomli-w~=1.1, which conflict with the pinned rich==15.0.0 and tomli_w==1.2.0 ({e})")
+    if not (CREWAI / ".installed").exists():
+        reason = ("crewai is not installed (TF_CREWAI=1 make bootstrap installs it into build/crewai): it cannot "
+                  "share the venv, every release needs rich<15 (through instructor) and recent ones tomli-w~=1.1, "
+                  "against the pinned rich==15.0.0 and tomli_w==1.2.0")
         print(reason)
         pytest.skip(reason)
-    from trustfence.sdk.crewai import checked_tool
-
     ran = work / "ran.txt"
-
-    class DeleteRepo(BaseTool):  # type: ignore[misc]
-        name: str = "delete_repo"
-        description: str = "Delete a repository."
-
-        def _run(self, owner: str, repo: str) -> str:
-            ran.write_text(f"deleted {owner}/{repo}")
-            return "deleted"
-
-    tf = Client(host.dashboard, register(host, "crew"))
-    out = checked_tool(DeleteRepo(), tf, "github.repo.delete").run(owner="octo", repo="crew")
-    assert "TrustFence denied github.repo.delete" in out and not ran.exists()
+    env = {**os.environ, "PYTHONPATH": str(CREWAI)}
+    r = subprocess.run([sys.executable, str(CREWAI_TOOL), host.dashboard, register(host, "crew"), str(ran)],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["name"] == "read_pr" and out["read"] == "read octo/crew#4"
+    assert "TrustFence denied github.repo.delete" in out["delete"]
+    assert out["strict"].startswith("raised: TrustFence denied github.repo.delete")
+    assert ran.read_text().splitlines() == ["read_pr octo/crew#4"]  # the denied tool's function never ran
+    decided = sorted((r["action"], r["decision"]) for r in rows(host, scheme="advisory", sandbox="advisory:crew"))
+    assert decided == [("github.pr.read", "allowed"), ("github.repo.delete", "denied"),
+                       ("github.repo.delete", "denied")]
 
 
 def test_node_sdk_under_nodes_test_runner(host: Host) -> None:
