@@ -6,7 +6,7 @@ allowed by monitor or soft enforcement goes without), only to a host the vault e
 gateway it is scoped to, never over cleartext HTTP, with whatever credential headers were there replaced.
 A connector that needs a credential it cannot have is refused, never sent bare. The row is journalled before
 the request leaves (``Store.begin``) and completed with the upstream's answer; the answer comes back with the
-secret scrubbed out. Names resolve through the daemon's loop, where the enforcer's resolver refuses private
+secret scrubbed out (and so is a path the connector never records, a webhook URL's). Names resolve through the daemon's loop, where the enforcer's resolver refuses private
 addresses unless ``upstream.resolve`` maps them, and TLS is checked against the enforcer's upstream trust.
 """
 
@@ -77,7 +77,8 @@ async def perform(state: EnforcerState, conn: Connector, out: Outgoing, req: Act
         state.store.refused += 1
         raise Refusal(503, f"{e}; refused rather than sent unrecorded") from None
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(trust)) if trust else True
-    scrub = StreamScrub([secret] if secret else [])
+    # A path the connector will not record (a webhook URL's secret) does not come back in the answer either.
+    scrub = StreamScrub([x for x in (secret, out.path if row.path != out.path else "") if x])
     try:
         async with httpx.AsyncClient(verify=verify, timeout=TIMEOUT, follow_redirects=False,
                                      trust_env=False) as client:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from trustfence.connectors import Connector
 from trustfence.connectors.anthropic import ANTHROPIC_ROUTES, AnthropicConnector
@@ -96,7 +96,7 @@ def build(conn: Connector, name: str, params: Mapping[str, Any], webhook_urls: M
     if isinstance(conn, WebhookConnector):
         out = _webhook(conn, name, params, webhook_urls)
         found = conn.classify(_view(out))
-        if found.name != name or str(found.params.get("endpoint")) != str(out_label(params, conn)):
+        if found.name != name or str(found.params.get("endpoint")) != str(_label(params, conn)):
             raise BuildError(f"the request built for {name} classifies as {found.name}; not sent")
         return out
     routes = [r for r in table_of(conn) if f"{conn.namespace}.{r.action}" == name and not r.websocket]
@@ -132,7 +132,8 @@ def build(conn: Connector, name: str, params: Mapping[str, Any], webhook_urls: M
     return out
 
 
-def out_label(params: Mapping[str, Any], conn: WebhookConnector) -> str:
+def _label(params: Mapping[str, Any], conn: WebhookConnector) -> str:
+    """The endpoint ``parameters.endpoint`` names (by index), or the only one."""
     label = params.get("endpoint")
     if label is None and len(conn.endpoints) == 1:
         return conn.endpoints[0].label
@@ -143,7 +144,7 @@ def _webhook(conn: WebhookConnector, name: str, params: Mapping[str, Any], urls:
     method = name.split(".", 1)[1]
     if method not in HTTP_METHODS:
         raise BuildError(f"{name} is not a request the daemon can make: webhook.<method> only")
-    label = out_label(params, conn)
+    label = _label(params, conn)
     url = urls.get(label)
     if url is None:
         raise BuildError(f"webhook connector {conn.name} has no endpoint {label!r}; name one in "
@@ -152,16 +153,10 @@ def _webhook(conn: WebhookConnector, name: str, params: Mapping[str, Any], urls:
     payload = params.get("body")
     body = b"" if payload is None else json.dumps(payload).encode()
     headers = {"content-type": "application/json"} if body else {}
-    query = tuple((k, v) for k, v in _query_pairs(parts.query))
+    query = tuple(parse_qsl(parts.query, keep_blank_values=True))
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return Outgoing(method.upper(), parts.scheme, (parts.hostname or "").lower(), port, parts.path or "/", query,
                     {**headers, "user-agent": "TrustFence-advisory"}, body)
-
-
-def _query_pairs(text: str) -> list[tuple[str, str]]:
-    from urllib.parse import parse_qsl
-
-    return parse_qsl(text, keep_blank_values=True)
 
 
 def _view(out: Outgoing) -> RequestView:

@@ -20,11 +20,13 @@ from tests.system.conftest import Host, running_host
 
 pytestmark = pytest.mark.system
 
-CONNECTORS = '[connectors.github]\ntype = "github"\n\n[connectors.stripe]\ntype = "stripe"\n'
+HOOK = "https://hooks.example/services/T1/B2/" + secrets.token_hex(8)  # a webhook URL carries its secret
+CONNECTORS = ('[connectors.github]\ntype = "github"\n\n[connectors.stripe]\ntype = "stripe"\n\n'
+              f'[connectors.alerts]\ntype = "webhook"\nurls = ["{HOOK}"]\n')
 PERMISSIONS = "".join(
     f'[[permission]]\ngateway = "Advisor"\nconnector = "{c}"\naction = "{a}"\ndecision = "{d}"\n\n'
     for c, a, d in (("github", "github.pr.*", "allow"), ("github", "github.issue.create", "require_approval"),
-                    ("stripe", "stripe.refund.create", "allow")))
+                    ("stripe", "stripe.refund.create", "allow"), ("alerts", "webhook.post", "allow")))
 TOKEN = "ghp_canary" + secrets.token_hex(16)
 POLICIES = ('[[policy]]\nid = "big-refunds"\nactions = ["stripe.refund.*"]\ndecision = "deny"\n'
             'reason = "refunds over 100 EUR are not for agents"\nrisk_score = 80\n'
@@ -35,7 +37,8 @@ MERGE = {"type": "github.pr.merge", "resource": {"provider": "github", "target":
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[Host]:
-    with running_host(hosts=("api.github.com", "api.stripe.com"), connectors=CONNECTORS, permissions=PERMISSIONS,
+    with running_host(hosts=("api.github.com", "api.stripe.com", "hooks.example"), connectors=CONNECTORS,
+                      permissions=PERMISSIONS,
                       before_start=lambda h: (h.home / "policies.toml").write_text(POLICIES)) as h:
         r = h.tf("connector", "add", "github", "--token-stdin", input=TOKEN + "\n")
         assert r.returncode == 0, r.stderr
@@ -266,3 +269,18 @@ def test_policies_decide_on_the_parameters_and_are_named(host: Host) -> None:
     assert done.status_code == 200 and done.json()["status_code"] == 201, done.text
     sent = [e for e in host.outside.received() if e["path"] == "/v1/refunds"]
     assert len(sent) == 1 and sent[0]["body"] == "charge=ch_1&amount=500" and sent[0]["host"] == "api.stripe.com"
+
+
+def test_a_webhook_is_sent_to_its_configured_url_and_its_secret_path_is_never_recorded(host: Host) -> None:
+    key = register(host, "alerter")
+    got = ask(host, key, {"type": "webhook.post", "parameters": {"body": {"text": "deploy done"}}}).json()
+    assert got["status"] == "allowed", got
+    done = api(host, key, "POST", f"/api/v1/actions/{got['action_request_id']}/execute",
+               {"decision_token": got["decision_token"]})
+    assert done.status_code == 200 and done.json()["status_code"] == 201, done.text
+    secret_path = HOOK.removeprefix("https://hooks.example")
+    assert secret_path not in done.text  # the fake upstream echoes the path: the agent never learns it
+    sent = [e for e in host.outside.received() if e["path"] == secret_path]
+    assert len(sent) == 1 and json.loads(sent[0]["body"]) == {"text": "deploy done"}
+    row = rows(host, scheme="https", sandbox="advisory:alerter")
+    assert len(row) == 1 and row[0]["path"] == "/services/…" and secret_path not in json.dumps(host.logs())
