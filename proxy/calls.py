@@ -22,8 +22,9 @@ from trustfence.policy import Decision, Facts, matched_policies
 from trustfence.proxy.enforce import decide_all
 from trustfence.proxy.holds import request_digest, who
 from trustfence.proxy.state import EnforcerState, Gateway
+from trustfence.store import StoreFull, TrafficRow
 
-__all__ = ["Call", "Outcome", "decide_call"]
+__all__ = ["Call", "Outcome", "decide_call", "record_call"]
 
 log = logging.getLogger("trustfence.enforcer")
 
@@ -153,3 +154,29 @@ async def _hold(state: EnforcerState, gw: Gateway, call: Call, decision: Decisio
     approved_by = Decision("allow", f"approved by {who(prior.answered_by)} (approval {prior.id}{note}); "
                                     f"{decision.reason}", decision.rule_id, decision.decision_id, decision.risk_score)
     return Outcome("allowed", approved_by.reason, approved_by, approval=prior.id)
+
+
+def record_call(state: EnforcerState, row: TrafficRow, outcome: Outcome) -> Outcome:
+    """Journal the call's row; a call that would be forwarded but cannot be recorded is refused instead (the
+    row then says so). Every path that decides a call without HTTP records it here."""
+    store = state.store
+    why = "no store" if store is None else store.unavailable() if outcome.forward else ""
+    if why:
+        outcome = _unrecorded(row, outcome, f"traffic log unavailable: {why}")
+    if store is None:
+        return outcome
+    try:
+        store.submit(row, strict=outcome.forward)
+    except StoreFull as e:
+        log.error("traffic row %s of a %s call: %s", row.seq, row.scheme, e)
+        if outcome.forward:  # the row object is what was queued, if anything was: it says the same
+            outcome = _unrecorded(row, outcome, str(e))
+    if not outcome.forward and why:
+        store.refused += 1
+    return outcome
+
+
+def _unrecorded(row: TrafficRow, outcome: Outcome, why: str) -> Outcome:
+    refused = Outcome("denied", f"{why}; refused rather than forwarded unrecorded", outcome.decision)
+    row.decision, row.reason, row.status = refused.outcome, refused.reason, 503
+    return refused

@@ -18,6 +18,7 @@ from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 
+from trustfence.agent.cli.agents import agents_app
 from trustfence.agent.cli.analytics import export, sql
 from trustfence.agent.cli.approvals import approvals_app
 from trustfence.agent.cli.brakes import gateway_app, killswitch_app
@@ -46,6 +47,7 @@ app.add_typer(vault_app, name="vault")
 app.add_typer(audit_app, name="audit")
 app.add_typer(dashboard_app, name="dashboard")
 app.add_typer(mcp_app, name="mcp")
+app.add_typer(agents_app, name="agents")
 
 
 def version() -> str:
