@@ -450,7 +450,8 @@ class Daemon:
         self.state.environments = {n: g.environment for n, g in cfg.gateways.items() if g.environment}
         ap = cfg.approvals
         self.state.approval_timeout, self.state.approvals.per_gateway = ap.timeout, ap.per_gateway
-        self.state.approvals.on_open = (Notifier(ap.notify_url, cfg.resolve, self.paths.upstream_bundle)
+        self.state.approvals.on_open = (Notifier(ap.notify_url, cfg.resolve, self.paths.upstream_bundle,
+                                                 buttons=bool(ap.slack_signing_secret))
                                         if ap.notify_url else None)
 
     def known_gateways(self) -> set[str]:

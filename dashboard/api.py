@@ -214,6 +214,37 @@ async def set_role(request: Request, p: User, name: str, body: Role, x_csrf_toke
     return _svc(request).set_role(p, name, body.role)
 
 
+class SlackUser(BaseModel):
+    slack_user_id: str = Field(max_length=40, description="the Slack member id (U012AB3CD); empty removes it")
+
+
+@router.post("/users/{name}/slack")
+async def set_slack(request: Request, p: User, name: str, body: SlackUser, x_csrf_token: Csrf = None) -> dict[str, Any]:
+    """Map a user to the Slack member whose approval-button clicks answer as that user (admin)."""
+    p.check_csrf(x_csrf_token)
+    return _svc(request).set_slack(p, name, body.slack_user_id)
+
+
+@router.delete("/users/{name}")
+async def remove_user(request: Request, p: User, name: str, x_csrf_token: Csrf = None) -> dict[str, Any]:
+    """Delete a user and the user's API tokens (owner); the last owner stays."""
+    p.check_csrf(x_csrf_token)
+    return _svc(request).remove_user(p, name)
+
+
+@router.get("/tokens")
+async def tokens(request: Request, p: User) -> dict[str, Any]:
+    """API tokens without their secret (owner: all; others: their own)."""
+    return {"tokens": _svc(request).tokens(p)}
+
+
+@router.delete("/tokens/{token_id}")
+async def revoke_token(request: Request, p: User, token_id: str, x_csrf_token: Csrf = None) -> dict[str, Any]:
+    """Revoke an API token (one's own; an owner: anyone's)."""
+    p.check_csrf(x_csrf_token)
+    return _svc(request).revoke_token(p, token_id)
+
+
 @router.post("/tokens")
 async def new_token(request: Request, p: User, body: NewToken, x_csrf_token: Csrf = None) -> dict[str, Any]:
     """An API token acting as the caller; shown once, stored hashed."""

@@ -62,7 +62,7 @@ def required(request: Request) -> Principal:
 
 
 def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
-    from trustfence.dashboard import api, pages
+    from trustfence.dashboard import api, pages, slack
 
     app = FastAPI(title="TrustFence dashboard", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = Service(d, accounts)
@@ -71,11 +71,15 @@ def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.state.templates.env.filters["when"] = when
     app.state.hosts = hosts
+    app.state.slack_replays = slack.Replays()
 
     @app.middleware("http")
     async def host_and_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
         host = request.headers.get("host", "")
-        if host.lower() not in hosts:
+        # Slack's callback arrives through whatever tunnel or proxy the operator points at this port, under that
+        # name. The allow-list guards ambient credentials (cookies) against DNS rebinding; this route takes
+        # none, only Slack's signature, so it is served under any Host.
+        if host.lower() not in hosts and request.url.path != slack.PATH:
             app.state.service.refused("wrong Host header", {"host": host[:200], "path": request.url.path[:200]})
             return PlainTextResponse(f"TrustFence dashboard: Host {host!r} is not served here; open "
                                      f"http://{min(hosts)}/ (a foreign Host means DNS rebinding)", 421)
@@ -104,6 +108,7 @@ def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(api.router)
+    app.include_router(slack.router)
     app.include_router(pages.router)
     return app
 

@@ -165,9 +165,40 @@ async def audit(request: Request, p: User) -> Response:
 
 
 @router.get("/users")
-async def users(request: Request, p: User) -> Response:
-    p.need("owner", "the user list")
-    return render(request, "users.html", {"users": _svc(request).users(), "roles": ROLES})
+async def users(request: Request, p: User, new_token: str = "") -> Response:
+    p.need("admin", "the user list")
+    svc = _svc(request)
+    return render(request, "users.html", {"users": svc.users(), "roles": ROLES, "tokens": svc.tokens(p),
+                                          "is_owner": p.user.role == "owner", "new_token": new_token})
+
+
+@router.post("/users/{name}/slack")
+async def set_slack(request: Request, p: User, name: str, csrf: Text,
+                    slack_user_id: Annotated[str, Form(max_length=40)] = "") -> Response:
+    p.check_csrf(csrf)
+    _svc(request).set_slack(p, name, slack_user_id)
+    return RedirectResponse("/users", 303)
+
+
+@router.post("/users/{name}/delete")
+async def remove_user(request: Request, p: User, name: str, csrf: Text) -> Response:
+    p.check_csrf(csrf)
+    _svc(request).remove_user(p, name)
+    return RedirectResponse("/users", 303)
+
+
+@router.post("/tokens")
+async def new_token(request: Request, p: User, csrf: Text, label: Annotated[str, Form(max_length=80)] = "") -> Response:
+    p.check_csrf(csrf)
+    p.need("admin", "the users page")  # where tokens are shown; lower roles make theirs with the API
+    return await users(request, p, _svc(request).new_token(p, label))
+
+
+@router.post("/tokens/{token_id}/revoke")
+async def revoke_token(request: Request, p: User, token_id: str, csrf: Text) -> Response:
+    p.check_csrf(csrf)
+    _svc(request).revoke_token(p, token_id)
+    return RedirectResponse("/users", 303)
 
 
 @router.post("/users/{name}/role")

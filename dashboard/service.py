@@ -133,7 +133,48 @@ class Service:
         return done
 
     def users(self) -> list[dict[str, Any]]:
-        return [{"name": u.name, "role": u.role, "created": u.created} for u in self.accounts.users.values()]
+        return [{"name": u.name, "role": u.role, "created": u.created, "slack_user_id": u.slack_user_id}
+                for u in self.accounts.users.values()]
+
+    def set_slack(self, p: Principal, name: str, slack_user_id: str) -> dict[str, Any]:
+        """Map a dashboard user to the Slack member whose button clicks answer as that user (admin)."""
+        p.need("admin", "mapping a Slack user")
+        try:
+            was = self.accounts.set_slack(name, slack_user_id)
+        except AccountError as e:
+            raise Refused(400, str(e)) from None
+        now = self.accounts.users[name].slack_user_id
+        self.d.audit.append(p.who, "dashboard Slack user mapped", {"user": name, "slack_user_id": was},
+                            {"user": name, "slack_user_id": now})
+        return {"name": name, "slack_user_id": now, "was": was}
+
+    def remove_user(self, p: Principal, name: str) -> dict[str, Any]:
+        """Delete a user and the user's API tokens (owner); open sessions of that user end at their next request."""
+        p.need("owner", "deleting users")
+        try:
+            user = self.accounts.remove(name)
+        except AccountError as e:
+            raise Refused(400, str(e)) from None
+        self.d.audit.append(p.who, "dashboard user deleted", {"user": user.name, "role": user.role}, None)
+        return {"name": user.name, "deleted": True}
+
+    def tokens(self, p: Principal) -> list[dict[str, Any]]:
+        """API tokens (never the token itself): owners see all, others their own."""
+        every = self.accounts.token_list()
+        return every if p.user.role == "owner" else [t for t in every if t["user"] == p.user.name]
+
+    def revoke_token(self, p: Principal, token_id: str) -> dict[str, Any]:
+        """Revoke an API token: one's own, or anyone's for an owner."""
+        mine = {t["id"] for t in self.tokens(p)}
+        if token_id not in mine:
+            raise Refused(404, f"no API token {token_id[:40]!r} of yours")
+        try:
+            gone = self.accounts.revoke_token(token_id)
+        except AccountError as e:
+            raise Refused(404, str(e)) from None
+        self.d.audit.append(p.who, "dashboard API token revoked", {"user": gone["user"], "label": gone["label"],
+                                                                   "id": token_id}, None)
+        return {"id": token_id, "revoked": True}
 
     async def add_user(self, p: Principal, name: str, password: str, role: str) -> dict[str, Any]:
         p.need("owner", "adding users")
