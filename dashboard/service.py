@@ -34,10 +34,14 @@ FILTERS = ("gateway", "decision", "action", "connector", "since", "until", "sear
 """The traffic filters, named as ``tf logs`` names them."""
 
 
-def _by_day(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per-day counts as a table: one row per day, one column per decision seen."""
+def _by_day(rows: list[dict[str, Any]], first: datetime | None = None, days: int = 7) -> dict[str, Any]:
+    """Per-day counts as a table: one row per day (every day from ``first``, quiet ones too, so the chart's
+    axis is the whole week), one column per decision seen."""
     decisions = sorted({r["decision"] for r in rows})
     table: dict[str, dict[str, int]] = {}
+    if first is not None:
+        for n in range(days):
+            table[(first + timedelta(days=n)).date().isoformat()] = {}
     for r in rows:
         table.setdefault(str(r["day"]), {})[r["decision"]] = int(r["n"])
     return {"decisions": decisions, "rows": [{"day": d, **c} for d, c in table.items()]}
@@ -72,7 +76,7 @@ class Service:
         for a in agents:
             a["seen_ago"] = int((now - a["last_seen"]).total_seconds()) if a["last_seen"] else None
         return {"decisions": _rows(breakdown), "top_denied": _rows(denied), "sandboxes": status["sandboxes"],
-                "days": _by_day(days), "agents": _rows(agents),
+                "days": _by_day(days, week), "agents": _rows(agents),
                 "kill_switches": status["kill_switches"], "traffic_log": status["traffic_log"],
                 "policy_error": status["policy_error"]}
 
