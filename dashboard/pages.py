@@ -5,7 +5,7 @@ browser is sent back to the page (303), so a reload never repeats it."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request, Response
@@ -16,7 +16,18 @@ from trustfence.agent.config import LEVELS
 from trustfence.dashboard.accounts import ROLES, AccountError
 from trustfence.dashboard.app import render, required
 from trustfence.dashboard.guard import COOKIE, SESSION_TTL, LoginLimiter, Principal, Refused, Sessions
+from trustfence.dashboard.policies import (
+    DECISIONS as VERDICTS,
+    OPERATOR_NAMES,
+    SCOPES,
+    Draft,
+    Invalid,
+    PolicyBuilder,
+    Rejected,
+    numbered,
+)
 from trustfence.dashboard.service import FILTERS, Service
+from trustfence.policy import FIELDS
 
 __all__ = ["router"]
 
@@ -152,6 +163,54 @@ async def level(request: Request, p: User, gateway: str, csrf: Text, level: Text
     p.check_csrf(csrf)
     await _svc(request).level(p, gateway, level)
     return RedirectResponse("/gateways", 303)
+
+
+def _policy_page(request: Request, p: Principal, draft: Draft, status: int = 200, **ctx: Any) -> Response:
+    builder = PolicyBuilder(_svc(request).d)
+    return render(request, "policies.html", {
+        "policies": builder.listing(), "permissions": len(builder.d.state.policy.permissions), "draft": draft,
+        "rows": max(3, len(draft.rules) + 1), "operators": OPERATOR_NAMES, "decisions": VERDICTS, "fields": FIELDS,
+        "scopes": SCOPES, "can_write": p.user.role in ("admin", "owner"), **ctx}, status)
+
+
+@router.get("/policies")
+async def policies(request: Request, p: User) -> Response:
+    return _policy_page(request, p, Draft())
+
+
+@router.post("/policies")
+async def policy_form(request: Request, p: User) -> Response:
+    """Simulate (any role) or write (admin) the policy the form describes; a refused one shows its error and
+    the document with the line it names, and nothing is written."""
+    form = await request.form(max_fields=200)
+    p.check_csrf(str(form.get("csrf") or ""))
+    draft, builder = Draft.from_form(form), PolicyBuilder(_svc(request).d)
+    try:
+        document = builder.document(draft)
+    except Invalid as e:
+        return _policy_page(request, p, draft, 400, rejected=Rejected(str(e), 0, ""))
+    if form.get("do") == "save":
+        done = await builder.write(p, document, f"policy {draft.id} written")
+        if isinstance(done, Rejected):
+            return _policy_page(request, p, draft, 400, rejected=done, document=numbered(document, done.line))
+        return _policy_page(request, p, Draft(), written=f"policy {draft.id} ({done['policies']} policies, "
+                                                          f"{done['permissions']} permissions)")
+    sim = await builder.simulate(document)
+    if isinstance(sim, Rejected):
+        return _policy_page(request, p, draft, 400, rejected=sim, document=numbered(document, sim.line))
+    return _policy_page(request, p, draft, simulation=sim, document=numbered(document))
+
+
+@router.post("/policies/{policy_id}/delete")
+async def remove_policy(request: Request, p: User, policy_id: str, csrf: Text) -> Response:
+    p.check_csrf(csrf)
+    builder = PolicyBuilder(_svc(request).d)
+    if policy_id not in {x.id for x in builder.d.state.policy.policies}:
+        raise Refused(404, f"no policy {policy_id!r}")
+    done = await builder.write(p, builder.document(drop=policy_id), f"policy {policy_id} removed")
+    if isinstance(done, Rejected):
+        raise Refused(400, done.reason)
+    return RedirectResponse("/policies", 303)
 
 
 @router.get("/connectors")

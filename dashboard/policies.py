@@ -1,0 +1,162 @@
+"""The permissions and policies builder: a form (scope, rules with field / operator / value, decision, reason)
+turned into a ``[[policy]]`` table, checked and written by the same operations ``tf permissions import`` and
+``tf permissions simulate`` call.
+
+The form becomes TOML first (``tomli_w``), then the whole document (every permission, every other policy,
+the new one) goes to ``permissions.import``, which validates it whole before anything is written: a policy
+that does not validate is never written, and its error names the line of the document shown beside the form.
+"Simulate" sends the same document to ``permissions.simulate`` over the last seven days of traffic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import tomli_w
+
+from trustfence.agent.config import ConfigError, dump_permissions
+from trustfence.agent.ops import OpError
+from trustfence.agent.ops import analytics as analytics_ops
+from trustfence.agent.ops import policy as policy_ops
+from trustfence.dashboard.guard import Principal
+from trustfence.policy import OPERATORS, VERDICTS, PolicyError, dump_policies
+
+if TYPE_CHECKING:
+    from trustfence.agent.daemon import Daemon
+
+__all__ = ["DECISIONS", "DOCUMENT", "MAX_RULES", "OPERATOR_NAMES", "SCOPES", "Draft", "Invalid", "PolicyBuilder", "Rejected", "numbered"]
+
+DOCUMENT = "dashboard-policy.toml"
+"""The name the candidate document goes by in error messages and in the audit event."""
+MAX_RULES = 20
+SCOPES = ("gateways", "connectors", "actions", "environments")
+
+
+class Invalid(ValueError):
+    """The form itself cannot become a policy (a field left empty, a rule without an operator)."""
+
+
+@dataclass
+class Rejected:
+    """A document the operation refused: the reason and the 1-based line of ``document`` it names (0: none)."""
+
+    reason: str
+    line: int
+    document: str
+
+
+@dataclass
+class Draft:
+    """What the form says, as typed: scope lists are comma separated; a rule's value is JSON when it reads as
+    JSON (``10000``, ``true``, ``["a", "b"]``) and text otherwise."""
+
+    id: str = ""
+    decision: str = "deny"
+    reason: str = ""
+    combine: str = "all"  # all | any: how the rules join
+    scope: dict[str, str] = field(default_factory=dict)
+    rules: list[tuple[str, str, str]] = field(default_factory=list)  # (field, operator, value)
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, Any]) -> Draft:
+        def get(k: str) -> str:
+            return str(form.get(k) or "").strip()[:500]
+
+        rules = [(get(f"field_{i}"), get(f"operator_{i}"), get(f"value_{i}")) for i in range(MAX_RULES)]
+        return cls(get("id"), get("decision") or "deny", get("reason"), get("combine") or "all",
+                   {k: get(k) for k in SCOPES}, [r for r in rules if r[0] or r[2]])
+
+    def table(self) -> dict[str, Any]:
+        """The ``[[policy]]`` table (not yet validated beyond what a form can get wrong)."""
+        if not self.id:
+            raise Invalid("give the policy an id (letters, digits, - and _)")
+        t: dict[str, Any] = {"id": self.id}
+        for k in SCOPES:
+            items = [x.strip() for x in self.scope.get(k, "").split(",") if x.strip()]
+            if items:
+                t[k] = items
+        t["decision"] = self.decision
+        if self.reason:
+            t["reason"] = self.reason
+        rules = []
+        for n, (fld, op, value) in enumerate(self.rules, 1):
+            if not fld or not op:
+                raise Invalid(f"rule {n}: a rule needs a field and an operator")
+            rules.append({"field": fld, "operator": op, **({} if op.endswith("exists") else {"value": _value(value)})})
+        if self.combine not in ("all", "any"):
+            raise Invalid(f"rules join with all or any, got {self.combine!r}")
+        if len(rules) == 1:
+            t["when"] = rules[0]
+        elif rules:
+            t["when"] = {self.combine: rules}
+        return t
+
+
+def _value(text: str) -> Any:
+    try:
+        v = json.loads(text)
+    except ValueError:
+        return text
+    return v if isinstance(v, (int, float, bool, str, list)) else text
+
+
+def _line(e: Exception) -> int:
+    line = getattr(e, "line", None)
+    if isinstance(line, int):
+        return line
+    head = str(e).split(": ", 1)[0]  # "file:line" in an OpError's message
+    tail = head.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+class PolicyBuilder:
+    """Reads the running policies; builds, checks, simulates and writes a candidate document."""
+
+    def __init__(self, d: Daemon) -> None:
+        self.d = d
+
+    def listing(self) -> list[dict[str, Any]]:
+        return [{"id": p.id, "decision": p.decision, "reason": p.reason,
+                 "scope": {k: list(getattr(p, k)) for k in SCOPES if getattr(p, k)},
+                 "toml": dump_policies([p])} for p in self.d.state.policy.policies]
+
+    def document(self, draft: Draft | None = None, drop: str = "") -> str:
+        """Every permission and policy now running, without policy ``drop`` or the draft's id, then the draft."""
+        pol = self.d.state.policy
+        skip = {drop, draft.id if draft else ""} - {""}
+        kept = [p for p in pol.policies if p.id not in skip]
+        text = dump_permissions(pol.permissions)
+        if kept:
+            text += "\n" + dump_policies(kept)
+        if draft is not None:
+            text += "\n" + tomli_w.dumps({"policy": [draft.table()]})
+        return text
+
+    async def simulate(self, document: str, days: int = 7) -> Rejected | dict[str, Any]:
+        """What would change over the last ``days`` of traffic (the candidate is validated first)."""
+        try:
+            return await analytics_ops.permissions_simulate(self.d, {"document": document, "file": DOCUMENT,
+                                                                     "since": f"{days}d", "uid": 0})
+        except (OpError, ConfigError, PolicyError) as e:
+            return Rejected(str(e), _line(e), document)
+
+    async def write(self, p: Principal, document: str, what: str) -> Rejected | dict[str, Any]:
+        """Replace permissions and policies with ``document`` through ``permissions.import`` (admin)."""
+        p.need("admin", "changing policies")
+        try:
+            return await policy_ops.permissions_import(self.d, {"text": document, "name": DOCUMENT, "uid": 0,
+                                                                "by": f"{p.who}: {what}"})
+        except (OpError, ConfigError, PolicyError) as e:
+            return Rejected(str(e), _line(e), document)
+
+
+def numbered(document: str, bad: int = 0) -> Sequence[tuple[int, str, bool]]:
+    """(line number, text, is the line an error names) for showing a document beside its error."""
+    return [(n, text, n == bad) for n, text in enumerate(document.splitlines(), 1)]
+
+
+OPERATOR_NAMES: tuple[str, ...] = tuple(OPERATORS)
+DECISIONS: tuple[str, ...] = tuple(VERDICTS)
