@@ -98,10 +98,13 @@ Filters = Annotated[dict[str, str], Depends(_filters)]
 
 
 @router.get("/traffic")
-async def traffic(request: Request, p: User, f: Filters,
-                  limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, Any]:
-    """The traffic log, newest first, with the filters of ``tf logs``."""
-    return {"rows": await _svc(request).traffic(f, limit)}
+async def traffic(request: Request, p: User, f: Filters, limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+                  before_seq: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+    """The traffic log, newest first, with the filters of ``tf logs``. Page with ``before_seq``: the ``older``
+    of the previous answer (keyset paging; null when there is nothing older). A text search without
+    since/until looks through the newest 1,000,000 rows before the cursor (``window``: the seq it stopped at);
+    the next page continues before it."""
+    return await _svc(request).traffic_page(f, limit, before_seq)
 
 
 @router.get("/traffic.csv", response_class=PlainTextResponse)

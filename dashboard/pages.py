@@ -28,6 +28,7 @@ from trustfence.dashboard.policies import (
 )
 from trustfence.dashboard.service import FILTERS, Service
 from trustfence.policy import FIELDS
+from trustfence.store.queries import SEARCH_WINDOW
 
 __all__ = ["router"]
 
@@ -114,13 +115,19 @@ async def overview(request: Request, p: User) -> Response:
 @router.get("/traffic")
 async def traffic(request: Request, p: User) -> Response:
     f = {k: request.query_params.get(k, "")[:200] for k in FILTERS}
+    before = request.query_params.get("before_seq", "")
+    page: dict[str, Any] = {"rows": [], "older": None, "window": None}
     try:
-        rows, error = await _svc(request).traffic(f, 200), ""
+        if before and not before.isdigit():
+            raise Refused(400, f"before_seq must be a whole number, got {before[:40]!r}")
+        page, error = await _svc(request).traffic_page(f, 200, int(before) if before else None), ""
     except Refused as e:
-        rows, error = [], str(e)
+        error = str(e)
     query = urlencode({k: v for k, v in f.items() if v})
-    return render(request, "traffic.html", {"rows": rows, "f": f, "decisions": DECISIONS, "error": error,
-                                            "query": query},
+    older = urlencode({**{k: v for k, v in f.items() if v}, "before_seq": page["older"]}) if page["older"] else ""
+    return render(request, "traffic.html", {"rows": page["rows"], "f": f, "decisions": DECISIONS, "error": error,
+                                            "query": query, "older": older, "window": page["window"],
+                                            "paged": bool(before), "search_window": SEARCH_WINDOW},
                   400 if error else 200)
 
 

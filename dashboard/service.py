@@ -22,6 +22,7 @@ from trustfence.agent.ops import connectors as connector_ops
 from trustfence.agent.ops import status as status_ops
 from trustfence.dashboard.accounts import AccountError, Accounts
 from trustfence.dashboard.guard import Principal, Refused
+from trustfence.store.queries import SEARCH_WINDOW
 
 if TYPE_CHECKING:
     from trustfence.agent.daemon import Daemon
@@ -81,12 +82,29 @@ class Service:
                 "policy_error": status["policy_error"]}
 
     async def traffic(self, filters: dict[str, str], limit: int = 100) -> list[dict[str, Any]]:
-        req = {k: v for k, v in filters.items() if k in FILTERS and v}
+        return list((await self.traffic_page(filters, limit))["rows"])
+
+    async def traffic_page(self, filters: dict[str, str], limit: int = 100,
+                           before_seq: int | None = None) -> dict[str, Any]:
+        """One page of the log, newest first, older than ``before_seq`` (keyset paging: the cost does not grow
+        with the depth). ``older``: the ``before_seq`` of the next page (None: no more). A text search without
+        a time range looks through the ``SEARCH_WINDOW`` rows before the cursor (``window``: where it started),
+        so it costs the same on any size of log; the next page moves on to the window before."""
+        req: dict[str, Any] = {k: v for k, v in filters.items() if k in FILTERS and v}
+        top = before_seq if before_seq is not None else await self.last_seq() + 1
+        windowed = bool(req.get("search")) and not req.get("since") and not req.get("until")
+        low = max(0, top - 1 - SEARCH_WINDOW) if windowed else 0
         try:
-            rows = (await status_ops.logs(self.d, {**req, "limit": limit}))["rows"]
+            rows = (await status_ops.logs(self.d, {**req, "limit": limit, "before_seq": top,
+                                                   "after_seq": low}))["rows"]
         except OpError as e:
             raise Refused(400, str(e)) from None
-        return list(reversed(rows))  # newest first on a page
+        rows.reverse()  # newest first on a page
+        if len(rows) == limit:
+            older: int | None = int(rows[-1]["seq"])
+        else:
+            older = low + 1 if windowed and low > 0 else None
+        return {"rows": rows, "older": older, "window": low if windowed else None}
 
     async def newer(self, filters: dict[str, str], after_seq: int) -> list[dict[str, Any]]:
         """Rows after ``after_seq`` under the filters, oldest first (the live tail); at most 1000 at a time."""

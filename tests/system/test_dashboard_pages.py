@@ -182,3 +182,38 @@ def test_the_overview_chart_is_drawn_offline_from_the_vendored_library(host: Hos
     assert all(u.startswith(host.dashboard) for u in fetched), fetched  # nothing from a CDN
     assert any(u.endswith("/static/vendor/chartjs/chart.umd.min.js") for u in fetched)
     shot(page, tmp_path, "overview-chart")
+
+
+def test_the_traffic_log_pages_back_by_seq_without_gaps_or_repeats(host: Host, browser: Any, accounts: None,
+                                                                   tmp_path: Path) -> None:
+    r = host.run("sh", "-c", f'curl -sS "{PULLS}?page=[1-230]" > /dev/null; '
+                 'curl -sS -o /dev/null https://api.github.com/repos/acme/needle')  # curl's own URL globbing
+    assert r.returncode == 0, r.stderr
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(host.logs(2000)) < 231:
+        time.sleep(0.5)
+    total = sorted(int(x["seq"]) for x in host.logs(2000))
+    page = sign_in(browser, host, "vera")
+    page.goto(host.dashboard + "/traffic")
+    first = [int(x) for x in page.locator("#traffic tr[data-seq]").evaluate_all("rs => rs.map(r => r.dataset.seq)")]
+    assert len(first) == 200 and first == sorted(first, reverse=True) and first[0] == total[-1]
+    page.click("#older")
+    second = [int(x) for x in page.locator("#traffic tr[data-seq]").evaluate_all("rs => rs.map(r => r.dataset.seq)")]
+    shot(page, tmp_path, "traffic-older")
+    assert sorted(first + second) == total and page.locator("#older").count() == 0
+    # the same through the API, 100 at a time
+    api = page.request
+    seen: list[int] = []
+    before: int | None = None
+    for _ in range(10):
+        got = api.get(host.dashboard + "/api/traffic", params={"limit": 100, **({"before_seq": before} if before
+                                                                                 else {})}).json()
+        seen += [int(x["seq"]) for x in got["rows"]]
+        if (before := got["older"]) is None:
+            break
+    assert sorted(seen) == total and len(set(seen)) == len(seen)
+    # a text search says which window it looked through
+    page.goto(host.dashboard + "/traffic?search=NEEDLE")
+    assert "Text search looks through 1,000,000" in page.inner_text("#search-window")
+    hits = page.locator("#traffic tr[data-seq]").all_inner_texts()
+    assert len(hits) == 1 and "/repos/acme/needle" in hits[0]
