@@ -27,6 +27,7 @@ def config_summary(cfg: Config) -> dict[str, Any]:
                        "actions": [asdict(a) for a in rl.actions]},
         "approvals": {"timeout": ap.timeout, "per_gateway": ap.per_gateway, "notify_url_set": bool(ap.notify_url),
                       "slack_buttons": bool(ap.slack_signing_secret)},
+        "dashboard": {"org_name": cfg.dashboard.org_name},
         "filesystem": {"writable": [str(p) for p in cfg.fs.writable or ()],
                        "hidden": [str(p) for p in cfg.fs.hidden or ()]},
     }

@@ -179,11 +179,14 @@ class ApprovalsConfig:
 @dataclass(frozen=True, slots=True)
 class DashboardConfig:
     """``[dashboard]``: the web dashboard the daemon serves. ``enabled``: serve it (true). ``listen``:
-    ``ADDRESS:PORT``, a loopback address only (it speaks plain http), ``"127.0.0.1:3000"`` by default."""
+    ``ADDRESS:PORT``, a loopback address only (it speaks plain http), ``"127.0.0.1:3000"`` by default.
+    ``org_name``: the organisation's name, shown in every page's header and title (none by default); e.g.
+    ``"Acme payments"``."""
 
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 3000
+    org_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -618,9 +621,12 @@ def _parse_dashboard(data: Mapping[str, Any], text: str, path: Path) -> Dashboar
     try:
         if not isinstance(db, dict):
             raise ValueError("must be a table")
-        unknown = sorted(set(db) - {"enabled", "listen"})
+        unknown = sorted(set(db) - {"enabled", "listen", "org_name"})
         if unknown:
-            raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: enabled, listen")
+            raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: enabled, listen, org_name")
+        org = db.get("org_name", "")
+        if not isinstance(org, str) or len(org) > 80 or any(ord(ch) < 32 for ch in org):
+            raise ValueError("org_name must be text of at most 80 characters on one line")
         enabled = db.get("enabled", True)
         if not isinstance(enabled, bool):
             raise ValueError(f"enabled must be true or false, got {enabled!r}")
@@ -630,7 +636,7 @@ def _parse_dashboard(data: Mapping[str, Any], text: str, path: Path) -> Dashboar
             raise ValueError(f"listen must be ADDRESS:PORT, got {listen!r}")
         if not ipaddress.ip_address(host.strip("[]")).is_loopback:
             raise ValueError(f"listen must be a loopback address (the dashboard speaks plain http), got {listen!r}")
-        return DashboardConfig(enabled, host.strip("[]"), int(port))
+        return DashboardConfig(enabled, host.strip("[]"), int(port), org.strip())
     except ValueError as e:
         raise ConfigError(path, _line_of(text, r"\[dashboard\]"), f"[dashboard] {e}") from None
 
@@ -672,7 +678,8 @@ def dump_config(cfg: Config) -> str:
     if cfg.dashboard != DashboardConfig():
         h = cfg.dashboard.host
         data["dashboard"] = {"enabled": cfg.dashboard.enabled,
-                             "listen": f"[{h}]:{cfg.dashboard.port}" if ":" in h else f"{h}:{cfg.dashboard.port}"}
+                             "listen": f"[{h}]:{cfg.dashboard.port}" if ":" in h else f"{h}:{cfg.dashboard.port}",
+                             **({"org_name": cfg.dashboard.org_name} if cfg.dashboard.org_name else {})}
     if cfg.gateways:
         data["gateways"] = {n: {**({"level": g.level} if g.level else {}),
                                 **({"environment": g.environment} if g.environment else {}),

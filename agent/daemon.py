@@ -477,7 +477,9 @@ class Daemon:
             self.audit.append(who, what, before, after)
         cfgmod.atomic_write(self.paths.config, text)
         self.config = replace(self.config, connectors=cfg.connectors, level=cfg.level, gateways=cfg.gateways, fs=cfg.fs,
-                              rate_limit=cfg.rate_limit, approvals=cfg.approvals)
+                              rate_limit=cfg.rate_limit, approvals=cfg.approvals,
+                              # only the name: a new listen address takes a restart
+                              dashboard=replace(self.config.dashboard, org_name=cfg.dashboard.org_name))
         self._apply_brakes(self.config)
         self.state.connectors, self.state.open_ports = connectors, self.config.open_ports()
         self.state.allow_lists, self._lists_stamp = lists, allowlists.stamp(self.config)

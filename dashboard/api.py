@@ -188,6 +188,23 @@ async def connectors(request: Request, p: User) -> dict[str, Any]:
     return await _svc(request).connectors()
 
 
+class Credential(BaseModel):
+    token: str = Field(description="the credential; sealed in the vault, never returned")
+    gateways: list[str] = Field(default_factory=list, description="gateways that may use it (empty: all)")
+    header: str = Field("", max_length=100, description="generic/webhook connectors: the header it goes in")
+    prefix: str = Field("", max_length=100, description="generic/webhook connectors: text before it")
+
+
+@router.post("/connectors/{connector}/credential")
+async def seal_credential(request: Request, p: User, connector: str, body: Credential,
+                          x_csrf_token: Csrf = None) -> dict[str, Any]:
+    """Seal a credential for a configured connector (admin), as ``tf connector add NAME --token-stdin``;
+    the answer carries its fingerprint, never the credential."""
+    p.check_csrf(x_csrf_token)
+    return await _svc(request).seal_credential(p, connector, body.token, ",".join(body.gateways), body.header,
+                                               body.prefix)
+
+
 @router.get("/audit")
 async def audit(request: Request, p: User, limit: Annotated[int, Query(ge=1, le=10_000)] = 200) -> dict[str, Any]:
     return await _svc(request).audit(limit)

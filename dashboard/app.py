@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -62,7 +63,7 @@ def required(request: Request) -> Principal:
 
 
 def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
-    from trustfence.dashboard import api, pages, slack
+    from trustfence.dashboard import api, pages, settings, slack
 
     app = FastAPI(title="TrustFence dashboard", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = Service(d, accounts)
@@ -102,12 +103,21 @@ def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
             return JSONResponse({"error": str(e)}, e.status)
         return render(request, "error.html", {"error": str(e)}, e.status)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, e: RequestValidationError) -> Response:
+        # FastAPI's default answer repeats each bad input; a credential typed into a form must never come back
+        detail = [{"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in e.errors()]
+        return JSONResponse({"error": "invalid request: " + "; ".join(
+            f"{'.'.join(str(x) for x in d['loc'])}: {d['msg']}" for d in detail), "detail": detail}, 422)
+
     @app.exception_handler(NeedLogin)
     async def need_login(request: Request, e: NeedLogin) -> Response:
         return RedirectResponse("/login", 303)
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(api.router)
+    app.include_router(settings.api)
+    app.include_router(settings.router)
     app.include_router(slack.router)
     app.include_router(pages.router)
     return app
@@ -121,5 +131,6 @@ def when(epoch: float | None) -> str:
 def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
     templates: Jinja2Templates = request.app.state.templates
     p = principal(request)
-    base = {"me": p.user if p else None, "csrf": p.csrf if p else ""}
+    org = request.app.state.service.d.config.dashboard.org_name
+    base = {"me": p.user if p else None, "csrf": p.csrf if p else "", "org": org}
     return templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status)

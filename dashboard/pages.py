@@ -221,8 +221,18 @@ async def remove_policy(request: Request, p: User, policy_id: str, csrf: Text) -
 
 
 @router.get("/connectors")
-async def connectors(request: Request, p: User) -> Response:
-    return render(request, "connectors.html", {"c": await _svc(request).connectors()})
+async def connectors(request: Request, p: User, sealed: dict[str, Any] | None = None) -> Response:
+    return render(request, "connectors.html", {"c": await _svc(request).connectors(), "sealed": sealed,
+                                               "is_admin": p.user.role in ("admin", "owner")})
+
+
+@router.post("/connectors/credential")
+async def seal_credential(request: Request, p: User, csrf: Text, connector: Text, token: Text,
+                          gateways: Annotated[str, Form()] = "", header: Annotated[str, Form()] = "",
+                          prefix: Annotated[str, Form()] = "") -> Response:
+    p.check_csrf(csrf)
+    done = await _svc(request).seal_credential(p, connector, token, gateways, header, prefix)
+    return await connectors(request, p, done)
 
 
 @router.get("/audit")

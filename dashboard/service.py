@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from trustfence.agent.config import ConfigError
 from trustfence.agent.ops import OpError, jsonable
 from trustfence.agent.ops import approvals as approval_ops
 from trustfence.agent.ops import audit as audit_ops
@@ -22,7 +23,9 @@ from trustfence.agent.ops import connectors as connector_ops
 from trustfence.agent.ops import status as status_ops
 from trustfence.dashboard.accounts import AccountError, Accounts
 from trustfence.dashboard.guard import Principal, Refused
+from trustfence.policy import PolicyError
 from trustfence.store.queries import SEARCH_WINDOW
+from trustfence.vault import VaultError
 
 if TYPE_CHECKING:
     from trustfence.agent.daemon import Daemon
@@ -61,7 +64,7 @@ class Service:
     async def _op(self, handler: Any, req: dict[str, Any], p: Principal) -> dict[str, Any]:
         try:
             return dict(await handler(self.d, {**req, "uid": 0, "by": p.who}))
-        except OpError as e:
+        except (OpError, ConfigError, PolicyError, VaultError) as e:  # what the socket server answers with, too
             raise Refused(400, str(e)) from None
 
     # -- reads -----------------------------------------------------------------------------------------
@@ -135,6 +138,28 @@ class Service:
         return await connector_ops.connector_list(self.d, {})
 
     # -- changes ---------------------------------------------------------------------------------------
+    async def seal_credential(self, p: Principal, connector: str, token: str, gateways: str,
+                              header: str = "", prefix: str = "") -> dict[str, Any]:
+        """Seal a credential for a configured connector (admin) through ``connector.add``, the operation
+        ``tf connector add NAME --token-stdin`` calls, keeping the connector's settings as they are. The token
+        is never echoed, logged or audited: the answer and the audit event carry its fingerprint."""
+        p.need("admin", "adding a credential")
+        token = token.strip()
+        if not token or len(token) > 8192:
+            raise Refused(400, "give the credential (1 to 8192 characters)")
+        c = next((x for x in self.d.reread_config().connectors if x.name == connector), None)
+        if c is None:
+            raise Refused(404, f"unknown connector {connector[:64]!r}; add connectors with tf connector add")
+        req: dict[str, Any] = {
+            "name": c.name, "type": c.type, "domains": list(c.domains), "ports": list(c.ports), "urls": list(c.urls),
+            "base_path": c.base_path, "env": list(c.env), "allow_list": c.allow_list,
+            "host_service": c.host_service, "sandbox_port": c.sandbox_port or None, "token": token,
+            "gateways": [g.strip() for g in gateways.split(",") if g.strip()]}
+        if header.strip() or prefix.strip():  # generic and webhook connectors: where the credential goes
+            req |= {"header": header.strip() or None, "prefix": prefix if prefix.strip() else None}
+        done = await self._op(connector_ops.connector_add, req, p)
+        return {"connector": done["connector"], "fingerprint": done.get("fingerprint", "")}
+
     async def answer(self, p: Principal, approval: str, approve: bool, always: bool, note: str) -> dict[str, Any]:
         p.need("admin" if always else "member", "approve always" if always else "answering an approval")
         return await self._op(approval_ops.approvals_answer,

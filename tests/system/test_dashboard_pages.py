@@ -8,6 +8,7 @@ tmp dir."""
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.system.conftest import BOT_PRS, Host, running_host
+from tests.system.conftest import BOT_PRS, GITHUB_ONLY, Host, running_host
 from tests.system.test_dashboard import ARGS, CHROMIUM, _browser_or_skip, shot
 
 pytestmark = pytest.mark.system
@@ -38,7 +39,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[Host]:
-    with running_host(permissions=BOT_PRS) as h:
+    # the paging test sends a few hundred requests in a few seconds: above the default per-minute budget
+    with running_host(permissions=BOT_PRS, connectors=GITHUB_ONLY + "[rate_limit]\nper_minute = 100000\n") as h:
         yield h
 
 
@@ -217,3 +219,101 @@ def test_the_traffic_log_pages_back_by_seq_without_gaps_or_repeats(host: Host, b
     assert "Text search looks through 1,000,000" in page.inner_text("#search-window")
     hits = page.locator("#traffic tr[data-seq]").all_inner_texts()
     assert len(hits) == 1 and "/repos/acme/needle" in hits[0]
+
+
+def test_an_admin_seals_a_credential_from_the_connectors_page_and_it_is_never_shown(
+        host: Host, browser: Any, accounts: None, tmp_path: Path) -> None:
+    token = "ghp_dashcanary" + secrets.token_hex(12)
+    page = sign_in(browser, host, "ada")
+    page.goto(host.dashboard + "/connectors")
+    page.select_option("#credential select[name=connector]", "github")
+    page.fill("#credential input[name=token]", token)
+    page.click("#seal")
+    sealed = page.inner_text("#sealed")
+    listed = json.loads(host.tf("connector", "list", "--json").stdout)
+    fingerprint = next(c["credential"] for c in listed if c["name"] == "github")
+    assert fingerprint and fingerprint in sealed and token not in page.content()
+    shot(page, tmp_path, "connectors-sealed")
+    before = len(host.outside.received())
+    r = host.run("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", PULLS)
+    assert r.stdout == "200", r.stdout + r.stderr
+    got = host.outside.received()[before:]
+    assert [g["headers"].get("authorization") for g in got] == [f"Bearer {token}"]  # injected upstream
+    sealed_events = [e for e in audit(host) if "credential" in e["what"] and fingerprint in e["what"]]
+    assert sealed_events and "dashboard user ada (admin)" in sealed_events[-1]["who"]
+    for f in ("audit.jsonl", "daemon.log", "config.toml"):
+        assert token not in (host.home / f).read_text(errors="replace"), f
+    # a viewer may not, and an unknown connector is refused
+    viewer = sign_in(browser, host, "vera")
+    csrf = viewer.request.get(host.dashboard + "/api/me").json()["csrf"]
+    r = viewer.request.post(host.dashboard + "/api/connectors/github/credential", data={"token": "x" * 20},
+                            headers={"X-CSRF-Token": csrf})
+    assert r.status == 403
+    csrf = page.request.get(host.dashboard + "/api/me").json()["csrf"]
+    r = page.request.post(host.dashboard + "/api/connectors/nope/credential", data={"token": "x" * 20},
+                          headers={"X-CSRF-Token": csrf})
+    assert r.status == 404 and "x" * 20 not in r.text()
+    r = page.request.post(host.dashboard + "/api/connectors/github/credential", data={"token": 12345678},
+                          headers={"X-CSRF-Token": csrf})
+    assert r.status == 422 and "12345678" not in r.text()  # a bad body is not repeated back
+
+
+def test_the_owner_changes_settings_and_secrets_are_write_only(host: Host, browser: Any, accounts: None,
+                                                                tmp_path: Path) -> None:
+    secret = "s1gn1ngs3cr3t" + secrets.token_hex(10)
+    page = sign_in(browser, host, "olive")
+    page.goto(host.dashboard + "/settings")
+    assert page.inner_text("#secret-state") == "not set"
+    page.fill("input[name=org_name]", "Acme payments")
+    page.fill("input[name=slack_signing_secret]", secret)
+    page.fill("input[name=timeout]", "120")
+    page.click("#save-settings")
+    assert "Saved" in page.inner_text("#saved")
+    assert page.inner_text("#secret-state") == "set" and "Acme payments" in page.inner_text("#org")
+    assert secret not in page.content()
+    shot(page, tmp_path, "settings")
+    config = (host.home / "config.toml").read_text()
+    assert f'slack_signing_secret = "{secret}"' in config and "timeout = 120" in config
+    assert 'org_name = "Acme payments"' in config
+    changed = [e for e in audit(host) if e["what"] == "settings changed"]
+    assert changed and "dashboard user olive (owner)" in changed[-1]["who"]
+    assert changed[-1]["after"]["approvals"]["slack_buttons"] is True and secret not in json.dumps(changed[-1])
+    # a bad value: shown, nothing saved
+    page.fill("input[name=per_gateway]", "0")
+    page.click("#save-settings")
+    assert "Not saved" in page.inner_text(".error") and "per_gateway" in page.inner_text(".error")
+    assert (host.home / "config.toml").read_text() == config
+    # an empty secret field keeps the secret; the box removes it
+    page.fill("input[name=per_gateway]", "50")
+    page.check("input[name=clear_slack_signing_secret]")
+    page.click("#save-settings")
+    assert page.inner_text("#secret-state") == "not set"
+    assert "slack_signing_secret" not in (host.home / "config.toml").read_text()
+    # admins do not reach it
+    admin = sign_in(browser, host, "ada")
+    assert admin.request.get(host.dashboard + "/api/settings").status == 403
+    assert admin.goto(host.dashboard + "/settings").status == 403  # type: ignore[union-attr]
+
+
+def test_deleting_a_user_and_revoking_a_token_take_effect_at_once(host: Host, accounts: None) -> None:
+    owner = httpx.Client(base_url=host.dashboard, timeout=30)
+    assert owner.post("/login", data={"name": "olive", "password": PASSWORD}).status_code == 303
+    owner.headers["X-CSRF-Token"] = owner.get("/api/me").json()["csrf"]
+    assert owner.post("/api/users", json={"name": "temp", "password": PASSWORD, "role": "member"}).status_code == 200
+    temp = httpx.Client(base_url=host.dashboard, timeout=30)
+    assert temp.post("/login", data={"name": "temp", "password": PASSWORD}).status_code == 303
+    temp.headers["X-CSRF-Token"] = temp.get("/api/me").json()["csrf"]
+    token = temp.post("/api/tokens", json={"label": "ci"}).json()["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(host.dashboard + "/api/me", headers=bearer).status_code == 200
+    (mine,) = temp.get("/api/tokens").json()["tokens"]
+    assert token not in json.dumps(mine)
+    assert temp.request("DELETE", f"/api/tokens/{mine['id']}").status_code == 200
+    assert httpx.get(host.dashboard + "/api/me", headers=bearer).status_code == 401
+    token = temp.post("/api/tokens", json={"label": "ci2"}).json()["token"]
+    assert owner.request("DELETE", "/api/users/temp").status_code == 200
+    assert temp.get("/api/me").status_code == 401  # the open session ends with the user
+    assert httpx.get(host.dashboard + "/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert owner.request("DELETE", "/api/users/olive").status_code == 400  # the last owner stays
+    whats = [e["what"] for e in audit(host)]
+    assert "dashboard API token revoked" in whats and "dashboard user deleted" in whats
