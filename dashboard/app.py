@@ -89,7 +89,13 @@ def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
             # a form another site's page posts here: refused before it reaches sign-in or any change
             app.state.service.refused("foreign Origin", {"origin": origin[:200], "path": request.url.path[:200]})
             return PlainTextResponse(f"TrustFence dashboard: a change from {origin!r} is refused", 403)
-        response = await call_next(request)
+        if request.url.path.startswith("/api/") and principal(request) is None:
+            # every API route needs a session or token: refused before its body is even parsed, so a caller
+            # without one learns nothing about what a route would accept
+            response: Response = JSONResponse({"error": "sign in first, or send Authorization: Bearer <API token>"},
+                                              401)
+        else:
+            response = await call_next(request)
         for k, v in HEADERS.items():
             response.headers.setdefault(k, v)
         return response
@@ -105,6 +111,12 @@ def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError) -> Response:
+        # FastAPI parses the body before the sign-in dependency runs: a caller without a session or token
+        # hears only that (never how its request was malformed, nor that the route exists as it guessed)
+        if principal(request) is None and request.url.path not in ("/login", "/setup"):
+            if request.url.path.startswith("/api/"):
+                return JSONResponse({"error": "sign in first, or send Authorization: Bearer <API token>"}, 401)
+            return RedirectResponse("/login", 303)
         # FastAPI's default answer repeats each bad input; a credential typed into a form must never come back
         detail = [{"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in e.errors()]
         return JSONResponse({"error": "invalid request: " + "; ".join(
