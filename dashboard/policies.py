@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import tomli_w
-
 from trustfence.agent.config import ConfigError, dump_permissions
 from trustfence.agent.ops import OpError
 from trustfence.agent.ops import analytics as analytics_ops

@@ -61,7 +61,9 @@ class Service:
         self.accounts = accounts
         self._refusals: dict[str, float] = {}
 
-    async def _op(self, handler: Any, req: dict[str, Any], p: Principal) -> dict[str, Any]:
+    async def run_op(self, handler: Any, req: dict[str, Any], p: Principal) -> dict[str, Any]:
+        """Call a daemon operation as the daemon (uid 0) on behalf of ``p`` (named in ``by``, hence in the
+        audit event); the caller has checked the role. The operation's refusals become 400s with its reason."""
         try:
             return dict(await handler(self.d, {**req, "uid": 0, "by": p.who}))
         except (OpError, ConfigError, PolicyError, VaultError) as e:  # what the socket server answers with, too
@@ -157,12 +159,12 @@ class Service:
             "gateways": [g.strip() for g in gateways.split(",") if g.strip()]}
         if header.strip() or prefix.strip():  # generic and webhook connectors: where the credential goes
             req |= {"header": header.strip() or None, "prefix": prefix if prefix.strip() else None}
-        done = await self._op(connector_ops.connector_add, req, p)
+        done = await self.run_op(connector_ops.connector_add, req, p)
         return {"connector": done["connector"], "fingerprint": done.get("fingerprint", "")}
 
     async def answer(self, p: Principal, approval: str, approve: bool, always: bool, note: str) -> dict[str, Any]:
         p.need("admin" if always else "member", "approve always" if always else "answering an approval")
-        return await self._op(approval_ops.approvals_answer,
+        return await self.run_op(approval_ops.approvals_answer,
                               {"id": approval, "approve": approve, "always": always, "note": note}, p)
 
     async def kill_switch(self, p: Principal, active: bool, scope: str, reason: str) -> dict[str, Any]:
@@ -170,11 +172,11 @@ class Service:
         if not reason.strip():
             raise Refused(400, "a reason is required: it is shown to every refused request and kept with the switch")
         handler = brake_ops.killswitch_activate if active else brake_ops.killswitch_deactivate
-        return await self._op(handler, {"scope": scope or "all", "reason": reason}, p)
+        return await self.run_op(handler, {"scope": scope or "all", "reason": reason}, p)
 
     async def level(self, p: Principal, gateway: str, level: str) -> dict[str, Any]:
         p.need("admin", "setting a gateway's level")
-        done = await self._op(brake_ops.gateway_level, {"name": gateway, "level": level}, p)
+        done = await self.run_op(brake_ops.gateway_level, {"name": gateway, "level": level}, p)
         self.d.audit.append(p.who, "gateway level set", {"gateway": gateway, "level": done["was"]},
                             {"gateway": gateway, "level": level})
         return done

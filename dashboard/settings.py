@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Header, Request, Response
 from pydantic import BaseModel, Field
-
 from trustfence.agent.ops import settings as settings_ops
 from trustfence.dashboard.app import render, required
 from trustfence.dashboard.guard import Principal, Refused
@@ -36,7 +35,7 @@ def _whole(value: str, what: str) -> int:
 
 async def _update(request: Request, p: Principal, change: dict[str, Any]) -> dict[str, Any]:
     p.need("owner", "changing settings")
-    return await _svc(request)._op(settings_ops.settings_update, change, p)
+    return await _svc(request).run_op(settings_ops.settings_update, change, p)
 
 
 @router.get("/settings")

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -60,7 +59,7 @@ def test_no_server_error_and_nothing_without_credentials(host: Host, token: str,
             anonymous = case.call(base_url=host.dashboard, timeout=30)
             assert anonymous.status_code == 401, (case.method, case.formatted_path, anonymous.text[:300])
             case.call_and_validate(base_url=host.dashboard, timeout=30, headers=bearer, checks=[not_a_server_error])
-            calls.append(operation.label)
+            calls.append(case.operation.label)
 
         try:
             run()

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import tomli_w
-
 from trustfence.dashboard.policies import Draft, Invalid, numbered
 from trustfence.policy import parse_policies
 
