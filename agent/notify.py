@@ -21,7 +21,7 @@ from typing import Any
 
 from trustfence.proxy.holds import Approval
 
-__all__ = ["APPROVE", "DENY", "Notifier", "message"]
+__all__ = ["APPROVE", "DENY", "Notifier", "message", "post"]
 
 APPROVE = "tf_approve"
 DENY = "tf_deny"
@@ -60,19 +60,24 @@ class Notifier:
         threading.Thread(target=self._post, args=(message(a, self.buttons), a.id), daemon=True).start()
 
     def _post(self, msg: dict[str, Any], approval_id: str) -> None:
-        u = urlsplit(self.url)
-        host, port = u.hostname or "", u.port or 443
-        addr, mapped = self.resolve.get(host, (host, None))
-        body = json.dumps(msg).encode()
-        head = (f"POST {u.path or '/'}{'?' + u.query if u.query else ''} HTTP/1.1\r\nHost: {u.netloc}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
-        try:
-            ctx = ssl.create_default_context(cafile=str(self.ca) if self.ca.exists() else None)
-            with socket.create_connection((addr, mapped or port), timeout=5) as raw, \
-                    ctx.wrap_socket(raw, server_hostname=host) as s:
-                s.sendall(head.encode() + body)
-                status = s.recv(64).split(b" ", 2)[1:2]
-            if status != [b"200"]:
-                log.error("approval %s: the notification webhook answered %s", approval_id, status)
-        except (OSError, ssl.SSLError, IndexError) as e:
-            log.error("approval %s: could not notify %s: %s", approval_id, host, e)
+        post(self.url, msg, self.resolve, self.ca, f"approval {approval_id}")
+
+
+def post(url: str, msg: dict[str, Any], resolve: Mapping[str, tuple[str, int | None]], ca: Path, what: str) -> None:
+    """POST ``msg`` as JSON to the https ``url`` (blocking, 5 s timeout); a failure is logged, never raised."""
+    u = urlsplit(url)
+    host, port = u.hostname or "", u.port or 443
+    addr, mapped = resolve.get(host, (host, None))
+    body = json.dumps(msg).encode()
+    head = (f"POST {u.path or '/'}{'?' + u.query if u.query else ''} HTTP/1.1\r\nHost: {u.netloc}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    try:
+        ctx = ssl.create_default_context(cafile=str(ca) if ca.exists() else None)
+        with socket.create_connection((addr, mapped or port), timeout=5) as raw, \
+                ctx.wrap_socket(raw, server_hostname=host) as s:
+            s.sendall(head.encode() + body)
+            status = s.recv(64).split(b" ", 2)[1:2]
+        if status != [b"200"]:
+            log.error("%s: %s answered %s", what, host, status)
+    except (OSError, ssl.SSLError, IndexError) as e:
+        log.error("%s: could not post to %s: %s", what, host, e)

@@ -6,7 +6,8 @@ alone (``X-Slack-Signature`` over ``v0:<timestamp>:<body>`` with the app's signi
 official ``slack_sdk`` verifier), within five minutes of ``X-Slack-Request-Timestamp``, and each signature
 is accepted once (a captured callback sent again is refused). The clicking Slack user must be mapped to a
 dashboard user (``slack_user_id``) of member role or higher; the answer then goes through the same approval
-operation as ``tf approvals`` and the dashboard, and the audit event names both.
+operation as ``tf approvals`` and the dashboard, and the audit event names both; the message in Slack is then
+replaced by the outcome through the callback's ``response_url`` (Slack's host only).
 
 Refusals of unsigned or badly signed requests are logged and audited once a minute per kind (anyone who can
 reach the port can send them); refusals of signed requests (an unmapped or too-low user, an approval already
@@ -17,19 +18,20 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from slack_sdk.signature import SignatureVerifier
-from trustfence.agent.notify import APPROVE, DENY
+from trustfence.agent.notify import APPROVE, DENY, post
 from trustfence.agent.ops import OpError
 from trustfence.agent.ops import approvals as approval_ops
 from trustfence.dashboard.accounts import at_least
 from trustfence.dashboard.service import Service
 
-__all__ = ["MAX_BODY", "PATH", "WINDOW", "Replays", "router"]
+__all__ = ["MAX_BODY", "PATH", "RESPONSE_HOST", "WINDOW", "Replays", "router"]
 
 log = logging.getLogger("trustfence.dashboard")
 
@@ -38,6 +40,8 @@ WINDOW = 300
 """Seconds between Slack's timestamp and now within which a callback is accepted (Slack's own rule)."""
 MAX_BODY = 64 * 1024
 """Bytes of callback body read at most; an interaction payload is a few kilobytes."""
+RESPONSE_HOST = "hooks.slack.com"
+"""The only host a callback's ``response_url`` may name (Slack's)."""
 
 router = APIRouter(include_in_schema=False)
 
@@ -87,8 +91,8 @@ def _verify(secret: str, body: bytes, ts: str, sig: str, replays: Replays) -> No
         raise _No(401, "replayed request", "this signed request was already received", False)
 
 
-def _action(body: bytes) -> tuple[str, str, bool]:
-    """(Slack user id, approval id, approve?) from a signed block_actions payload."""
+def _action(body: bytes) -> tuple[str, str, bool, str]:
+    """(Slack user id, approval id, approve?, response_url) from a signed block_actions payload."""
     try:
         payload = json.loads(parse_qs(body.decode(), max_num_fields=10)["payload"][0])
         user, act = str(payload["user"]["id"]), payload["actions"][0]
@@ -98,7 +102,18 @@ def _action(body: bytes) -> tuple[str, str, bool]:
                   "with user.id and actions[0].action_id/value", True) from None
     if payload.get("type") != "block_actions" or clicked not in (APPROVE, DENY):
         raise _No(400, "unknown action", f"only the {APPROVE} / {DENY} buttons are answered here", True, user)
-    return user, approval, clicked == APPROVE
+    return user, approval, clicked == APPROVE, str(payload.get("response_url") or "")
+
+
+def _follow_up(svc: Service, response_url: str, text: str, what: str) -> None:
+    """Replace the Slack message's buttons with the outcome, through the ``response_url`` Slack gave (only
+    ever Slack's own host: the daemon posts nowhere else on a callback's word)."""
+    u = urlsplit(response_url)
+    if u.scheme != "https" or u.hostname != RESPONSE_HOST or u.port not in (None, 443):
+        return
+    d = svc.d
+    threading.Thread(target=post, args=(response_url, {"replace_original": True, "text": text},
+                                        d.config.resolve, d.paths.upstream_bundle, what), daemon=True).start()
 
 
 @router.post(PATH)
@@ -113,7 +128,7 @@ async def interactions(request: Request) -> Response:
         body = await _body(request)
         _verify(secret, body, request.headers.get("x-slack-request-timestamp", ""),
                 request.headers.get("x-slack-signature", ""), replays)
-        slack_user, approval, approve = _action(body)
+        slack_user, approval, approve, response_url = _action(body)
         who = f"Slack user {slack_user}"
         user = svc.accounts.by_slack(slack_user)
         if user is None:
@@ -136,5 +151,7 @@ async def interactions(request: Request) -> Response:
         else:
             svc.refused(f"slack {e.kind}", detail, "Slack")
         return JSONResponse({"error": str(e)}, e.status)
-    return JSONResponse({"text": f"Approval {done['id']} {done['state']} by {user.name}"})
+    text = f"TrustFence: approval {done['id']} ({done['action']}) {done['state']} by {user.name} in Slack"
+    _follow_up(svc, response_url, text, f"approval {done['id']}")
+    return JSONResponse({"text": text})
 

@@ -52,10 +52,13 @@ def owner(host: Host) -> httpx.Client:
     return c
 
 
-def callback(user: str, approval: str, action: str = "tf_approve") -> bytes:
+RESPONSE = "https://hooks.slack.com/actions/T0/1/x"
+
+
+def callback(user: str, approval: str, action: str = "tf_approve", response_url: str = RESPONSE) -> bytes:
     payload = {"type": "block_actions", "user": {"id": user, "username": user.lower()},
                "actions": [{"action_id": action, "value": approval, "type": "button"}],
-               "response_url": "https://hooks.slack.com/actions/T0/1/x"}
+               "response_url": response_url}
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 
@@ -129,6 +132,11 @@ def test_a_signed_click_by_a_mapped_member_approves_and_a_replay_is_refused(host
     assert state(host, held["id"]) == "approved"
     answered = [e for e in audit(host) if e["what"] == f"approval {held['id']} approved"]
     assert answered and "Slack user U0MIA as dashboard user mia (member)" in answered[0]["who"]
+    deadline = time.monotonic() + 20  # the message in Slack is replaced by the outcome
+    while time.monotonic() < deadline and not [r for r in host.outside.received() if r["path"] == "/actions/T0/1/x"]:
+        time.sleep(0.2)
+    (update,) = [json.loads(r["body"]) for r in host.outside.received() if r["path"] == "/actions/T0/1/x"]
+    assert update["replace_original"] is True and f"{held['id']}" in update["text"] and "approved by mia" in update["text"]
 
     r = post(host, body, headers)  # the same signed request again
     assert r.status_code == 401 and "already received" in r.json()["error"]
@@ -156,12 +164,16 @@ def test_refused_callbacks_change_nothing_and_are_audited(host: Host, owner: htt
         assert state(host, held["id"]) == "pending"
         assert json.dumps({"sha": case}) not in merges(host)
     finally:  # a member's signed Deny ends the hold (and shows the Deny button works)
-        body = callback("U0MIA", held["id"], "tf_deny")
+        # its response_url names another host: the daemon posts nothing there
+        body = callback("U0MIA", held["id"], "tf_deny", f"https://api.github.com/actions/{case.replace(' ', '-')}")
         assert post(host, body, signed(body)).status_code == 200
         out, err = proc.communicate(timeout=60)
     assert out.endswith("status=403"), out + err
     assert state(host, held["id"]) == "denied"
     assert json.dumps({"sha": case}) not in merges(host)
+    time.sleep(1)
+    assert not [r for r in host.outside.received() if r["path"].startswith("/actions/")
+                and r["host"] == "api.github.com"]
 
 
 def test_without_a_signing_secret_there_are_no_buttons_and_no_route() -> None:
