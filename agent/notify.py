@@ -15,9 +15,8 @@ import ssl
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
-
 from typing import Any
+from urllib.parse import urlsplit
 
 from trustfence.proxy.holds import Approval
 

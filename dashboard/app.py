@@ -63,7 +63,7 @@ def required(request: Request) -> Principal:
 
 
 def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
-    from trustfence.dashboard import api, pages, settings, slack
+    from trustfence.dashboard import api, pages, policies, settings, slack
 
     app = FastAPI(title="TrustFence dashboard", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = Service(d, accounts)
@@ -129,6 +129,7 @@ def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(api.router)
     app.include_router(settings.api)
+    app.include_router(policies.api)
     app.include_router(settings.router)
     app.include_router(slack.router)
     app.include_router(pages.router)

@@ -13,20 +13,22 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import tomli_w
+from fastapi import APIRouter, Depends, Header, Request
+from pydantic import BaseModel, Field
 from trustfence.agent.config import ConfigError, dump_permissions
 from trustfence.agent.ops import OpError
 from trustfence.agent.ops import analytics as analytics_ops
 from trustfence.agent.ops import policy as policy_ops
-from trustfence.dashboard.guard import Principal
+from trustfence.dashboard.guard import Principal, Refused
 from trustfence.policy import OPERATORS, VERDICTS, PolicyError, dump_policies
 
 if TYPE_CHECKING:
     from trustfence.agent.daemon import Daemon
 
-__all__ = ["DECISIONS", "DOCUMENT", "MAX_RULES", "OPERATOR_NAMES", "SCOPES", "Draft", "Invalid", "PolicyBuilder", "Rejected", "numbered"]
+__all__ = ["DECISIONS", "DOCUMENT", "MAX_RULES", "OPERATOR_NAMES", "SCOPES", "Draft", "Invalid", "PolicyBody", "PolicyBuilder", "Rejected", "api", "numbered"]
 
 DOCUMENT = "dashboard-policy.toml"
 """The name the candidate document goes by in error messages and in the audit event."""
@@ -159,3 +161,93 @@ def numbered(document: str, bad: int = 0) -> Sequence[tuple[int, str, bool]]:
 
 OPERATOR_NAMES: tuple[str, ...] = tuple(OPERATORS)
 DECISIONS: tuple[str, ...] = tuple(VERDICTS)
+
+
+class RuleBody(BaseModel):
+    field: str = Field(max_length=200, description="action, host, path, method, ..., or params.<name>")
+    operator: str = Field(max_length=40, description="equals, in, contains, matches, gt, exists, ...")
+    value: Any = Field(None, description="a string, number, boolean or list (none for exists / not_exists)")
+
+
+class PolicyBody(BaseModel):
+    id: str = Field(max_length=64, description="unique name; rule id policy:<id>")
+    gateways: list[str] = Field(default_factory=list, max_length=100, description="empty: any")
+    connectors: list[str] = Field(default_factory=list, max_length=100, description="empty: any")
+    actions: list[str] = Field(default_factory=list, max_length=100, description="patterns; empty: any")
+    environments: list[str] = Field(default_factory=list, max_length=100, description="empty: any")
+    rules: list[RuleBody] = Field(default_factory=list, max_length=MAX_RULES)
+    combine: str = Field("all", description="all | any: how the rules join")
+    decision: str = Field("deny", description="allow | deny | require_approval")
+    reason: str = Field("", max_length=500)
+
+    def draft(self) -> Draft:
+        return Draft(self.id, self.decision, self.reason, self.combine,
+                     {k: ",".join(getattr(self, k)) for k in SCOPES},
+                     [(r.field, r.operator, json.dumps(r.value)) for r in self.rules])
+
+
+api = APIRouter(prefix="/api")
+
+
+def _builder(request: Request) -> PolicyBuilder:
+    return PolicyBuilder(request.app.state.service.d)
+
+
+def _user(request: Request) -> Principal:
+    from trustfence.dashboard.app import required
+
+    return required(request)
+
+
+def _candidate(request: Request, body: PolicyBody) -> str:
+    try:
+        return _builder(request).document(body.draft())
+    except Invalid as e:
+        raise Refused(400, str(e)) from None
+
+
+def _answer(done: Rejected | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(done, Rejected):
+        raise PolicyRefused(done)
+    return done
+
+
+class PolicyRefused(Refused):
+    """A candidate the operation refused: 400 with the reason (``Refused``'s handler answers it)."""
+
+    def __init__(self, r: Rejected) -> None:
+        super().__init__(400, f"not written: {r.reason}" + (f" (line {r.line} of the document)" if r.line else ""))
+
+
+@api.get("/policies")
+async def policies(request: Request, p: Annotated[Principal, Depends(_user)]) -> dict[str, Any]:
+    """The conditional policies now running, each with its TOML."""
+    return {"policies": _builder(request).listing()}
+
+
+@api.post("/policies/simulate")
+async def simulate_policy(request: Request, p: Annotated[Principal, Depends(_user)],
+                          body: PolicyBody) -> dict[str, Any]:
+    """What the running policies plus this one would change over the last 7 days of traffic (nothing written)."""
+    return _answer(await _builder(request).simulate(_candidate(request, body)))
+
+
+@api.post("/policies")
+async def write_policy(request: Request, p: Annotated[Principal, Depends(_user)], body: PolicyBody,
+                       x_csrf_token: Annotated[str | None, Header(alias="X-CSRF-Token")] = None) -> dict[str, Any]:
+    """Add or replace (same id) a policy (admin); validated whole with every permission and policy first."""
+    p.check_csrf(x_csrf_token)
+    p.need("admin", "changing policies")
+    return _answer(await _builder(request).write(p, _candidate(request, body), f"policy {body.id} written"))
+
+
+@api.delete("/policies/{policy_id}")
+async def delete_policy(request: Request, p: Annotated[Principal, Depends(_user)], policy_id: str,
+                        x_csrf_token: Annotated[str | None, Header(alias="X-CSRF-Token")] = None) -> dict[str, Any]:
+    """Remove a policy (admin)."""
+    p.check_csrf(x_csrf_token)
+    p.need("admin", "changing policies")
+    b = _builder(request)
+    if policy_id not in {x.id for x in b.d.state.policy.policies}:
+        raise Refused(404, f"no policy {policy_id[:64]!r}")
+    return _answer(await b.write(p, b.document(drop=policy_id), f"policy {policy_id} removed"))

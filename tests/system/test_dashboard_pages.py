@@ -317,3 +317,29 @@ def test_deleting_a_user_and_revoking_a_token_take_effect_at_once(host: Host, ac
     assert owner.request("DELETE", "/api/users/olive").status_code == 400  # the last owner stays
     whats = [e["what"] for e in audit(host)]
     assert "dashboard API token revoked" in whats and "dashboard user deleted" in whats
+
+
+def test_policies_through_the_json_api(host: Host, accounts: None) -> None:
+    def client(name: str) -> httpx.Client:
+        c = httpx.Client(base_url=host.dashboard, timeout=30)
+        assert c.post("/login", data={"name": name, "password": PASSWORD}).status_code == 303
+        c.headers["X-CSRF-Token"] = c.get("/api/me").json()["csrf"]
+        return c
+
+    admin, viewer = client("ada"), client("vera")
+    policy = {"id": "api-made", "actions": ["github.pr.*"], "decision": "deny", "reason": "from the API",
+              "rules": [{"field": "path", "operator": "contains", "value": "widgets"}]}
+    sim = viewer.post("/api/policies/simulate", json=policy)
+    assert sim.status_code == 200 and sim.json()["requests"] >= 1, sim.text
+    assert viewer.post("/api/policies", json=policy).status_code == 403
+    bad = {**policy, "rules": [{"field": "path", "operator": "matches", "value": "(["}]}
+    r = admin.post("/api/policies", json=bad)
+    assert r.status_code == 400 and "not written" in r.json()["error"] and "line" in r.json()["error"]
+    policies = host.home / "policies.toml"
+    assert not policies.exists() or "api-made" not in policies.read_text()
+    assert admin.post("/api/policies", json=policy).status_code == 200
+    assert 'id = "api-made"' in policies.read_text()
+    assert [p["id"] for p in viewer.get("/api/policies").json()["policies"]] == ["api-made"]
+    assert admin.delete("/api/policies/api-made").status_code == 200
+    assert "api-made" not in policies.read_text()
+    assert admin.delete("/api/policies/api-made").status_code == 404
