@@ -181,8 +181,13 @@ def _policy_page(request: Request, p: Principal, draft: Draft, status: int = 200
 
 
 @router.get("/policies")
-async def policies(request: Request, p: User) -> Response:
-    return _policy_page(request, p, Draft())
+async def policies(request: Request, p: User, edit: str = "") -> Response:
+    """The builder, empty or (``edit``) holding a running policy the form can show."""
+    draft = PolicyBuilder(_svc(request).d).draft_of(edit) if edit else Draft()
+    if draft is None:
+        raise Refused(404, f"no policy {edit[:64]!r} that the form can hold (nested conditions are edited in "
+                      "policies.toml)")
+    return _policy_page(request, p, draft)
 
 
 @router.post("/policies")

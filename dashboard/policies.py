@@ -23,7 +23,7 @@ from trustfence.agent.ops import OpError
 from trustfence.agent.ops import analytics as analytics_ops
 from trustfence.agent.ops import policy as policy_ops
 from trustfence.dashboard.guard import Principal, Refused
-from trustfence.policy import OPERATORS, VERDICTS, PolicyError, dump_policies
+from trustfence.policy import OPERATORS, VERDICTS, AllOf, AnyOf, Policy, PolicyError, Rule, dump_policies
 
 if TYPE_CHECKING:
     from trustfence.agent.daemon import Daemon
@@ -60,6 +60,8 @@ class Draft:
     combine: str = "all"  # all | any: how the rules join
     scope: dict[str, str] = field(default_factory=dict)
     rules: list[tuple[str, str, str]] = field(default_factory=list)  # (field, operator, value)
+    approval_timeout: str = ""  # require_approval: seconds to wait ("": the default)
+    approver_role: str = ""  # require_approval: the Unix group whose members may answer ("": root only)
 
     @classmethod
     def from_form(cls, form: Mapping[str, Any]) -> Draft:
@@ -68,7 +70,29 @@ class Draft:
 
         rules = [(get(f"field_{i}"), get(f"operator_{i}"), get(f"value_{i}")) for i in range(MAX_RULES)]
         return cls(get("id"), get("decision") or "deny", get("reason"), get("combine") or "all",
-                   {k: get(k) for k in SCOPES}, [r for r in rules if r[0] or r[2]])
+                   {k: get(k) for k in SCOPES}, [r for r in rules if r[0] or r[2]], get("approval_timeout"),
+                   get("approver_role"))
+
+    @classmethod
+    def from_policy(cls, p: Policy) -> Draft | None:
+        """A running policy as the form shows it, to edit; None when the form cannot hold it (nested
+        conditions, ``not``, ``grants``, a risk score): such a policy is edited in policies.toml."""
+        w = p.when
+        if isinstance(w, Rule):
+            rules, combine = [w], "all"
+        elif isinstance(w, (AllOf, AnyOf)) and all(isinstance(c, Rule) for c in w.conditions):
+            rules, combine = [c for c in w.conditions if isinstance(c, Rule)], "all" if isinstance(w, AllOf) else "any"
+        elif w is None:
+            rules, combine = [], "all"
+        else:
+            return None
+        if p.grants or p.risk_score is not None or len(rules) > MAX_RULES:
+            return None
+        a = p.approval
+        return cls(p.id, p.decision, p.reason, combine, {k: ", ".join(getattr(p, k)) for k in SCOPES},
+                   [(r.field, r.operator, "" if r.value is None else json.dumps(
+                       list(r.value) if isinstance(r.value, tuple) else r.value)) for r in rules],
+                   str(a.timeout) if a else "", a.approver_role if a else "")
 
     def table(self) -> dict[str, Any]:
         """The ``[[policy]]`` table (not yet validated beyond what a form can get wrong)."""
@@ -89,6 +113,12 @@ class Draft:
             rules.append({"field": fld, "operator": op, **({} if op.endswith("exists") else {"value": _value(value)})})
         if self.combine not in ("all", "any"):
             raise Invalid(f"rules join with all or any, got {self.combine!r}")
+        if self.approval_timeout or self.approver_role:
+            if self.decision != "require_approval":
+                raise Invalid("approval timeout and approver role go with the decision require_approval")
+            timeout = _value(self.approval_timeout) if self.approval_timeout else None
+            t["approval"] = {**({"timeout": timeout} if timeout is not None else {}),
+                             **({"approver_role": self.approver_role} if self.approver_role else {})}
         if len(rules) == 1:
             t["when"] = rules[0]
         elif rules:
@@ -122,7 +152,12 @@ class PolicyBuilder:
     def listing(self) -> list[dict[str, Any]]:
         return [{"id": p.id, "decision": p.decision, "reason": p.reason,
                  "scope": {k: list(getattr(p, k)) for k in SCOPES if getattr(p, k)},
-                 "toml": dump_policies([p])} for p in self.d.state.policy.policies]
+                 "toml": dump_policies([p]), "editable": Draft.from_policy(p) is not None}
+                for p in self.d.state.policy.policies]
+
+    def draft_of(self, policy_id: str) -> Draft | None:
+        p = next((x for x in self.d.state.policy.policies if x.id == policy_id), None)
+        return Draft.from_policy(p) if p is not None else None
 
     def document(self, draft: Draft | None = None, drop: str = "") -> str:
         """Every permission and policy now running, without policy ``drop`` or the draft's id, then the draft."""
@@ -179,11 +214,14 @@ class PolicyBody(BaseModel):
     combine: str = Field("all", description="all | any: how the rules join")
     decision: str = Field("deny", description="allow | deny | require_approval")
     reason: str = Field("", max_length=500)
+    approval_timeout: int | None = Field(None, description="require_approval: seconds to wait for a human")
+    approver_role: str = Field("", max_length=64, description="require_approval: the Unix group that answers")
 
     def draft(self) -> Draft:
         return Draft(self.id, self.decision, self.reason, self.combine,
                      {k: ",".join(getattr(self, k)) for k in SCOPES},
-                     [(r.field, r.operator, json.dumps(r.value)) for r in self.rules])
+                     [(r.field, r.operator, json.dumps(r.value)) for r in self.rules],
+                     "" if self.approval_timeout is None else str(self.approval_timeout), self.approver_role)
 
 
 api = APIRouter(prefix="/api")

@@ -143,6 +143,17 @@ def test_a_policy_built_in_the_page_is_simulated_written_and_enforced(host: Host
     imported = [e for e in audit(host) if e["what"] == "permissions import from dashboard-policy.toml"]
     assert imported and "dashboard user ada (admin)" in imported[-1]["who"]
 
+    # Edited in the form: the running policy comes back into it, and saving replaces it (same id).
+    page.goto(host.dashboard + "/policies")
+    page.locator("tr[data-policy='no-widget-prs'] .edit-policy").click()
+    assert page.input_value("input[name=id]") == "no-widget-prs"
+    assert page.input_value("input[name=value_0]") == '"widgets"'
+    page.fill("input[name=reason]", "widgets stay frozen")
+    page.click("#save")
+    assert "no-widget-prs" in page.inner_text("#written")
+    text = policies.read_text()
+    assert text.count('id = "no-widget-prs"') == 1 and "widgets stay frozen" in text
+
     # A viewer sees no write button, and a hand-made post is refused and writes nothing.
     viewer = sign_in(browser, host, "vera")
     viewer.goto(host.dashboard + "/policies")

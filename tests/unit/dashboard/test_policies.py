@@ -42,3 +42,26 @@ def test_a_form_that_cannot_be_a_policy_says_why(form: dict[str, str], message: 
 
 def test_the_error_line_is_marked() -> None:
     assert numbered("a\nb\nc", 2) == [(1, "a", False), (2, "b", True), (3, "c", False)]
+
+
+def test_a_running_policy_comes_back_into_the_form_as_it_was() -> None:
+    form = {"id": "held", "connectors": "stripe", "decision": "require_approval", "reason": "a human",
+            "combine": "any", "field_0": "params.amount", "operator_0": "gt", "value_0": "10000",
+            "field_1": "params.currency", "operator_1": "in", "value_1": '["usd", "eur"]',
+            "approval_timeout": "600", "approver_role": "finance"}
+    (p,) = parse_policies(tomli_w.dumps({"policy": [Draft.from_form(form).table()]}), Path("x.toml"))
+    again = Draft.from_policy(p)
+    assert again is not None and again.table() == Draft.from_form(form).table()
+    assert again.approver_role == "finance" and again.approval_timeout == "600"
+
+
+def test_a_nested_policy_is_left_to_the_file() -> None:
+    text = ('[[policy]]\nid = "n"\ndecision = "deny"\n[policy.when]\n'
+            'not = { field = "host", operator = "equals", value = "a" }\n')
+    (p,) = parse_policies(text, Path("x.toml"))
+    assert Draft.from_policy(p) is None
+
+
+def test_approval_settings_go_with_require_approval_only() -> None:
+    with pytest.raises(Invalid, match="require_approval"):
+        Draft.from_form({"id": "x", "decision": "deny", "approver_role": "finance"}).table()
