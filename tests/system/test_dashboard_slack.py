@@ -140,6 +140,10 @@ def test_a_signed_click_by_a_mapped_member_approves_and_a_replay_is_refused(host
 
     r = post(host, body, headers)  # the same signed request again
     assert r.status_code == 401 and "already received" in r.json()["error"]
+    # through a tunnel, under its public name: served (not the 421 of a foreign Host), and still refused
+    r = post(host, body, {**headers, "Host": "approvals.example.com"})
+    assert r.status_code == 401 and "already received" in r.json()["error"]
+    assert httpx.get(host.dashboard + "/api/me", headers={"Host": "approvals.example.com"}).status_code == 421
     assert any(e["what"] == "dashboard refused: slack replayed request" for e in audit(host))
 
 
