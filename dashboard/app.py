@@ -26,7 +26,7 @@ from trustfence.dashboard.service import Service
 if TYPE_CHECKING:
     from trustfence.agent.daemon import Daemon
 
-__all__ = ["NeedLogin", "create_app", "principal", "required"]
+__all__ = ["NeedLogin", "create_app", "dashboard_api", "principal", "required"]
 
 HERE = Path(__file__).parent
 HEADERS = {
@@ -62,8 +62,14 @@ def required(request: Request) -> Principal:
     return p
 
 
+def dashboard_api(path: str) -> bool:
+    """Whether ``path`` is the dashboard's JSON API (a session or token): ``/api/v1`` is the agents' API, with
+    its own keys."""
+    return path.startswith("/api/") and not (path == "/api/v1" or path.startswith("/api/v1/"))
+
+
 def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
-    from trustfence.dashboard import api, pages, policies, settings, slack
+    from trustfence.dashboard import api, pages, policies, settings, slack, v1
 
     app = FastAPI(title="TrustFence dashboard", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = Service(d, accounts)
@@ -89,7 +95,7 @@ def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
             # a form another site's page posts here: refused before it reaches sign-in or any change
             app.state.service.refused("foreign Origin", {"origin": origin[:200], "path": request.url.path[:200]})
             return PlainTextResponse(f"TrustFence dashboard: a change from {origin!r} is refused", 403)
-        if request.url.path.startswith("/api/") and principal(request) is None:
+        if dashboard_api(request.url.path) and principal(request) is None:
             # every API route needs a session or token: refused before its body is even parsed, so a caller
             # without one learns nothing about what a route would accept
             response: Response = JSONResponse({"error": "sign in first, or send Authorization: Bearer <API token>"},
@@ -113,8 +119,9 @@ def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
     async def invalid(request: Request, e: RequestValidationError) -> Response:
         # FastAPI parses the body before the sign-in dependency runs: a caller without a session or token
         # hears only that (never how its request was malformed, nor that the route exists as it guessed)
-        if principal(request) is None and request.url.path not in ("/login", "/setup"):
-            if request.url.path.startswith("/api/"):
+        path = request.url.path
+        if principal(request) is None and path not in ("/login", "/setup") and not path.startswith("/api/v1/"):
+            if dashboard_api(path):
                 return JSONResponse({"error": "sign in first, or send Authorization: Bearer <API token>"}, 401)
             return RedirectResponse("/login", 303)
         # FastAPI's default answer repeats each bad input; a credential typed into a form must never come back
@@ -127,6 +134,7 @@ def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
         return RedirectResponse("/login", 303)
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(v1.router)  # before api: its own authentication (agent keys), never a session
     app.include_router(api.router)
     app.include_router(settings.api)
     app.include_router(policies.api)

@@ -42,7 +42,9 @@ def token(host: Host) -> str:
 def operations(host: Host, token: str) -> list[Any]:
     doc = httpx.get(host.dashboard + "/api/openapi.json", headers={"Authorization": f"Bearer {token}"}).json()
     assert len(doc["paths"]) >= 15
-    return [r.ok() for r in schemathesis.openapi.from_dict(doc).exclude(path=STREAM).get_all_operations()]
+    # /api/v1 is the agents' API (agent keys, advisory mode), tested on its own
+    schema = schemathesis.openapi.from_dict(doc).exclude(path=STREAM).exclude(path_regex="^/api/v1")
+    return [r.ok() for r in schema.get_all_operations()]
 
 
 # Each operation gets its own Hypothesis run, valid and invalid inputs alike (schemathesis' own pytest plugin
