@@ -463,7 +463,8 @@ class Daemon:
         self.state.environments = {n: g.environment for n, g in cfg.gateways.items() if g.environment}
         ap = cfg.approvals
         self.state.approval_timeout, self.state.approvals.per_gateway = ap.timeout, ap.per_gateway
-        self.state.approvals.on_open = (Notifier(ap.notify_url, cfg.resolve, self.paths.upstream_bundle)
+        self.state.approvals.on_open = (Notifier(ap.notify_url, cfg.resolve, self.paths.upstream_bundle,
+                                                 buttons=bool(ap.slack_signing_secret))
                                         if ap.notify_url else None)
 
     def known_gateways(self) -> set[str]:
@@ -489,7 +490,9 @@ class Daemon:
             self.audit.append(who, what, before, after)
         cfgmod.atomic_write(self.paths.config, text)
         self.config = replace(self.config, connectors=cfg.connectors, level=cfg.level, gateways=cfg.gateways, fs=cfg.fs,
-                              rate_limit=cfg.rate_limit, approvals=cfg.approvals)
+                              rate_limit=cfg.rate_limit, approvals=cfg.approvals,
+                              # only the name: a new listen address takes a restart
+                              dashboard=replace(self.config.dashboard, org_name=cfg.dashboard.org_name))
         self._apply_brakes(self.config)
         self.state.connectors, self.state.open_ports = connectors, self.config.open_ports()
         self.state.allow_lists, self._lists_stamp = lists, allowlists.stamp(self.config)
