@@ -5,7 +5,8 @@
   const box = document.getElementById("live");
   if (!table || !box) return;
   let source = null;
-  const cols = ["ts", "gateway", "decision", "method", "host", "path", "action", "status", "reason"];
+  const cols = ["ts", "gateway", "decision", "method", "host", "path", "action", "risk", "status", "reason", "policies",
+                "approval_id"];
   box.addEventListener("change", function () {
     if (source) { source.close(); source = null; }
     if (!box.checked) return;
@@ -16,7 +17,8 @@
       tr.className = row.decision + " live";
       for (const c of cols) {
         const td = document.createElement("td");
-        td.textContent = row[c] === null || row[c] === undefined ? "" : String(row[c]);  // text, never HTML
+        const v = row[c];
+        td.textContent = v === null || v === undefined ? "" : Array.isArray(v) ? v.join(", ") : String(v);  // text, never HTML
         tr.appendChild(td);
       }
       table.tBodies[0].insertBefore(tr, table.tBodies[0].rows[1] || null);

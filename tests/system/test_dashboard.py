@@ -112,6 +112,13 @@ def test_an_owner_runs_the_day_from_the_browser(host: Host, browser: Any, tmp_pa
     r = host.tf("audit", "--json")
     answered = [json.loads(x) for x in r.stdout.splitlines() if f"approval {held['id']} approved" in x]
     assert answered and "dashboard user olive (owner)" in answered[0]["who"]
+    deadline = time.monotonic() + 10  # its row names the approval it was held under
+    while time.monotonic() < deadline:
+        page.goto(host.dashboard + "/traffic?decision=allowed")
+        if held["id"] in page.inner_text("#traffic"):
+            break
+        time.sleep(0.5)
+    assert held["id"] in page.inner_text("#traffic")
 
     # A denied request shows in the traffic page and the overview.
     r = host.run("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "https://api.github.com/repos/acme/widgets")
