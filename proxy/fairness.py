@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from mitmproxy import connection, http, tls
+from mitmproxy.proxy import server_hooks
 from mitmproxy.addons.proxyserver import Proxyserver
 
 from trustfence.proxy.bursts import Bursts
@@ -49,6 +50,7 @@ class _Conn:
     dialled: int  # the port it dialled (the listener's, or the original destination's)
     gateway: Gateway | None
     waiting_since: float = field(default_factory=time.time)  # no request in progress since then
+    quiet_since: float = field(default_factory=time.time)  # activity after this is the client's bytes
     first_byte: float | None = None  # when bytes of the next request (or handshake) were first seen
     inflight: set[str] = field(default_factory=set)  # requests whose headers are in and that have not ended
     upgraded: bool = False  # a WebSocket: no more requests, left to tcp_timeout
@@ -128,6 +130,11 @@ class Fairness:
     def error(self, flow: http.HTTPFlow) -> None:
         self._ended(flow)
 
+    def server_disconnected(self, data: server_hooks.ServerConnectionHookData) -> None:
+        """An upstream closing its kept-alive connection is activity on this client's handler, not the client's."""
+        if (conn := self._conns.get(data.client.id)) is not None and conn.first_byte is None:
+            conn.quiet_since = time.time()
+
     def websocket_start(self, flow: http.HTTPFlow) -> None:
         if (conn := self._conns.get(flow.client_conn.id)) is not None:
             conn.upgraded = True
@@ -135,7 +142,8 @@ class Fairness:
     def _progress(self, cid: str) -> None:
         """A CONNECT answered or a handshake done: the wait for the next request starts now."""
         if (conn := self._conns.get(cid)) is not None and not conn.inflight:
-            conn.waiting_since, conn.first_byte = time.time(), None
+            conn.waiting_since = conn.quiet_since = time.time()
+            conn.first_byte = None
 
     def _ended(self, flow: http.HTTPFlow) -> None:
         conn = self._conns.get(flow.client_conn.id)
@@ -143,7 +151,8 @@ class Fairness:
             return
         conn.inflight.discard(flow.id)
         if not conn.inflight:
-            conn.waiting_since, conn.first_byte = time.time(), None
+            conn.waiting_since = conn.quiet_since = time.time()
+            conn.first_byte = None
 
     # -- the sweep ---------------------------------------------------------------------------------------
     async def _sweep_forever(self) -> None:
@@ -167,9 +176,10 @@ class Fairness:
             io = handler.transports.get(handler.client)
             writer = io.writer if io is not None else None
             if isinstance(writer, asyncio.StreamWriter) and writer.transport.get_write_buffer_size():
-                conn.waiting_since, conn.first_byte = now, None  # still sending it the last response
+                conn.waiting_since = conn.quiet_since = now  # still sending it the last response
+                conn.first_byte = None
                 continue
-            if conn.first_byte is None and handler.timeout_watchdog.last_activity > conn.waiting_since + _QUIET:
+            if conn.first_byte is None and handler.timeout_watchdog.last_activity > conn.quiet_since + _QUIET:
                 conn.first_byte = now  # bytes came since the wait began: a request (or handshake) has started
             if conn.first_byte is not None and now - conn.first_byte >= limits.header_timeout:
                 kind, reason = "header", (f"connection cut: request headers not complete {limits.header_timeout:g} "
