@@ -70,6 +70,7 @@ def test_an_idle_connection_is_cut_after_idle_timeout(enforcer: RunningEnforcer)
     assert took is not None and 0.9 <= took <= 2.5, took
     rows = rows_saying(enforcer, "idle, no request for 1 s")
     assert [(r["decision"], r["status"], r["sandbox"]) for r in rows] == [("denied", 408, "test")]
+    assert len(enforcer.rows()) == 1  # the cut is one row, nothing else
 
 
 def test_headers_sent_a_byte_at_a_time_are_cut_after_header_timeout(enforcer: RunningEnforcer) -> None:
@@ -89,6 +90,8 @@ def test_headers_sent_a_byte_at_a_time_are_cut_after_header_timeout(enforcer: Ru
     assert time.monotonic() - t0 < 4.5
     rows = rows_saying(enforcer, "request headers not complete 1.5 s after their first byte")
     assert len(rows) == 1 and rows[0]["status"] == 408
+    time.sleep(0.5)
+    assert [r["reason"] for r in enforcer.rows()] == [rows[0]["reason"]]  # the cut is one row, nothing else
 
 
 def test_a_keep_alive_connection_serving_requests_is_not_cut(enforcer: RunningEnforcer, tmp_path: Path) -> None:
