@@ -10,7 +10,9 @@ bootstrap:
 demo: bootstrap
 	@$(PY) -m trustfence.demo
 
-test: bootstrap
+# The tests also need crewai, which cannot share the venv's pins: installed apart, into build/crewai.
+test:
+	@TF_CREWAI=1 ./scripts/bootstrap.sh
 	@$(VENV)/bin/pytest -q
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory bench-quick

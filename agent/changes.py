@@ -1,6 +1,7 @@
 """What a configuration change changed, as the audit log records it: the enforcement-relevant settings of
-the old and new configuration, and only the parts that differ. Secrets never enter it: a Slack webhook URL is
-recorded as set or not, a credential by whether one is required (its fingerprint is in the vault's status)."""
+the old and new configuration, and only the parts that differ. Secrets never enter it: a Slack webhook URL and
+signing secret are recorded as set or not, a credential by whether one is required (its fingerprint is in the
+vault's status)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ def config_summary(cfg: Config) -> dict[str, Any]:
         "gateways": {n: {"level": g.level, "environment": g.environment} for n, g in cfg.gateways.items()},
         "rate_limit": {"per_minute": rl.per_minute, "gateways": dict(rl.gateways),
                        "actions": [asdict(a) for a in rl.actions]},
-        "approvals": {"timeout": ap.timeout, "per_gateway": ap.per_gateway, "notify_url_set": bool(ap.notify_url)},
+        "approvals": {"timeout": ap.timeout, "per_gateway": ap.per_gateway, "notify_url_set": bool(ap.notify_url),
+                      "slack_buttons": bool(ap.slack_signing_secret)},
+        "dashboard": {"org_name": cfg.dashboard.org_name},
         "filesystem": {"writable": [str(p) for p in cfg.fs.writable or ()],
                        "hidden": [str(p) for p in cfg.fs.hidden or ()]},
     }

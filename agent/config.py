@@ -166,21 +166,29 @@ class ApprovalsConfig:
     wins. ``per_gateway``: requests one gateway may have waiting at once (50); the next gets 429.
     ``notify_url``: a Slack incoming-webhook URL told of every new approval, by the daemon itself (never
     through a sandbox); left out, nobody is notified. E.g. ``"https://hooks.slack.com/services/T0/B0/x"``.
+    ``slack_signing_secret``: the Slack app's signing secret; set, each Slack message carries Approve / Deny
+    buttons, and the dashboard's ``/slack/interactions`` answers the approval for a Slack user mapped to a
+    dashboard user of member role or higher, after checking Slack's request signature. Left out, no buttons
+    and that route answers 404. E.g. ``"8f742231b10e8888abcd99yyyzzz85a5"``.
     """
 
     timeout: int = 300
     per_gateway: int = 50
     notify_url: str = ""
+    slack_signing_secret: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class DashboardConfig:
     """``[dashboard]``: the web dashboard the daemon serves. ``enabled``: serve it (true). ``listen``:
-    ``ADDRESS:PORT``, a loopback address only (it speaks plain http), ``"127.0.0.1:3000"`` by default."""
+    ``ADDRESS:PORT``, a loopback address only (it speaks plain http), ``"127.0.0.1:3000"`` by default.
+    ``org_name``: the organisation's name, shown in every page's header and title (none by default); e.g.
+    ``"Acme payments"``."""
 
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 3000
+    org_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -616,13 +624,20 @@ def _parse_approvals(data: Mapping[str, Any], text: str, path: Path) -> Approval
     try:
         if not isinstance(ap, dict):
             raise ValueError("must be a table")
-        unknown = sorted(set(ap) - {"timeout", "per_gateway", "notify_url"})
+        known = ("timeout", "per_gateway", "notify_url", "slack_signing_secret")
+        unknown = sorted(set(ap) - set(known))
         if unknown:
-            raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: timeout, per_gateway, notify_url")
+            raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
         url = ap.get("notify_url", "")
         if not isinstance(url, str) or (url and not re.match(r"^https://[A-Za-z0-9.-]+(:\d+)?/\S*$", url)):
             raise ValueError(f"notify_url must be an https:// URL, got {url!r}")
-        return ApprovalsConfig(_int(ap, "timeout", 300, 1, 7 * 24 * 3600), _int(ap, "per_gateway", 50, 1, 10_000), url)
+        secret = ap.get("slack_signing_secret", "")
+        if not isinstance(secret, str) or (secret and not re.match(r"^[A-Za-z0-9]{16,128}$", secret)):
+            # never echoed: the message names the rule, not the value
+            raise ValueError("slack_signing_secret must be the Slack app's signing secret (16-128 letters and "
+                             "digits)")
+        return ApprovalsConfig(_int(ap, "timeout", 300, 1, 7 * 24 * 3600), _int(ap, "per_gateway", 50, 1, 10_000),
+                               url, secret)
     except ValueError as e:
         raise ConfigError(path, _line_of(text, r"\[approvals\]"), f"[approvals] {e}") from None
 
@@ -632,9 +647,12 @@ def _parse_dashboard(data: Mapping[str, Any], text: str, path: Path) -> Dashboar
     try:
         if not isinstance(db, dict):
             raise ValueError("must be a table")
-        unknown = sorted(set(db) - {"enabled", "listen"})
+        unknown = sorted(set(db) - {"enabled", "listen", "org_name"})
         if unknown:
-            raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: enabled, listen")
+            raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: enabled, listen, org_name")
+        org = db.get("org_name", "")
+        if not isinstance(org, str) or len(org) > 80 or any(ord(ch) < 32 for ch in org):
+            raise ValueError("org_name must be text of at most 80 characters on one line")
         enabled = db.get("enabled", True)
         if not isinstance(enabled, bool):
             raise ValueError(f"enabled must be true or false, got {enabled!r}")
@@ -644,7 +662,7 @@ def _parse_dashboard(data: Mapping[str, Any], text: str, path: Path) -> Dashboar
             raise ValueError(f"listen must be ADDRESS:PORT, got {listen!r}")
         if not ipaddress.ip_address(host.strip("[]")).is_loopback:
             raise ValueError(f"listen must be a loopback address (the dashboard speaks plain http), got {listen!r}")
-        return DashboardConfig(enabled, host.strip("[]"), int(port))
+        return DashboardConfig(enabled, host.strip("[]"), int(port), org.strip())
     except ValueError as e:
         raise ConfigError(path, _line_of(text, r"\[dashboard\]"), f"[dashboard] {e}") from None
 
@@ -682,11 +700,13 @@ def dump_config(cfg: Config) -> str:
     if cfg.approvals != ApprovalsConfig():
         a = cfg.approvals
         data["approvals"] = {"timeout": a.timeout, "per_gateway": a.per_gateway,
-                             **({"notify_url": a.notify_url} if a.notify_url else {})}
+                             **({"notify_url": a.notify_url} if a.notify_url else {}),
+                             **({"slack_signing_secret": a.slack_signing_secret} if a.slack_signing_secret else {})}
     if cfg.dashboard != DashboardConfig():
         h = cfg.dashboard.host
         data["dashboard"] = {"enabled": cfg.dashboard.enabled,
-                             "listen": f"[{h}]:{cfg.dashboard.port}" if ":" in h else f"{h}:{cfg.dashboard.port}"}
+                             "listen": f"[{h}]:{cfg.dashboard.port}" if ":" in h else f"{h}:{cfg.dashboard.port}",
+                             **({"org_name": cfg.dashboard.org_name} if cfg.dashboard.org_name else {})}
     if cfg.gateways:
         data["gateways"] = {n: {**({"level": g.level} if g.level else {}),
                                 **({"environment": g.environment} if g.environment else {}),

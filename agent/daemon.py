@@ -20,6 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from trustfence.agent import allowlists, policyfiles
+from trustfence.agent.advisory import Advisory
 from trustfence.agent import config as cfgmod
 from trustfence.agent.brakes import KillSwitches, load_switches
 from trustfence.agent.config import Config, ConfigError
@@ -150,6 +151,7 @@ class Daemon:
         watcher = asyncio.create_task(self._watch_policy_files())
         signer = asyncio.create_task(self._sign_audit())
         await self.enforcer.started.wait()
+        self._start_advisory()
         self.dashboard = Dashboard(self)  # on this loop; not on the enforcement path
         await self.dashboard.start()
         self.paths.socket.unlink(missing_ok=True)
@@ -181,6 +183,17 @@ class Daemon:
             self.store.close()
             self.paths.socket.unlink(missing_ok=True)
             log.info("daemon stopped")
+
+    def _start_advisory(self) -> None:
+        """The advisory agents and the token key; unreadable, the v1 API refuses (503) and enforcement goes on."""
+        self.advisory: Advisory | None = None
+        self.advisory_error = ""
+        try:
+            self.advisory = Advisory(self)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            self.advisory_error = f"the advisory agents or the token key cannot be read ({e}); fix or remove " \
+                                  f"{self.paths.home / 'agents.json'} and restart the daemon"
+            log.error("advisory mode unavailable: %s", self.advisory_error)
 
     # -- connections --------------------------------------------------------------------------------
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -454,7 +467,8 @@ class Daemon:
         self.state.limits = cfg.limits
         ap = cfg.approvals
         self.state.approval_timeout, self.state.approvals.per_gateway = ap.timeout, ap.per_gateway
-        self.state.approvals.on_open = (Notifier(ap.notify_url, cfg.resolve, self.paths.upstream_bundle)
+        self.state.approvals.on_open = (Notifier(ap.notify_url, cfg.resolve, self.paths.upstream_bundle,
+                                                 buttons=bool(ap.slack_signing_secret))
                                         if ap.notify_url else None)
 
     def known_gateways(self) -> set[str]:
@@ -480,7 +494,9 @@ class Daemon:
             self.audit.append(who, what, before, after)
         cfgmod.atomic_write(self.paths.config, text)
         self.config = replace(self.config, connectors=cfg.connectors, level=cfg.level, gateways=cfg.gateways, fs=cfg.fs,
-                              rate_limit=cfg.rate_limit, approvals=cfg.approvals, limits=cfg.limits)
+                              rate_limit=cfg.rate_limit, approvals=cfg.approvals, limits=cfg.limits,
+                              # only the name: a new listen address takes a restart
+                              dashboard=replace(self.config.dashboard, org_name=cfg.dashboard.org_name))
         self._apply_brakes(self.config)
         self.state.connectors, self.state.open_ports = connectors, self.config.open_ports()
         self.state.allow_lists, self._lists_stamp = lists, allowlists.stamp(self.config)

@@ -9,6 +9,9 @@ Roles, each inheriting what the lower ones may do:
 - ``admin``: approves *always* (writes a permission), sets gateway levels.
 - ``owner``: the kill switch, users and API tokens.
 
+A user may carry a ``slack_user_id`` (set by an admin): a click on a Slack approval button by that Slack
+user answers as this dashboard user, if the role is member or higher.
+
 The first owner can only be made with a setup token that ``sudo tf dashboard setup`` prints: stored as a
 SHA-256 digest, valid for ``SETUP_TTL`` seconds, used once. No other local process can become owner by
 reaching the port first.
@@ -40,6 +43,7 @@ SETUP_TTL = 15 * 60
 """Seconds a setup token stays valid."""
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
+_SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")  # Slack member ids: U… (or W… on Enterprise Grid)
 _HASHER = PasswordHasher()  # argon2id with the library's current parameters
 _DUMMY = _HASHER.hash("not a password")  # verified against for unknown names, so timing tells nothing
 
@@ -62,6 +66,7 @@ class User:
     role: str
     hash: str
     created: float = field(default_factory=time.time)
+    slack_user_id: str = ""  # the Slack member id whose button clicks answer as this user ("": none)
 
 
 class Accounts:
@@ -139,6 +144,41 @@ class Accounts:
         self._save()
         return was
 
+    def remove(self, name: str) -> User:
+        """Delete ``name`` and every API token acting as it; the last owner stays."""
+        user = self.users.get(name)
+        if user is None:
+            raise AccountError(f"no user {name}")
+        if user.role == "owner" and sum(u.role == "owner" for u in self.users.values()) == 1:
+            raise AccountError(f"{name} is the last owner; make another owner first")
+        del self.users[name]
+        self.tokens = {d: t for d, t in self.tokens.items() if t["user"] != name}
+        self._save()
+        return user
+
+    def set_slack(self, name: str, slack_user_id: str) -> str:
+        """Map ``name`` to a Slack member id ("" removes the mapping); returns the id it had. One Slack user
+        answers as one dashboard user only."""
+        if name not in self.users:
+            raise AccountError(f"no user {name}")
+        slack_user_id = slack_user_id.strip()
+        if slack_user_id and not _SLACK_ID.match(slack_user_id):
+            raise AccountError(f"a Slack member id looks like U012AB3CD (Profile > Copy member ID), got "
+                               f"{slack_user_id[:40]!r}")
+        taken = [u.name for u in self.users.values() if slack_user_id and u.slack_user_id == slack_user_id
+                 and u.name != name]
+        if taken:
+            raise AccountError(f"Slack user {slack_user_id} already answers as {taken[0]}")
+        was = self.users[name].slack_user_id
+        self.users[name].slack_user_id = slack_user_id
+        self._save()
+        return was
+
+    def by_slack(self, slack_user_id: str) -> User | None:
+        if not slack_user_id:
+            return None
+        return next((u for u in self.users.values() if u.slack_user_id == slack_user_id), None)
+
     def check(self, name: str, password: str) -> User | None:
         """The user if the password is right; None otherwise (an unknown name costs the same time)."""
         user = self.users.get(name)
@@ -160,6 +200,20 @@ class Accounts:
         self.tokens[_digest(token)] = {"user": user, "label": label[:80], "created": time.time()}
         self._save()
         return token
+
+    def token_list(self) -> list[dict[str, Any]]:
+        """Every API token without its secret: ``id`` (the start of its digest, what revoking names), user,
+        label, created."""
+        return [{"id": d[:16], **t} for d, t in self.tokens.items()]
+
+    def revoke_token(self, token_id: str) -> dict[str, Any]:
+        """Forget the token whose digest starts with ``token_id`` (16 hex digits); returns what it was."""
+        found = [d for d in self.tokens if len(token_id) == 16 and d.startswith(token_id)]
+        if len(found) != 1:
+            raise AccountError(f"no API token {token_id[:40]!r}")
+        entry = self.tokens.pop(found[0])
+        self._save()
+        return {"id": token_id, **entry}
 
     def by_token(self, token: str) -> User | None:
         entry = self.tokens.get(_digest(token))

@@ -98,10 +98,13 @@ Filters = Annotated[dict[str, str], Depends(_filters)]
 
 
 @router.get("/traffic")
-async def traffic(request: Request, p: User, f: Filters,
-                  limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, Any]:
-    """The traffic log, newest first, with the filters of ``tf logs``."""
-    return {"rows": await _svc(request).traffic(f, limit)}
+async def traffic(request: Request, p: User, f: Filters, limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+                  before_seq: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+    """The traffic log, newest first, with the filters of ``tf logs``. Page with ``before_seq``: the ``older``
+    of the previous answer (keyset paging; null when there is nothing older). A text search without
+    since/until looks through the newest 1,000,000 rows before the cursor (``window``: the seq it stopped at);
+    the next page continues before it."""
+    return await _svc(request).traffic_page(f, limit, before_seq)
 
 
 @router.get("/traffic.csv", response_class=PlainTextResponse)
@@ -185,6 +188,23 @@ async def connectors(request: Request, p: User) -> dict[str, Any]:
     return await _svc(request).connectors()
 
 
+class Credential(BaseModel):
+    token: str = Field(description="the credential; sealed in the vault, never returned")
+    gateways: list[str] = Field(default_factory=list, description="gateways that may use it (empty: all)")
+    header: str = Field("", max_length=100, description="generic/webhook connectors: the header it goes in")
+    prefix: str = Field("", max_length=100, description="generic/webhook connectors: text before it")
+
+
+@router.post("/connectors/{connector}/credential")
+async def seal_credential(request: Request, p: User, connector: str, body: Credential,
+                          x_csrf_token: Csrf = None) -> dict[str, Any]:
+    """Seal a credential for a configured connector (admin), as ``tf connector add NAME --token-stdin``;
+    the answer carries its fingerprint, never the credential."""
+    p.check_csrf(x_csrf_token)
+    return await _svc(request).seal_credential(p, connector, body.token, ",".join(body.gateways), body.header,
+                                               body.prefix)
+
+
 @router.get("/audit")
 async def audit(request: Request, p: User, limit: Annotated[int, Query(ge=1, le=10_000)] = 200) -> dict[str, Any]:
     return await _svc(request).audit(limit)
@@ -214,8 +234,64 @@ async def set_role(request: Request, p: User, name: str, body: Role, x_csrf_toke
     return _svc(request).set_role(p, name, body.role)
 
 
+class SlackUser(BaseModel):
+    slack_user_id: str = Field(max_length=40, description="the Slack member id (U012AB3CD); empty removes it")
+
+
+@router.post("/users/{name}/slack")
+async def set_slack(request: Request, p: User, name: str, body: SlackUser, x_csrf_token: Csrf = None) -> dict[str, Any]:
+    """Map a user to the Slack member whose approval-button clicks answer as that user (admin)."""
+    p.check_csrf(x_csrf_token)
+    return _svc(request).set_slack(p, name, body.slack_user_id)
+
+
+@router.delete("/users/{name}")
+async def remove_user(request: Request, p: User, name: str, x_csrf_token: Csrf = None) -> dict[str, Any]:
+    """Delete a user and the user's API tokens (owner); the last owner stays."""
+    p.check_csrf(x_csrf_token)
+    return _svc(request).remove_user(p, name)
+
+
+@router.get("/tokens")
+async def tokens(request: Request, p: User) -> dict[str, Any]:
+    """API tokens without their secret (owner: all; others: their own)."""
+    return {"tokens": _svc(request).tokens(p)}
+
+
+@router.delete("/tokens/{token_id}")
+async def revoke_token(request: Request, p: User, token_id: str, x_csrf_token: Csrf = None) -> dict[str, Any]:
+    """Revoke an API token (one's own; an owner: anyone's)."""
+    p.check_csrf(x_csrf_token)
+    return _svc(request).revoke_token(p, token_id)
+
+
 @router.post("/tokens")
 async def new_token(request: Request, p: User, body: NewToken, x_csrf_token: Csrf = None) -> dict[str, Any]:
     """An API token acting as the caller; shown once, stored hashed."""
     p.check_csrf(x_csrf_token)
     return {"token": _svc(request).new_token(p, body.label)}
+
+
+class NewAgent(BaseModel):
+    name: str = Field(max_length=64)
+    gateway: str = Field("", max_length=200, description="whose permissions decide its actions (default: name)")
+
+
+@router.get("/agents")
+async def agents(request: Request, p: User) -> dict[str, Any]:
+    """Advisory agents: gateway, key fingerprint, registered, revoked (never a key)."""
+    return await _svc(request).agents()
+
+
+@router.post("/agents")
+async def register_agent(request: Request, p: User, body: NewAgent, x_csrf_token: Csrf = None) -> dict[str, Any]:
+    """Register an advisory agent (owner); the answer holds its API key, shown this once."""
+    p.check_csrf(x_csrf_token)
+    return await _svc(request).register_agent(p, body.name, body.gateway)
+
+
+@router.post("/agents/{name}/revoke")
+async def revoke_agent(request: Request, p: User, name: str, x_csrf_token: Csrf = None) -> dict[str, Any]:
+    """Revoke an advisory agent's key (owner): 401 from now on."""
+    p.check_csrf(x_csrf_token)
+    return await _svc(request).revoke_agent(p, name)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -25,7 +26,7 @@ from trustfence.dashboard.service import Service
 if TYPE_CHECKING:
     from trustfence.agent.daemon import Daemon
 
-__all__ = ["NeedLogin", "create_app", "principal", "required"]
+__all__ = ["NeedLogin", "create_app", "dashboard_api", "principal", "required"]
 
 HERE = Path(__file__).parent
 HEADERS = {
@@ -61,8 +62,14 @@ def required(request: Request) -> Principal:
     return p
 
 
+def dashboard_api(path: str) -> bool:
+    """Whether ``path`` is the dashboard's JSON API (a session or token): ``/api/v1`` is the agents' API, with
+    its own keys."""
+    return path.startswith("/api/") and not (path == "/api/v1" or path.startswith("/api/v1/"))
+
+
 def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
-    from trustfence.dashboard import api, pages
+    from trustfence.dashboard import api, pages, policies, settings, slack, v1
 
     app = FastAPI(title="TrustFence dashboard", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = Service(d, accounts)
@@ -71,11 +78,15 @@ def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.state.templates.env.filters["when"] = when
     app.state.hosts = hosts
+    app.state.slack_replays = slack.Replays()
 
     @app.middleware("http")
     async def host_and_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
         host = request.headers.get("host", "")
-        if host.lower() not in hosts:
+        # Slack's callback arrives through whatever tunnel or proxy the operator points at this port, under that
+        # name. The allow-list guards ambient credentials (cookies) against DNS rebinding; this route takes
+        # none, only Slack's signature, so it is served under any Host.
+        if host.lower() not in hosts and request.url.path != slack.PATH:
             app.state.service.refused("wrong Host header", {"host": host[:200], "path": request.url.path[:200]})
             return PlainTextResponse(f"TrustFence dashboard: Host {host!r} is not served here; open "
                                      f"http://{min(hosts)}/ (a foreign Host means DNS rebinding)", 421)
@@ -84,7 +95,13 @@ def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
             # a form another site's page posts here: refused before it reaches sign-in or any change
             app.state.service.refused("foreign Origin", {"origin": origin[:200], "path": request.url.path[:200]})
             return PlainTextResponse(f"TrustFence dashboard: a change from {origin!r} is refused", 403)
-        response = await call_next(request)
+        if dashboard_api(request.url.path) and principal(request) is None:
+            # every API route needs a session or token: refused before its body is even parsed, so a caller
+            # without one learns nothing about what a route would accept
+            response: Response = JSONResponse({"error": "sign in first, or send Authorization: Bearer <API token>"},
+                                              401)
+        else:
+            response = await call_next(request)
         for k, v in HEADERS.items():
             response.headers.setdefault(k, v)
         return response
@@ -98,12 +115,31 @@ def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
             return JSONResponse({"error": str(e)}, e.status)
         return render(request, "error.html", {"error": str(e)}, e.status)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, e: RequestValidationError) -> Response:
+        # FastAPI parses the body before the sign-in dependency runs: a caller without a session or token
+        # hears only that (never how its request was malformed, nor that the route exists as it guessed)
+        path = request.url.path
+        if principal(request) is None and path not in ("/login", "/setup") and not path.startswith("/api/v1/"):
+            if dashboard_api(path):
+                return JSONResponse({"error": "sign in first, or send Authorization: Bearer <API token>"}, 401)
+            return RedirectResponse("/login", 303)
+        # FastAPI's default answer repeats each bad input; a credential typed into a form must never come back
+        detail = [{"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in e.errors()]
+        return JSONResponse({"error": "invalid request: " + "; ".join(
+            f"{'.'.join(str(x) for x in d['loc'])}: {d['msg']}" for d in detail), "detail": detail}, 422)
+
     @app.exception_handler(NeedLogin)
     async def need_login(request: Request, e: NeedLogin) -> Response:
         return RedirectResponse("/login", 303)
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(v1.router)  # before api: its own authentication (agent keys), never a session
     app.include_router(api.router)
+    app.include_router(settings.api)
+    app.include_router(policies.api)
+    app.include_router(settings.router)
+    app.include_router(slack.router)
     app.include_router(pages.router)
     return app
 
@@ -116,5 +152,6 @@ def when(epoch: float | None) -> str:
 def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
     templates: Jinja2Templates = request.app.state.templates
     p = principal(request)
-    base = {"me": p.user if p else None, "csrf": p.csrf if p else ""}
+    org = request.app.state.service.d.config.dashboard.org_name
+    base = {"me": p.user if p else None, "csrf": p.csrf if p else "", "org": org}
     return templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status)

@@ -5,7 +5,7 @@ browser is sent back to the page (303), so a reload never repeats it."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request, Response
@@ -16,7 +16,19 @@ from trustfence.agent.config import LEVELS
 from trustfence.dashboard.accounts import ROLES, AccountError
 from trustfence.dashboard.app import render, required
 from trustfence.dashboard.guard import COOKIE, SESSION_TTL, LoginLimiter, Principal, Refused, Sessions
+from trustfence.dashboard.policies import (
+    DECISIONS as VERDICTS,
+    OPERATOR_NAMES,
+    SCOPES,
+    Draft,
+    Invalid,
+    PolicyBuilder,
+    Rejected,
+    numbered,
+)
 from trustfence.dashboard.service import FILTERS, Service
+from trustfence.policy import FIELDS
+from trustfence.store.queries import SEARCH_WINDOW
 
 __all__ = ["router"]
 
@@ -103,13 +115,19 @@ async def overview(request: Request, p: User) -> Response:
 @router.get("/traffic")
 async def traffic(request: Request, p: User) -> Response:
     f = {k: request.query_params.get(k, "")[:200] for k in FILTERS}
+    before = request.query_params.get("before_seq", "")
+    page: dict[str, Any] = {"rows": [], "older": None, "window": None}
     try:
-        rows, error = await _svc(request).traffic(f, 200), ""
+        if before and not before.isdigit():
+            raise Refused(400, f"before_seq must be a whole number, got {before[:40]!r}")
+        page, error = await _svc(request).traffic_page(f, 200, int(before) if before else None), ""
     except Refused as e:
-        rows, error = [], str(e)
+        error = str(e)
     query = urlencode({k: v for k, v in f.items() if v})
-    return render(request, "traffic.html", {"rows": rows, "f": f, "decisions": DECISIONS, "error": error,
-                                            "query": query},
+    older = urlencode({**{k: v for k, v in f.items() if v}, "before_seq": page["older"]}) if page["older"] else ""
+    return render(request, "traffic.html", {"rows": page["rows"], "f": f, "decisions": DECISIONS, "error": error,
+                                            "query": query, "older": older, "window": page["window"],
+                                            "paged": bool(before), "search_window": SEARCH_WINDOW},
                   400 if error else 200)
 
 
@@ -154,9 +172,72 @@ async def level(request: Request, p: User, gateway: str, csrf: Text, level: Text
     return RedirectResponse("/gateways", 303)
 
 
+def _policy_page(request: Request, p: Principal, draft: Draft, status: int = 200, **ctx: Any) -> Response:
+    builder = PolicyBuilder(_svc(request).d)
+    return render(request, "policies.html", {
+        "policies": builder.listing(), "permissions": len(builder.d.state.policy.permissions), "draft": draft,
+        "rows": max(3, len(draft.rules) + 1), "operators": OPERATOR_NAMES, "decisions": VERDICTS, "fields": FIELDS,
+        "scopes": SCOPES, "can_write": p.user.role in ("admin", "owner"), **ctx}, status)
+
+
+@router.get("/policies")
+async def policies(request: Request, p: User, edit: str = "") -> Response:
+    """The builder, empty or (``edit``) holding a running policy the form can show."""
+    draft = PolicyBuilder(_svc(request).d).draft_of(edit) if edit else Draft()
+    if draft is None:
+        raise Refused(404, f"no policy {edit[:64]!r} that the form can hold (nested conditions are edited in "
+                      "policies.toml)")
+    return _policy_page(request, p, draft)
+
+
+@router.post("/policies")
+async def policy_form(request: Request, p: User) -> Response:
+    """Simulate (any role) or write (admin) the policy the form describes; a refused one shows its error and
+    the document with the line it names, and nothing is written."""
+    form = await request.form(max_fields=200)
+    p.check_csrf(str(form.get("csrf") or ""))
+    draft, builder = Draft.from_form(form), PolicyBuilder(_svc(request).d)
+    try:
+        document = builder.document(draft)
+    except Invalid as e:
+        return _policy_page(request, p, draft, 400, rejected=Rejected(str(e), 0, ""))
+    if form.get("do") == "save":
+        done = await builder.write(p, document, f"policy {draft.id} written")
+        if isinstance(done, Rejected):
+            return _policy_page(request, p, draft, 400, rejected=done, document=numbered(document, done.line))
+        return _policy_page(request, p, Draft(), written=f"policy {draft.id} ({done['policies']} policies, "
+                                                          f"{done['permissions']} permissions)")
+    sim = await builder.simulate(document)
+    if isinstance(sim, Rejected):
+        return _policy_page(request, p, draft, 400, rejected=sim, document=numbered(document, sim.line))
+    return _policy_page(request, p, draft, simulation=sim, document=numbered(document))
+
+
+@router.post("/policies/{policy_id}/delete")
+async def remove_policy(request: Request, p: User, policy_id: str, csrf: Text) -> Response:
+    p.check_csrf(csrf)
+    builder = PolicyBuilder(_svc(request).d)
+    if policy_id not in {x.id for x in builder.d.state.policy.policies}:
+        raise Refused(404, f"no policy {policy_id!r}")
+    done = await builder.write(p, builder.document(drop=policy_id), f"policy {policy_id} removed")
+    if isinstance(done, Rejected):
+        raise Refused(400, done.reason)
+    return RedirectResponse("/policies", 303)
+
+
 @router.get("/connectors")
-async def connectors(request: Request, p: User) -> Response:
-    return render(request, "connectors.html", {"c": await _svc(request).connectors()})
+async def connectors(request: Request, p: User, sealed: dict[str, Any] | None = None) -> Response:
+    return render(request, "connectors.html", {"c": await _svc(request).connectors(), "sealed": sealed,
+                                               "is_admin": p.user.role in ("admin", "owner")})
+
+
+@router.post("/connectors/credential")
+async def seal_credential(request: Request, p: User, csrf: Text, connector: Text, token: Text,
+                          gateways: Annotated[str, Form()] = "", header: Annotated[str, Form()] = "",
+                          prefix: Annotated[str, Form()] = "") -> Response:
+    p.check_csrf(csrf)
+    done = await _svc(request).seal_credential(p, connector, token, gateways, header, prefix)
+    return await connectors(request, p, done)
 
 
 @router.get("/audit")
@@ -165,9 +246,40 @@ async def audit(request: Request, p: User) -> Response:
 
 
 @router.get("/users")
-async def users(request: Request, p: User) -> Response:
-    p.need("owner", "the user list")
-    return render(request, "users.html", {"users": _svc(request).users(), "roles": ROLES})
+async def users(request: Request, p: User, new_token: str = "") -> Response:
+    p.need("admin", "the user list")
+    svc = _svc(request)
+    return render(request, "users.html", {"users": svc.users(), "roles": ROLES, "tokens": svc.tokens(p),
+                                          "is_owner": p.user.role == "owner", "new_token": new_token})
+
+
+@router.post("/users/{name}/slack")
+async def set_slack(request: Request, p: User, name: str, csrf: Text,
+                    slack_user_id: Annotated[str, Form(max_length=40)] = "") -> Response:
+    p.check_csrf(csrf)
+    _svc(request).set_slack(p, name, slack_user_id)
+    return RedirectResponse("/users", 303)
+
+
+@router.post("/users/{name}/delete")
+async def remove_user(request: Request, p: User, name: str, csrf: Text) -> Response:
+    p.check_csrf(csrf)
+    _svc(request).remove_user(p, name)
+    return RedirectResponse("/users", 303)
+
+
+@router.post("/tokens")
+async def new_token(request: Request, p: User, csrf: Text, label: Annotated[str, Form(max_length=80)] = "") -> Response:
+    p.check_csrf(csrf)
+    p.need("admin", "the users page")  # where tokens are shown; lower roles make theirs with the API
+    return await users(request, p, _svc(request).new_token(p, label))
+
+
+@router.post("/tokens/{token_id}/revoke")
+async def revoke_token(request: Request, p: User, token_id: str, csrf: Text) -> Response:
+    p.check_csrf(csrf)
+    _svc(request).revoke_token(p, token_id)
+    return RedirectResponse("/users", 303)
 
 
 @router.post("/users/{name}/role")

@@ -14,7 +14,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from trustfence.agent.config import ConfigError
 from trustfence.agent.ops import OpError, jsonable
+from trustfence.agent.ops import agents as agent_ops
 from trustfence.agent.ops import approvals as approval_ops
 from trustfence.agent.ops import audit as audit_ops
 from trustfence.agent.ops import brakes as brake_ops
@@ -22,6 +24,9 @@ from trustfence.agent.ops import connectors as connector_ops
 from trustfence.agent.ops import status as status_ops
 from trustfence.dashboard.accounts import AccountError, Accounts
 from trustfence.dashboard.guard import Principal, Refused
+from trustfence.policy import PolicyError
+from trustfence.store.queries import SEARCH_WINDOW
+from trustfence.vault import VaultError
 
 if TYPE_CHECKING:
     from trustfence.agent.daemon import Daemon
@@ -34,10 +39,14 @@ FILTERS = ("gateway", "decision", "action", "connector", "since", "until", "sear
 """The traffic filters, named as ``tf logs`` names them."""
 
 
-def _by_day(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per-day counts as a table: one row per day, one column per decision seen."""
+def _by_day(rows: list[dict[str, Any]], first: datetime | None = None, days: int = 7) -> dict[str, Any]:
+    """Per-day counts as a table: one row per day (every day from ``first``, quiet ones too, so the chart's
+    axis is the whole week), one column per decision seen."""
     decisions = sorted({r["decision"] for r in rows})
     table: dict[str, dict[str, int]] = {}
+    if first is not None:
+        for n in range(days):
+            table[(first + timedelta(days=n)).date().isoformat()] = {}
     for r in rows:
         table.setdefault(str(r["day"]), {})[r["decision"]] = int(r["n"])
     return {"decisions": decisions, "rows": [{"day": d, **c} for d, c in table.items()]}
@@ -53,10 +62,12 @@ class Service:
         self.accounts = accounts
         self._refusals: dict[str, float] = {}
 
-    async def _op(self, handler: Any, req: dict[str, Any], p: Principal) -> dict[str, Any]:
+    async def run_op(self, handler: Any, req: dict[str, Any], p: Principal) -> dict[str, Any]:
+        """Call a daemon operation as the daemon (uid 0) on behalf of ``p`` (named in ``by``, hence in the
+        audit event); the caller has checked the role. The operation's refusals become 400s with its reason."""
         try:
             return dict(await handler(self.d, {**req, "uid": 0, "by": p.who}))
-        except OpError as e:
+        except (OpError, ConfigError, PolicyError, VaultError) as e:  # what the socket server answers with, too
             raise Refused(400, str(e)) from None
 
     # -- reads -----------------------------------------------------------------------------------------
@@ -72,17 +83,34 @@ class Service:
         for a in agents:
             a["seen_ago"] = int((now - a["last_seen"]).total_seconds()) if a["last_seen"] else None
         return {"decisions": _rows(breakdown), "top_denied": _rows(denied), "sandboxes": status["sandboxes"],
-                "days": _by_day(days), "agents": _rows(agents),
+                "days": _by_day(days, week), "agents": _rows(agents),
                 "kill_switches": status["kill_switches"], "traffic_log": status["traffic_log"],
                 "policy_error": status["policy_error"]}
 
     async def traffic(self, filters: dict[str, str], limit: int = 100) -> list[dict[str, Any]]:
-        req = {k: v for k, v in filters.items() if k in FILTERS and v}
+        return list((await self.traffic_page(filters, limit))["rows"])
+
+    async def traffic_page(self, filters: dict[str, str], limit: int = 100,
+                           before_seq: int | None = None) -> dict[str, Any]:
+        """One page of the log, newest first, older than ``before_seq`` (keyset paging: the cost does not grow
+        with the depth). ``older``: the ``before_seq`` of the next page (None: no more). A text search without
+        a time range looks through the ``SEARCH_WINDOW`` rows before the cursor (``window``: where it started),
+        so it costs the same on any size of log; the next page moves on to the window before."""
+        req: dict[str, Any] = {k: v for k, v in filters.items() if k in FILTERS and v}
+        top = before_seq if before_seq is not None else await self.last_seq() + 1
+        windowed = bool(req.get("search")) and not req.get("since") and not req.get("until")
+        low = max(0, top - 1 - SEARCH_WINDOW) if windowed else 0
         try:
-            rows = (await status_ops.logs(self.d, {**req, "limit": limit}))["rows"]
+            rows = (await status_ops.logs(self.d, {**req, "limit": limit, "before_seq": top,
+                                                   "after_seq": low}))["rows"]
         except OpError as e:
             raise Refused(400, str(e)) from None
-        return list(reversed(rows))  # newest first on a page
+        rows.reverse()  # newest first on a page
+        if len(rows) == limit:
+            older: int | None = int(rows[-1]["seq"])
+        else:
+            older = low + 1 if windowed and low > 0 else None
+        return {"rows": rows, "older": older, "window": low if windowed else None}
 
     async def newer(self, filters: dict[str, str], after_seq: int) -> list[dict[str, Any]]:
         """Rows after ``after_seq`` under the filters, oldest first (the live tail); at most 1000 at a time."""
@@ -113,9 +141,31 @@ class Service:
         return await connector_ops.connector_list(self.d, {})
 
     # -- changes ---------------------------------------------------------------------------------------
+    async def seal_credential(self, p: Principal, connector: str, token: str, gateways: str,
+                              header: str = "", prefix: str = "") -> dict[str, Any]:
+        """Seal a credential for a configured connector (admin) through ``connector.add``, the operation
+        ``tf connector add NAME --token-stdin`` calls, keeping the connector's settings as they are. The token
+        is never echoed, logged or audited: the answer and the audit event carry its fingerprint."""
+        p.need("admin", "adding a credential")
+        token = token.strip()
+        if not token or len(token) > 8192:
+            raise Refused(400, "give the credential (1 to 8192 characters)")
+        c = next((x for x in self.d.reread_config().connectors if x.name == connector), None)
+        if c is None:
+            raise Refused(404, f"unknown connector {connector[:64]!r}; add connectors with tf connector add")
+        req: dict[str, Any] = {
+            "name": c.name, "type": c.type, "domains": list(c.domains), "ports": list(c.ports), "urls": list(c.urls),
+            "base_path": c.base_path, "env": list(c.env), "allow_list": c.allow_list,
+            "host_service": c.host_service, "sandbox_port": c.sandbox_port or None, "token": token,
+            "gateways": [g.strip() for g in gateways.split(",") if g.strip()]}
+        if header.strip() or prefix.strip():  # generic and webhook connectors: where the credential goes
+            req |= {"header": header.strip() or None, "prefix": prefix if prefix.strip() else None}
+        done = await self.run_op(connector_ops.connector_add, req, p)
+        return {"connector": done["connector"], "fingerprint": done.get("fingerprint", "")}
+
     async def answer(self, p: Principal, approval: str, approve: bool, always: bool, note: str) -> dict[str, Any]:
         p.need("admin" if always else "member", "approve always" if always else "answering an approval")
-        return await self._op(approval_ops.approvals_answer,
+        return await self.run_op(approval_ops.approvals_answer,
                               {"id": approval, "approve": approve, "always": always, "note": note}, p)
 
     async def kill_switch(self, p: Principal, active: bool, scope: str, reason: str) -> dict[str, Any]:
@@ -123,17 +173,58 @@ class Service:
         if not reason.strip():
             raise Refused(400, "a reason is required: it is shown to every refused request and kept with the switch")
         handler = brake_ops.killswitch_activate if active else brake_ops.killswitch_deactivate
-        return await self._op(handler, {"scope": scope or "all", "reason": reason}, p)
+        return await self.run_op(handler, {"scope": scope or "all", "reason": reason}, p)
 
     async def level(self, p: Principal, gateway: str, level: str) -> dict[str, Any]:
         p.need("admin", "setting a gateway's level")
-        done = await self._op(brake_ops.gateway_level, {"name": gateway, "level": level}, p)
+        done = await self.run_op(brake_ops.gateway_level, {"name": gateway, "level": level}, p)
         self.d.audit.append(p.who, "gateway level set", {"gateway": gateway, "level": done["was"]},
                             {"gateway": gateway, "level": level})
         return done
 
     def users(self) -> list[dict[str, Any]]:
-        return [{"name": u.name, "role": u.role, "created": u.created} for u in self.accounts.users.values()]
+        return [{"name": u.name, "role": u.role, "created": u.created, "slack_user_id": u.slack_user_id}
+                for u in self.accounts.users.values()]
+
+    def set_slack(self, p: Principal, name: str, slack_user_id: str) -> dict[str, Any]:
+        """Map a dashboard user to the Slack member whose button clicks answer as that user (admin)."""
+        p.need("admin", "mapping a Slack user")
+        try:
+            was = self.accounts.set_slack(name, slack_user_id)
+        except AccountError as e:
+            raise Refused(400, str(e)) from None
+        now = self.accounts.users[name].slack_user_id
+        self.d.audit.append(p.who, "dashboard Slack user mapped", {"user": name, "slack_user_id": was},
+                            {"user": name, "slack_user_id": now})
+        return {"name": name, "slack_user_id": now, "was": was}
+
+    def remove_user(self, p: Principal, name: str) -> dict[str, Any]:
+        """Delete a user and the user's API tokens (owner); open sessions of that user end at their next request."""
+        p.need("owner", "deleting users")
+        try:
+            user = self.accounts.remove(name)
+        except AccountError as e:
+            raise Refused(400, str(e)) from None
+        self.d.audit.append(p.who, "dashboard user deleted", {"user": user.name, "role": user.role}, None)
+        return {"name": user.name, "deleted": True}
+
+    def tokens(self, p: Principal) -> list[dict[str, Any]]:
+        """API tokens (never the token itself): owners see all, others their own."""
+        every = self.accounts.token_list()
+        return every if p.user.role == "owner" else [t for t in every if t["user"] == p.user.name]
+
+    def revoke_token(self, p: Principal, token_id: str) -> dict[str, Any]:
+        """Revoke an API token: one's own, or anyone's for an owner."""
+        mine = {t["id"] for t in self.tokens(p)}
+        if token_id not in mine:
+            raise Refused(404, f"no API token {token_id[:40]!r} of yours")
+        try:
+            gone = self.accounts.revoke_token(token_id)
+        except AccountError as e:
+            raise Refused(404, str(e)) from None
+        self.d.audit.append(p.who, "dashboard API token revoked", {"user": gone["user"], "label": gone["label"],
+                                                                   "id": token_id}, None)
+        return {"id": token_id, "revoked": True}
 
     async def add_user(self, p: Principal, name: str, password: str, role: str) -> dict[str, Any]:
         p.need("owner", "adding users")
@@ -158,6 +249,22 @@ class Service:
         token = self.accounts.new_token(p.user.name, label)
         self.d.audit.append(p.who, "dashboard API token created", None, {"user": p.user.name, "label": label[:80]})
         return token
+
+    # -- advisory agents (the operations of tf agents) -------------------------------------------------------
+    async def agents(self) -> dict[str, Any]:
+        try:
+            return await agent_ops.agents_list(self.d, {})
+        except OpError as e:
+            raise Refused(503, str(e)) from None
+
+    async def register_agent(self, p: Principal, name: str, gateway: str) -> dict[str, Any]:
+        """A new advisory agent (owner); its key is in the answer, once."""
+        p.need("owner", "registering agents")
+        return await self.run_op(agent_ops.agents_register, {"name": name, "gateway": gateway or name}, p)
+
+    async def revoke_agent(self, p: Principal, name: str) -> dict[str, Any]:
+        p.need("owner", "revoking agents")
+        return await self.run_op(agent_ops.agents_revoke, {"name": name}, p)
 
     # -- refusals a person should hear of ---------------------------------------------------------------
     def refused(self, kind: str, detail: dict[str, Any], who: str = "dashboard") -> None:

@@ -8,13 +8,18 @@ from typing import Any
 from trustfence.store.approvals import history
 from trustfence.store.schema import COLUMNS
 
-__all__ = ["MAX_ROWS", "NAMES", "build"]
+__all__ = ["MAX_ROWS", "NAMES", "SEARCH_WINDOW", "build"]
 
 _COLS = ", ".join(COLUMNS)
 
 
 MAX_ROWS = 100_000
 """The most rows one read returns (``tf logs -n``, a dashboard page)."""
+
+SEARCH_WINDOW = 1_000_000
+"""Rows (by seq, newest first) the dashboard's text search looks through when no time range is given: a
+substring match cannot use an index, and seq ranges skip whole row groups, so the cost is this window's, not
+the table's. Paging older moves the window."""
 
 
 def _like(text: str) -> str:
@@ -24,12 +29,17 @@ def _like(text: str) -> str:
 
 def _filters(gateway: str | None = None, decision: str | None = None, action: str | None = None,
              connector: str | None = None, since: datetime | None = None, until: datetime | None = None,
-             search: str | None = None, after_seq: int = 0) -> tuple[list[str], list[Any]]:
+             search: str | None = None, after_seq: int = 0,
+             before_seq: int | None = None) -> tuple[list[str], list[Any]]:
     """WHERE terms for the traffic filters every reader shares (tf logs, the dashboard, exports).
     ``action``: permission pattern syntax (exact, ``prefix.*``, ``*``); ``search``: a substring of host, path,
-    action or reason, any case; ``since`` inclusive, ``until`` exclusive."""
+    action or reason, any case; ``since`` inclusive, ``until`` exclusive; ``after_seq`` / ``before_seq``: the
+    keyset of paging (exclusive both), which DuckDB answers from row-group bounds instead of a scan."""
     where: list[str] = ["seq > ?"]
     args: list[Any] = [after_seq]
+    if before_seq is not None:
+        where.append("seq < ?")
+        args.append(before_seq)
     for column, value in (("gateway", gateway), ("decision", decision), ("connector", connector)):
         if value:
             where.append(f"{column} = ?")
@@ -48,16 +58,19 @@ def _filters(gateway: str | None = None, decision: str | None = None, action: st
         where.append("ts < ?")
         args.append(until)
     if search:
-        where.append("concat_ws(' ', host, path, action, reason) ILIKE ? ESCAPE '\\'")
-        args.append("%" + _like(search) + "%")
+        # one ILIKE per column: about twice as fast as over their concatenation (no string built per row)
+        where.append("(" + " OR ".join(f"{c} ILIKE ? ESCAPE '\\'" for c in ("host", "path", "action", "reason"))
+                     + ")")
+        args.extend(["%" + _like(search) + "%"] * 4)
     return where, args
 
 
 def _recent(limit: int = 50, **filters: Any) -> tuple[str, list[Any]]:
     where, args = _filters(**filters)
-    # newest `limit` rows, returned oldest first so a follower can print them in order
+    # newest `limit` rows, returned oldest first so a follower can print them in order; the seqs are found
+    # first and only their rows read whole (the filter reads a few columns, not all of them for every row)
     sql = (
-        f"SELECT * FROM (SELECT {_COLS} FROM traffic WHERE {' AND '.join(where)} "
+        f"SELECT {_COLS} FROM traffic WHERE seq IN (SELECT seq FROM traffic WHERE {' AND '.join(where)} "
         f"ORDER BY seq DESC LIMIT ?) ORDER BY seq"
     )
     return sql, [*args, max(0, min(int(limit), MAX_ROWS))]

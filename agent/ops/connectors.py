@@ -49,7 +49,8 @@ async def connector_add(d: Daemon, req: dict[str, Any]) -> Reply:
                            allow_list=str(req.get("allow_list") or (old.allow_list if old and old.type == type_name else "")),
                            host_service=str(req.get("host_service") or ""), sandbox_port=_port(req.get("sandbox_port")))
     text = cfgmod.dump_config(cfgmod.with_connector(cfg, conn))
-    who, what = f"uid {req['uid']}", f"connector {name} {'updated' if old else 'added'}"
+    who = f"uid {req['uid']}" + (f" ({req['by']})" if req.get("by") else "")  # by: the dashboard's user
+    what = f"connector {name} {'updated' if old else 'added'}"
     if token is None:
         d.apply_config(text, who, what)
         return {"connector": conn.name}

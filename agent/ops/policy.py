@@ -92,5 +92,6 @@ async def permissions_import(d: Daemon, req: dict[str, Any]) -> Reply:
     new = policyfiles.parse_document(str(req.get("text") or ""), where, d.state.connectors)
     before = policyfiles.fingerprint(d.state.policy)
     d.write_policy(new)
-    d.audit.append(f"uid {req['uid']}", f"permissions import from {where}", before, policyfiles.fingerprint(new))
+    who = f"uid {req['uid']}" + (f" ({req['by']})" if req.get("by") else "")  # by: the dashboard's user
+    d.audit.append(who, f"permissions import from {where}", before, policyfiles.fingerprint(new))
     return {"permissions": len(new.permissions), "policies": len(new.policies)}

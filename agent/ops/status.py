@@ -71,6 +71,8 @@ def traffic_filters(req: dict[str, Any]) -> dict[str, Any]:
     """The traffic filters of a request (tf logs, exports), checked: a bad one is an OpError saying why."""
     f: dict[str, Any] = {"gateway": req.get("gateway") or None, "connector": req.get("connector") or None,
                          "search": req.get("search") or None, "after_seq": whole(req.get("after_seq", 0), "after_seq")}
+    if req.get("before_seq") is not None:  # keyset paging: rows older than this seq
+        f["before_seq"] = whole(req["before_seq"], "before_seq")
     if decision := req.get("decision"):
         if decision not in DECISIONS:
             raise OpError(f"unknown decision {decision!r}; known: {', '.join(DECISIONS)}")

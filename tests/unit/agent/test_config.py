@@ -381,6 +381,7 @@ def test_dashboard_listen_is_read_and_written_back(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("body", "why"), [
     ('listen = "0.0.0.0:3000"', "loopback"), ('listen = "127.0.0.1"', "ADDRESS:PORT"),
     ('listen = "127.0.0.1:70000"', "ADDRESS:PORT"), ('enabled = "yes"', "true or false"), ("port = 1", "unknown"),
+    ('org_name = "a\\nb"', "one line"), ("org_name = 3", "org_name"),
 ])
 def test_a_bad_dashboard_setting_names_the_line(tmp_path: Path, body: str, why: str) -> None:
     from trustfence.agent.config import parse_config
@@ -388,3 +389,23 @@ def test_a_bad_dashboard_setting_names_the_line(tmp_path: Path, body: str, why: 
     with pytest.raises(ConfigError) as ei:
         parse_config(f'[sandbox]\ntag = "tf"\n\n[dashboard]\n{body}\n', tmp_path / "config.toml")
     assert f"config.toml:4: [dashboard]" in str(ei.value) and why in str(ei.value)
+
+
+def test_org_name_and_the_slack_signing_secret_are_read_and_written_back(tmp_path: Path) -> None:
+    from trustfence.agent.config import dump_config, parse_config
+
+    text = ('[approvals]\nnotify_url = "https://hooks.slack.com/services/T/B/x"\n'
+            'slack_signing_secret = "8f742231b10e8888abcd99aa"\n\n[dashboard]\norg_name = "Acme payments"\n')
+    cfg = parse_config(text, tmp_path / "config.toml")
+    assert cfg.dashboard.org_name == "Acme payments" and cfg.approvals.slack_signing_secret == "8f742231b10e8888abcd99aa"
+    again = parse_config(dump_config(cfg), tmp_path / "config.toml")
+    assert (again.dashboard, again.approvals) == (cfg.dashboard, cfg.approvals)
+
+
+def test_a_malformed_signing_secret_is_refused_without_repeating_it(tmp_path: Path) -> None:
+    from trustfence.agent.config import parse_config
+
+    with pytest.raises(ConfigError) as ei:
+        parse_config('[approvals]\nslack_signing_secret = "short-and-$ecret"\n', tmp_path / "config.toml")
+    assert "config.toml:1: [approvals] slack_signing_secret" in str(ei.value)
+    assert "short-and-$ecret" not in str(ei.value)

@@ -123,3 +123,46 @@ def test_an_unreadable_accounts_file_is_an_error_not_an_empty_list(tmp_path: Pat
     (tmp_path / "u.json").write_text(text)
     with pytest.raises((ValueError, KeyError, TypeError)):
         Accounts(tmp_path / "u.json")  # the daemon then serves no dashboard, and says why
+
+
+def test_a_slack_member_id_maps_to_one_user_and_survives_a_restart(tmp_path: Path) -> None:
+    a = Accounts(tmp_path / "u.json")
+    a.add("mia", PW, "member")
+    a.add("vera", PW, "viewer")
+    assert a.set_slack("mia", "U0MIA") == ""
+    with pytest.raises(AccountError, match="already answers as mia"):
+        a.set_slack("vera", "U0MIA")
+    with pytest.raises(AccountError, match="looks like U012AB3CD"):
+        a.set_slack("vera", "not-an-id")
+    with pytest.raises(AccountError, match="no user"):
+        a.set_slack("nobody", "U0X")
+    saved = Accounts(tmp_path / "u.json")
+    assert saved.by_slack("U0MIA") is not None and saved.by_slack("U0MIA").name == "mia"  # type: ignore[union-attr]
+    assert saved.by_slack("") is None and saved.by_slack("U0VERA") is None
+    assert a.set_slack("mia", "") == "U0MIA" and a.by_slack("U0MIA") is None
+
+
+def test_deleting_a_user_drops_its_tokens_and_the_last_owner_stays(tmp_path: Path) -> None:
+    a = Accounts(tmp_path / "u.json")
+    a.add("olive", PW, "owner")
+    a.add("mia", PW, "member")
+    token = a.new_token("mia", "ci")
+    assert a.by_token(token) is not None
+    a.remove("mia")
+    assert a.by_token(token) is None and "mia" not in Accounts(tmp_path / "u.json").users
+    with pytest.raises(AccountError, match="last owner"):
+        a.remove("olive")
+    with pytest.raises(AccountError, match="no user"):
+        a.remove("mia")
+
+
+def test_a_revoked_token_no_longer_signs_in_and_listing_never_shows_it(tmp_path: Path) -> None:
+    a = Accounts(tmp_path / "u.json")
+    a.add("olive", PW, "owner")
+    token = a.new_token("olive", "ci")
+    (listed,) = a.token_list()
+    assert token not in json.dumps(listed) and listed["label"] == "ci" and len(listed["id"]) == 16
+    with pytest.raises(AccountError, match="no API token"):
+        a.revoke_token(listed["id"][:8])
+    assert a.revoke_token(listed["id"])["user"] == "olive"
+    assert a.by_token(token) is None and a.token_list() == []

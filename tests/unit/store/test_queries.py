@@ -49,6 +49,14 @@ def test_filters_combine_and_the_newest_n_come_oldest_first(store: Store) -> Non
     assert [int(r["seq"]) for r in store.query("recent", limit=2)] == [3, 4]
 
 
+def test_keyset_pages_walk_back_from_a_seq(store: Store) -> None:
+    assert seqs(store, before_seq=3) == [1, 2]
+    assert seqs(store, before_seq=4, after_seq=1) == [2, 3]
+    assert [int(r["seq"]) for r in store.query("recent", limit=1, before_seq=4)] == [3]
+    assert seqs(store, before_seq=1) == []
+    assert seqs(store, search="MERGES", before_seq=2) == []  # the window a search page looks through
+
+
 def test_rows_past_the_retention_period_are_deleted_by_the_writer(tmp_path: Path) -> None:
     now = datetime.now(UTC).replace(tzinfo=None)
     s = Store(tmp_path / "traffic.duckdb", retention_days=7)
