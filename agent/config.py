@@ -25,6 +25,7 @@ from trustfence.connectors import Connector, ConnectorSet, KNOWN_TYPES, build_co
 from trustfence.connectors.packages import PackageConnector
 from trustfence.policy import Permission, PolicyError, validate_pattern
 from trustfence.policy.model import VERDICTS, validate_name
+from trustfence.proxy.limits import SandboxLimits
 
 __all__ = [
     "ActionLimit",
@@ -36,6 +37,7 @@ __all__ = [
     "decode_utf8",
     "GatewayConfig",
     "LEVELS",
+    "LIMIT_KEYS",
     "Level",
     "RateLimitConfig",
     "atomic_write",
@@ -243,6 +245,9 @@ class Config:
     # When the traffic journal is flushed to disk: interval (every 0.2 s) | always (before each request is
     # forwarded) | none (the kernel's writeback). What a power loss may cost; a SIGKILL costs nothing in any.
     journal_sync: Literal["interval", "always", "none"] = "interval"
+    # What one sandbox may take of the enforcer ([enforcer] max_connections_per_sandbox, max_held_per_sandbox,
+    # idle_timeout, header_timeout; see SandboxLimits): the rest is left for the other sandboxes.
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
     # [store] retention_days: traffic rows older than this many days are deleted in the background (0: kept
     # forever). Export them first (tf export --parquet) if they must be kept elsewhere.
     retention_days: int = 0
@@ -351,6 +356,26 @@ def _int(d: Mapping[str, Any], key: str, default: int, lo: int, hi: int) -> int:
     return v
 
 
+LIMIT_KEYS = ("max_connections_per_sandbox", "max_held_per_sandbox", "idle_timeout", "header_timeout")
+"""The ``[enforcer]`` keys of ``Config.limits``."""
+
+
+def _seconds(d: Mapping[str, Any], key: str, default: float, hi: float) -> float:
+    v = d.get(key, default)
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.5 <= v <= hi:
+        raise ValueError(f"{key} must be a number of seconds from 0.5 to {hi:g}, got {v!r}")
+    return float(v)
+
+
+def _limits(en: Mapping[str, Any]) -> SandboxLimits:
+    """``[enforcer]``'s per-sandbox limits (defaults: ``SandboxLimits``)."""
+    d = SandboxLimits()
+    return SandboxLimits(max_connections=_int(en, "max_connections_per_sandbox", d.max_connections, 1, 1_000_000),
+                         max_held=_int(en, "max_held_per_sandbox", d.max_held, 1, 100_000),
+                         idle_timeout=_seconds(en, "idle_timeout", d.idle_timeout, 86_400),
+                         header_timeout=_seconds(en, "header_timeout", d.header_timeout, 3_600))
+
+
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
     return parse_config(_read(path), path, env)
 
@@ -383,6 +408,7 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
         if len(set(ports.values())) != 3:
             raise ValueError("proxy_port, transparent_port and dns_port must differ")
         queue_max = _int(en, "queue_max", 10_000, 100, 10_000_000)
+        limits = _limits(en)
         journal_sync = en.get("journal_sync", "interval")
         if journal_sync not in ("interval", "always", "none"):
             raise ValueError(f"journal_sync must be interval, always or none, got {journal_sync!r}")
@@ -455,7 +481,7 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
     level, gateways, rate_limit = _parse_brakes(data, text, path, fs)
     cfg = Config(tag=tag, subnet_pool=str(pool), ipv6=ipv6, ca_overlays=tuple(overlays), default_user=str(user), fs=fs,
                  resolve=resolve, extra_ca=extra_ca,
-                 queue_max=queue_max, journal_sync=journal_sync, retention_days=retention_days,
+                 queue_max=queue_max, journal_sync=journal_sync, retention_days=retention_days, limits=limits,
                  connectors=tuple(connectors), level=level,
                  gateways=gateways,
                  rate_limit=rate_limit, approvals=_parse_approvals(data, text, path),
@@ -649,7 +675,8 @@ def dump_config(cfg: Config) -> str:
                     "default_user": cfg.default_user, **cfg.fs.dump()},
         "enforcer": {"proxy_port": cfg.proxy_port, "transparent_port": cfg.transparent_port,
                      "dns_port": cfg.dns_port, "queue_max": cfg.queue_max,
-                     **({"journal_sync": cfg.journal_sync} if cfg.journal_sync != "interval" else {})},
+                     **({"journal_sync": cfg.journal_sync} if cfg.journal_sync != "interval" else {}),
+                     **_limit_settings(cfg.limits)},
     }
     if cfg.retention_days:
         data["store"] = {"retention_days": cfg.retention_days}
@@ -695,6 +722,16 @@ def dump_config(cfg: Config) -> str:
                      **({"env": list(c.env)} if c.env else {}), **_service_settings(c)} for c in cfg.connectors
         }
     return "# TrustFence daemon configuration\n" + tomli_w.dumps(data)
+
+
+def _limit_settings(limits: SandboxLimits) -> dict[str, Any]:
+    """The per-sandbox limits that differ from the defaults, as ``[enforcer]`` keys."""
+    d = SandboxLimits()
+    pairs = (("max_connections_per_sandbox", limits.max_connections, d.max_connections),
+             ("max_held_per_sandbox", limits.max_held, d.max_held),
+             ("idle_timeout", limits.idle_timeout, d.idle_timeout),
+             ("header_timeout", limits.header_timeout, d.header_timeout))
+    return {k: int(v) if float(v).is_integer() else v for k, v, default in pairs if v != default}
 
 
 def _service_settings(c: ConnectorConfig) -> dict[str, Any]:

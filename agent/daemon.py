@@ -25,6 +25,7 @@ from trustfence.agent import config as cfgmod
 from trustfence.agent.brakes import KillSwitches, load_switches
 from trustfence.agent.config import Config, ConfigError
 from trustfence.agent.credentials import CredentialStore
+from trustfence.agent.fdlimit import raise_nofile
 from trustfence.agent.notify import Notifier
 from trustfence.agent.ops import OPS, READ_OPS, OpError, Reply, jsonable
 from trustfence.agent.changes import config_changes
@@ -94,6 +95,7 @@ class Daemon:
     async def serve(self) -> None:
         os.umask(UMASK)  # whatever is created from here on (DuckDB's file and WAL, the lock) is root's alone
         self._acquire_lock()
+        fds = raise_nofile()  # every agent connection is a descriptor here, its upstream another
         ensure_state(self.paths)
         self.config = cfgmod.load_config(self.paths.config)
         connectors = self.config.connector_set()
@@ -162,7 +164,8 @@ class Daemon:
             pass  # no trustfence group: root only
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
-        log.info("daemon ready (pid %d, state %s, tag %s)", os.getpid(), self.paths.home, c.tag)
+        log.info("daemon ready (pid %d, state %s, tag %s, %d file descriptors)", os.getpid(), self.paths.home,
+                 c.tag, fds)
         self._audit_life("daemon started")
         try:
             await self.stop.wait()
@@ -461,6 +464,7 @@ class Daemon:
         self.state.limiter.configure(rl.per_minute, rl.gateways, rl.actions)
         self.state.levels, self.state.default_level = cfg.levels(), cfg.level
         self.state.environments = {n: g.environment for n, g in cfg.gateways.items() if g.environment}
+        self.state.limits = cfg.limits
         ap = cfg.approvals
         self.state.approval_timeout, self.state.approvals.per_gateway = ap.timeout, ap.per_gateway
         self.state.approvals.on_open = (Notifier(ap.notify_url, cfg.resolve, self.paths.upstream_bundle,
@@ -490,7 +494,7 @@ class Daemon:
             self.audit.append(who, what, before, after)
         cfgmod.atomic_write(self.paths.config, text)
         self.config = replace(self.config, connectors=cfg.connectors, level=cfg.level, gateways=cfg.gateways, fs=cfg.fs,
-                              rate_limit=cfg.rate_limit, approvals=cfg.approvals,
+                              rate_limit=cfg.rate_limit, approvals=cfg.approvals, limits=cfg.limits,
                               # only the name: a new listen address takes a restart
                               dashboard=replace(self.config.dashboard, org_name=cfg.dashboard.org_name))
         self._apply_brakes(self.config)

@@ -278,11 +278,13 @@ def serve(host: str, port: int, cert: Path | None, key: Path | None, log_path: P
           static: Path | None = None, git_root: Path | None = None) -> None:
     """Serve until killed; TLS with ``cert`` and ``key``, plain HTTP when they are None."""
     handler = type("Handler", (_Handler,), {"log_path": log_path, "static": static, "git_root": git_root})
-    server = ThreadingHTTPServer((host, port), handler)
+    # Room for many clients connecting at once (100 sandboxes): a listen backlog beyond socketserver's 5, and
+    # each TLS handshake in its connection's thread (on its first read), not one after another in accept().
+    server = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 256})((host, port), handler)
     if cert is not None and key is not None:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     print(f"listening on {host}:{port}", flush=True)
     server.serve_forever()
 

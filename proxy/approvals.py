@@ -3,7 +3,8 @@
 The hook is a coroutine: mitmproxy awaits it for this flow only, so other traffic goes on. Approved, the
 request goes upstream exactly as it was when held (its digest is checked again on release) and the agent
 sees the upstream's answer; denied or expired, the agent gets a 403 naming the approval and why. A gateway
-holding its cap of pending approvals gets 429 for the next one.
+holding its cap of pending approvals gets 429 for the next one, and so does a sandbox holding
+``max_held_per_sandbox`` requests (each keeps its connection open while it waits).
 
 A client that cannot wait may send ``Prefer: respond-async`` (RFC 7240): it gets ``202`` with the approval id
 at once (``X-TrustFence-Decision: pending_approval``), and sending exactly the same request again after the
@@ -43,6 +44,7 @@ class Approvals:
 
     def __init__(self, state: EnforcerState) -> None:
         self.state = state
+        self._held: dict[str, int] = {}  # sandbox -> its requests waiting here now (max_held_per_sandbox)
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if settled(flow):
@@ -67,12 +69,35 @@ class Approvals:
             return
         queue = self.state.approvals
         gw: Gateway = flow.metadata[GATEWAY]
-        action: Action = flow.metadata[ACTION]
         digest = digest_of(flow)
         prior = queue.take_approved(gw.name, digest)
         if prior is not None:
             self._release(flow, decision, prior)
             return
+        if "respond-async" not in flow.request.headers.get("prefer", "").lower():
+            limit = self.state.limits.max_held
+            if self._held.get(gw.sandbox, 0) < limit:
+                self._held[gw.sandbox] = self._held.get(gw.sandbox, 0) + 1
+                try:
+                    await self._wait(flow, decision, digest)
+                finally:
+                    if (left := self._held.pop(gw.sandbox) - 1) > 0:
+                        self._held[gw.sandbox] = left
+                return
+            reason = (f"sandbox {gw.sandbox} already holds {limit} requests waiting for approval "
+                      "(max_held_per_sandbox under [enforcer] in config.toml)")
+            deny(flow, reason, status=429, decision=decision, outcome="rate_limited", allow_with="tf approvals list")
+            flow.metadata["tf.reason"] = reason  # the row says why it was refused, not what was decided before
+            assert flow.response is not None  # deny() just answered
+            flow.response.headers["Retry-After"] = "30"
+            return
+        await self._wait(flow, decision, digest)
+
+    async def _wait(self, flow: http.HTTPFlow, decision: Decision, digest: str) -> None:
+        """Open the approval and wait for its answer (at once 202 for a client that cannot wait)."""
+        queue = self.state.approvals
+        gw: Gateway = flow.metadata[GATEWAY]
+        action: Action = flow.metadata[ACTION]
         settings = decision.approval
         a = queue.open(gateway=gw.name, connector=action.connector, action=action.name, method=flow.request.method,
                        url=flow.request.pretty_url, digest=digest, reason=decision.reason, rule_id=decision.rule_id,

@@ -24,6 +24,7 @@ from trustfence.proxy.bodies import Bodies
 from trustfence.proxy.classify import Classify
 from trustfence.proxy.dns import DnsAnswer
 from trustfence.proxy.enforce import Enforce
+from trustfence.proxy.fairness import Fairness
 from trustfence.proxy.identify import Identify
 from trustfence.proxy.inject import Inject
 from trustfence.proxy.killswitch import ConnectorKillSwitch, KillSwitch
@@ -49,6 +50,7 @@ class EnforcerError(RuntimeError):
 def enforcer_addons(state: EnforcerState) -> list[Any]:
     """The processing order. Ours come before mitmproxy's, so no built-in addon acts on a request first."""
     return [
+        Fairness(state),  # per-sandbox connection cap; idle and slow-header connections cut
         Identify(state),
         RateLimit(state),
         KillSwitch(state),
@@ -100,6 +102,9 @@ class Enforcer(Master):
         platform.original_addr = _original_addr_or_local
         self.state = state
         self.addons.add(*enforcer_addons(state))
+        fairness = self.addons.get("fairness")
+        assert isinstance(fairness, Fairness)
+        fairness.servers = self._proxyserver
         opts: dict[str, Any] = {
             "confdir": str(confdir),
             # Never open anything toward the address the agent dialled: connect only after Classify

@@ -18,6 +18,7 @@ from trustfence.policy import CompiledPolicy, compile_policy
 from trustfence.policy.allowlist import AllowList
 from trustfence.proxy.destination import HostService
 from trustfence.proxy.limiter import Limiter
+from trustfence.proxy.limits import SandboxLimits
 from trustfence.proxy.switches import Switches
 from trustfence.proxy.holds import ApprovalQueue
 from trustfence.store import Store
@@ -95,6 +96,7 @@ class EnforcerState:
     environments: dict[str, str] = field(default_factory=dict)  # gateway name -> its environment (prod, ...)
     default_level: Level = "full_enforce"  # the level of every gateway not in ``levels``
     approvals: ApprovalQueue = field(default_factory=ApprovalQueue)  # requests held for a human
+    limits: SandboxLimits = field(default_factory=SandboxLimits)  # per-sandbox connections, holds, timeouts
     approval_timeout: float = 300.0  # seconds a held request waits unless its policy says otherwise
     # Why the policy files were rejected when the daemon started (empty: they run). While set, nothing is known
     # of what they allow, so every request is denied with this reason; a valid edit clears it.

@@ -178,6 +178,9 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         runs = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in tl["gaps"])
         out.print(f"TRAFFIC LOG GAPS: {tl['missing']} sequence number(s) missing ({runs})", highlight=False,
                   markup=False)
+    if fd := s.get("file_descriptors"):
+        out.print(f"file descriptors: {fd['open']} open of {fd['limit']} ({fd['free_percent']}% free)",
+                  highlight=False)
     for ks in s.get("kill_switches", []):
         out.print(f"KILL SWITCH {ks['scope']} since {ks['since']}: {ks['reason']}", highlight=False, markup=False)
     for sb in s["sandboxes"]:

@@ -7,6 +7,7 @@ import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from trustfence.agent.fdlimit import headroom
 from trustfence.agent.ops import OpError, Reply, jsonable, op
 from trustfence.agent.timespec import TimeSpecError, parse_time
 from trustfence.policy.model import PolicyError, validate_pattern
@@ -57,6 +58,7 @@ async def status(d: Daemon, req: dict[str, Any]) -> Reply:
         "traffic_rows": log["rows"],
         "traffic_log": log,
         "policy_error": d.state.policy_error,
+        "file_descriptors": headroom(),
     }
 
 

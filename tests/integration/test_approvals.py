@@ -7,6 +7,7 @@ import concurrent.futures
 import ssl
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -99,6 +100,28 @@ def test_cap_per_gateway_answers_429(held: RunningEnforcer, fake_upstream: Upstr
         held.on_loop(lambda: held.state.approvals.answer(a.id, False, by=0))
         assert first.result(10).status_code == 403
     assert fake_upstream.received() == []
+
+
+def test_cap_of_held_requests_per_sandbox_answers_429_with_a_row(held: RunningEnforcer, fake_upstream: Upstream,
+                                                                   tmp_path: Path) -> None:
+    held.state.limits = replace(held.state.limits, max_held=2)
+    with client(held, tmp_path) as c, client(held, tmp_path) as c2, client(held, tmp_path) as c3:
+        waiting = [in_background(lambda: c.put(MERGE, json={})), in_background(lambda: c2.put(MERGE, json={"n": 2}))]
+        held_now = pending(held, 2)
+        r = c3.put(MERGE, json={"n": 3})
+        assert r.status_code == 429 and r.headers["retry-after"] == "30"
+        assert "sandbox test already holds 2 requests waiting" in r.json()["reason"]
+        assert len(held.on_loop(lambda: held.state.approvals.listing("pending"))) == 2  # no approval opened for it
+        for a in held_now:
+            held.on_loop(lambda: held.state.approvals.answer(a.id, False, by=0))
+        assert [w.result(10).status_code for w in waiting] == [403, 403]
+        follow = in_background(lambda: c3.put(MERGE, json={"n": 4}))  # the slots came back
+        [a] = pending(held)
+        held.on_loop(lambda: held.state.approvals.answer(a.id, False, by=0))
+        assert follow.result(10).status_code == 403
+    assert fake_upstream.received() == []
+    refused = [x for x in held.rows() if "max_held_per_sandbox" in x["reason"]]
+    assert [(x["decision"], x["status"]) for x in refused] == [("rate_limited", 429)]
 
 
 def test_respond_async_releases_exactly_the_approved_request_once(

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from trustfence.agent.config import ActionLimit, ApprovalsConfig, Config, GatewayConfig, RateLimitConfig
+from trustfence.agent.config import (LIMIT_KEYS, ActionLimit, ApprovalsConfig, Config, GatewayConfig,
+                                     RateLimitConfig)
 from trustfence.agent.sandbox.fspolicy import FsPolicy
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 TABLES = {"connectors", "gateways", "rate_limit", "approvals", "dashboard"}  # settings that are tables of their own: [name...]
-GROUPED = {"fs"}  # fields whose settings are keys of the table they sit in (FsPolicy's)
+GROUPED = {"fs", "limits"}  # fields whose settings are keys of the table they sit in (FsPolicy's, LIMIT_KEYS)
 
 
 def _documented(name: str, table: str = "") -> bool:
@@ -22,7 +23,7 @@ def _documented(name: str, table: str = "") -> bool:
 
 
 @pytest.mark.parametrize("name", [*(f.name for f in fields(Config) if f.name not in TABLES | GROUPED),
-                                  *(f.name for f in fields(FsPolicy))])
+                                  *(f.name for f in fields(FsPolicy)), *LIMIT_KEYS])
 def test_config_setting_is_documented(name: str) -> None:
     assert _documented(name), f"README does not document the setting {name!r}"
 
