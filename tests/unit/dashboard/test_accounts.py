@@ -25,7 +25,7 @@ def test_the_setup_token_makes_an_owner_once_and_only_its_digest_is_stored(tmp_p
     token, _ = a.new_setup_token()
     assert token not in (tmp_path / "u.json").read_text()
     with pytest.raises(AccountError, match="wrong or was already used"):
-        a.redeem_setup(token[:-1] + "x", "olive", PW)
+        a.redeem_setup(token[:-1] + ("y" if token.endswith("x") else "x"), "olive", PW)  # never the token itself
     owner = a.redeem_setup(token, "olive", PW)
     assert owner.role == "owner"
     with pytest.raises(AccountError, match="already used"):
