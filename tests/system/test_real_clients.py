@@ -1,0 +1,214 @@
+"""Zero code change, for real clients in every common language, inside ``tf run`` against fake APIs.
+
+Python clients run from a virtualenv made outside the usual paths (in ``build/``, not under /usr: no default
+``[sandbox] ca_overlays`` glob covers it), holding its own certifi and stripe bundles; some ignore every
+variable ``tf run`` sets (``trust_env = False``, ``ca_certs=certifi.where()``) and reach the enforcer only
+through the transparent path. Node (fetch, https), Go (net/http, built here), Java (HttpClient, compiled here
+with the JDK, default trust store), curl, wget and git run as they are installed. Each test asserts what the
+fake upstream received (the real credential, never the placeholder) and which action the traffic log recorded.
+A tool that is not installed skips with the reason; ``scripts/bootstrap.sh`` installs them all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.system.conftest import Host, running_host
+from tests.system.test_git import serve_git
+
+pytestmark = pytest.mark.system
+
+ROOT = Path(__file__).resolve().parents[2]
+SDKS = ROOT / "build" / "agent-sdks"
+AGENT = Path(__file__).with_name("client_agent.py")
+HOSTS = ("api.github.com", "github.com", "api.stripe.com", "api.openai.com")
+TYPES = ("github", "stripe", "openai")
+CONNECTORS = "".join(f'[connectors.{t}]\ntype = "{t}"\n\n' for t in TYPES)
+PERMISSIONS = "".join(f'[[permission]]\ngateway = "Bot"\nconnector = "{t}"\naction = "*"\ndecision = "allow"\n\n'
+                      for t in TYPES)
+REAL = {t: f"real-{t}-{secrets.token_hex(12)}" for t in TYPES}
+
+JAVA = """import java.net.URI; import java.net.http.*;
+public class Get { public static void main(String[] a) throws Exception {
+  HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(a[0])).build(),
+      HttpResponse.BodyHandlers.ofString());
+  System.out.println("ok " + r.statusCode()); } }
+"""
+GO = """package main
+import ("fmt"; "net/http"; "os")
+func main() { r, err := http.Get(os.Args[1]); if err != nil { fmt.Println("failed", err); os.Exit(1) }
+  fmt.Println("ok", r.StatusCode) }
+"""
+NODE = {"node-fetch": "fetch(process.argv[1]).then(r => console.log('ok', r.status))"
+                      ".catch(e => { console.log('failed', e.cause || e); process.exit(1) })",
+        "node-https": "require('https').get(process.argv[1], r => { console.log('ok', r.statusCode); r.resume() })"
+                      ".on('error', e => { console.log('failed', e); process.exit(1) })"}
+
+
+def _need(tool: str, why: str = "") -> str:
+    path = shutil.which(tool)
+    if path is None:
+        reason = f"{tool} is not installed{why}: scripts/bootstrap.sh installs it"
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="module")
+def work() -> Iterator[Path]:
+    """A directory the agent can read (not /tmp: the sandbox has its own), removed afterwards."""
+    top = ROOT / "build" / "test-clients"
+    top.mkdir(parents=True, exist_ok=True)
+    os.chmod(top, 0o755)
+    d = Path(tempfile.mkdtemp(dir=top))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def venv(work: Path) -> Path:
+    """A real virtualenv of Debian's python3, its certifi and stripe (with their bundles) its own; the other
+    SDK modules come from the bootstrap's agent SDKs through a .pth file, after the venv's own."""
+    assert (SDKS / "stripe").is_dir(), f"the agent SDKs are missing from {SDKS}: run make bootstrap"
+    v = work / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(v)], check=True)
+    site = next(v.glob("lib/python3*/site-packages"))
+    for pkg in ("certifi", "stripe"):
+        shutil.copytree(SDKS / pkg, site / pkg)
+    (site / "agent-sdks.pth").write_text(f"{SDKS}\n")
+    subprocess.run(["chmod", "-R", "a+rX", str(v)], check=True)
+    return v
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[Host]:
+    def upstreams(h: Host) -> None:
+        serve_git(h)  # github.com: git http-backend on 8443; the echoing API on 443 for the others
+        h.env["TF_UPSTREAM_RESOLVE"] += "".join(f",{n}={h.outside.addr}:443" for n in HOSTS if n != "github.com"
+                                                and n != "api.github.com")
+
+    with running_host(hosts=HOSTS, connectors=CONNECTORS, permissions=PERMISSIONS, before_start=upstreams) as h:
+        for t in TYPES:
+            r = h.tf("connector", "add", t, "--token-stdin", input=REAL[t] + "\n")
+            assert r.returncode == 0, r.stderr
+        yield h
+
+
+def _call(h: Host, *cmd: str, path: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]],
+                                                  list[dict[str, Any]]]:
+    """Run ``cmd`` in a sandbox; what the upstream received on ``path`` and the traffic rows for it."""
+    seen = {r["seq"] for r in h.logs()}
+    r = h.run(*cmd)
+    got = [g for g in h.outside.received() if g["path"] == path]
+    rows: list[dict[str, Any]] = []
+    for _ in range(20):  # rows reach the store in batches
+        rows = [row for row in h.logs() if row["seq"] not in seen and row["path"] == path.split("?")[0]]
+        if rows:
+            break
+        time.sleep(0.25)
+    return r, got, rows
+
+
+def _assert_reached(h: Host, cmd: list[str], connector: str, path: str, action: str) -> None:
+    r, got, rows = _call(h, *cmd, path=path)
+    assert r.returncode == 0 and "ok 200" in r.stdout, r.stdout + r.stderr
+    want = f"Bearer {REAL[connector]}"
+    assert got and all(g["headers"].get("authorization") == want for g in got), got
+    assert [(row["action"], row["decision"]) for row in rows] == [(action, "allowed")], rows
+
+
+def _n() -> int:
+    return secrets.randbelow(10**6)
+
+
+PYTHON = [("requests", "github"), ("requests-no-env", "github"), ("urllib3-certifi", "github"),
+          ("stripe", "stripe"), ("openai", "openai")]
+
+
+@pytest.mark.parametrize(("client", "connector"), PYTHON, ids=[c for c, _ in PYTHON])
+def test_python_clients_in_a_virtualenv(host: Host, venv: Path, client: str, connector: str) -> None:
+    n = _n()
+    url, path, action = {
+        "github": (f"https://api.github.com/repos/acme/widgets/pulls/{n}", f"/repos/acme/widgets/pulls/{n}",
+                   "github.pr.read"),
+        "stripe": (f"https://api.stripe.com/v1/customers/cus_{n}", f"/v1/customers/cus_{n}", "stripe.customer.read"),
+        "openai": (f"https://api.openai.com/v1/models/m{n}", f"/v1/models/m{n}", "openai.model.read"),
+    }[connector]
+    _assert_reached(host, [str(venv / "bin" / "python"), str(AGENT), client, url], connector, path, action)
+
+
+def test_java_httpclient_with_the_default_trust_store(host: Host, work: Path) -> None:
+    javac = _need("javac", " (a JDK: default-jdk-headless)")
+    src = work / "java"
+    src.mkdir(exist_ok=True)
+    (src / "Get.java").write_text(JAVA)
+    subprocess.run([javac, "-d", str(src), str(src / "Get.java")], check=True, capture_output=True)
+    subprocess.run(["chmod", "-R", "a+rX", str(src)], check=True)
+    n = _n()
+    _assert_reached(host, [_need("java"), "-cp", str(src), "Get", f"https://api.github.com/repos/acme/widgets/pulls/{n}"],
+                    "github", f"/repos/acme/widgets/pulls/{n}", "github.pr.read")
+
+
+def test_go_net_http(host: Host, work: Path) -> None:
+    go = _need("go", " (golang-go)")
+    src = work / "go"
+    src.mkdir(exist_ok=True)
+    (src / "get.go").write_text(GO)
+    env = {**os.environ, "GOCACHE": str(work / "gocache"), "GOPATH": str(work / "gopath"), "CGO_ENABLED": "0",
+           "GO111MODULE": "off", "GOFLAGS": "", "GOTOOLCHAIN": "local"}
+    subprocess.run([go, "build", "-o", str(src / "get"), str(src / "get.go")], check=True, env=env,
+                   capture_output=True, timeout=300)
+    os.chmod(src / "get", 0o755)
+    n = _n()
+    _assert_reached(host, [str(src / "get"), f"https://api.github.com/repos/acme/widgets/pulls/{n}"], "github",
+                    f"/repos/acme/widgets/pulls/{n}", "github.pr.read")
+
+
+@pytest.mark.parametrize("client", sorted(NODE))
+def test_node(host: Host, client: str) -> None:
+    n = _n()
+    _assert_reached(host, [_need("node", " (nodejs)"), "-e", NODE[client],
+                           f"https://api.github.com/repos/acme/widgets/pulls/{n}"],
+                    "github", f"/repos/acme/widgets/pulls/{n}", "github.pr.read")
+
+
+def test_curl(host: Host) -> None:
+    n = _n()
+    _assert_reached(host, ["sh", "-c", f'echo "ok $({_need("curl")} -sS -o /dev/null -w "%{{http_code}}" '
+                                       f'https://api.github.com/repos/acme/widgets/pulls/{n})"'],
+                    "github", f"/repos/acme/widgets/pulls/{n}", "github.pr.read")
+
+
+def test_wget(host: Host) -> None:
+    n = _n()
+    _assert_reached(host, ["sh", "-c", f"{_need('wget')} -q -O /dev/null "
+                                       f"https://api.github.com/repos/acme/widgets/pulls/{n} && echo ok 200"],
+                    "github", f"/repos/acme/widgets/pulls/{n}", "github.pr.read")
+
+
+def test_git(host: Host) -> None:
+    git = _need("git")
+    seen = {r["seq"] for r in host.logs()}
+    log = host.outside.workdir / "git.jsonl"
+    before = len(log.read_text().splitlines())
+    r = host.run("sh", "-c", f"HOME=/tmp GIT_TERMINAL_PROMPT=0 {git} ls-remote https://github.com/acme/widgets.git")
+    assert r.returncode == 0 and "refs/heads/main" in r.stdout, r.stderr
+    got = [json.loads(line) for line in log.read_text().splitlines()[before:]]
+    assert got[0]["path"] == "/acme/widgets.git/info/refs?service=git-upload-pack", got
+    assert all("git-upload-pack" in g["path"] for g in got), got  # protocol v2 lists refs in a POST
+    time.sleep(0.5)
+    rows = [row for row in host.logs() if row["seq"] not in seen and row["host"] == "github.com"]
+    assert len(rows) == len(got) and {(row["action"], row["decision"]) for row in rows} == {
+        ("github.git.fetch", "allowed")}, rows
