@@ -254,9 +254,20 @@ def _log_line(r: dict[str, Any]) -> str:
     ts = str(r["ts"])[:19].replace("T", " ")
     where = f"{r['host']}{r['path']}"
     who = f"{r['comm']}[{r['pid']}]" if r.get("comm") else "-"
-    params = _params_text(r.get("params"))
+    fix = _fix_of(r.get("params"))
+    params = "" if fix else _params_text(r.get("params"))
     return (f"{ts}  {r['gateway']:<10} {r['decision']:<8} {r['status']:>3}  {r['action'] or '-':<24} "
-            f"{params + '  ' if params else ''}{r['method']:<6} {where}  {who}  [{r['reason']}]")
+            f"{params + '  ' if params else ''}{r['method']:<6} {where}  {who}  [{r['reason']}]"
+            + (f"\n    fix: {fix}" if fix else ""))
+
+
+def _fix_of(raw: object) -> str:
+    """The fix a row carries (a TLS handshake the client refused: how to make it trust the enforcer)."""
+    try:
+        params = json.loads(raw) if isinstance(raw, str) and raw else {}
+    except ValueError:
+        return ""
+    return str(params.get("fix", "")) if isinstance(params, dict) else ""
 
 
 @app.command()

@@ -212,3 +212,31 @@ def test_git(host: Host) -> None:
     rows = [row for row in host.logs() if row["seq"] not in seen and row["host"] == "github.com"]
     assert len(rows) == len(got) and {(row["action"], row["decision"]) for row in rows} == {
         ("github.git.fetch", "allowed")}, rows
+
+
+def test_a_client_pinned_to_another_ca_is_one_error_row_with_the_fix(host: Host, work: Path) -> None:
+    """curl told to trust only another CA refuses the enforcer's certificate: nothing reaches the upstream, the
+    traffic log has exactly one row for it, naming the process, and tf logs prints how to fix it."""
+    other = work / "other-ca.pem"
+    shutil.copy(host.outside.ca, other)
+    os.chmod(other, 0o644)
+    n = _n()
+    seen = {r["seq"] for r in host.logs()}
+    r, got, _ = _call(host, _need("curl"), "-sS", "--cacert", str(other),
+                      f"https://api.github.com/repos/acme/widgets/pulls/{n}", path=f"/repos/acme/widgets/pulls/{n}")
+    assert r.returncode != 0 and got == [], r.stderr
+    rows: list[dict[str, Any]] = []
+    for _ in range(20):
+        rows = [row for row in host.logs() if row["seq"] not in seen and row["decision"] == "error"]
+        if rows:
+            break
+        time.sleep(0.25)
+    time.sleep(0.5)
+    rows = [row for row in host.logs() if row["seq"] not in seen and row["decision"] == "error"]
+    assert len(rows) == 1, rows
+    row = rows[0]
+    assert (row["reason"], row["host"], row["gateway"], row["comm"]) == (
+        "client does not trust the enforcer's CA", "api.github.com", "Bot", "curl"), row
+    assert row["pid"] and row["exe"].endswith("/curl"), row
+    text = host.tf("logs", "--decision", "error").stdout
+    assert "client does not trust the enforcer's CA" in text and "    fix: " in text and "ca_overlays" in text, text
