@@ -3,7 +3,8 @@ its mount namespace by equivalents that also trust the enforcer CA. No host file
 
 What is looked for (``candidates``): for a Python command (``python3``, a venv's ``bin/python``, a script whose
 ``#!`` names one, through ``env``), the interpreter's ``sys.prefix`` as Python itself finds it (the directory
-holding ``pyvenv.cfg`` next to or above the executable: a venv or uv venv) and its base installation; the
+holding ``pyvenv.cfg`` next to or above the executable: a venv or uv venv), its base installation and the
+directories in ``PYTHONPATH``; the
 agent's user site (``~/.local``, ``pip install --user``); the working directory's ``.venv``. Under each, the
 bundles Python packages carry (``BUNDLES``: certifi, pip's certifi, stripe, botocore, grpc, httplib2). Then the
 working directory's ``node_modules`` (bundles by their usual names, a few levels deep) and the Java trust
@@ -145,6 +146,9 @@ def candidates(argv: Sequence[str], env: Mapping[str, str], cwd: str, home: str 
         prefixes.append(os.path.join(home, ".local"))
     prefixes.append(os.path.join(cwd, ".venv"))
     found = [c for p in dict.fromkeys(prefixes) for c in _python_bundles(p)]
+    if exe and _PYTHON.match(name):  # PYTHONPATH entries are site directories of their own
+        found += [(p, "pem") for d in env.get("PYTHONPATH", "").split(":") if d.startswith("/")
+                  for rel in BUNDLES for p in glob.glob(os.path.join(d, rel))]
     if os.path.isdir(os.path.join(cwd, "node_modules")):
         found += _node_bundles(os.path.join(cwd, "node_modules"))
     homes = [os.path.dirname(os.path.dirname(os.path.realpath(exe)))] if exe and name == "java" else []

@@ -240,3 +240,30 @@ def test_a_client_pinned_to_another_ca_is_one_error_row_with_the_fix(host: Host,
     assert row["pid"] and row["exe"].endswith("/curl"), row
     text = host.tf("logs", "--decision", "error").stdout
     assert "client does not trust the enforcer's CA" in text and "    fix: " in text and "ca_overlays" in text, text
+
+
+@pytest.fixture(scope="module")
+def pth_venv(work: Path) -> Path:
+    """A virtualenv whose packages all come from elsewhere through a .pth file: certifi's bundle is in no
+    place tf run looks for bundles, so a client verifying against it does not trust the enforcer."""
+    v = work / "pth-venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(v)], check=True)
+    (next(v.glob("lib/python3*/site-packages")) / "agent-sdks.pth").write_text(f"{SDKS}\n")
+    subprocess.run(["chmod", "-R", "a+rX", str(v)], check=True)
+    return v
+
+
+def test_doctor_agent_says_whether_a_command_will_work(host: Host, venv: Path, pth_venv: Path) -> None:
+    good = host.tf("doctor", "--agent", "--json", "--", str(venv / "bin" / "python"), str(AGENT), timeout=120)
+    assert good.returncode == 0, good.stdout + good.stderr
+    report = json.loads(good.stdout)
+    assert report["ok"] and report["kind"] == "python" and any("certifi" in line for line in report["results"])
+    bad = host.tf("doctor", "--agent", "--", str(pth_venv / "bin" / "python"), "agent.py", timeout=120)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    fix = bad.stdout.split("fix: ", 1)[-1]
+    assert "will NOT trust the enforcer" in bad.stdout and "FAIL certifi" in bad.stdout, bad.stdout
+    assert f"{SDKS}/certifi/cacert.pem" in fix and "[sandbox] ca_overlays" in fix, bad.stdout
+    java = host.tf("doctor", "--agent", "--", _need("java"), "-jar", "agent.jar", timeout=180)
+    assert java.returncode == 0 and "will trust the enforcer" in java.stdout, java.stdout + java.stderr
+    other = host.tf("doctor", "--agent", "--", "/bin/true")
+    assert other.returncode == 1 and "cannot be tried alone" in other.stdout, other.stdout
