@@ -55,9 +55,21 @@ def _httpx(url: str) -> int:
     return int(httpx.get(url, timeout=20).status_code)
 
 
+def _aiohttp(url: str) -> int:
+    import asyncio
+
+    import aiohttp  # trust_env is off by default: no proxy variables, the transparent path
+
+    async def get() -> int:
+        async with aiohttp.ClientSession() as s, s.get(url) as r:
+            return int(r.status)
+
+    return asyncio.run(get())
+
+
 CLIENTS: dict[str, Callable[[str], int]] = {
     "stripe": _stripe, "openai": _openai, "requests": _requests, "requests-no-env": _requests_no_env,
-    "urllib3-certifi": _urllib3_certifi, "httpx": _httpx,
+    "urllib3-certifi": _urllib3_certifi, "httpx": _httpx, "aiohttp": _aiohttp,
 }
 
 if __name__ == "__main__":

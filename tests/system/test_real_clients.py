@@ -1,9 +1,9 @@
 """Zero code change, for real clients in every common language, inside ``tf run`` against fake APIs.
 
 Python clients run from a virtualenv made outside the usual paths (in ``build/``, not under /usr: no default
-``[sandbox] ca_overlays`` glob covers it), holding its own certifi and stripe bundles; some ignore every
-variable ``tf run`` sets (``trust_env = False``, ``ca_certs=certifi.where()``) and reach the enforcer only
-through the transparent path. Node (fetch, https), Go (net/http, built here), Java (HttpClient, compiled here
+``[sandbox] ca_overlays`` glob covers it), holding its own certifi and stripe bundles: requests, httpx,
+aiohttp, urllib3, stripe and openai. Some ignore every variable ``tf run`` sets (``trust_env = False``,
+``ca_certs=certifi.where()``, aiohttp) and reach the enforcer only through the transparent path. Node (fetch, https), Go (net/http, built here), Java (HttpClient, compiled here
 with the JDK, default trust store), curl, wget and git run as they are installed. Each test asserts what the
 fake upstream received (the real credential, never the placeholder) and which action the traffic log recorded.
 A tool that is not installed skips with the reason; ``scripts/bootstrap.sh`` installs them all.
@@ -85,7 +85,7 @@ def venv(work: Path) -> Path:
     v = work / "venv"
     subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(v)], check=True)
     site = next(v.glob("lib/python3*/site-packages"))
-    for pkg in ("certifi", "stripe"):
+    for pkg in ("certifi", "stripe"):  # the bundle carriers: inside the venv, where tf run must find them
         shutil.copytree(SDKS / pkg, site / pkg)
     (site / "agent-sdks.pth").write_text(f"{SDKS}\n")
     subprocess.run(["chmod", "-R", "a+rX", str(v)], check=True)
@@ -133,8 +133,8 @@ def _n() -> int:
     return secrets.randbelow(10**6)
 
 
-PYTHON = [("requests", "github"), ("requests-no-env", "github"), ("urllib3-certifi", "github"),
-          ("stripe", "stripe"), ("openai", "openai")]
+PYTHON = [("requests", "github"), ("requests-no-env", "github"), ("urllib3-certifi", "github"), ("httpx", "github"),
+          ("aiohttp", "github"), ("stripe", "stripe"), ("openai", "openai")]
 
 
 @pytest.mark.parametrize(("client", "connector"), PYTHON, ids=[c for c, _ in PYTHON])
