@@ -152,15 +152,17 @@ def launch(reply: Mapping[str, Any], user: AgentUser, cmd: Sequence[str], cwd: s
 
 
 def _follow_trust(reply: Mapping[str, Any], user: AgentUser, cmd: Sequence[str], cwd: str,
-                  env: Mapping[str, str]) -> tuple[dict[str, Any] | None, str]:
+                  env: Mapping[str, str], hide: Sequence[str]) -> tuple[dict[str, Any] | None, str]:
     """What covers the CA bundles the command will read (``sandbox.catrust``), and a note when they could not
-    be looked for (the agent then starts with ``[sandbox] ca_overlays`` alone)."""
+    be looked for (the agent then starts with ``[sandbox] ca_overlays`` alone). A bundle under a hidden path is
+    left out: its copy would show, in the sandbox's ``/run``, what the policy hides."""
     from trustfence.agent.sandbox import catrust
 
     try:
         found = catrust.read_as(user.uid, user.gid, cmd, env, cwd, user.home)
     except (catrust.TrustError, OSError) as e:
         return None, f"the command's own CA bundles were not looked for ({e}); [sandbox] ca_overlays still apply"
+    found = [f for f in found if hidden_cover(f.path, hide) is None]
     if not found:
         return None, ""
     from trustfence.agent.sandbox import trustfiles
@@ -181,7 +183,7 @@ def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str],
             user = AgentUser(int(reply["uid"]), int(reply["gid"]), str(reply["user"]), None)
         env = agent_env(os.environ, reply["env"], user, frozenset(reply["unset"]))
         sandbox, note = launch(reply, user, cmd, os.getcwd(), env, invoker_home(os.environ))
-        sandbox["trust"], trust_note = _follow_trust(reply, user, cmd, os.getcwd(), env)
+        sandbox["trust"], trust_note = _follow_trust(reply, user, cmd, os.getcwd(), env, sandbox["hide"])
     except BaseException:
         agent.cancel()
         raise

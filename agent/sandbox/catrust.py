@@ -42,8 +42,8 @@ _NODE_NAMES = ("cacert.pem", "ca-certificates.crt", "ca-bundle.crt", "ca-bundle.
 _NODE_DEPTH = 4  # node_modules/a/b/c/name at most: enough for @scope/pkg/certs/, bounded for big trees
 JAVA_STORES = ("/etc/ssl/certs/java/cacerts", "/usr/lib/jvm/*/lib/security/cacerts")
 _PYTHON = re.compile(r"^python(\d+(\.\d+)?)?$")
-MAX_FILES = 64  # bundles read per run; past it, the rest keep their own trust (and `tf logs` says so)
-MAX_BYTES = 4 << 20  # one bundle; the largest real ones are ~300 KiB (PEM) and ~200 KiB (Java)
+MAX_FILES = 32  # bundles read per run; past it, the rest keep their own trust (`tf logs` shows their refusals)
+MAX_BYTES = 1 << 20  # one bundle; the largest real ones are ~300 KiB (PEM) and ~200 KiB (Java)
 DEADLINE = 5.0  # seconds the search may take (a hung filesystem must not hang tf run)
 
 

@@ -1,7 +1,7 @@
 """The equivalents that cover the agent's CA bundles (found by ``catrust``), and the plan the sandbox's init mounts.
 
-A PEM bundle becomes the same bundle with the enforcer CA appended: a client that trusts only what its package
-ships keeps trusting exactly that, plus the enforcer. A Java trust store becomes a trust store holding the
+A PEM bundle becomes the same certificates with the enforcer CA appended: a client that trusts only what its
+package ships keeps trusting exactly that, plus the enforcer. A Java trust store becomes a trust store holding the
 system roots and the enforcer CA. Anything that does not parse as what it claims to be is left as it is.
 
 The trust store is written as JKS, which every JDK reads as ``cacerts`` (Java 9+ detects the format whatever
@@ -43,10 +43,14 @@ def _certs(pem: bytes) -> list[x509.Certificate]:
 
 
 def pem_overlay(original: bytes, ca: bytes) -> bytes | None:
-    """``original`` with the enforcer CA appended; None if it is not a PEM certificate bundle."""
-    if b"-----BEGIN CERTIFICATE-----" not in original or not _certs(original):
+    """The certificates of ``original``, then the enforcer CA; None if it holds no PEM certificate. Only the
+    certificates are carried over, re-encoded: nothing else a file holds (a private key beside a certificate,
+    comments) ever reaches the copy the agent reads."""
+    certs = _certs(original) if b"-----BEGIN CERTIFICATE-----" in original else []
+    if not certs:
         return None
-    return original.rstrip(b"\n") + b"\n\n# TrustFence enforcer CA (this sandbox only)\n" + ca.strip() + b"\n"
+    body = b"".join(c.public_bytes(Encoding.PEM) for c in certs)
+    return body + b"# TrustFence enforcer CA (this sandbox only)\n" + ca.strip() + b"\n"
 
 
 def _is_keystore(data: bytes) -> bool:

@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from tests.system.conftest import Host, running_host
+from tests.system.conftest import TF, Host, running_host
+from trustfence.demo.upstream import make_test_pki
 from tests.system.test_git import serve_git
 
 pytestmark = pytest.mark.system
@@ -267,3 +268,55 @@ def test_doctor_agent_says_whether_a_command_will_work(host: Host, venv: Path, p
     assert java.returncode == 0 and "will trust the enforcer" in java.stdout, java.stdout + java.stderr
     other = host.tf("doctor", "--agent", "--", "/bin/true")
     assert other.returncode == 1 and "cannot be tried alone" in other.stdout, other.stdout
+
+
+def _agent_pid(marker: str, timeout: float = 30) -> int:
+    """The sandboxed process whose command line carries ``marker`` (seen from the host)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for d in Path("/proc").iterdir():
+            try:
+                if d.name.isdigit() and marker.encode() in (d / "cmdline").read_bytes() and d.stat().st_uid != 0:
+                    return int(d.name)
+            except OSError:
+                continue
+        time.sleep(0.1)
+    raise AssertionError(f"no agent process with {marker!r}")
+
+
+def test_a_venv_bundle_leading_into_a_hidden_path_or_a_root_only_file_is_not_copied(venv: Path, work: Path) -> None:
+    """A hostile venv: certifi's bundle links to a hidden directory's file (readable by the agent's uid on the
+    host), botocore's to a root-only one. Neither content reaches the sandbox's copies, which are read from the
+    host through the agent's /proc/PID/root while it runs; the venv's own stripe bundle is covered."""
+    hidden, secret = work / "hidden", work / "root-only.pem"
+    hidden.mkdir()
+    os.chmod(hidden, 0o755)
+    for out, mode in ((hidden / "client.pem", 0o644), (secret, 0o600)):  # certificates seen nowhere else
+        ca, _, _ = make_test_pki(work / f"pki-{out.name}", ["x.example"])
+        shutil.copy(ca, out)
+        os.chmod(out, mode)
+    hostile = work / "hostile-venv"
+    shutil.copytree(venv, hostile, symlinks=True)
+    site = next(hostile.glob("lib/python3*/site-packages"))
+    (site / "certifi" / "cacert.pem").unlink()
+    (site / "certifi" / "cacert.pem").symlink_to(hidden / "client.pem")
+    (site / "botocore").mkdir()
+    (site / "botocore" / "cacert.pem").symlink_to(secret)
+    subprocess.run(["chmod", "-R", "a+rX", str(hostile)], check=True)
+    marker = f"tf_marker_{secrets.token_hex(4)}"
+    with running_host(f'hidden = ["{hidden}"]', hosts=("api.github.com",)) as h:
+        agent = subprocess.Popen([*TF, "run", "--name", "Bot", "--", str(hostile / "bin" / "python"), "-c",
+                                  f"import time; {marker} = 1; time.sleep(20)"], env=h.env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            root = Path(f"/proc/{_agent_pid(marker)}/root")
+            copies = [p.read_bytes() for p in (root / "run/trustfence/trust").iterdir()]
+            mounts = Path(f"/proc/{_agent_pid(marker)}/mountinfo").read_text()
+        finally:
+            agent.kill()
+            agent.wait(30)
+    body = lambda pem: pem.split("-----BEGIN CERTIFICATE-----", 1)[1].strip().encode()  # noqa: E731
+    assert copies and not any(body((hidden / "client.pem").read_text()) in c for c in copies)
+    assert not any(body(secret.read_text()) in c for c in copies)
+    assert f" {site}/stripe/data/ca-certificates.crt " in mounts, mounts
+    assert f" {hidden}/client.pem " not in mounts.replace(f" {hidden} ", " ")

@@ -109,9 +109,19 @@ def test_read_as_refuses_root() -> None:
 def test_pem_overlay_appends_the_ca_and_refuses_what_is_not_pem() -> None:
     bundle, ca = SYSTEM.read_bytes(), b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     out = trustfiles.pem_overlay(bundle, ca)
-    assert out is not None and out.startswith(bundle.rstrip(b"\n")) and out.rstrip().endswith(ca.strip())
+    assert out is not None and out.rstrip().endswith(ca.strip())
+    assert trustfiles._certs(out[:-len(ca)]) == trustfiles._certs(bundle)  # the same trust, plus the enforcer
     assert trustfiles.pem_overlay(b"root:$6$secret:19000::::::\n", ca) is None
     assert trustfiles.pem_overlay(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", ca) is None
+
+
+def test_pem_overlay_carries_certificates_only() -> None:
+    """A "bundle" that is a client certificate with its key (a symlink to ~/.ssh/client.pem): the key never
+    reaches the copy the agent reads."""
+    key = b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1tYXRlcmlhbA==\n-----END PRIVATE KEY-----\n"
+    first = SYSTEM.read_bytes().split(b"-----END CERTIFICATE-----", 1)[0] + b"-----END CERTIFICATE-----\n"
+    out = trustfiles.pem_overlay(key + first, b"CA")
+    assert out is not None and b"PRIVATE KEY" not in out and b"c2VjcmV0" not in out
 
 
 def test_jks_is_what_keytool_reads_with_and_without_the_password(tmp_path: Path) -> None:
