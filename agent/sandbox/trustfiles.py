@@ -13,44 +13,65 @@ fails the ``changeit`` check, and with it the certificates are invisible without
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import re
 import struct
 import time
-import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
-
 from trustfence.agent.sandbox.catrust import Found
 
-__all__ = ["JAVA_PASSWORD", "covered", "java_overlay", "jks", "pem_overlay", "plan"]
+__all__ = ["JAVA_PASSWORD", "covered", "der_certificates", "java_overlay", "jks", "pem_overlay", "plan"]
 
 JAVA_PASSWORD = "changeit"  # what every JDK's cacerts is known by
 
 _JKS_MAGIC = b"\xfe\xed\xfe\xed"
+_PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n(.*?)-----END CERTIFICATE-----", re.S)
 
 
-def _certs(pem: bytes) -> list[x509.Certificate]:
-    try:
-        with warnings.catch_warnings():  # a system bundle may hold an old root with a non-positive serial
-            warnings.simplefilter("ignore")
-            return x509.load_pem_x509_certificates(pem)
-    except ValueError:
-        return []
+def _der_length_ok(der: bytes) -> bool:
+    """A DER SEQUENCE whose encoded length is exactly the rest (what every X.509 certificate is)."""
+    if len(der) < 2 or der[0] != 0x30:
+        return False
+    first = der[1]
+    if first < 0x80:
+        return first + 2 == len(der)
+    n = first & 0x7F
+    return 0 < n <= 4 and len(der) == 2 + n + int.from_bytes(der[2:2 + n], "big")
+
+
+def der_certificates(pem: bytes) -> list[bytes]:
+    """The certificates of a PEM bundle, as DER; [] when any CERTIFICATE block is not base64 of a DER
+    SEQUENCE (a file that only looks like a bundle is left alone). Read without ``cryptography``: ``tf run``
+    does this on every start, and importing it costs more than everything else here together."""
+    out = []
+    for block in _PEM.findall(pem):
+        try:
+            der = binascii.a2b_base64(b"".join(block.split()), strict_mode=True)
+        except binascii.Error:
+            return []
+        if not _der_length_ok(der):
+            return []
+        out.append(der)
+    return out
+
+
+def _pem(der: bytes) -> bytes:
+    text = base64.b64encode(der)
+    return b"-----BEGIN CERTIFICATE-----\n" + b"\n".join(text[i:i + 64] for i in range(0, len(text), 64)) + \
+        b"\n-----END CERTIFICATE-----\n"
 
 
 def pem_overlay(original: bytes, ca: bytes) -> bytes | None:
     """The certificates of ``original``, then the enforcer CA; None if it holds no PEM certificate. Only the
     certificates are carried over, re-encoded: nothing else a file holds (a private key beside a certificate,
     comments) ever reaches the copy the agent reads."""
-    certs = _certs(original) if b"-----BEGIN CERTIFICATE-----" in original else []
+    certs = der_certificates(original)
     if not certs:
         return None
-    body = b"".join(c.public_bytes(Encoding.PEM) for c in certs)
-    return body + b"# TrustFence enforcer CA (this sandbox only)\n" + ca.strip() + b"\n"
+    return b"".join(_pem(c) for c in certs) + b"# TrustFence enforcer CA (this sandbox only)\n" + ca.strip() + b"\n"
 
 
 def _is_keystore(data: bytes) -> bool:
@@ -58,6 +79,8 @@ def _is_keystore(data: bytes) -> bool:
         return True
     if not data.startswith(b"\x30"):
         return False
+    from cryptography.hazmat.primitives.serialization import pkcs12  # only for a PKCS#12 store (rare)
+
     for password in (None, b"changeit"):
         try:
             pkcs12.load_pkcs12(data, password)
@@ -70,7 +93,7 @@ def _is_keystore(data: bytes) -> bool:
 def java_overlay(original: bytes, roots: bytes) -> bytes | None:
     """A trust store (JKS) of ``roots`` (the agent's bundle: system roots + the enforcer CA); None if
     ``original`` is no Java keystore (JKS or PKCS#12)."""
-    certs = _certs(roots)
+    certs = der_certificates(roots)
     if not certs or not _is_keystore(original):
         return None
     return jks(certs)
@@ -81,15 +104,14 @@ def _utf(text: str) -> bytes:
     return struct.pack(">H", len(raw)) + raw
 
 
-def jks(certs: Sequence[x509.Certificate], password: str = JAVA_PASSWORD) -> bytes:
+def jks(certs: Sequence[bytes], password: str = JAVA_PASSWORD) -> bytes:
     """A JKS keystore of trusted-certificate entries (version 2: magic, version, count; per entry tag 2, alias,
     creation time in ms, type, DER), sealed by SHA-1 over the password in UTF-16BE, "Mighty Aphrodite" and
     the rest, as ``sun.security.provider.JavaKeyStore`` checks it."""
     out = bytearray(struct.pack(">III", 0xFEEDFEED, 2, len(certs)))
     now = int(time.time() * 1000)
-    for c in certs:
-        der = c.public_bytes(Encoding.DER)
-        alias = f"tf-{c.fingerprint(hashes.SHA256()).hex()[:16]}"
+    for der in certs:
+        alias = f"tf-{hashlib.sha256(der).hexdigest()[:16]}"
         out += struct.pack(">I", 2) + _utf(alias) + struct.pack(">Q", now) + _utf("X.509")
         out += struct.pack(">I", len(der)) + der
     out += hashlib.sha1(password.encode("utf-16-be") + b"Mighty Aphrodite" + bytes(out)).digest()

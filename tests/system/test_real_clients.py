@@ -271,12 +271,15 @@ def test_doctor_agent_says_whether_a_command_will_work(host: Host, venv: Path, p
 
 
 def _agent_pid(marker: str, timeout: float = 30) -> int:
-    """The sandboxed process whose command line carries ``marker`` (seen from the host)."""
+    """The sandboxed process whose command line carries ``marker`` (seen from the host): unprivileged and in a
+    mount namespace of its own (tf run's short-lived search for bundles, as the agent's uid, is neither)."""
+    ours = os.readlink("/proc/self/ns/mnt")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for d in Path("/proc").iterdir():
             try:
-                if d.name.isdigit() and marker.encode() in (d / "cmdline").read_bytes() and d.stat().st_uid != 0:
+                if (d.name.isdigit() and marker.encode() in (d / "cmdline").read_bytes() and d.stat().st_uid != 0
+                        and os.readlink(d / "ns" / "mnt") != ours):
                     return int(d.name)
             except OSError:
                 continue
@@ -309,9 +312,9 @@ def test_a_venv_bundle_leading_into_a_hidden_path_or_a_root_only_file_is_not_cop
                                   f"import time; {marker} = 1; time.sleep(20)"], env=h.env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            root = Path(f"/proc/{_agent_pid(marker)}/root")
-            copies = [p.read_bytes() for p in (root / "run/trustfence/trust").iterdir()]
-            mounts = Path(f"/proc/{_agent_pid(marker)}/mountinfo").read_text()
+            pid = _agent_pid(marker)
+            copies = [p.read_bytes() for p in Path(f"/proc/{pid}/root/run/trustfence/trust").iterdir()]
+            mounts = Path(f"/proc/{pid}/mountinfo").read_text()
         finally:
             agent.kill()
             agent.wait(30)

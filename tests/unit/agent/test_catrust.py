@@ -110,7 +110,7 @@ def test_pem_overlay_appends_the_ca_and_refuses_what_is_not_pem() -> None:
     bundle, ca = SYSTEM.read_bytes(), b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     out = trustfiles.pem_overlay(bundle, ca)
     assert out is not None and out.rstrip().endswith(ca.strip())
-    assert trustfiles._certs(out[:-len(ca)]) == trustfiles._certs(bundle)  # the same trust, plus the enforcer
+    assert trustfiles.der_certificates(out[:-len(ca)]) == trustfiles.der_certificates(bundle)  # the same trust, plus the enforcer
     assert trustfiles.pem_overlay(b"root:$6$secret:19000::::::\n", ca) is None
     assert trustfiles.pem_overlay(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", ca) is None
 
@@ -125,7 +125,7 @@ def test_pem_overlay_carries_certificates_only() -> None:
 
 
 def test_jks_is_what_keytool_reads_with_and_without_the_password(tmp_path: Path) -> None:
-    store = trustfiles.jks(trustfiles._certs(SYSTEM.read_bytes())[:3])
+    store = trustfiles.jks(trustfiles.der_certificates(SYSTEM.read_bytes())[:3])
     magic, version, count = struct.unpack(">III", store[:12])
     assert (magic, version, count) == (0xFEEDFEED, 2, 3)
     keytool = "/usr/bin/keytool"
