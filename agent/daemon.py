@@ -20,6 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from trustfence.agent import allowlists, policyfiles
+from trustfence.agent.advisory import Advisory
 from trustfence.agent import config as cfgmod
 from trustfence.agent.brakes import KillSwitches, load_switches
 from trustfence.agent.config import Config, ConfigError
@@ -148,6 +149,7 @@ class Daemon:
         watcher = asyncio.create_task(self._watch_policy_files())
         signer = asyncio.create_task(self._sign_audit())
         await self.enforcer.started.wait()
+        self._start_advisory()
         self.dashboard = Dashboard(self)  # on this loop; not on the enforcement path
         await self.dashboard.start()
         self.paths.socket.unlink(missing_ok=True)
@@ -178,6 +180,17 @@ class Daemon:
             self.store.close()
             self.paths.socket.unlink(missing_ok=True)
             log.info("daemon stopped")
+
+    def _start_advisory(self) -> None:
+        """The advisory agents and the token key; unreadable, the v1 API refuses (503) and enforcement goes on."""
+        self.advisory: Advisory | None = None
+        self.advisory_error = ""
+        try:
+            self.advisory = Advisory(self)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            self.advisory_error = f"the advisory agents or the token key cannot be read ({e}); fix or remove " \
+                                  f"{self.paths.home / 'agents.json'} and restart the daemon"
+            log.error("advisory mode unavailable: %s", self.advisory_error)
 
     # -- connections --------------------------------------------------------------------------------
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -219,3 +219,28 @@ async def new_token(request: Request, p: User, body: NewToken, x_csrf_token: Csr
     """An API token acting as the caller; shown once, stored hashed."""
     p.check_csrf(x_csrf_token)
     return {"token": _svc(request).new_token(p, body.label)}
+
+
+class NewAgent(BaseModel):
+    name: str = Field(max_length=64)
+    gateway: str = Field("", max_length=200, description="whose permissions decide its actions (default: name)")
+
+
+@router.get("/agents")
+async def agents(request: Request, p: User) -> dict[str, Any]:
+    """Advisory agents: gateway, key fingerprint, registered, revoked (never a key)."""
+    return await _svc(request).agents()
+
+
+@router.post("/agents")
+async def register_agent(request: Request, p: User, body: NewAgent, x_csrf_token: Csrf = None) -> dict[str, Any]:
+    """Register an advisory agent (owner); the answer holds its API key, shown this once."""
+    p.check_csrf(x_csrf_token)
+    return await _svc(request).register_agent(p, body.name, body.gateway)
+
+
+@router.post("/agents/{name}/revoke")
+async def revoke_agent(request: Request, p: User, name: str, x_csrf_token: Csrf = None) -> dict[str, Any]:
+    """Revoke an advisory agent's key (owner): 401 from now on."""
+    p.check_csrf(x_csrf_token)
+    return await _svc(request).revoke_agent(p, name)

@@ -62,7 +62,7 @@ def required(request: Request) -> Principal:
 
 
 def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
-    from trustfence.dashboard import api, pages
+    from trustfence.dashboard import api, pages, v1
 
     app = FastAPI(title="TrustFence dashboard", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = Service(d, accounts)
@@ -103,6 +103,7 @@ def create_app(d: Daemon, accounts: Accounts, hosts: frozenset[str]) -> FastAPI:
         return RedirectResponse("/login", 303)
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(v1.router)  # before api: its own authentication (agent keys), never a session
     app.include_router(api.router)
     app.include_router(pages.router)
     return app

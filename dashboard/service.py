@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from trustfence.agent.ops import OpError, jsonable
+from trustfence.agent.ops import agents as agent_ops
 from trustfence.agent.ops import approvals as approval_ops
 from trustfence.agent.ops import audit as audit_ops
 from trustfence.agent.ops import brakes as brake_ops
@@ -158,6 +159,22 @@ class Service:
         token = self.accounts.new_token(p.user.name, label)
         self.d.audit.append(p.who, "dashboard API token created", None, {"user": p.user.name, "label": label[:80]})
         return token
+
+    # -- advisory agents (the operations of tf agents) -------------------------------------------------------
+    async def agents(self) -> dict[str, Any]:
+        try:
+            return await agent_ops.agents_list(self.d, {})
+        except OpError as e:
+            raise Refused(503, str(e)) from None
+
+    async def register_agent(self, p: Principal, name: str, gateway: str) -> dict[str, Any]:
+        """A new advisory agent (owner); its key is in the answer, once."""
+        p.need("owner", "registering agents")
+        return await self._op(agent_ops.agents_register, {"name": name, "gateway": gateway or name}, p)
+
+    async def revoke_agent(self, p: Principal, name: str) -> dict[str, Any]:
+        p.need("owner", "revoking agents")
+        return await self._op(agent_ops.agents_revoke, {"name": name}, p)
 
     # -- refusals a person should hear of ---------------------------------------------------------------
     def refused(self, kind: str, detail: dict[str, Any], who: str = "dashboard") -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from trustfence.policy.conditional import ApprovalSettings, Policy
 from trustfence.policy.conditions import FIELDS, OPERATORS, AllOf, AnyOf, Condition, Not, Operator, Rule
-from trustfence.policy.engine import CompiledPolicy, Decision, compile_policy, decide, decide_request
+from trustfence.policy.engine import (CompiledPolicy, Decision, compile_policy, decide, decide_request,
+                                     matched_policies)
 from trustfence.policy.evaluate import Facts
 from trustfence.policy.files import PolicyFileError, dump_policies, parse_policies
 from trustfence.policy.model import VERDICTS, Catalogue, Permission, PolicyError, Verdict, validate_pattern
@@ -38,6 +39,7 @@ __all__ = [
     "compile_policy",
     "decide",
     "decide_request",
+    "matched_policies",
     "dump_policies",
     "parse_policies",
     "validate_pattern",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import NamedTuple
 
 from trustfence.policy.conditional import ApprovalSettings, Policy
@@ -29,7 +29,7 @@ from trustfence.policy.index import Entry, PolicyIndex, first
 from trustfence.policy.model import DONE, Permission, PolicyError, Verdict
 
 __all__ = ["MEMO_MAX", "CompiledPolicy", "Decision", "compile_policy", "decide", "decide_request",
-           "new_decision_id"]
+           "matched_policies", "new_decision_id"]
 
 
 def _id_counter() -> Iterator[int]:
@@ -247,6 +247,33 @@ def decide_request(policy: CompiledPolicy, facts: Facts) -> Decision:
     except Exception as e:  # noqa: BLE001 - a firewall decision fails closed, whatever went wrong
         return Decision("deny", f"internal error while deciding {facts.action!r} ({type(e).__name__}): "
                                 "failing closed")
+
+
+def matched_policies(policy: CompiledPolicy, facts: Facts) -> tuple[str, ...]:
+    """Every policy that applies to the request, not only the one that decided: the ids, in file order, of the
+    deny and require_approval policies whose condition holds or cannot be read (they apply when failing
+    closed) and of the allow policies whose condition holds. An operation of a multi-operation request
+    (``params["operations"]``) is matched as its own action. For the record and for analytics: computed
+    after the decision, never part of it. Total: a failure while testing leaves that policy out."""
+    names = [facts.action]
+    ops = facts.params.get("operations")
+    if isinstance(ops, (list, tuple)):
+        names.extend(str(n) for n in ops)
+    found: dict[int, str] = {}
+    for name in names:
+        f = facts if name == facts.action else replace(facts, action=name)
+        plan = policy.plan(f)
+        for entries, fail_closed in ((plan.denies, True), (plan.approvals, True), (plan.grants, False)):
+            for e in entries:
+                if e.index in found:
+                    continue
+                try:
+                    r = True if e.test is None else e.test(f)
+                except Exception:  # noqa: BLE001 - the record names what it can
+                    continue
+                if r is True or (r is None and fail_closed):
+                    found[e.index] = e.policy.id
+    return tuple(found[i] for i in sorted(found))
 
 
 def decide(policy: CompiledPolicy, gateway: str, connector: str, action: str) -> Decision:

@@ -24,13 +24,12 @@ from trustfence.proxy.destination import Destination
 from trustfence.proxy.holds import Approval, request_digest, who
 from trustfence.proxy.record import refuse_unrecordable
 from trustfence.proxy.responses import deny, settled
-from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, EnforcerState, Gateway
+from trustfence.proxy.state import ACTION, APPROVAL, DECISION, DEST, GATEWAY, EnforcerState, Gateway
 
 __all__ = ["APPROVAL", "Approvals"]
 
 log = logging.getLogger("trustfence.enforcer")
 
-APPROVAL = "tf.approval"  # metadata: the approval id a flow was held under
 
 
 def digest_of(flow: http.HTTPFlow) -> str:

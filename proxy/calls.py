@@ -18,12 +18,13 @@ import time
 from dataclasses import dataclass
 
 from trustfence.connectors import Action
-from trustfence.policy import Decision, Facts
+from trustfence.policy import Decision, Facts, matched_policies
 from trustfence.proxy.enforce import decide_all
 from trustfence.proxy.holds import request_digest, who
 from trustfence.proxy.state import EnforcerState, Gateway
+from trustfence.store import StoreFull, TrafficRow
 
-__all__ = ["Call", "Outcome", "decide_call"]
+__all__ = ["Call", "Outcome", "decide_call", "record_call"]
 
 log = logging.getLogger("trustfence.enforcer")
 
@@ -53,6 +54,8 @@ class Outcome:
     allow_with: str = ""
     retry_after: int = 0
     approval: str = ""
+    level: str = ""  # the gateway's enforcement level when the call was decided ("" before a decision)
+    policies: tuple[str, ...] | None = None  # every policy that applied (None: not decided by permissions)
 
     @property
     def forward(self) -> bool:
@@ -81,6 +84,7 @@ async def _decide(state: EnforcerState, gw: Gateway, call: Call) -> Outcome:
     if (switch := state.switches.blocking(gw.name, action.connector)) is not None:
         return Outcome("denied", switch.describe(), allow_with=f"tf kill-switch deactivate --scope {switch.scope} "
                                                                 "--reason TEXT")
+    policies: tuple[str, ...] | None = None
     if state.policy_error:
         decision = Decision("deny", f"the policy files are rejected, so every request is denied until they "
                                     f"validate: {state.policy_error}")
@@ -88,8 +92,18 @@ async def _decide(state: EnforcerState, gw: Gateway, call: Call) -> Outcome:
         now = time.localtime()
         facts = Facts(gw.name, action.connector, action.name, action.risk, call.method, "", "", action.params,
                       action.unavailable, state.environments.get(gw.name, ""), now.tm_hour * 60 + now.tm_min)
-        decision = decide_all(state.policy, facts)
+        policy = state.policy
+        decision = decide_all(policy, facts)
+        policies = matched_policies(policy, facts)
     level = state.level_of(gw.name)
+    outcome = await _enforced(state, gw, call, decision, level)
+    outcome.level, outcome.policies = level, policies
+    return outcome
+
+
+async def _enforced(state: EnforcerState, gw: Gateway, call: Call, decision: Decision, level: str) -> Outcome:
+    """What the decision does at the gateway's level: forwarded, held for a human, or denied."""
+    action = call.action
     if decision.verdict == "allow":
         return Outcome("allowed", decision.reason, decision)
     if level == "monitor" or (level == "soft_enforce" and decision.verdict == "deny"):
@@ -140,3 +154,29 @@ async def _hold(state: EnforcerState, gw: Gateway, call: Call, decision: Decisio
     approved_by = Decision("allow", f"approved by {who(prior.answered_by)} (approval {prior.id}{note}); "
                                     f"{decision.reason}", decision.rule_id, decision.decision_id, decision.risk_score)
     return Outcome("allowed", approved_by.reason, approved_by, approval=prior.id)
+
+
+def record_call(state: EnforcerState, row: TrafficRow, outcome: Outcome) -> Outcome:
+    """Journal the call's row; a call that would be forwarded but cannot be recorded is refused instead (the
+    row then says so). Every path that decides a call without HTTP records it here."""
+    store = state.store
+    why = "no store" if store is None else store.unavailable() if outcome.forward else ""
+    if why:
+        outcome = _unrecorded(row, outcome, f"traffic log unavailable: {why}")
+    if store is None:
+        return outcome
+    try:
+        store.submit(row, strict=outcome.forward)
+    except StoreFull as e:
+        log.error("traffic row %s of a %s call: %s", row.seq, row.scheme, e)
+        if outcome.forward:  # the row object is what was queued, if anything was: it says the same
+            outcome = _unrecorded(row, outcome, str(e))
+    if not outcome.forward and why:
+        store.refused += 1
+    return outcome
+
+
+def _unrecorded(row: TrafficRow, outcome: Outcome, why: str) -> Outcome:
+    refused = Outcome("denied", f"{why}; refused rather than forwarded unrecorded", outcome.decision)
+    row.decision, row.reason, row.status = refused.outcome, refused.reason, 503
+    return refused

@@ -139,4 +139,5 @@ class DnsAnswer:
             uid=found[0].uid if found else None,
             comm=found[0].comm if found else "",
             exe=found[1] if found else "",
+            environment=self.state.environments.get(gw.name, "") if gw else "",
         ), strict=strict)

@@ -26,7 +26,7 @@ from trustfence.connectors.base import normalise_path
 from trustfence.policy import CompiledPolicy, Decision, Facts, decide_request
 from trustfence.proxy.responses import deny, fail_closed, stamp_headers
 from trustfence.proxy.destination import Destination
-from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, LEVEL, EnforcerState, Gateway
+from trustfence.proxy.state import ACTION, DECISION, DEST, FACTS, GATEWAY, LEVEL, EnforcerState, Gateway
 
 __all__ = ["Enforce", "decide_all", "facts_of"]
 
@@ -76,7 +76,10 @@ class Enforce:
         elif refused is not None:
             decision = refused
         else:
-            decision = decide_all(self.state.policy, facts_of(flow, gw, action, self.state.environments.get(gw.name, "")))
+            facts = facts_of(flow, gw, action, self.state.environments.get(gw.name, ""))
+            policy = self.state.policy
+            decision = decide_all(policy, facts)
+            flow.metadata[FACTS] = (policy, facts)
         flow.metadata[DECISION] = decision
         level = flow.metadata[LEVEL] = self.state.level_of(gw.name)
         if decision.verdict == "allow":

@@ -22,8 +22,9 @@ from mitmproxy import http
 from trustfence.connectors import Action
 from trustfence.policy import Decision
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import (ACTION, DECISION, DEST, GATEWAY, KILLED, ORIGIN, SECRET, SEQ, EnforcerState,
-                                    Gateway, Origin)
+from trustfence.policy import matched_policies
+from trustfence.proxy.state import (ACTION, APPROVAL, DECISION, DEST, FACTS, GATEWAY, KILLED, LEVEL, ORIGIN,
+                                    SECRET, SEQ, EnforcerState, Gateway, Origin)
 from trustfence.store import StoreFull, TrafficRow
 from trustfence.vault import scrub
 
@@ -155,8 +156,23 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState, *, pending: bool = False) 
         comm=found[0].comm if found else "",
         exe=found[1] if found else "",
         params=params,
+        risk=action.risk if action and action.connector else "",
+        environment=state.environments.get(gw.name, "") if gw else "",
+        level=flow.metadata.get(LEVEL, ""),
+        policies=_matched(flow),
+        approval_id=flow.metadata.get(APPROVAL, ""),
         seq=int(flow.metadata.get(SEQ, 0)),
     )
+
+
+def _matched(flow: http.HTTPFlow) -> list[str] | None:
+    """The ids of every policy that applied, read once per flow from what the decision was made on; an empty
+    list when the request was decided without policies applying, None when it was never decided."""
+    found: list[str] | None = flow.metadata.get("tf.matched")
+    if found is None and FACTS in flow.metadata:
+        policy, facts = flow.metadata[FACTS]
+        found = flow.metadata["tf.matched"] = list(matched_policies(policy, facts))
+    return found
 
 
 PARAMS_MAX = 8192

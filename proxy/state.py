@@ -23,8 +23,8 @@ from trustfence.proxy.holds import ApprovalQueue
 from trustfence.store import Store
 from trustfence.vault import Vault
 
-__all__ = ["ACTION", "BODY", "Credentials", "DECISION", "DEST", "EnforcerState", "GATEWAY", "Gateway", "KILLED",
-           "LEVEL", "Level", "ORIGIN", "Origin", "SECRET", "SEQ"]
+__all__ = ["ACTION", "APPROVAL", "BODY", "Credentials", "DECISION", "DEST", "EnforcerState", "FACTS", "GATEWAY",
+           "Gateway", "KILLED", "LEVEL", "Level", "ORIGIN", "Origin", "SECRET", "SEQ"]
 
 GATEWAY = "tf.gateway"
 DEST = "tf.dest"
@@ -35,6 +35,8 @@ SECRET = "tf.secret"  # the credential injected into this flow: what must not co
 LEVEL = "tf.level"  # the gateway's enforcement level when Enforce decided: an approval is held only if not monitor
 BODY = "tf.body"  # the request body as Bodies decoded it, within bounds (what Classify's view reads)
 SEQ = "tf.seq"  # the flow's sequence number in the traffic journal, given before it is forwarded
+FACTS = "tf.facts"  # (compiled policy, Facts) the decision was made on: what the row's matched policies are read from
+APPROVAL = "tf.approval"  # the approval id the flow was held under
 KILLED = "tf.killed"  # the kill switch that cut this flow in transit (recorded as "killed" with its reason)
 
 # monitor: forward everything, record the decision; soft_enforce: a deny is recorded as would_deny and

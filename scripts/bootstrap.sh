@@ -132,4 +132,14 @@ if [ ! -f "$SDKS/.installed" ] || [ "$(cat "$SDKS/.installed")" != "$sdk_want" ]
   chmod -R a+rX build "$SDKS"
   echo "$sdk_want" > "$SDKS/.installed"
 fi
+# --- CrewAI, opt-in (TF_CREWAI=1): it conflicts with the venv's pins, so it lives apart ------------------
+CREW=build/crewai
+crew_want=$(sha256sum tests/crewai.txt | cut -d' ' -f1)
+if [ "${TF_CREWAI:-0}" = 1 ] && { [ ! -f "$CREW/.installed" ] || [ "$(cat "$CREW/.installed")" != "$crew_want" ]; }; then
+  say "installing crewai into $CREW (the advisory SDK's CrewAI test; about 1 GB)"
+  rm -rf "$CREW"; mkdir -p "$CREW"
+  "$VENV/bin/python" -m pip install --target "$CREW" --only-binary=:all: -r tests/crewai.txt > build/crewai.log 2>&1 \
+    || { cat build/crewai.log >&2; die "installing crewai failed"; }
+  echo "$crew_want" > "$CREW/.installed"
+fi
 say "ready: $VENV ($("$VENV/bin/python" -V))"

@@ -3,7 +3,8 @@ one is refused (its columns could mean what this version does not know) rather t
 
 Version 1: the traffic table without a version table (files before versioning). Version 2: the version table;
 columns are only ever added (``params``, the process columns ...), so migrating adds the missing ones, with NULL
-for old rows.
+for old rows. Version 3: ``risk``, ``environment``, ``level``, ``policies`` (matched policy ids) and
+``approval_id``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from trustfence.store.schema import COLUMNS, CREATE, SQL_TYPES
 
 __all__ = ["SCHEMA_VERSION", "SchemaError", "migrate"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class SchemaError(RuntimeError):

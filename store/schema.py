@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from functools import cache
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-__all__ = ["COLUMNS", "CREATE", "SQL_TYPES", "VIEWS", "TrafficRow", "recordable", "values_of"]
+__all__ = ["COLUMNS", "CREATE", "SQL_TYPES", "VIEWS", "TrafficRow", "arrow_batch", "arrow_schema", "recordable",
+           "values_of"]
 
 
 @dataclass(slots=True)
@@ -44,6 +46,13 @@ class TrafficRow:
     exe: str = ""
     # The Action's params as JSON (what policies tested: amounts, ids, a push's refs); "" when there are none.
     params: str = ""
+    risk: str = ""  # the action's risk (low, medium, high, critical); "" when no connector named an action
+    environment: str = ""  # the gateway's environment (prod, staging ...); "" when it has none
+    level: str = ""  # the gateway's enforcement level when the request was decided; "" when it was not decided
+    # Every policy that applied to the request (ids in file order), the deciding one among them; NULL in rows
+    # written before this column existed.
+    policies: list[str] | None = None
+    approval_id: str = ""  # the approval the request was held under; "" when it was not held
     seq: int = 0
 
 
@@ -58,6 +67,7 @@ _SQL_TYPES = {
     "seq": "BIGINT",
     "pid": "INTEGER",
     "uid": "INTEGER",
+    "policies": "VARCHAR[]",
 }
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TrafficRow))
@@ -70,6 +80,25 @@ CREATE = (
     + ", ".join(f"{c} {_SQL_TYPES.get(c, 'VARCHAR')}" for c in COLUMNS)
     + ")"
 )
+
+@cache
+def arrow_schema() -> Any:
+    """The table's columns as a ``pyarrow.Schema`` (pyarrow is imported here, by the writer, not by every CLI)."""
+    import pyarrow as pa
+
+    types = {"TIMESTAMP": pa.timestamp("us"), "INTEGER": pa.int32(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(),
+             "VARCHAR": pa.string(), "VARCHAR[]": pa.list_(pa.string())}
+    return pa.schema([(c, types[SQL_TYPES[c]]) for c in COLUMNS])
+
+
+def arrow_batch(rows: Sequence[TrafficRow]) -> Any:
+    """The rows as a ``pyarrow.Table`` with the table's columns and types, for one INSERT."""
+    import pyarrow as pa
+
+    schema = arrow_schema()
+    columns = zip(*map(values_of, rows))
+    return pa.Table.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, schema)], schema=schema)
+
 
 VIEWS = (
     # The common questions, by name, for tf sql and other readers. traffic is the table itself.
@@ -90,6 +119,8 @@ def _escaped(s: str) -> str:
 
 def recordable(row: TrafficRow) -> TrafficRow:
     """The row with every text field storable: bytes that are not UTF-8 escaped as ``\\xNN``, never dropped."""
+    if "".join(_texts(row)).isascii():  # nearly every row: one check instead of one per field
+        return row
     for name in _TEXT:
         v = getattr(row, name)
         if not v.isascii():
@@ -98,3 +129,4 @@ def recordable(row: TrafficRow) -> TrafficRow:
 
 
 _TEXT = tuple(c for c in COLUMNS if SQL_TYPES[c] == "VARCHAR")
+_texts: Callable[[TrafficRow], tuple[str, ...]] = attrgetter(*_TEXT)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from trustfence.agent.cli.common import CliError, call, out
+from trustfence.agent.cli.common import CliError, call, csv_cell, out
 
 __all__ = ["export", "sql"]
 
@@ -32,7 +32,7 @@ def sql(
     if fmt == "csv":
         w = csv.writer(sys.stdout)
         w.writerow(columns)
-        w.writerows(rows)
+        w.writerows([csv_cell(v) for v in row] for row in rows)
     elif fmt == "json":
         for row in rows:
             sys.stdout.write(json.dumps(dict(zip(columns, row)), default=str) + "\n")

@@ -15,7 +15,7 @@ from rich.console import Console
 from trustfence.agent.ipc import Client, DaemonUnavailable
 from trustfence.agent.paths import Paths, paths
 
-__all__ = ["CliError", "call", "client", "csv_list", "err", "out", "print_json", "require_root", "start_daemon"]
+__all__ = ["CliError", "call", "client", "csv_cell", "csv_list", "err", "out", "print_json", "require_root", "start_daemon"]
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -75,6 +75,11 @@ def call(op: str, **args: Any) -> dict[str, Any]:
 
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, default=str) + "\n")
+
+
+def csv_cell(v: Any) -> Any:
+    """A value as one CSV cell: a list or a mapping as JSON (``["a","b"]``), not Python's repr."""
+    return json.dumps(v, default=str) if isinstance(v, (list, tuple, dict)) else v
 
 
 def csv_list(text: str | None) -> list[str]:

@@ -19,10 +19,11 @@ from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 
+from trustfence.agent.cli.agents import agents_app
 from trustfence.agent.cli.analytics import export, sql
 from trustfence.agent.cli.approvals import approvals_app
 from trustfence.agent.cli.brakes import gateway_app, killswitch_app
-from trustfence.agent.cli.common import CliError, call, client, err, out, print_json, require_root
+from trustfence.agent.cli.common import CliError, call, client, csv_cell, err, out, print_json, require_root
 from trustfence.agent.cli.connectors import connector_app, vault_app
 from trustfence.agent.cli.dashboard import dashboard_app
 from trustfence.agent.cli.audit import audit_app
@@ -47,6 +48,7 @@ app.add_typer(vault_app, name="vault")
 app.add_typer(audit_app, name="audit")
 app.add_typer(dashboard_app, name="dashboard")
 app.add_typer(mcp_app, name="mcp")
+app.add_typer(agents_app, name="agents")
 
 
 def version() -> str:
@@ -346,7 +348,7 @@ def logs(
                     if writer is None:
                         writer = csv.DictWriter(sys.stdout, fieldnames=list(r), extrasaction="ignore")
                         writer.writeheader()
-                    writer.writerow(r)
+                    writer.writerow({k: csv_cell(v) for k, v in r.items()})
                 else:
                     print(json.dumps(r, default=str) if as_json else _log_line(r), flush=True)
                 after = max(after, int(r["seq"]))

@@ -49,4 +49,4 @@ def op(name: str, *, read: bool = False) -> Callable[[Handler], Handler]:
 
 # The handlers register themselves on import.
 from trustfence.agent.ops import (  # noqa: E402,F401
-    analytics, approvals, audit, brakes, connectors, dashboard, mcp, policy, status)
+    agents, analytics, approvals, audit, brakes, connectors, dashboard, mcp, policy, status)

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 from trustfence.agent.ops import OpError, Reply, op
 from trustfence.connectors import Action
 from trustfence.connectors.mcp import InvalidMessage, MCPConnector, message_action
-from trustfence.proxy.calls import Call, Outcome, decide_call
+from trustfence.proxy.calls import Call, Outcome, decide_call, record_call
 from trustfence.proxy.record import params_text
 from trustfence.proxy.state import Gateway
-from trustfence.store import StoreFull, TrafficRow
+from trustfence.store import TrafficRow
 
 if TYPE_CHECKING:
     from trustfence.agent.daemon import Daemon
@@ -91,15 +91,17 @@ async def mcp_decide(d: Daemon, req: dict[str, Any]) -> Reply:
     else:
         action = Action(name, connector, risk, dict(params))
         outcome = await decide_call(d.state, gw, Call(action, rpc, f"stdio://{gw.sandbox}/{connector}", body))
-    row = _row(gw, action, outcome, rpc, len(body) if message is not None else int(req.get("size") or 0), started)
-    outcome = _record(d, row, outcome)
+    row = _row(gw, action, outcome, rpc, len(body) if message is not None else int(req.get("size") or 0), started,
+               d.state.environments.get(gw.name, ""))
+    outcome = record_call(d.state, row, outcome)
     dec = outcome.decision
     return {"forward": outcome.forward, "decision": outcome.outcome, "reason": outcome.reason,
             "decision_id": dec.decision_id if dec else "", "action": action.name, "allow_with": outcome.allow_with,
             "retry_after": outcome.retry_after, "approval": outcome.approval}
 
 
-def _row(gw: Gateway, action: Action, outcome: Outcome, rpc: str, size: int, started: float) -> TrafficRow:
+def _row(gw: Gateway, action: Action, outcome: Outcome, rpc: str, size: int, started: float,
+         environment: str) -> TrafficRow:
     dec = outcome.decision
     target = action.params.get("uri") if action.name == "mcp.rpc.resources.read" else action.params.get("name")
     return TrafficRow(
@@ -109,29 +111,6 @@ def _row(gw: Gateway, action: Action, outcome: Outcome, rpc: str, size: int, sta
         decision=outcome.outcome, reason=outcome.reason, rule_id=dec.rule_id if dec else "",
         decision_id=dec.decision_id if dec else "", status=_STATUS.get(outcome.outcome, 403), upstream_status=None,
         latency_ms=round((time.time() - started) * 1000, 3), bytes_in=size, bytes_out=0,
-        uid=gw.uid if gw.uid >= 0 else None, params=params_text(action))
-
-
-def _record(d: Daemon, row: TrafficRow, outcome: Outcome) -> Outcome:
-    """Journal the row; a call that would be forwarded but cannot be recorded is refused instead."""
-    store = d.state.store
-    why = "no store" if store is None else store.unavailable() if outcome.forward else ""
-    if why:
-        outcome = _unrecorded(row, outcome, f"traffic log unavailable: {why}")
-    if store is None:
-        return outcome
-    try:
-        store.submit(row, strict=outcome.forward)
-    except StoreFull as e:
-        log.error("traffic row %s of a stdio call: %s", row.seq, e)
-        if outcome.forward:  # the row object is what was queued, if anything was: it says the same
-            outcome = _unrecorded(row, outcome, str(e))
-    if not outcome.forward and why:
-        store.refused += 1
-    return outcome
-
-
-def _unrecorded(row: TrafficRow, outcome: Outcome, why: str) -> Outcome:
-    refused = Outcome("denied", f"{why}; refused rather than forwarded unrecorded", outcome.decision)
-    row.decision, row.reason, row.status = refused.outcome, refused.reason, 503
-    return refused
+        uid=gw.uid if gw.uid >= 0 else None, params=params_text(action),
+        risk=action.risk, environment=environment, level=outcome.level,
+        policies=list(outcome.policies) if outcome.policies is not None else None, approval_id=outcome.approval)

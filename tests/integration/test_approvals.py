@@ -62,6 +62,8 @@ def test_held_request_waits_without_blocking_others_and_is_sent_once_approved(
     assert [g["path"] for g in fake_upstream.received()].count("/repos/acme/widgets/pulls/7/merge") == 1
     row = [x for x in held.rows() if x["action"] == "github.pr.merge"]
     assert len(row) == 1 and row[0]["decision"] == "allowed" and f"approval {a.id}: ship it" in row[0]["reason"]
+    assert row[0]["approval_id"] == a.id  # the row names the approval it was held under
+    assert [x["approval_id"] for x in held.rows() if x["action"] == "github.pr.list"] == [""]
 
 
 def test_denied_approval_answers_403_and_nothing_is_sent(held: RunningEnforcer, fake_upstream: Upstream,

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import RunningEnforcer, Upstream
-from trustfence.policy import Permission
+from trustfence.policy import Permission, Policy, Rule, compile_policy
 
 PULLS = "https://api.github.com/repos/acme/widgets/pulls"
 REPO = "https://api.github.com/repos/acme/widgets"
@@ -55,6 +55,27 @@ def test_soft_enforce_forwards_a_denied_request_and_records_would_deny(
         ("github.pr.list", "allowed", 200)]
     assert rows[0]["rule_id"] == "perm:Bot/github/github.pr.merge"
     assert rows[0]["reason"].endswith("(soft_enforce: forwarded)")
+    assert [r["level"] for r in rows] == ["soft_enforce"] * 3
+
+
+def test_rows_carry_risk_environment_level_and_every_matched_policy(
+    enforcer: RunningEnforcer, fake_upstream: Upstream, tmp_path: Path
+) -> None:
+    enforcer.state.environments["Bot"] = "prod"
+    policies = (Policy("merges-in-prod", "deny", environments=("prod",), actions=("github.pr.merge",)),
+                Policy("audit-merges", "require_approval", actions=("github.pr.*",),
+                       when=Rule("params.merge_method", "equals", "squash")),
+                Policy("staging-only", "deny", environments=("staging",)))
+    enforcer.state.policy = compile_policy(enforcer.state.policy.permissions, policies)
+    with client(enforcer, tmp_path) as c:
+        assert c.put(f"{PULLS}/7/merge", json={"merge_method": "squash"}).status_code == 403
+        assert c.get(PULLS).status_code == 200
+    merged, listed = enforcer.rows()
+    assert (merged["risk"], merged["environment"], merged["level"]) == ("high", "prod", "full_enforce")
+    # the permission decided (deny), and both policies that apply are named all the same
+    assert merged["policies"] == ["merges-in-prod", "audit-merges"]
+    assert merged["rule_id"] == "perm:Bot/github/github.pr.merge"
+    assert (listed["risk"], listed["policies"], listed["approval_id"]) == ("low", [], "")
 
 
 def test_monitor_forwards_everything_and_records_the_decision(

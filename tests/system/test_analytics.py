@@ -33,6 +33,9 @@ def test_logs_filters_csv_and_json(host: Host) -> None:
     r = host.tf("logs", "--csv", "--action", "github.pr.*", "--since", "1h")
     got = list(csv.DictReader(io.StringIO(r.stdout)))
     assert r.returncode == 0 and [x["action"] for x in got] == ["github.pr.list", "github.pr.read"]
+    # what a row says beyond the request: risk, the gateway's level and environment, the policies that applied
+    assert [(x["risk"], x["level"], x["environment"], x["policies"], x["approval_id"]) for x in got] == [
+        ("low", "full_enforce", "", "[]", "")] * 2
     assert host.tf("logs", "--json", "--search", "widgets/pulls/7").stdout.count("\n") == 1
     for bad, why in ((("-n", "-5"), "from 1 to 100000"), (("-n", "99999999"), "from 1 to 100000"),
                      (("--since", "yesterday"), "not a time"), (("--decision", "maybe"), "unknown decision"),
@@ -48,6 +51,8 @@ def test_sql_answers_one_select_and_refuses_the_rest(host: Host) -> None:
         {"action": "github.pr.list", "decision": "allowed"}, {"action": "github.repo.delete", "decision": "denied"},
         {"action": "github.pr.read", "decision": "allowed"}]
     assert host.tf("sql", "SELECT count(*) AS n FROM denials", "--format", "csv").stdout.split() == ["n", "1"]
+    r = host.tf("sql", "SELECT risk, level FROM denials", "--format", "json")
+    assert [json.loads(x) for x in r.stdout.splitlines()] == [{"risk": "critical", "level": "full_enforce"}]
     for bad in ("DELETE FROM traffic", "SELECT 1; SELECT 2", "SELECT * FROM read_csv('/etc/shadow')",
                 f"SELECT * FROM read_text('{host.home}/vault.key')", "INSTALL httpfs", "ATTACH '/tmp/x.db'"):
         r = host.tf("sql", bad)
