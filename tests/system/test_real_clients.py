@@ -148,6 +148,21 @@ def test_python_clients_in_a_virtualenv(host: Host, venv: Path, client: str, con
         "openai": (f"https://api.openai.com/v1/models/m{n}", f"/v1/models/m{n}", "openai.model.read"),
     }[connector]
     _assert_reached(host, [str(venv / "bin" / "python"), str(AGENT), client, url], connector, path, action)
+    site = next(venv.glob("lib/python3*/site-packages"))
+    for rel in ("certifi/cacert.pem", "stripe/data/ca-certificates.crt"):  # covered inside, untouched outside
+        assert (site / rel).read_bytes() == (SDKS / rel).read_bytes(), rel
+
+
+def test_a_covered_bundle_is_read_only_to_the_agent(host: Host, venv: Path, work: Path) -> None:
+    """Even a bundle the agent may write on the host (mode 0666) is covered read-only: the agent cannot write
+    through the cover, and the host's file stays as it was."""
+    writable = work / "writable-venv"
+    shutil.copytree(venv, writable, symlinks=True)
+    bundle = next(writable.glob("lib/python3*/site-packages")) / "certifi" / "cacert.pem"
+    os.chmod(bundle, 0o666)
+    r = host.run(str(writable / "bin" / "python"), "-c", "import certifi; open(certifi.where(), 'a').write('x')")
+    assert r.returncode != 0 and "Read-only file system" in r.stderr, r.stderr
+    assert bundle.read_bytes() == (SDKS / "certifi/cacert.pem").read_bytes()
 
 
 def test_java_httpclient_with_the_default_trust_store(host: Host, work: Path) -> None:
