@@ -9,7 +9,8 @@ files of ``/etc/netns/<ns>``; the CA bundles clients carry covered by the agent'
 ``/var/tmp`` and ``/dev/shm`` (two sandboxes never share a writable place); the state directory and the
 policy's hidden paths covered by something empty and read-only, last, so that nothing mounted before re-exposes
 them. The working directory is then entered again by its path, so that what the agent reaches through it is
-what the mounts show.
+what the mounts show; after it, the bundles the command's own clients read are covered by equivalents that also
+trust the enforcer (``sandbox.catrust``, ``_trust``), before the hidden paths are.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from typing import Any
 
-__all__ = ["CA_BUNDLE", "CA_CERT", "PRIVATE_HOME", "PRIVATE_TMP", "RUN_DIR", "TRUST_DIR", "ViewError", "enter", "expand",
-           "hidden_cover", "writable_paths"]
+__all__ = ["CA_BUNDLE", "CA_CERT", "PRIVATE_HOME", "PRIVATE_TMP", "RUN_DIR", "TRUST_DIR", "ViewError", "enter",
+           "expand", "hidden_cover", "writable_paths"]
 
 RUN_DIR = "/run/trustfence"
 CA_BUNDLE = f"{RUN_DIR}/ca-bundle.pem"  # system roots + the enforcer CA: SSL_CERT_FILE and friends
