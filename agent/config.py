@@ -225,7 +225,9 @@ class Config:
     ipv6: bool = False
     # CA bundles the agent's clients carry instead of the system's (globs): inside the sandbox each existing
     # match is covered, read-only, by the bundle the agent trusts (system roots + the enforcer CA), so such a
-    # client works unchanged. The system bundle and the usual Python package bundles are covered by default.
+    # client works unchanged. The system bundle and the usual Python package bundles are covered by default;
+    # tf run also finds the bundles of the command's own venv, user site, .venv, node_modules and JDK
+    # (sandbox.catrust): this list is for the rest.
     ca_overlays: tuple[str, ...] = DEFAULT_CA_OVERLAYS
     proxy_port: int = 8080
     transparent_port: int = 8081

@@ -151,6 +151,26 @@ def launch(reply: Mapping[str, Any], user: AgentUser, cmd: Sequence[str], cwd: s
             "account": reply.get("user") or None, "writable": writable}, note
 
 
+def _follow_trust(reply: Mapping[str, Any], user: AgentUser, cmd: Sequence[str], cwd: str,
+                  env: Mapping[str, str], hide: Sequence[str]) -> tuple[dict[str, Any] | None, str]:
+    """What covers the CA bundles the command will read (``sandbox.catrust``), and a note when they could not
+    be looked for (the agent then starts with ``[sandbox] ca_overlays`` alone). A bundle under a hidden path is
+    left out: its copy would show, in the sandbox's ``/run``, what the policy hides."""
+    from trustfence.agent.sandbox import catrust
+
+    try:
+        found = catrust.read_as(user.uid, user.gid, cmd, env, cwd, user.home)
+    except (catrust.TrustError, OSError) as e:
+        return None, f"the command's own CA bundles were not looked for ({e}); [sandbox] ca_overlays still apply"
+    found = [f for f in found if hidden_cover(f.path, hide) is None]
+    if not found:
+        return None, ""
+    from trustfence.agent.sandbox import trustfiles
+
+    ca, roots = Path(reply["ca_cert"]).read_bytes(), Path(reply["ca_bundle"]).read_bytes()
+    return trustfiles.plan(trustfiles.covered(found, ca, roots, skip=reply.get("ca_overlays", ()))), ""
+
+
 def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str], nftables_only: bool = False,
               stdio: tuple[int, int] | None = None, started: Callable[[Mapping[str, Any]], None] | None = None) -> int:
     """Run ``cmd`` in a sandbox of ``gateway``; its exit code. ``stdio``: the agent's stdin and stdout (handed
@@ -163,11 +183,13 @@ def run_agent(client: Client, gateway: str, user: AgentUser, cmd: Sequence[str],
             user = AgentUser(int(reply["uid"]), int(reply["gid"]), str(reply["user"]), None)
         env = agent_env(os.environ, reply["env"], user, frozenset(reply["unset"]))
         sandbox, note = launch(reply, user, cmd, os.getcwd(), env, invoker_home(os.environ))
+        sandbox["trust"], trust_note = _follow_trust(reply, user, cmd, os.getcwd(), env, sandbox["hide"])
     except BaseException:
         agent.cancel()
         raise
-    if note:
-        print(f"tf: note: {note}", file=sys.stderr, flush=True)
+    for n in (note, trust_note):
+        if n:
+            print(f"tf: note: {n}", file=sys.stderr, flush=True)
     client.sock.settimeout(None)
     tty_fd = sys.stdin.fileno() if stdio is None and sys.stdin.isatty() else None
     join = None if reply.get("joined") else str(Path(reply["cgroup"]) / "cgroup.procs")

@@ -433,6 +433,9 @@ class Connector:
     default_hosts: tuple[str, ...] = ()  # the public API's hosts; empty: configured domains or URLs are needed
     # Hosts the type's credential is never bound to nor sent to (the service takes it in another form there).
     no_credential_hosts: frozenset[str] = frozenset()
+    # Hosts where the credential goes as HTTP Basic credentials with this user name instead of the type's own
+    # form (git over HTTPS sends a token only that way): host -> user name. Empty: the type's form everywhere.
+    basic_auth_hosts: tuple[tuple[str, str], ...] = ()
     open_prefixes: frozenset[str] = frozenset()
     encoded_slash: bool = False
     """The upstream reads ``%2F`` inside a segment as part of a name, and ``parse`` reads it the same way (npm's

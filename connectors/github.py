@@ -354,9 +354,11 @@ class GitHubConnector(Connector):
     namespace = "github"
     default_hosts: tuple[str, ...] = ("api.github.com", *DOWNLOAD_HOSTS)
     open_prefixes = frozenset({_MUTATION_PREFIX})
-    # git over HTTPS takes a token as Basic credentials, not the API's bearer form; release storage takes
-    # signed URLs and refuses a second form of authentication. Requests there go without our credential.
-    no_credential_hosts = frozenset(HOST_ROUTES)
+    # git over HTTPS on github.com takes a token only as Basic credentials, user x-access-token (what GitHub
+    # documents for installation and fine-grained tokens, and accepts for classic ones); the download hosts
+    # take signed URLs and refuse a second form of authentication: requests there go without our credential.
+    basic_auth_hosts = (("github.com", "x-access-token"),)
+    no_credential_hosts = frozenset(HOST_ROUTES) - {"github.com"}
 
     def __init__(self, name: str, hosts: tuple[str, ...], base_path: str = "") -> None:
         super().__init__(name, hosts)

@@ -6,7 +6,8 @@ prove what did and did not reach the upstream. With ``--static DIR`` a host that
 ``DIR/<host>`` is served from it instead (a file, or a directory's ``index.html`` / ``index.json``; 404 for
 anything else): a fake package registry built from files a test generates. With ``--git-root DIR`` it also
 serves the bare repositories under DIR over git's smart HTTP protocol, through git's own ``git http-backend``
-run as a CGI program. Run as ``python -m trustfence.demo.upstream`` (``--plain`` for plain HTTP, where a
+run as a CGI program; with ``--git-token TOKEN`` too, only to a client that sends it as GitHub takes a token
+from git (``Authorization: Basic base64("x-access-token:TOKEN")``), and 401 to any other. Run as ``python -m trustfence.demo.upstream`` (``--plain`` for plain HTTP, where a
 credential must never arrive).
 
 It is as permissive as a careless server: it honours any ``Upgrade`` (101, then goes on reading requests on the
@@ -39,7 +40,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ["make_test_pki", "serve"]
+__all__ = ["git_basic", "make_test_pki", "serve"]
 
 
 def _name(cn: str) -> x509.Name:
@@ -92,6 +93,7 @@ class _Handler(BaseHTTPRequestHandler):
     log_path: Path
     static: Path | None = None
     git_root: Path | None = None
+    git_token: str = ""
     lock = threading.Lock()
 
     def _body(self) -> bytes:
@@ -116,6 +118,12 @@ class _Handler(BaseHTTPRequestHandler):
         }
         self._log(entry)
         if self.git_root is not None and _GIT_PATH.search(self.path.split("?", 1)[0]):
+            if self.git_token and self.headers.get("Authorization") != git_basic(self.git_token):
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="GitHub"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self._git(body)
             return
         if self._static():
@@ -274,10 +282,16 @@ def _ws_frame(opcode: int, data: bytes) -> bytes:
     return bytes([0x80 | opcode]) + size + data
 
 
+def git_basic(token: str) -> str:
+    """The Authorization header git sends GitHub for ``token``."""
+    return "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()
+
+
 def serve(host: str, port: int, cert: Path | None, key: Path | None, log_path: Path,
-          static: Path | None = None, git_root: Path | None = None) -> None:
+          static: Path | None = None, git_root: Path | None = None, git_token: str = "") -> None:
     """Serve until killed; TLS with ``cert`` and ``key``, plain HTTP when they are None."""
-    handler = type("Handler", (_Handler,), {"log_path": log_path, "static": static, "git_root": git_root})
+    handler = type("Handler", (_Handler,), {"log_path": log_path, "static": static, "git_root": git_root,
+                                            "git_token": git_token})
     # Room for many clients connecting at once (100 sandboxes): a listen backlog beyond socketserver's 5, and
     # each TLS handshake in its connection's thread (on its first read), not one after another in accept().
     server = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 256})((host, port), handler)
@@ -298,11 +312,14 @@ def main() -> None:
     ap.add_argument("--log", type=Path, required=True)
     ap.add_argument("--static", type=Path, help="serve DIR/<host>/<path> for hosts with a directory there")
     ap.add_argument("--git-root", type=Path, help="serve the bare repositories in this directory over git's smart HTTP")
+    ap.add_argument("--git-token", default=os.environ.get("TF_UPSTREAM_GIT_TOKEN", ""),
+                    help="serve git only to a client sending this token as GitHub takes it (Basic, x-access-token)")
     a = ap.parse_args()
     if not a.plain and (a.cert is None or a.key is None):
         ap.error("--cert and --key are required unless --plain")
     host, _, port = a.listen.rpartition(":")
-    serve(host, int(port), None if a.plain else a.cert, None if a.plain else a.key, a.log, a.static, a.git_root)
+    serve(host, int(port), None if a.plain else a.cert, None if a.plain else a.key, a.log, a.static, a.git_root,
+          a.git_token)
 
 
 if __name__ == "__main__":

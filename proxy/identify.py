@@ -9,7 +9,7 @@ from __future__ import annotations
 from mitmproxy import connection, http
 
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import GATEWAY, ORIGIN, EnforcerState, Origin
+from trustfence.proxy.state import GATEWAY, ORIGIN, EnforcerState
 
 __all__ = ["Identify"]
 
@@ -19,7 +19,6 @@ class Identify:
 
     def __init__(self, state: EnforcerState) -> None:
         self.state = state
-        self._origins: dict[str, tuple[Origin, str] | None] = {}
 
     def _identify(self, flow: http.HTTPFlow) -> None:
         addr = flow.client_conn.peername[0] if flow.client_conn.peername else ""
@@ -28,14 +27,12 @@ class Identify:
             deny(flow, f"source address {addr or '?'} belongs to no TrustFence sandbox")
             return
         flow.metadata[GATEWAY] = gw
-        cid = flow.client_conn.id
-        if cid not in self._origins:
-            self._origins[cid] = self.state.origin_of(addr, flow.client_conn.peername[1])
-        if (found := self._origins[cid]) is not None:
+        found = self.state.origin_of_conn(flow.client_conn.id, addr, flow.client_conn.peername[1])
+        if found is not None:
             flow.metadata[ORIGIN] = found
 
     def client_disconnected(self, client: connection.Client) -> None:
-        self._origins.pop(client.id, None)
+        self.state.conn_origins.pop(client.id, None)
 
     @fail_closed
     def http_connect(self, flow: http.HTTPFlow) -> None:

@@ -10,7 +10,12 @@ HTTP"), since sending it bare would only differ from a deny in what an eavesdrop
 service (``host_service``: plain HTTP to this host's own address, never over a wire) is the one place a
 credential goes without TLS, and only when its connector has one. The exception is a
 host the connector names in ``no_credential_hosts`` (GitHub's git and download hosts, which do not take the
-API's bearer token): a request there goes without any credential of ours.
+API's bearer token): a request there goes without any credential of ours. On a host in the connector's
+``basic_auth_hosts`` (github.com, where git sends a token only as Basic credentials) the credential goes in
+that form instead: ``Authorization: Basic base64("x-access-token:" + token)``, replacing whatever the agent's
+git sent; the encoded form is scrubbed from what comes back as well as the token. Only a credential bound to
+that host goes there (``tf connector add`` binds github.com since git takes it); one sealed for the API alone
+is not sent, and git goes without it, as before.
 
 The agent sent a placeholder, or nothing, or a key of its own: whatever it sent in a credential header is
 removed first (``vault.inject.apply``). What comes back is scrubbed: an upstream that echoes request headers,
@@ -21,6 +26,8 @@ for uncompressed, so there is nothing the scrubber cannot read.
 
 from __future__ import annotations
 
+import base64
+
 from mitmproxy import http
 
 from trustfence.connectors import Action
@@ -28,11 +35,15 @@ from trustfence.policy import Decision
 from trustfence.proxy.bodies import DECODED_MAX, BodyError, decode_bounded
 from trustfence.proxy.destination import Destination
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, SECRET, EnforcerState, Gateway
+from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, SECRET, Credentials, EnforcerState, Gateway
 from trustfence.vault import VaultError, apply
+from trustfence.vault.inject import InjectionSpec
 from trustfence.vault.redact import StreamScrub
 
 __all__ = ["CLEARTEXT", "Inject"]
+
+_FORMS = "tf.secret.forms"  # the forms of the flow's secret scrubbed from responses (SECRET is the token)
+_BASIC = InjectionSpec("Authorization", "Basic ")
 
 CLEARTEXT = "a credential is never sent over cleartext HTTP"
 """The reason an allowed plain-HTTP request to a connector with a credential is denied rather than sent bare:
@@ -79,9 +90,16 @@ class Inject:
         if req.scheme != "https" and not on_host:  # a host service is on this host: it never crosses a wire
             _refuse(flow, CLEARTEXT, decision, f"send it over https://{dest.host}{req.path.split('?', 1)[0]}")
             return
+        basic_user = dict(conn.basic_auth_hosts).get(dest.host) if conn is not None else None
+        if basic_user is not None and not _bound(creds, name, dest.host):
+            return  # sealed for the API alone (or before git took a token): git goes without ours, as it always did
         try:
             entry, secret = creds.vault.secret_for(name, host=dest.host, gateway=gw.name)  # decrypted once
-            headers, query = apply(entry.inject, _pairs(req.headers), list(req.query.items(multi=True)), secret)
+            spec, value, forms = entry.inject, secret, [secret]
+            if basic_user is not None:
+                value = base64.b64encode(f"{basic_user}:{secret}".encode()).decode()
+                spec, forms = _BASIC, [secret, value]
+            headers, query = apply(spec, _pairs(req.headers), list(req.query.items(multi=True)), value)
         except VaultError as e:
             _refuse(flow, f"the credential of connector {name} was not sent: {e}", decision, fix)
             return
@@ -90,25 +108,26 @@ class Inject:
         if query != list(req.query.items(multi=True)):
             req.query = query  # mitmproxy's setter takes a list of pairs
         flow.metadata[SECRET] = secret
+        flow.metadata[_FORMS] = forms
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         resp, secret = flow.response, flow.metadata.get(SECRET)
         if resp is None or secret is None:
             return
-        _scrub_headers(resp.headers, secret)
+        _scrub_headers(resp.headers, _forms(flow, secret))
         if resp.stream:
             encoded = resp.headers.get("content-encoding", "identity").lower() not in ("", "identity")
             # An encoded stream cannot be read chunk by chunk: buffer it, the response hook scrubs it whole.
-            resp.stream = False if encoded else StreamScrub([secret])
+            resp.stream = False if encoded else StreamScrub(_forms(flow, secret))
 
     def response(self, flow: http.HTTPFlow) -> None:
         resp, secret = flow.response, flow.metadata.get(SECRET)
         if resp is None or secret is None:
             return
-        _scrub_headers(resp.headers, secret)
+        _scrub_headers(resp.headers, _forms(flow, secret))
         if resp.stream or resp.raw_content is None:
             return  # streamed: scrubbed chunk by chunk
-        scrub = StreamScrub([secret])
+        scrub = StreamScrub(_forms(flow, secret))
         encoding = resp.headers.get("content-encoding", "")
         if encoding.strip().lower() in ("", "identity"):
             clean = scrub.scrub(resp.raw_content)
@@ -134,7 +153,7 @@ class Inject:
             return
         msg = flow.websocket.messages[-1]
         if not msg.from_client:
-            msg.content = StreamScrub([secret]).scrub(msg.content)
+            msg.content = StreamScrub(_forms(flow, secret)).scrub(msg.content)
 
 
 def _refuse(flow: http.HTTPFlow, reason: str, decision: Decision, fix: str) -> None:
@@ -143,8 +162,23 @@ def _refuse(flow: http.HTTPFlow, reason: str, decision: Decision, fix: str) -> N
     flow.metadata["tf.reason"] = reason
 
 
-def _scrub_headers(headers: http.Headers, secret: str) -> None:
-    scrub = StreamScrub([secret])
+def _bound(creds: Credentials, name: str, host: str) -> bool:
+    """Whether the connector's vault entry is bound to ``host`` (an entry that cannot be read: True, so that
+    ``secret_for`` refuses the request with the reason)."""
+    try:
+        return creds.vault is None or creds.vault.get(name).allows_host(host)
+    except VaultError:
+        return True
+
+
+def _forms(flow: http.HTTPFlow, secret: str) -> list[str]:
+    """Every form of the injected secret that must not come back (the token, and its Basic encoding)."""
+    forms: list[str] = flow.metadata.get(_FORMS) or [secret]
+    return forms
+
+
+def _scrub_headers(headers: http.Headers, secrets: list[str]) -> None:
+    scrub = StreamScrub(secrets)
     for k, v in _pairs(headers):
         raw = v.encode("utf-8", "surrogateescape")
         if scrub.scrub(raw) != raw:

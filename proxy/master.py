@@ -34,6 +34,7 @@ from trustfence.proxy.record import Record
 from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.switches import Switch
 from trustfence.proxy.target import RequestTarget
+from trustfence.proxy.tlsrefused import TlsRefused
 from trustfence.proxy.unparsed import Unparsed
 from trustfence.proxy.upstreamguard import UpstreamGuard
 from trustfence.proxy.upgrades import Upgrades
@@ -65,6 +66,7 @@ def enforcer_addons(state: EnforcerState) -> list[Any]:
         Inject(state),
         Record(state),
         Unparsed(state),  # rows for what mitmproxy refused before it was a request
+        TlsRefused(state),  # rows for TLS handshakes a client broke off (its CA trust), with the fix
         UpstreamGuard(state),  # where connections open: an address literal only for a host service
         DnsAnswer(state),
         core.Core(),

@@ -102,6 +102,16 @@ class EnforcerState:
     # of what they allow, so every request is denied with this reason; a valid edit clears it.
     policy_error: str = ""
 
+    # client connection id -> its origin, looked up once (the lock's record is popped when read): Identify and
+    # TlsRefused both read it; Identify forgets it when the client disconnects
+    conn_origins: dict[str, tuple[Origin, str] | None] = field(default_factory=dict)
+
+    def origin_of_conn(self, cid: str, addr: str, port: int) -> tuple[Origin, str] | None:
+        """``origin_of`` for the client connection ``cid``, once per connection."""
+        if cid not in self.conn_origins:
+            self.conn_origins[cid] = self.origin_of(addr, port)
+        return self.conn_origins[cid]
+
     def level_of(self, gateway: str) -> Level:
         return self.levels.get(gateway, self.default_level)
 

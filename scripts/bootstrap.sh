@@ -45,6 +45,16 @@ if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium || say "chromium could not be installed: the dashboard browser tests will skip"
 fi
 
+# The real-client suite (tests/system/test_real_clients.py) runs each language's own client: a JDK (javac, java),
+# Go, Node, wget and git. Optional: a tool that cannot be installed makes its tests skip and say why.
+for tool_pkg in javac:default-jdk-headless go:golang-go node:nodejs wget:wget git:git; do
+  tool=${tool_pkg%%:*} p=${tool_pkg#*:}
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    say "installing $p (real-client tests)"
+    apt_install "$p" || say "$p could not be installed: the real-client tests that need $tool will skip"
+  fi
+done
+
 # --- kernel headers (bcc compiles its programs against them) ----------------------------------------
 KREL=$(uname -r)
 if [ ! -e "/lib/modules/$KREL/build/include" ]; then

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -189,9 +190,13 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                   f"{counts}", highlight=False)
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def doctor(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    agent: Annotated[bool, typer.Option("--agent", help=(
+        "tf doctor --agent -- CMD: whether CMD's TLS client will trust the enforcer, tried once in a sandbox "
+        "of a temporary gateway (Python, Java and Node clients), and the fix if not."))] = False,
     production: Annotated[bool, typer.Option("--production", help=(
         "Also what a production host needs: the hardened unit running, the key as an encrypted credential, "
         "file modes, a synchronized clock, disk space for the store."))] = False,
@@ -202,6 +207,11 @@ def doctor(
 
     from trustfence.agent.doctor import CHECKS, Check, run_checks
 
+    if agent or ctx.args:
+        if not agent or not ctx.args:
+            raise CliError("tf doctor --agent -- COMMAND [ARGS...]")
+        _doctor_agent(list(ctx.args), as_json)
+        return
     extra: tuple[Callable[[], Check], ...] = ()
     if production:
         from trustfence.agent.install import Target
@@ -217,6 +227,43 @@ def doctor(
             out.print(f"{mark} {c.name:<15} {c.detail}" + (f"\n     fix: {c.fix}" if c.fix else ""),
                       highlight=False)
     if any(c.required and not c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+def _doctor_agent(cmd: list[str], as_json: bool) -> None:
+    from trustfence.agent.doctor_agent import probe_for, verdict
+
+    require_root("tf doctor --agent")
+    probe = probe_for(cmd, os.environ.get("PATH", os.defpath), os.getcwd())
+    if probe is None:
+        msg = (f"{cmd[0]} is not a Python, Java or Node program, so its TLS client cannot be tried alone: run it "
+               "under tf run; a client that refuses the enforcer's certificate is an error row in "
+               "tf logs --decision error, with its fix")
+        if as_json:
+            print_json({"ok": None, "checked": False, "detail": msg})
+        else:
+            out.print(f"[yellow]unknown[/] {msg}", highlight=False)
+        raise typer.Exit(1)
+    read, write = os.pipe()
+    with client() as c:
+        try:
+            user = resolve_user(None, os.environ, str(c.call("ping")["default_user"]))
+            code = run_agent(c, f"doctor-{secrets.token_hex(3)}", user, probe.argv,
+                             stdio=(os.open(os.devnull, os.O_RDONLY), write))
+        except RunError as e:
+            raise CliError(str(e)) from None
+    with os.fdopen(read) as f:
+        v = verdict(probe, f.read(1 << 20))
+    if as_json:
+        print_json({"ok": v.ok, "checked": True, "program": probe.program, "kind": probe.kind, "results": v.lines,
+                    "fix": v.fix, "probe_exit": code})
+    else:
+        out.print(f"{probe.kind} client {probe.program}:", highlight=False, markup=False)
+        for line in v.lines:
+            out.print(f"  {line}", highlight=False, markup=False)
+        out.print("it will trust the enforcer" if v.ok else f"it will NOT trust the enforcer\n  fix: {v.fix}",
+                  highlight=False, markup=False)
+    if not v.ok:
         raise typer.Exit(1)
 
 
@@ -259,9 +306,20 @@ def _log_line(r: dict[str, Any]) -> str:
     ts = str(r["ts"])[:19].replace("T", " ")
     where = f"{r['host']}{r['path']}"
     who = f"{r['comm']}[{r['pid']}]" if r.get("comm") else "-"
-    params = _params_text(r.get("params"))
+    fix = _fix_of(r.get("params"))
+    params = "" if fix else _params_text(r.get("params"))
     return (f"{ts}  {r['gateway']:<10} {r['decision']:<8} {r['status']:>3}  {r['action'] or '-':<24} "
-            f"{params + '  ' if params else ''}{r['method']:<6} {where}  {who}  [{r['reason']}]")
+            f"{params + '  ' if params else ''}{r['method']:<6} {where}  {who}  [{r['reason']}]"
+            + (f"\n    fix: {fix}" if fix else ""))
+
+
+def _fix_of(raw: object) -> str:
+    """The fix a row carries (a TLS handshake the client refused: how to make it trust the enforcer)."""
+    try:
+        params = json.loads(raw) if isinstance(raw, str) and raw else {}
+    except ValueError:
+        return ""
+    return str(params.get("fix", "")) if isinstance(params, dict) else ""
 
 
 @app.command()

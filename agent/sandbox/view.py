@@ -9,26 +9,30 @@ files of ``/etc/netns/<ns>``; the CA bundles clients carry covered by the agent'
 ``/var/tmp`` and ``/dev/shm`` (two sandboxes never share a writable place); the state directory and the
 policy's hidden paths covered by something empty and read-only, last, so that nothing mounted before re-exposes
 them. The working directory is then entered again by its path, so that what the agent reaches through it is
-what the mounts show.
+what the mounts show; after it, the bundles the command's own clients read are covered by equivalents that also
+trust the enforcer (``sandbox.catrust``, ``_trust``), before the hidden paths are.
 """
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import os
+import stat
 
 TYPE_CHECKING = False  # imported on every agent start
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from typing import Any
 
-__all__ = ["CA_BUNDLE", "CA_CERT", "PRIVATE_HOME", "PRIVATE_TMP", "RUN_DIR", "ViewError", "enter", "expand",
-           "hidden_cover", "writable_paths"]
+__all__ = ["CA_BUNDLE", "CA_CERT", "PRIVATE_HOME", "PRIVATE_TMP", "RUN_DIR", "TRUST_DIR", "ViewError", "enter",
+           "expand", "hidden_cover", "writable_paths"]
 
 RUN_DIR = "/run/trustfence"
 CA_BUNDLE = f"{RUN_DIR}/ca-bundle.pem"  # system roots + the enforcer CA: SSL_CERT_FILE and friends
 CA_CERT = f"{RUN_DIR}/trustfence-ca.pem"  # the enforcer CA alone: NODE_EXTRA_CA_CERTS
 _EMPTY = f"{RUN_DIR}/empty"  # what covers a hidden file
+TRUST_DIR = f"{RUN_DIR}/trust"  # the bundles that cover the agent's own (sandbox.catrust), read-only
 PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")  # each a tmpfs of the sandbox's own
 PRIVATE_HOME = "/tmp/home"  # HOME of an agent without an account of its own (dynamic uid, default user)
 
@@ -155,12 +159,40 @@ def enter(view: Mapping[str, Any]) -> None:
         if view.get("account"):
             _add_account(view["account"], *view["home"])
         _reenter(cwd, old_cwd, view["hide"])  # before hiding: what is hidden beneath it stays hidden
+        _trust(view.get("trust"))  # after: a bundle in a working directory under /tmp is reached through it
         for path in view["hide"]:
             _hide(path)
         os.chdir(cwd)
     finally:
         os.umask(umask)
         os.close(old_cwd)
+
+
+def _trust(plan: Mapping[str, Any] | None) -> None:
+    """Cover each bundle the agent's clients read (``sandbox.catrust``) with its equivalent that also trusts the
+    enforcer: the contents in a tmpfs of their own, made read-only, each bound over its target only while the
+    target's path still leads to the file that was read as the agent (device and inode), never through a
+    symlink at its end (``O_NOFOLLOW``; the mount is made on the opened file, not on a path looked up again)."""
+    if not plan or not plan.get("targets"):
+        return
+    files = {name: base64.b64decode(text) for name, text in plan["files"].items()}
+    os.mkdir(TRUST_DIR, 0o755)
+    _tmpfs(TRUST_DIR, "755", size=str(sum(len(b) for b in files.values()) + (1 << 16)))
+    for name, data in files.items():
+        with open(os.open(f"{TRUST_DIR}/{name}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o444), "wb") as f:
+            f.write(data)
+    _mount(None, TRUST_DIR, None, _MS_REMOUNT | _MS_RDONLY | _SAFE | _MS_NOEXEC)
+    for path, dev, ino, name in plan["targets"]:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue  # gone, or no longer in the agent's view: nothing to cover
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) == (dev, ino):
+                _mount(f"{TRUST_DIR}/{name}", f"/proc/self/fd/{fd}", None, _MS_BIND)  # read-only as its source
+        finally:
+            os.close(fd)
 
 
 def _add_account(name: str, uid: int, gid: int) -> None:

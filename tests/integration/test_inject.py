@@ -3,6 +3,7 @@ and never comes back to the agent or into the traffic log."""
 
 from __future__ import annotations
 
+import base64
 import secrets
 import ssl
 from collections.abc import Iterator
@@ -143,3 +144,22 @@ def test_redirect_to_another_host_does_not_carry_the_key(
     assert first["host"] == "api.github.com" and first["headers"]["authorization"] == f"Bearer {canary}"
     assert second["host"] == "internal.example" and canary not in repr(second)
     assert canary not in r.text and canary not in rows_text(allowed)
+
+
+def test_git_on_github_com_gets_the_token_as_basic_credentials(
+        enforcer: RunningEnforcer, fake_upstream: Upstream, vault: Vault, canary: str, tmp_path: Path) -> None:
+    """Bound to github.com (as tf connector add binds it), the token goes the way git sends one, in place of
+    the agent's dummy; the echo of it (either form) never comes back."""
+    enforcer.set_permissions(Permission("Bot", "github", "github.git.fetch", "allow"))
+    vault.put("github", "github", ["api.github.com", "github.com"], canary)
+    use(enforcer, vault, "github")
+    dummy = "Basic " + base64.b64encode(b"x-access-token:dummy").decode()
+    with client(enforcer, tmp_path) as c:
+        r = c.get("https://github.com/acme/widgets.git/info/refs", params={"service": "git-upload-pack"},
+                  headers={"Authorization": dummy})
+    assert r.status_code == 200 and r.headers["x-trustfence-action"] == "github.git.fetch", r.text
+    [got] = fake_upstream.received()
+    basic = base64.b64encode(f"x-access-token:{canary}".encode()).decode()
+    assert got["headers"]["authorization"] == f"Basic {basic}"
+    assert basic not in r.text and canary not in r.text and "[redacted]" in r.json()["headers"]["authorization"]
+    assert canary not in rows_text(enforcer) and basic not in rows_text(enforcer)

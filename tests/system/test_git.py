@@ -71,8 +71,9 @@ def subject(h: Host, ref: str) -> str:
     return r.stdout.strip() if r.returncode == 0 else ""
 
 
-def serve_git(h: Host) -> None:
-    """A bare acme/widgets with one commit on main, served as github.com by git http-backend."""
+def serve_git(h: Host, token: str = "") -> None:
+    """A bare acme/widgets with one commit on main, served as github.com by git http-backend (``token``: only
+    to a client that sends it as git sends GitHub a token)."""
     repo = bare(h)
     git("init", "-q", "--bare", "-b", "main", str(repo))
     git("--git-dir", str(repo), "config", "http.receivepack", "true")
@@ -87,7 +88,7 @@ def serve_git(h: Host) -> None:
     pki = h.outside.workdir / "pki"
     h.outside.spawn([sys.executable, "-m", "trustfence.demo.upstream", "--listen", f"{h.outside.addr}:8443",
                      "--cert", str(pki / "server.pem"), "--key", str(pki / "server.key"), "--log", str(log),
-                     "--git-root", str(h.outside.workdir / "git")], env={**os.environ})
+                     "--git-root", str(h.outside.workdir / "git")], env={**os.environ, "TF_UPSTREAM_GIT_TOKEN": token})
     h.outside.wait_tcp(h.outside.addr, 8443)
     h.env["TF_UPSTREAM_RESOLVE"] = f"api.github.com={h.outside.addr}:443,github.com={h.outside.addr}:8443"
     (h.home / "policies.toml").write_text(POLICIES)

@@ -25,3 +25,12 @@ def test_lists_are_json_and_long_params_are_cut_to_one_line() -> None:
 def test_no_or_unreadable_params_show_nothing() -> None:
     assert _params_text("") == _params_text(None) == _params_text("not json") == _params_text("[1]") == ""
     assert "GET" in _log_line({**ROW, "params": ""})
+
+
+def test_a_refused_handshake_prints_its_fix_on_a_line_of_its_own() -> None:
+    row = {**ROW, "decision": "error", "status": 0, "method": "", "action": "", "path": "", "comm": "curl",
+           "reason": "client does not trust the enforcer's CA",
+           "params": json.dumps({"error": "tlsv1 alert unknown ca", "fix": "add it to [sandbox] ca_overlays"})}
+    first, second = _log_line(row).split("\n")
+    assert "client does not trust the enforcer's CA" in first and "tlsv1" not in first
+    assert second == "    fix: add it to [sandbox] ca_overlays"
