@@ -632,7 +632,8 @@ def _parse_approvals(data: Mapping[str, Any], text: str, path: Path) -> Approval
             raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
         url = ap.get("notify_url", "")
         if not isinstance(url, str) or (url and not re.match(r"^https://[A-Za-z0-9.-]+(:\d+)?/\S*$", url)):
-            raise ValueError(f"notify_url must be an https:// URL, got {url!r}")
+            # never echoed: a webhook URL is a secret (its path is the credential)
+            raise ValueError("notify_url must be an https:// URL (https://host/path, no spaces)")
         secret = ap.get("slack_signing_secret", "")
         if not isinstance(secret, str) or (secret and not re.match(r"^[A-Za-z0-9]{16,128}$", secret)):
             # never echoed: the message names the rule, not the value

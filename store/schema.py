@@ -10,7 +10,7 @@ from operator import attrgetter
 from typing import Any
 
 __all__ = ["COLUMNS", "CREATE", "SQL_TYPES", "VIEWS", "TrafficRow", "arrow_batch", "arrow_schema", "recordable",
-           "values_of"]
+           "storable", "values_of"]
 
 
 @dataclass(slots=True)
@@ -89,6 +89,40 @@ def arrow_schema() -> Any:
     types = {"TIMESTAMP": pa.timestamp("us"), "INTEGER": pa.int32(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(),
              "VARCHAR": pa.string(), "VARCHAR[]": pa.list_(pa.string())}
     return pa.schema([(c, types[SQL_TYPES[c]]) for c in COLUMNS])
+
+
+_RANGES = {"INTEGER": (-(2 ** 31), 2 ** 31 - 1), "BIGINT": (-(2 ** 63), 2 ** 63 - 1)}
+
+
+def storable(row: TrafficRow) -> TrafficRow:
+    """The row with every value its column can hold: a number out of its column's range, or a value of another
+    type, becomes NULL (and the reason says which), so one odd value never keeps a row, or the rows written
+    with it, out of the table."""
+    cleared = []
+    for c in COLUMNS:
+        v, kind = getattr(row, c), SQL_TYPES[c]
+        if v is None:
+            continue
+        if kind in _RANGES:
+            lo, hi = _RANGES[kind]
+            ok = isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+        elif kind == "DOUBLE":
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        elif kind == "VARCHAR":
+            ok = isinstance(v, str)
+        elif kind == "VARCHAR[]":
+            ok = isinstance(v, list) and all(isinstance(x, str) for x in v)
+        else:
+            ok = True  # ts: built by the enforcer itself
+        if not ok:
+            cleared.append(c)
+            if c in ("seq", "status", "port", "bytes_in", "bytes_out", "latency_ms"):
+                setattr(row, c, 0)  # columns readers count on: zero, not NULL
+            else:
+                setattr(row, c, "" if kind == "VARCHAR" else None)
+    if cleared:
+        row.reason = f"{row.reason}; cleared values their columns cannot hold: {', '.join(cleared)}".lstrip("; ")
+    return row
 
 
 def arrow_batch(rows: Sequence[TrafficRow]) -> Any:

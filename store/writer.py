@@ -30,7 +30,7 @@ from trustfence.store.auditkey import Head
 from trustfence.store.export import ExportResult, export_parquet
 from trustfence.store.journal import Journal, JournalError, Recovered, Sync
 from trustfence.store.migrate import SchemaError, migrate
-from trustfence.store.schema import COLUMNS, VIEWS, TrafficRow, arrow_batch, arrow_schema, recordable
+from trustfence.store.schema import COLUMNS, VIEWS, TrafficRow, arrow_batch, arrow_schema, recordable, storable
 
 __all__ = ["Store", "StoreFull"]
 
@@ -44,7 +44,9 @@ _INSERT = _TARGET + "SELECT * FROM _tf_batch"
 # After a failed write (or at replay) a batch may be partly in the table already: add only what is not.
 _INSERT_MISSING = (_TARGET + "SELECT * FROM _tf_batch n WHERE n.seq NOT IN "
                    "(SELECT seq FROM traffic WHERE seq BETWEEN $1 AND $2)")
+_READ_WAIT = 2.0  # seconds a read waits for the rows submitted before it
 _RETRY = 1.0  # seconds between attempts to write a batch the database refused
+_NOW: Any = object()  # queued by flush: the writer writes what it gathered without waiting for more
 INTERRUPTED = "outcome not recorded: the daemon stopped before the request finished"
 
 
@@ -80,7 +82,7 @@ class Store:
         row = self._con.execute("SELECT coalesce(max(seq), 0) FROM traffic").fetchone()
         self._seq = int(row[0]) if row else 0
         self.journal.start(self._seq + 1)
-        self._queue: queue.Queue[TrafficRow | None] = queue.Queue(maxsize=max_queue)
+        self._queue: queue.Queue[TrafficRow | None] = queue.Queue(maxsize=max_queue)  # and _NOW
         self._reserve = max(1, max_queue // 100)
         self._seq_lock = threading.Lock()
         self._flushed = threading.Condition()
@@ -179,8 +181,13 @@ class Store:
         return row.seq
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every row submitted so far is in the file."""
+        """Wait until every row submitted so far is in the file (the writer stops gathering and writes now)."""
         target = self._seq
+        if self._written < target:
+            try:
+                self._queue.put_nowait(_NOW)
+            except queue.Full:
+                pass  # the writer is busy with a full queue: it writes without gathering anyway
         with self._flushed:
             return self._flushed.wait_for(lambda: self._written >= target, timeout)
 
@@ -217,19 +224,21 @@ class Store:
             batch: list[TrafficRow] = []
             if first is None:
                 stop = True
-            else:
-                batch.append(first)
             # Gather for a moment: one DuckDB write costs about the same for 1 row as for 1000 (~3 ms of CPU, its
             # commit), so writing each row alone below saturation takes a core from the enforcer. The rows are
             # in the journal meanwhile: the wait delays only when readers see them (at most 0.2 s).
+            elif first is not _NOW:
+                batch.append(first)
             deadline = time.monotonic() + _GATHER
-            while len(batch) < _BATCH and not stop:
+            while batch and len(batch) < _BATCH and not stop:
                 try:
                     item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
                 if item is None:
                     stop = True
+                    break
+                if item is _NOW:  # a reader waits for what was submitted: write what there is
                     break
                 batch.append(item)
             if batch:
@@ -242,6 +251,10 @@ class Store:
             try:
                 self._insert(batch, missing_only=retry)
                 break
+            except (ValueError, TypeError, OverflowError) as e:  # a value its column cannot hold (Arrow)
+                log.error("traffic rows with a value their column cannot hold (%s); writing them with it cleared", e)
+                batch = [storable(r) for r in batch]
+                retry = True
             except duckdb.Error as e:
                 if not self.db_error:
                     log.error("traffic rows cannot be written; refusing new requests until they can: %s", e)
@@ -331,16 +344,26 @@ class Store:
         finally:
             cur.close()
 
+    def _caught_up(self) -> None:
+        """Before a read: the rows submitted so far written, so a reader sees the request it just made (the
+        writer gathers rows for up to 0.2 s). Not while the database refuses writes: then it reads what is
+        there."""
+        if not self.db_error and threading.current_thread() is not self._thread:
+            self.flush(_READ_WAIT)
+
     def export(self, directory: Path, host: str, since: datetime | None = None) -> ExportResult:
         """New rows as Parquet under ``directory`` (see ``export``)."""
+        self._caught_up()
         return export_parquet(self._con, directory, host, since)
 
     def sql(self, text: str, max_rows: int, timeout: float) -> adhoc.Result:
         """An operator's ad-hoc SELECT (``tf sql``), on the locked-down instance."""
+        self._caught_up()
         return adhoc.run(self._con, text, max_rows, timeout)
 
     def query(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        """Run a named read query (see ``queries``) on a cursor of its own."""
+        """Run a named read query (see ``queries``) on a cursor of its own, after the rows submitted so far."""
+        self._caught_up()
         sql, args = queries.build(name, **params)
         cur = self._con.cursor()
         try:

@@ -76,10 +76,10 @@ async def perform(state: EnforcerState, conn: Connector, out: Outgoing, req: Act
     except StoreFull as e:
         state.store.refused += 1
         raise Refusal(503, f"{e}; refused rather than sent unrecorded") from None
-    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(trust)) if trust else True
     # A path the connector will not record (a webhook URL's secret) does not come back in the answer either.
     scrub = StreamScrub([x for x in (secret, out.path if row.path != out.path else "") if x])
     try:
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(trust)) if trust else True
         async with httpx.AsyncClient(verify=verify, timeout=TIMEOUT, follow_redirects=False,
                                      trust_env=False) as client:
             async with client.stream(out.method, replace(out, query=tuple(query)).url, headers=headers,
@@ -93,6 +93,9 @@ async def perform(state: EnforcerState, conn: Connector, out: Outgoing, req: Act
     except (httpx.HTTPError, OSError) as e:
         _finish(state, row, "error", f"upstream error: {type(e).__name__}: {e}", 502, secret=secret)
         raise Refusal(502, f"the upstream could not be reached: {type(e).__name__}") from None
+    except Exception as e:  # noqa: BLE001 - the journalled request still gets its final row
+        _finish(state, row, "error", f"internal error while sending: {type(e).__name__}", 500, secret=secret)
+        raise Refusal(500, f"the request could not be sent: {type(e).__name__}") from None
     body = scrub.scrub(body)
     row.upstream_status, row.bytes_out = resp.status_code, len(body)
     assert outcome is not None

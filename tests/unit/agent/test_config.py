@@ -409,3 +409,12 @@ def test_a_malformed_signing_secret_is_refused_without_repeating_it(tmp_path: Pa
         parse_config('[approvals]\nslack_signing_secret = "short-and-$ecret"\n', tmp_path / "config.toml")
     assert "config.toml:1: [approvals] slack_signing_secret" in str(ei.value)
     assert "short-and-$ecret" not in str(ei.value)
+
+
+def test_a_malformed_notify_url_is_refused_without_repeating_it(tmp_path: Path) -> None:
+    from trustfence.agent.config import parse_config
+
+    url = "http://hooks.slack.com/services/T000/B000/XXXXsecretXXXX"  # http: refused, and its path is a secret
+    with pytest.raises(ConfigError) as ei:
+        parse_config(f'[approvals]\nnotify_url = "{url}"\n', tmp_path / "config.toml")
+    assert "notify_url must be an https:// URL" in str(ei.value) and "XXXXsecretXXXX" not in str(ei.value)
