@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 
 from trustfence.agent.ipc import DaemonError
+from trustfence.agent.sandbox.catrust import which
 from trustfence.agent.sandbox.view import PRIVATE_HOME, expand, hidden_cover, hide_list, writable_paths
 from trustfence.agent.spawn import FORWARDED, PendingAgent
 
@@ -120,16 +121,6 @@ def agent_env(caller: Mapping[str, str], sandbox_env: Mapping[str, str], user: A
     return env
 
 
-def _which(cmd: str, path: str, cwd: str) -> str | None:
-    if "/" in cmd:
-        return os.path.normpath(os.path.join(cwd, cmd))
-    for d in path.split(":"):
-        full = os.path.join(d or cwd, cmd)
-        if os.path.isfile(full) and os.access(full, os.X_OK):
-            return full
-    return None
-
-
 def launch(reply: Mapping[str, Any], user: AgentUser, cmd: Sequence[str], cwd: str, env: Mapping[str, str],
            invoker: str) -> tuple[dict[str, Any], str]:
     """The sandbox the init builds (``spawn``/``sandbox.view``) from the daemon's reply, and a note for the
@@ -137,7 +128,7 @@ def launch(reply: Mapping[str, Any], user: AgentUser, cmd: Sequence[str], cwd: s
     fs = reply["fs"]
     homes = [h for h in (user.home, invoker) if h]
     hide = hide_list(reply["state"], expand(fs["hidden"], homes))
-    for what, path in (("command", _which(cmd[0], env.get("PATH", os.defpath), cwd)), ("working directory", cwd)):
+    for what, path in (("command", which(cmd[0], env.get("PATH", os.defpath), cwd)), ("working directory", cwd)):
         cover = hidden_cover(path, hide) if path else None
         if cover:
             raise RunError(f"the agent's {what} {path} is under {cover}, which the sandbox hides "

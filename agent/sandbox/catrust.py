@@ -32,7 +32,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["BUNDLES", "Found", "TrustError", "candidates", "command_of", "python_prefixes", "read_as"]
+__all__ = ["BUNDLES", "Found", "TrustError", "candidates", "command_of", "python_prefixes", "read_as", "which"]
 
 # Bundles Python packages carry instead of the system's, relative to a site-packages directory.
 BUNDLES = ("certifi/cacert.pem", "pip/_vendor/certifi/cacert.pem", "stripe/data/ca-certificates.crt",
@@ -63,7 +63,8 @@ class Found:
     data: bytes
 
 
-def _which(cmd: str, path: str, cwd: str) -> str | None:
+def which(cmd: str, path: str, cwd: str) -> str | None:
+    """The file ``cmd`` runs, as ``execvp`` finds it on ``path`` from ``cwd`` (None: not found)."""
     if "/" in cmd:
         return os.path.normpath(os.path.join(cwd, cmd))
     for d in path.split(":"):
@@ -94,7 +95,7 @@ def command_of(argv: Sequence[str], path: str, cwd: str) -> str | None:
                 args = args[1:]
         if not args:
             return None
-        exe = _which(args[0], path, cwd)
+        exe = which(args[0], path, cwd)
         if exe is None:
             return None
         line = _shebang(exe)
