@@ -18,23 +18,12 @@ import httpx
 import pytest
 
 from tests.system.conftest import BOT_PRS, GITHUB_ONLY, Host, running_host
-from tests.system.test_dashboard import ARGS, CHROMIUM, _browser_or_skip, shot
+from tests.system.test_dashboard import browser, shot  # noqa: F401 - browser is a fixture used here
 
 pytestmark = pytest.mark.system
 
 PASSWORD = "correct horse battery"
 PULLS = "https://api.github.com/repos/acme/widgets/pulls"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_playwright = _browser_or_skip()
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=60_000)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")

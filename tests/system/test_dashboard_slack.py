@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +16,8 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from tests.system.conftest import GITHUB_ONLY, TF, Host, running_host
+from tests.system.conftest import GITHUB_ONLY, Host, running_host
+from tests.system.test_dashboard import agent_merge, wait_pending
 
 pytestmark = pytest.mark.system
 
@@ -25,7 +25,6 @@ SECRET = "8f742231b10e8888abcd99aa5dd1c3f0"
 HOOK = "/services/T0/B0/approvals"
 CONFIG = (GITHUB_ONLY + f'[approvals]\nnotify_url = "https://hooks.slack.com{HOOK}"\n'
           f'slack_signing_secret = "{SECRET}"\n')
-MERGE = "https://api.github.com/repos/acme/widgets/pulls/7/merge"
 PERMISSIONS = ('[[permission]]\ngateway = "Bot"\nconnector = "github"\naction = "github.pr.merge"\n'
                'decision = "require_approval"\n')
 PASSWORD = "correct horse battery"
@@ -73,22 +72,6 @@ def signed(body: bytes, secret: str = SECRET, ts: int | None = None) -> dict[str
 def post(h: Host, body: bytes, headers: dict[str, str]) -> httpx.Response:
     # no cookie, no CSRF token: Slack is the caller
     return httpx.post(h.dashboard + "/slack/interactions", content=body, headers=headers, timeout=30)
-
-
-def agent_merge(h: Host, body: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([*TF, "run", "--name", "Bot", "--", "curl", "-sS", "-X", "PUT", "-d", body,
-                             "-w", "\\nstatus=%{http_code}", MERGE], env=h.env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def wait_pending(h: Host) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        r = h.tf("approvals", "list", "--state", "pending", "--json")
-        if r.returncode == 0 and (rows := json.loads(r.stdout)):
-            return dict(rows[0])
-        time.sleep(0.2)
-    raise AssertionError("nothing was held")
 
 
 def state(h: Host, approval: str) -> str:
