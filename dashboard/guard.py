@@ -66,6 +66,7 @@ class _Session:
     user: str
     csrf: str
     expires: float
+    created: float  # the user's creation time: a user deleted and made again under the name is someone else
 
 
 class Sessions:
@@ -77,7 +78,8 @@ class Sessions:
 
     def start(self, user: User) -> str:
         sid = secrets.token_urlsafe(32)
-        self._by_id[sid] = _Session(user.name, secrets.token_urlsafe(24), time.time() + SESSION_TTL)
+        self._by_id[sid] = _Session(user.name, secrets.token_urlsafe(24), time.time() + SESSION_TTL,
+                                     user.created)
         return sid
 
     def end(self, sid: str) -> None:
@@ -95,7 +97,10 @@ class Sessions:
             self.end(sid or "")
             return None
         user = self.accounts.users.get(s.user)
-        return Principal(user, "session", s.csrf) if user else None
+        if user is None or user.created != s.created:  # deleted (and perhaps made again): the session is over
+            self.end(sid or "")
+            return None
+        return Principal(user, "session", s.csrf)
 
 
 class LoginLimiter:

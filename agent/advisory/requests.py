@@ -66,8 +66,16 @@ class ActionRequest:
     outcome: Outcome | None = None
     approval: str = ""
     token: str = ""
+    expires: int = 0  # when the token stops being valid (0: none issued)
     executed: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def forget_parameters(self) -> None:
+        """Drop what only mode A needs: a request that can no longer be executed keeps only what ``view``
+        answers (its parameters may be 64 KiB of JSON, about a megabyte in memory, kept for an hour)."""
+        self.spec = ActionSpec(self.spec.type, self.spec.resource, {}, {})
+        a = self.action
+        self.action = Action(a.name, a.connector, a.risk, {}, a.unavailable)
 
     def view(self) -> dict[str, Any]:
         """The request as the API answers it."""
@@ -131,9 +139,12 @@ class Requests:
             if outcome.forward:
                 expires = int(time.time()) + TTL
                 req.token = self.signer.issue(Claims(req.id, req.spec.digest, req.agent, expires))
+                req.expires = expires
         finally:
             if req.outcome is None:
                 req.outcome, req.status = Outcome("denied", "the decision was interrupted"), "denied"
+            if not req.token:  # never executable
+                req.forget_parameters()
             req.done.set()
 
     async def wait(self, req: ActionRequest, seconds: float) -> None:
@@ -145,6 +156,9 @@ class Requests:
 
     def _trim(self) -> None:
         now = time.time()
+        for r in self._all.values():
+            if r.expires and r.expires < now and r.spec.parameters:  # its token expired: never executable now
+                r.forget_parameters()
         for rid in [rid for rid, r in self._all.items() if r.done.is_set() and now - r.created > MAX_AGE]:
             del self._all[rid]
         while len(self._all) >= KEEP:

@@ -16,6 +16,11 @@ __all__ = ["ActionResult", "AuthError", "BadRequest", "Client", "Conflict", "Dec
            "NotFound", "RateLimited", "TrustFenceError", "Unavailable"]
 
 
+# The daemon is spoken to directly: a proxy named in the environment (http_proxy, common where agents run) would
+# otherwise receive every request with the agent key and the decision tokens, in cleartext.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 class TrustFenceError(Exception):
     """The daemon refused or could not answer: ``status`` (0: no answer) and its reason."""
 
@@ -178,7 +183,7 @@ class Client:
                 "Authorization": f"Bearer {self.key}", "Content-Type": "application/json",
                 "Accept": "application/json"})
             try:
-                with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+                with _OPENER.open(req, timeout=timeout or self.timeout) as resp:
                     answer: dict[str, Any] = json.loads(resp.read())
                     return answer
             except urllib.error.HTTPError as e:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,47 @@ def test_python_sdk_retries_429_as_retry_after_says_then_gives_up(host: Host) ->
         tf.request_action("github.pr.read", parameters={"owner": "o", "repo": "r", "number": 1})
     assert len(waits) == 2 and all(1 <= w <= 60 for w in waits) and e.value.retry_after >= 1
     assert len(rows(host, decision="rate_limited", sandbox="advisory:py-hasty")) == 3
+
+
+def test_python_sdk_never_sends_its_key_through_a_proxy_from_the_environment(host: Host,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """An agent's environment often names an HTTP proxy; the key and the decision must go to the daemon alone."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    seen: list[bytes] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    seen.append(conn.recv(65536))
+                except OSError:
+                    seen.append(b"")
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        proxy = "http://127.0.0.1:%d" % listener.getsockname()[1]
+        for name in ("no_proxy", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+            monkeypatch.setenv(name, proxy)
+        key = register(host, "py-proxied")
+        tf = Client(host.dashboard, key, timeout=10, retries=0)
+        r = tf.request_action("github.pr.read", parameters={"owner": "octo", "repo": "sdk", "number": 1})
+    finally:
+        done.set()
+        thread.join(timeout=5)
+        listener.close()
+    assert r.allowed
+    assert not any(key.encode() in s for s in seen) and not seen
+    assert [x["action"] for x in rows(host, scheme="advisory", sandbox="advisory:py-proxied")] == ["github.pr.read"]
 
 
 def test_a_langchain_tool_runs_only_when_allowed(host: Host, work: Path) -> None:

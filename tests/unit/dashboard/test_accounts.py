@@ -166,3 +166,18 @@ def test_a_revoked_token_no_longer_signs_in_and_listing_never_shows_it(tmp_path:
         a.revoke_token(listed["id"][:8])
     assert a.revoke_token(listed["id"])["user"] == "olive"
     assert a.by_token(token) is None and a.token_list() == []
+
+
+def test_a_deleted_users_session_does_not_come_back_with_a_new_user_of_that_name(tmp_path: Path) -> None:
+    a = Accounts(tmp_path / "u.json")
+    a.add("olive", PW, "owner")
+    a.add("bob", PW, "admin")
+    sessions = Sessions(a)
+    sid = sessions.start(a.users["bob"])
+    p = sessions.principal(sid, None)
+    assert p is not None and p.user.role == "admin"
+    a.remove("bob")
+    assert sessions.principal(sid, None) is None
+    a.add("bob", "another long password", "viewer")  # someone else, later, under the same name
+    assert sessions.principal(sid, None) is None
+    assert sessions.principal(sessions.start(a.users["bob"]), None) is not None
