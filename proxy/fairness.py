@@ -22,15 +22,15 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from mitmproxy import connection, http, tls
 from mitmproxy.proxy import server_hooks
 from mitmproxy.addons.proxyserver import Proxyserver
 
 from trustfence.proxy.bursts import Bursts
+from trustfence.proxy.record import connection_row
 from trustfence.proxy.state import EnforcerState, Gateway
-from trustfence.store import StoreFull, TrafficRow
+from trustfence.store import StoreFull
 
 __all__ = ["Fairness", "SWEEP_INTERVAL"]
 
@@ -45,6 +45,7 @@ _QUIET = 0.25  # watchdog activity this soon after a wait began is the enforcer'
 class _Conn:
     """One agent connection as the sweep sees it."""
 
+    cid: str  # mitmproxy's client connection id
     addr: str
     port: int  # the agent's source port (who opened it, for the row)
     dialled: int  # the port it dialled (the listener's, or the original destination's)
@@ -90,7 +91,7 @@ class Fairness:
             return  # DNS over UDP holds no descriptor per client, and mitmproxy forgets it after 20 s
         addr, port = str(client.peername[0]), int(client.peername[1])
         gw = self.state.gateways.get(addr)
-        conn = _Conn(addr, port, int(client.sockname[1]) if client.sockname else 0, gw)
+        conn = _Conn(client.id, addr, port, int(client.sockname[1]) if client.sockname else 0, gw)
         key = gw.sandbox if gw else ""
         cap = self.state.limits.max_connections
         if self._open.get(key, 0) >= cap:
@@ -203,14 +204,11 @@ class Fairness:
             return
         c, gw = r.conn, r.conn.gateway
         reason = r.reason if count == 1 else f"{r.reason}; {count} connection(s) like this within a second"
-        found = self.state.origin_of(c.addr, c.port)
+        # Read once per connection (the lock's record goes when read): Identify may have read it already.
+        known = self.state.conn_origins
+        found = known[c.cid] if c.cid in known else self.state.origin_of(c.addr, c.port)
         try:
-            store.submit(TrafficRow(
-                ts=datetime.now(timezone.utc).replace(tzinfo=None), gateway=gw.name if gw else "",
-                sandbox=gw.sandbox if gw else "", client_addr=c.addr, method="", scheme="", host="",
-                port=c.dialled, path="", connector="", action="", decision=r.decision, reason=reason, rule_id="",
-                decision_id="", status=r.status, upstream_status=None, latency_ms=0.0, bytes_in=0, bytes_out=0,
-                pid=found[0].pid if found else None, uid=found[0].uid if found else None,
-                comm=found[0].comm if found else "", exe=found[1] if found else ""))
+            store.submit(connection_row(self.state, gw, c.addr, r.decision, reason, r.status, origin=found,
+                                        port=c.dialled))
         except StoreFull as e:
             log.error("row of a refused connection lost: %s", e)

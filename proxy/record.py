@@ -28,7 +28,7 @@ from trustfence.proxy.state import (ACTION, APPROVAL, DECISION, DEST, FACTS, GAT
 from trustfence.store import StoreFull, TrafficRow
 from trustfence.vault import scrub
 
-__all__ = ["Record", "params_text", "refuse_unrecordable"]
+__all__ = ["Record", "connection_row", "params_text", "refuse_unrecordable"]
 
 log = logging.getLogger("trustfence.enforcer")
 
@@ -99,6 +99,22 @@ def bare_row(flow: http.HTTPFlow, reason: str) -> TrafficRow:
                       rule_id="", decision_id="", status=flow.response.status_code if flow.response else 502,
                       upstream_status=None, latency_ms=0.0, bytes_in=0, bytes_out=0,
                       seq=int(flow.metadata.get(SEQ, 0)))
+
+
+def connection_row(state: EnforcerState, gw: Gateway | None, addr: str, decision: str, reason: str, status: int, *,
+                   origin: tuple[Origin, str] | None = None, ts: float | None = None, scheme: str = "",
+                   host: str = "", port: int = 0, params: str = "") -> TrafficRow:
+    """The row of a connection that never became a request: refused as it was accepted, cut while idle, a TLS
+    handshake the client broke off, bytes mitmproxy could not read as HTTP. Who opened it comes from the
+    eBPF lock's record (``origin``) when it was read."""
+    o, exe = origin if origin else (None, "")
+    return TrafficRow(
+        ts=datetime.fromtimestamp(time.time() if ts is None else ts, timezone.utc).replace(tzinfo=None),
+        gateway=gw.name if gw else "", sandbox=gw.sandbox if gw else "", client_addr=addr, method="", scheme=scheme,
+        host=host, port=port, path="", connector="", action="", decision=decision, reason=reason, rule_id="",
+        decision_id="", status=status, upstream_status=None, latency_ms=0.0, bytes_in=0, bytes_out=0,
+        pid=o.pid if o else None, uid=o.uid if o else None, comm=o.comm if o else "", exe=exe, params=params,
+        environment=state.environments.get(gw.name, "") if gw else "")
 
 
 def row_of(flow: http.HTTPFlow, state: EnforcerState, *, pending: bool = False) -> TrafficRow:

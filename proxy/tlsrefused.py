@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import datetime, timezone
 
 from mitmproxy import tls
 
+from trustfence.proxy.record import connection_row
 from trustfence.proxy.state import EnforcerState
-from trustfence.store import StoreFull, TrafficRow
+from trustfence.store import StoreFull
 
 __all__ = ["NOT_TRUSTED", "TlsRefused", "fix_for", "reason_for"]
 
@@ -90,13 +90,8 @@ class TlsRefused:
         if reason.startswith(NOT_TRUSTED):
             params["fix"] = fix_for(origin.comm if origin else "", exe)
         try:
-            self.state.store.submit(TrafficRow(
-                ts=datetime.fromtimestamp(client.timestamp_start, timezone.utc).replace(tzinfo=None),
-                gateway=gw.name if gw else "", sandbox=gw.sandbox if gw else "", client_addr=addr, method="",
-                scheme="https", host=host, port=int(server[1]) if server else 0, path="", connector="", action="",
-                decision="error", reason=reason, rule_id="", decision_id="", status=0, upstream_status=None,
-                latency_ms=0.0, bytes_in=0, bytes_out=0, pid=origin.pid if origin else None,
-                uid=origin.uid if origin else None, comm=origin.comm if origin else "", exe=exe,
-                params=json.dumps(params)))
+            self.state.store.submit(connection_row(
+                self.state, gw, addr, "error", reason, 0, origin=found, ts=client.timestamp_start, scheme="https",
+                host=host, port=int(server[1]) if server else 0, params=json.dumps(params)))
         except StoreFull as e:
             log.error("row of a failed TLS handshake lost: %s", e)

@@ -10,12 +10,12 @@ even a refused request out of the log. Nothing was forwarded: there was no reque
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 
 from mitmproxy.utils import human
 
+from trustfence.proxy.record import connection_row
 from trustfence.proxy.state import EnforcerState
-from trustfence.store import StoreFull, TrafficRow
+from trustfence.store import StoreFull
 
 __all__ = ["Unparsed"]
 
@@ -38,12 +38,8 @@ class _Refusals(logging.Handler):
             return
         gw = self.state.gateways.get(str(client[0]))
         try:
-            self.state.store.submit(TrafficRow(
-                ts=datetime.now(timezone.utc).replace(tzinfo=None), gateway=gw.name if gw else "",
-                sandbox=gw.sandbox if gw else "", client_addr=str(client[0]), method="", scheme="", host="", port=0,
-                path="", connector="", action="", decision="denied",
-                reason=f"malformed request: {message[len(prefix):]}"[:1000], rule_id="", decision_id="", status=400,
-                upstream_status=None, latency_ms=0.0, bytes_in=0, bytes_out=0))
+            self.state.store.submit(connection_row(
+                self.state, gw, str(client[0]), "denied", f"malformed request: {message[len(prefix):]}"[:1000], 400))
         except StoreFull as e:
             log.error("row of a malformed request lost: %s", e)
 
