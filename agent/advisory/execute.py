@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from trustfence.agent.advisory.errors import ApiError
 from trustfence.agent.advisory.requests import ActionRequest
 from trustfence.agent.advisory.routes import Outgoing
 from trustfence.connectors import Connector
@@ -37,12 +38,8 @@ ANSWER_MAX = 1 << 20
 TIMEOUT = 30.0
 
 
-class Refusal(Exception):
+class Refusal(ApiError):
     """Not sent: ``status`` (403, 502, 503) and the reason; the row says the same."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from trustfence.agent.advisory.execute import Refusal, perform
+from trustfence.agent.advisory.errors import ApiError
+from trustfence.agent.advisory.execute import perform
 from trustfence.agent.advisory.keys import AgentKeys, RegisteredAgent
 from trustfence.agent.advisory.requests import ActionRequest, Requests, advisory_gateway, decision_row
 from trustfence.agent.advisory.routes import BuildError, build
@@ -31,14 +32,6 @@ PER_MINUTE = 60
 """Requests a minute one agent key may make to the v1 API (any endpoint); beyond it: 429 with Retry-After."""
 WAIT_MAX = 60
 """The longest long-poll (``GET /api/v1/actions/{id}?wait=``), in seconds."""
-
-
-class ApiError(Exception):
-    """An answer other than 200: ``status``, the reason, and ``retry_after`` seconds for a 429."""
-
-    def __init__(self, status: int, reason: str, retry_after: int = 0, body: dict[str, Any] | None = None) -> None:
-        super().__init__(reason)
-        self.status, self.retry_after, self.body = status, retry_after, body
 
 
 class Advisory:
@@ -95,7 +88,7 @@ class Advisory:
             self.signer.check(token, request_id=req.id, digest=req.spec.digest, agent=agent.name)
         except TokenRefused as e:
             self._refused_execute(req, str(e))
-            raise ApiError(e.status, str(e)) from None
+            raise
         if req.executed:
             self._refused_execute(req, f"the decision token of action request {req.id} was already used")
             raise ApiError(409, f"the decision token of action request {req.id} was already used")
@@ -112,10 +105,7 @@ class Advisory:
             raise ApiError(400, str(e)) from None
         req.executed = True  # spent before the first await: two concurrent uses cannot both pass
         trust = self.d.paths.upstream_bundle if self.d.config.extra_ca else None
-        try:
-            done = await perform(self.d.state, conn, out, req, advisory_gateway(agent), trust)
-        except Refusal as e:
-            raise ApiError(e.status, str(e)) from None
+        done = await perform(self.d.state, conn, out, req, advisory_gateway(agent), trust)
         answer: dict[str, Any] = {"action_request_id": req.id, "status_code": done.status,
                                   "content_type": done.content_type, "truncated": done.truncated}
         try:

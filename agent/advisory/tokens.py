@@ -19,6 +19,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from trustfence.agent.advisory.errors import ApiError
 from trustfence.agent.files import create_private
 
 __all__ = ["AUDIENCE", "TTL", "Claims", "Signer", "TokenRefused"]
@@ -30,12 +31,8 @@ AUDIENCE = "trustfence-execute"
 ISSUER = "trustfence"
 
 
-class TokenRefused(Exception):
+class TokenRefused(ApiError):
     """A token that does not let its bearer execute this action: ``status`` (401 or 409) and the reason."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
