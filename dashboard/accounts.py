@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import pwd
 import re
 import secrets
 import time
@@ -67,6 +68,8 @@ class User:
     hash: str
     created: float = field(default_factory=time.time)
     slack_user_id: str = ""  # the Slack member id whose button clicks answer as this user ("": none)
+    # the Unix account this user answers as when a policy names an approver group ("": none; set by an owner)
+    unix_user: str = ""
 
 
 class Accounts:
@@ -171,6 +174,22 @@ class Accounts:
             raise AccountError(f"Slack user {slack_user_id} already answers as {taken[0]}")
         was = self.users[name].slack_user_id
         self.users[name].slack_user_id = slack_user_id
+        self._save()
+        return was
+
+    def set_unix(self, name: str, unix_user: str) -> str:
+        """Map ``name`` to a Unix account ("" removes it); returns the account it had. A policy's approver group
+        (a Unix group) is checked against this account when the user answers from the dashboard or Slack."""
+        if name not in self.users:
+            raise AccountError(f"no user {name}")
+        unix_user = unix_user.strip()
+        if unix_user:
+            try:
+                pwd.getpwnam(unix_user)
+            except KeyError:
+                raise AccountError(f"no Unix account {unix_user[:32]!r} on this host") from None
+        was = self.users[name].unix_user
+        self.users[name].unix_user = unix_user
         self._save()
         return was
 

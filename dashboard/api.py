@@ -245,6 +245,17 @@ async def set_slack(request: Request, p: User, name: str, body: SlackUser, x_csr
     return _svc(request).set_slack(p, name, body.slack_user_id)
 
 
+class UnixUser(BaseModel):
+    unix_user: str = Field(max_length=32, description="a Unix account on this host; empty removes it")
+
+
+@router.post("/users/{name}/unix")
+async def set_unix(request: Request, p: User, name: str, body: UnixUser, x_csrf_token: Csrf = None) -> dict[str, Any]:
+    """Map a user to the Unix account checked against a policy's approver group when the user answers (owner)."""
+    p.check_csrf(x_csrf_token)
+    return _svc(request).set_unix(p, name, body.unix_user)
+
+
 @router.delete("/users/{name}")
 async def remove_user(request: Request, p: User, name: str, x_csrf_token: Csrf = None) -> dict[str, Any]:
     """Delete a user and the user's API tokens (owner); the last owner stays."""

@@ -261,6 +261,14 @@ async def set_slack(request: Request, p: User, name: str, csrf: Text,
     return RedirectResponse("/users", 303)
 
 
+@router.post("/users/{name}/unix")
+async def set_unix(request: Request, p: User, name: str, csrf: Text,
+                   unix_user: Annotated[str, Form(max_length=32)] = "") -> Response:
+    p.check_csrf(csrf)
+    _svc(request).set_unix(p, name, unix_user)
+    return RedirectResponse("/users", 303)
+
+
 @router.post("/users/{name}/delete")
 async def remove_user(request: Request, p: User, name: str, csrf: Text) -> Response:
     p.check_csrf(csrf)

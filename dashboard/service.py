@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pwd
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -22,9 +23,10 @@ from trustfence.agent.ops import audit as audit_ops
 from trustfence.agent.ops import brakes as brake_ops
 from trustfence.agent.ops import connectors as connector_ops
 from trustfence.agent.ops import status as status_ops
-from trustfence.dashboard.accounts import AccountError, Accounts
+from trustfence.dashboard.accounts import AccountError, Accounts, User
 from trustfence.dashboard.guard import Principal, Refused
 from trustfence.policy import PolicyError
+from trustfence.proxy.holds import ApprovalError
 from trustfence.store.queries import SEARCH_WINDOW
 from trustfence.vault import VaultError
 
@@ -165,8 +167,33 @@ class Service:
 
     async def answer(self, p: Principal, approval: str, approve: bool, always: bool, note: str) -> dict[str, Any]:
         p.need("admin" if always else "member", "approve always" if always else "answering an approval")
-        return await self.run_op(approval_ops.approvals_answer,
-                              {"id": approval, "approve": approve, "always": always, "note": note}, p)
+        return await self.answer_as(p.user, p.who, approval, approve, always, note)
+
+    async def answer_as(self, user: User, who: str, approval: str, approve: bool, always: bool,
+                        note: str) -> dict[str, Any]:
+        """Answer as dashboard user ``user`` (the caller checked the role). Dashboard roles decide, except when
+        the held request's policy names an approver group: then, as for ``tf approvals``, only a member of that
+        Unix group answers, so the user must be mapped to a Unix account in it (never the agent's own)."""
+        uid = 0  # the daemon answers on the user's behalf, named in ``by``
+        try:
+            held = self.d.state.approvals.get(approval)
+        except ApprovalError as e:
+            raise Refused(404, str(e)) from None
+        if held.approver_role:
+            if not user.unix_user:
+                raise Refused(403, f"approval {held.id} can be answered only by a member of Unix group "
+                              f"{held.approver_role}; dashboard user {user.name} is not mapped to a Unix account "
+                              "(an owner sets it on the Users page)")
+            try:
+                uid = pwd.getpwnam(user.unix_user).pw_uid
+            except KeyError:
+                raise Refused(403, f"dashboard user {user.name} is mapped to Unix account {user.unix_user}, which "
+                              "no longer exists") from None
+        try:
+            return dict(await approval_ops.approvals_answer(self.d, {
+                "id": approval, "approve": approve, "always": always, "note": note, "uid": uid, "by": who}))
+        except OpError as e:
+            raise Refused(403 if held.approver_role else 400, str(e)) from None
 
     async def kill_switch(self, p: Principal, active: bool, scope: str, reason: str) -> dict[str, Any]:
         p.need("owner", "the kill switch")
@@ -183,8 +210,22 @@ class Service:
         return done
 
     def users(self) -> list[dict[str, Any]]:
-        return [{"name": u.name, "role": u.role, "created": u.created, "slack_user_id": u.slack_user_id}
+        return [{"name": u.name, "role": u.role, "created": u.created, "slack_user_id": u.slack_user_id,
+                 "unix_user": u.unix_user}
                 for u in self.accounts.users.values()]
+
+    def set_unix(self, p: Principal, name: str, unix_user: str) -> dict[str, Any]:
+        """Map a dashboard user to the Unix account whose groups a policy's approver group is checked against
+        (owner: it lends that account's say over held requests)."""
+        p.need("owner", "mapping a Unix account")
+        try:
+            was = self.accounts.set_unix(name, unix_user)
+        except AccountError as e:
+            raise Refused(400, str(e)) from None
+        now = self.accounts.users[name].unix_user
+        self.d.audit.append(p.who, "dashboard Unix account mapped", {"user": name, "unix_user": was},
+                            {"user": name, "unix_user": now})
+        return {"name": name, "unix_user": now, "was": was}
 
     def set_slack(self, p: Principal, name: str, slack_user_id: str) -> dict[str, Any]:
         """Map a dashboard user to the Slack member whose button clicks answer as that user (admin)."""

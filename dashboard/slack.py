@@ -26,9 +26,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from slack_sdk.signature import SignatureVerifier
 from trustfence.agent.notify import APPROVE, DENY, post
-from trustfence.agent.ops import OpError
-from trustfence.agent.ops import approvals as approval_ops
 from trustfence.dashboard.accounts import at_least
+from trustfence.dashboard.guard import Refused
 from trustfence.dashboard.service import Service
 
 __all__ = ["MAX_BODY", "PATH", "RESPONSE_HOST", "WINDOW", "Replays", "router"]
@@ -139,10 +138,9 @@ async def interactions(request: Request) -> Response:
                       "answering approvals needs member or higher", True, who)
         by = f"{who} as dashboard user {user.name} ({user.role})"
         try:
-            done = await approval_ops.approvals_answer(svc.d, {"id": approval, "approve": approve, "uid": 0,
-                                                               "by": by, "note": "answered in Slack"})
-        except OpError as e:
-            raise _No(409, "not answered", str(e), True, by) from None
+            done = await svc.answer_as(user, by, approval, approve, False, "answered in Slack")
+        except Refused as e:
+            raise _No(409 if e.status == 400 else e.status, "not answered", str(e), True, by) from None
     except _No as e:
         detail = {"reason": str(e)[:300]}
         if e.signed:  # Slack vouched for it: every one is worth a line in the audit log
