@@ -24,7 +24,7 @@ from trustfence.proxy.holds import request_digest, who
 from trustfence.proxy.state import EnforcerState, Gateway
 from trustfence.store import StoreFull, TrafficRow
 
-__all__ = ["Call", "Outcome", "decide_call", "record_call"]
+__all__ = ["Call", "Outcome", "changed_since", "decide_call", "policy_decision", "record_call"]
 
 log = logging.getLogger("trustfence.enforcer")
 
@@ -84,21 +84,38 @@ async def _decide(state: EnforcerState, gw: Gateway, call: Call) -> Outcome:
     if (switch := state.switches.blocking(gw.name, action.connector)) is not None:
         return Outcome("denied", switch.describe(), allow_with=f"tf kill-switch deactivate --scope {switch.scope} "
                                                                 "--reason TEXT")
-    policies: tuple[str, ...] | None = None
-    if state.policy_error:
-        decision = Decision("deny", f"the policy files are rejected, so every request is denied until they "
-                                    f"validate: {state.policy_error}")
-    else:
-        now = time.localtime()
-        facts = Facts(gw.name, action.connector, action.name, action.risk, call.method, "", "", action.params,
-                      action.unavailable, state.environments.get(gw.name, ""), now.tm_hour * 60 + now.tm_min)
-        policy = state.policy
-        decision = decide_all(policy, facts)
-        policies = matched_policies(policy, facts)
+    decision, policies = policy_decision(state, gw, call)
     level = state.level_of(gw.name)
     outcome = await _enforced(state, gw, call, decision, level)
     outcome.level, outcome.policies = level, policies
     return outcome
+
+
+def policy_decision(state: EnforcerState, gw: Gateway, call: Call) -> tuple[Decision, tuple[str, ...] | None]:
+    """What the permissions and policies in force now say of ``call`` (no brakes, no level), and every policy
+    that applied (None when the policy files are rejected)."""
+    if state.policy_error:
+        return Decision("deny", f"the policy files are rejected, so every request is denied until they "
+                                f"validate: {state.policy_error}"), None
+    action, now = call.action, time.localtime()
+    facts = Facts(gw.name, action.connector, action.name, action.risk, call.method, "", "", action.params,
+                  action.unavailable, state.environments.get(gw.name, ""), now.tm_hour * 60 + now.tm_min)
+    policy = state.policy
+    return decide_all(policy, facts), matched_policies(policy, facts)
+
+
+def changed_since(state: EnforcerState, gw: Gateway, call: Call, outcome: Outcome) -> str:
+    """Why a call decided as ``outcome`` may no longer go ahead under the permissions, policies and level in
+    force now (empty: it may). An explicit allow (what earns the credential) must still be an allow, or an
+    approval a human gave; a call forwarded by monitor or soft enforcement must still be one the level forwards."""
+    decision, _ = policy_decision(state, gw, call)
+    verdict, level = decision.verdict, state.level_of(gw.name)
+    if verdict == "allow" or (verdict == "require_approval" and outcome.approval):
+        return ""
+    forwarded = level == "monitor" or (level == "soft_enforce" and verdict == "deny")
+    if outcome.outcome != "allowed" and forwarded:
+        return ""
+    return f"now {verdict.replace('_', ' ')}: {decision.reason}"
 
 
 async def _enforced(state: EnforcerState, gw: Gateway, call: Call, decision: Decision, level: str) -> Outcome:

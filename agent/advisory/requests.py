@@ -70,6 +70,10 @@ class ActionRequest:
     executed: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def call(self) -> Call:
+        """What is decided (and what an approval is bound to) for this request."""
+        return Call(self.action, "advisory", f"advisory://{self.agent}/{self.id}", self.spec.canonical)
+
     def forget_parameters(self) -> None:
         """Drop what only mode A needs: a request that can no longer be executed keeps only what ``view``
         answers (its parameters may be 64 KiB of JSON, about a megabyte in memory, kept for an hour)."""
@@ -114,7 +118,7 @@ class Requests:
         req = ActionRequest(secrets.token_hex(16), agent.name, agent.gateway, spec, action, client)
         self._all[req.id] = req
         gw = advisory_gateway(agent)
-        call = Call(action, "advisory", f"advisory://{agent.name}/{req.id}", spec.canonical)
+        call = req.call()
         task = asyncio.create_task(self._decide(req, gw, call))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -18,7 +18,7 @@ from trustfence.agent.advisory.routes import BuildError, build
 from trustfence.agent.advisory.spec import ActionSpec, SpecError, parse_spec, resolve
 from trustfence.agent.advisory.tokens import Signer, TokenRefused
 from trustfence.connectors import Action
-from trustfence.proxy.calls import Outcome, record_call
+from trustfence.proxy.calls import Outcome, changed_since, record_call
 from trustfence.proxy.limiter import Limiter
 
 if TYPE_CHECKING:
@@ -94,6 +94,11 @@ class Advisory:
             raise ApiError(409, f"the decision token of action request {req.id} was already used")
         if req.status != "allowed":
             raise ApiError(409, f"action request {req.id} is {req.status}, not allowed")
+        assert req.outcome is not None
+        if why := changed_since(self.d.state, advisory_gateway(agent), req.call(), req.outcome):
+            reason = f"the permissions changed since action request {req.id} was decided ({why}); request it again"
+            self._refused_execute(req, reason)
+            raise ApiError(409, reason)
         conn = self.d.state.connectors.by_name.get(req.action.connector)
         if conn is None:
             raise ApiError(409, f"connector {req.action.connector} is no longer configured")

@@ -284,3 +284,22 @@ def test_a_webhook_is_sent_to_its_configured_url_and_its_secret_path_is_never_re
     assert len(sent) == 1 and json.loads(sent[0]["body"]) == {"text": "deploy done"}
     row = rows(host, scheme="https", sandbox="advisory:alerter")
     assert len(row) == 1 and row[0]["path"] == "/services/…" and secret_path not in json.dumps(host.logs())
+
+
+def test_a_decision_token_is_refused_once_the_permission_it_was_given_under_changes(host: Host) -> None:
+    def permit(decision: str) -> None:
+        r = host.tf("permissions", "set", "--gateway", "Shifty", "--connector", "github", "--action",
+                    "github.pr.merge", "--decision", decision)
+        assert r.returncode == 0, r.stderr
+
+    permit("allow")
+    key = register(host, "shifty", gateway="Shifty")
+    spec = {**MERGE, "parameters": {**MERGE["parameters"], "number": 21}}
+    got = ask(host, key, spec).json()
+    assert got["status"] == "allowed" and got["decision_token"], got
+    permit("deny")  # revoked before the token is spent
+    done = api(host, key, "POST", f"/api/v1/actions/{got['action_request_id']}/execute",
+               {"decision_token": got["decision_token"]})
+    assert done.status_code == 409 and "permissions changed" in done.json()["error"], done.text
+    assert [e for e in host.outside.received() if e["path"] == "/repos/octo/demo/pulls/21/merge"] == []
+    assert rows(host, scheme="https", sandbox="advisory:shifty") == []
