@@ -74,6 +74,8 @@ class Daemon:
         self.stop = asyncio.Event()
         self.sandboxes: dict[str, SandboxSpec] = {}
         self._lock_file: Any = None
+        # why the last hand edit of the policy files was rejected ("": none since the last good reload)
+        self.rejected_edit = ""
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def _acquire_lock(self) -> None:
@@ -412,11 +414,12 @@ class Daemon:
             new = policyfiles.load(self.paths, self.state.connectors)
         except (ConfigError, PolicyError) as e:
             log.error("policy files not reloaded, the running policy stays: %s", e)
+            self.rejected_edit = str(e)
             if self.state.policy_error:
                 self.state.policy_error = str(e)
             self.audit.append(who, "policy files rejected", before, {"error": str(e)})
             return
-        self.state.policy, self.state.policy_error = new, ""
+        self.state.policy, self.state.policy_error, self.rejected_edit = new, "", ""
         log.info("policy files reloaded: %d permission(s), %d policies", len(new.permissions), len(new.policies))
         self.audit.append(who, "policy files reloaded", before, policyfiles.fingerprint(new))
 
@@ -526,10 +529,11 @@ class Daemon:
 
     def write_policy(self, policy: CompiledPolicy) -> None:
         """permissions.toml and policies.toml from ``policy``, then it runs. Refused while the files on disk
-        are rejected: writing them from the running (empty) policy would erase what the operator wrote."""
-        if self.state.policy_error:
-            raise OpError(f"the policy files on disk are rejected ({self.state.policy_error}); fix them first "
-                          "(they reload within a second of a save)")
+        are rejected, at start or as an edit: writing them from the running policy would erase what the operator
+        wrote."""
+        if why := self.state.policy_error or self.rejected_edit:
+            raise OpError(f"the policy files on disk are rejected ({why}); fix them first (they reload within a "
+                          "second of a save): writing them now would erase that edit")
         cfgmod.atomic_write(self.paths.permissions, cfgmod.dump_permissions(policy.permissions))
         text = dump_policies(policy.policies) if policy.policies else ""
         if text or self.paths.policies.exists():

@@ -73,6 +73,14 @@ def test_edited_policy_file_is_enforced_and_a_bad_edit_keeps_the_running_policy(
     assert "policies.toml:" in e["after"]["error"] and "greater" in e["after"]["error"]
     assert refund(host, 20000)[0] == 403  # the running policy stays
     assert refund(host, 500)[0] == 201
+    # a change made through tf would write the files from the running policy: refused, the edit is kept
+    r = host.tf("permissions", "set", "--gateway", "Bot", "--connector", "stripe", "--action", "stripe.charge.*",
+                "--decision", "deny")
+    assert r.returncode == 2 and "fix them first" in r.stderr and "greater" in r.stderr, r.stderr
+    assert '"greater"' in (host.home / "policies.toml").read_text()
+    n = len(events(host))
+    (host.home / "policies.toml").write_text(BIG_REFUNDS)  # fixed: tf may write again
+    wait_audit(host, "policy files reloaded", n)
 
 
 def test_export_import_round_trip_and_audit_chain(host: Host, tmp_path: Any) -> None:
