@@ -117,6 +117,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q -c constraints.txt -e '.[dev]'
   echo "$want" > "$stamp"
 fi
+# Byte code for the project's own modules, as an installed package has it: with PYTHONDONTWRITEBYTECODE set
+# (as on these machines) every `tf` command and the daemon would compile each of them from source at start,
+# over a second for the CLI. A stale file is harmless: Python checks it against the source's mtime.
+"$VENV/bin/python" -m compileall -q -j0 -x '/(\.venv|build|\.git|node_modules)/' . >/dev/null
 # --- the official SDKs for agents in system tests ------------------------------------------------------
 # Agents run as an unprivileged user on Debian's /usr/bin/python3 (root's interpreters are unreadable to
 # them), so the SDKs go to a world-readable directory, as wheels for that interpreter.
