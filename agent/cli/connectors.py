@@ -41,7 +41,8 @@ def connector_add(
     token_stdin: Annotated[bool, typer.Option(
         "--token-stdin", help="Read the credential from standard input (the default on a terminal).")] = False,
     gateways: Annotated[Optional[str], typer.Option(
-        "--gateways", help="Comma-separated gateways that may use the credential (default: all).")] = None,
+        "--gateways", help="Comma-separated gateways that may use the credential (default: all for a new one; a "
+                     "replaced one keeps its own; 'all' widens it).")] = None,
     header: Annotated[Optional[str], typer.Option(
         "--header", help="generic/webhook: header that carries the credential (default Authorization).")] = None,
     prefix: Annotated[Optional[str], typer.Option(

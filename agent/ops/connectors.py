@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from trustfence.agent import config as cfgmod
 from trustfence.agent.config import ConnectorConfig
 from trustfence.agent.ops import OpError, Reply, op
-from trustfence.vault import Vault
+from trustfence.vault import InjectionSpec, Vault
 
 if TYPE_CHECKING:
     from trustfence.agent.daemon import Daemon
@@ -57,11 +57,24 @@ async def connector_add(d: Daemon, req: dict[str, Any]) -> Reply:
     cfgmod.parse_config(text, d.paths.config)  # the configuration is valid before anything is sealed
     built = conn.build()
     hosts = [h for h in built.hosts if h not in built.no_credential_hosts]
-    vault = d.vault.put(d.state.credentials, name, type_name, hosts, str(token),
-                        [str(g) for g in req.get("gateways") or ()], d.vault.injection(type_name, req))
+    gateways, inject = _scope(d, name, type_name, req)
+    vault = d.vault.put(d.state.credentials, name, type_name, hosts, str(token), gateways, inject)
     entry = vault.get(name)
     _apply_config_and_vault(d, text, vault, who, f"{what}, credential {entry.fingerprint} sealed")
     return {"connector": conn.name, "fingerprint": entry.fingerprint, "version": entry.version}
+
+
+def _scope(d: Daemon, name: str, type_name: str, req: dict[str, Any]) -> tuple[list[str], InjectionSpec | None]:
+    """The gateways and injection of a credential being sealed. A replaced credential keeps its own unless
+    they are given: a new token never silently widens who may use it (``gateways = ["all"]`` widens it)."""
+    given = [str(g) for g in req.get("gateways") or ()]
+    inject = d.vault.injection(type_name, req)
+    vault = d.state.credentials.vault
+    was = vault.find(name) if vault is not None else None
+    if was is None or was.type != type_name:
+        return ([] if given == ["all"] else given), inject
+    gateways = [] if given == ["all"] else given or list(was.gateways)
+    return gateways, inject if inject is not None else was.inject
 
 
 def _port(value: Any) -> int:

@@ -142,6 +142,21 @@ def test_list_shows_fingerprints_and_rotation_keeps_credentials_working(host: Ho
     assert got["headers"]["authorization"] == f"Bearer {token}"
 
 
+def test_a_replaced_credential_keeps_its_gateways_and_header_unless_given(host: Host) -> None:
+    def entry() -> dict[str, object]:
+        return dict(json.loads((host.home / "vault.json").read_text())["entries"]["scoped"])
+
+    add_token(host, "scoped", canary(), "--gateways", "Billing", "--header", "X-Api-Token")
+    first = entry()
+    assert first["gateways"] == ["Billing"]
+    add_token(host, "scoped", canary())  # a new token, nothing else said
+    second = entry()
+    assert second["gateways"] == ["Billing"] and second["inject"] == first["inject"]
+    assert second["version"] == int(first["version"]) + 1  # type: ignore[call-overload]
+    add_token(host, "scoped", canary(), "--gateways", "all")  # widened on purpose
+    assert entry()["gateways"] == []
+
+
 def test_remove_deletes_the_sealed_entry(host: Host) -> None:
     add_token(host, "down", canary())
     assert "down" in json.loads((host.home / "vault.json").read_text())["entries"]
