@@ -101,11 +101,9 @@ class Enforce:
             stamp_headers(flow)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        """Server-sent events (MCP streams, streamed completions) pass through as they arrive, not buffered."""
-        resp = flow.response
-        if resp is not None and resp.headers.get("content-type", "").startswith("text/event-stream"):
-            stamp_headers(flow)  # the headers leave now: the response hook would be too late
-            resp.stream = True
+        """A streamed response (Bounds) has its headers sent now: the response hook would be too late."""
+        if flow.response is not None and flow.response.stream:
+            stamp_headers(flow)
 
     def response(self, flow: http.HTTPFlow) -> None:
         stamp_headers(flow)

@@ -7,6 +7,9 @@
   TLS handshake, or after its last response) is closed: decision ``denied``, status 408, ``idle``.
 - A connection whose request headers are not complete ``header_timeout`` seconds after their first byte
   arrived (a client sending its headers a byte at a time, or a TLS handshake as slowly) is closed the same way.
+- A request whose body is not complete ``body_timeout`` seconds after its headers (a client trickling its
+  body) is cut the same way; its own row says so (decision ``denied``, status 408), and nothing of it was
+  sent upstream, since a request is forwarded only once its body is complete.
 
 mitmproxy's own ``tcp_timeout`` (600 s without any byte) stays as a backstop; it never cuts a trickle. Whether
 bytes came is read from mitmproxy's per-connection watchdog (its ``last_activity``); a periodic sweep on the
@@ -22,6 +25,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from mitmproxy import connection, http, tls
 from mitmproxy.proxy import server_hooks
@@ -29,7 +33,7 @@ from mitmproxy.addons.proxyserver import Proxyserver
 
 from trustfence.proxy.bursts import Bursts
 from trustfence.proxy.record import connection_row
-from trustfence.proxy.state import EnforcerState, Gateway
+from trustfence.proxy.state import CUT, EnforcerState, Gateway
 from trustfence.store import StoreFull
 
 __all__ = ["Fairness", "SWEEP_INTERVAL"]
@@ -54,6 +58,8 @@ class _Conn:
     quiet_since: float = field(default_factory=time.time)  # activity after this is the client's bytes
     first_byte: float | None = None  # when bytes of the next request (or handshake) were first seen
     inflight: set[str] = field(default_factory=set)  # requests whose headers are in and that have not ended
+    # requests whose headers are in and whose body is not: since when, and the flow (its row says why it was cut)
+    bodies: dict[str, tuple[float, http.HTTPFlow]] = field(default_factory=dict)
     upgraded: bool = False  # a WebSocket: no more requests, left to tcp_timeout
     cut: bool = False
 
@@ -123,7 +129,12 @@ class Fairness:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if (conn := self._conns.get(flow.client_conn.id)) is not None:
             conn.inflight.add(flow.id)
+            conn.bodies[flow.id] = (time.time(), flow)
             conn.first_byte = None
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if (conn := self._conns.get(flow.client_conn.id)) is not None:
+            conn.bodies.pop(flow.id, None)  # the body is complete
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._ended(flow)
@@ -151,6 +162,7 @@ class Fairness:
         if conn is None or flow.id not in conn.inflight:
             return
         conn.inflight.discard(flow.id)
+        conn.bodies.pop(flow.id, None)
         if not conn.inflight:
             conn.waiting_since = conn.quiet_since = time.time()
             conn.first_byte = None
@@ -169,10 +181,13 @@ class Fairness:
         limits = self.state.limits
         servers = self.servers
         for cid, conn in list(self._conns.items()):
-            if conn.cut or conn.upgraded or conn.inflight or servers is None:
+            if conn.cut or conn.upgraded or servers is None:
                 continue
             handler = servers.connections.get(cid)
             if handler is None:
+                continue
+            if conn.inflight:
+                self._trickled(conn, handler, now)
                 continue
             io = handler.transports.get(handler.client)
             writer = io.writer if io is not None else None
@@ -197,6 +212,20 @@ class Fairness:
             key = conn.gateway.sandbox if conn.gateway else ""
             self._rows.note((kind, key), _Refusal(conn, "denied", 408, reason))
         self._rows.flush()
+
+    def _trickled(self, conn: _Conn, handler: Any, now: float) -> None:
+        """Cut the connection of a request whose body has taken longer than ``body_timeout``."""
+        timeout = self.state.limits.body_timeout
+        late = [f for since, f in conn.bodies.values() if now - since >= timeout]
+        io = handler.transports.get(handler.client)
+        if not late or io is None or io.handler is None:
+            return
+        reason = (f"request cut: its body was not complete {timeout:g} s after its headers (body_timeout under "
+                  "[enforcer]); nothing of it was sent upstream")
+        for f in late:
+            f.metadata[CUT] = (408, reason)  # the flow's own row (written on its error) says why
+        conn.cut = True
+        io.handler.cancel(reason)
 
     def _write(self, r: _Refusal, count: int) -> None:
         store = self.state.store

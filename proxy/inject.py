@@ -33,6 +33,7 @@ from mitmproxy import http
 from trustfence.connectors import Action
 from trustfence.policy import Decision
 from trustfence.proxy.bodies import DECODED_MAX, BodyError, decode_bounded
+from trustfence.proxy.bounds import STREAM_OVER, Streamed
 from trustfence.proxy.destination import Destination
 from trustfence.proxy.responses import deny, fail_closed
 from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, SECRET, Credentials, EnforcerState, Gateway
@@ -115,10 +116,27 @@ class Inject:
         if resp is None or secret is None:
             return
         _scrub_headers(resp.headers, _forms(flow, secret))
-        if resp.stream:
-            encoded = resp.headers.get("content-encoding", "identity").lower() not in ("", "identity")
-            # An encoded stream cannot be read chunk by chunk: buffer it, the response hook scrubs it whole.
-            resp.stream = False if encoded else StreamScrub(_forms(flow, secret))
+        if not resp.stream:
+            return
+        if resp.headers.get("content-encoding", "identity").strip().lower() in ("", "identity"):
+            stream = resp.stream if isinstance(resp.stream, Streamed) else Streamed()
+            stream.scrub = StreamScrub(_forms(flow, secret))  # holds back only what could begin a secret
+            resp.stream = stream
+            if "content-length" in resp.headers:
+                _unframe(flow, resp)  # a scrubbed body is not the length the upstream declared
+            return
+        # An encoded stream cannot be scrubbed chunk by chunk (it was asked for uncompressed). Within bounds it
+        # is held and the response hook scrubs it whole; beyond them it cannot be shown clean: the agent gets
+        # its headers and an empty body.
+        try:
+            size = int(resp.headers.get("content-length", ""))
+        except ValueError:
+            size = -1
+        if 0 <= size <= STREAM_OVER and "event-stream" not in resp.headers.get("content-type", ""):
+            resp.stream = False
+            return
+        _unframe(flow, resp)
+        resp.stream = _drop
 
     def response(self, flow: http.HTTPFlow) -> None:
         resp, secret = flow.response, flow.metadata.get(SECRET)
@@ -154,6 +172,18 @@ class Inject:
         msg = flow.websocket.messages[-1]
         if not msg.from_client:
             msg.content = StreamScrub(_forms(flow, secret)).scrub(msg.content)
+
+
+def _unframe(flow: http.HTTPFlow, resp: http.Response) -> None:
+    """The streamed body's length is no longer known: chunked to an HTTP/1 client (HTTP/2 frames it anyway)."""
+    resp.headers.pop("content-length", None)
+    if not (flow.request.is_http2 or flow.request.is_http3):
+        resp.headers["transfer-encoding"] = "chunked"
+
+
+def _drop(chunk: bytes) -> bytes:
+    """A streamed body that cannot be scrubbed: none of it reaches the agent."""
+    return b""
 
 
 def _refuse(flow: http.HTTPFlow, reason: str, decision: Decision, fix: str) -> None:

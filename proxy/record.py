@@ -23,7 +23,8 @@ from trustfence.connectors import Action
 from trustfence.policy import Decision
 from trustfence.proxy.responses import deny, fail_closed
 from trustfence.policy import matched_policies
-from trustfence.proxy.state import (ACTION, APPROVAL, DECISION, DEST, FACTS, GATEWAY, KILLED, LEVEL, ORIGIN,
+from trustfence.proxy.bounds import Streamed
+from trustfence.proxy.state import (ACTION, APPROVAL, CUT, DECISION, DEST, FACTS, GATEWAY, KILLED, LEVEL, ORIGIN,
                                     SECRET, SEQ, EnforcerState, Gateway, Origin)
 from trustfence.store import StoreFull, TrafficRow
 from trustfence.vault import scrub
@@ -132,7 +133,9 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState, *, pending: bool = False) 
     upstream = forwarded and resp is not None and not flow.error
     reason = flow.metadata.get("tf.reason", "")
     status = resp.status_code if resp else 0 if pending else 502
-    if flow.error and "tf.outcome" not in flow.metadata:
+    if flow.error and CUT in flow.metadata:  # the enforcer cut it: a body too large or too slow
+        outcome, (status, reason) = "denied", flow.metadata[CUT]
+    elif flow.error and "tf.outcome" not in flow.metadata:
         # mitmproxy refused the request itself (malformed, smuggling attempt) and answered 400.
         outcome, reason, status = "denied", f"malformed request: {flow.error.msg}", 400
     elif flow.error and KILLED in flow.metadata:  # cut in transit by a kill switch
@@ -166,7 +169,7 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState, *, pending: bool = False) 
         upstream_status=resp.status_code if upstream and resp else None,
         latency_ms=round((end - req.timestamp_start) * 1000, 3),
         bytes_in=len(req.raw_content or b""),
-        bytes_out=len(resp.raw_content or b"") if resp else 0,
+        bytes_out=_bytes_out(resp),
         pid=found[0].pid if found else None,
         uid=found[0].uid if found else None,
         comm=found[0].comm if found else "",
@@ -179,6 +182,13 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState, *, pending: bool = False) 
         approval_id=flow.metadata.get(APPROVAL, ""),
         seq=int(flow.metadata.get(SEQ, 0)),
     )
+
+
+def _bytes_out(resp: http.Response | None) -> int:
+    """The response body's size as received: counted while streamed, else what was held."""
+    if resp is None:
+        return 0
+    return resp.stream.size if isinstance(resp.stream, Streamed) else len(resp.raw_content or b"")
 
 
 def _matched(flow: http.HTTPFlow) -> list[str] | None:

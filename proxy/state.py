@@ -24,7 +24,7 @@ from trustfence.proxy.holds import ApprovalQueue
 from trustfence.store import Store
 from trustfence.vault import Vault
 
-__all__ = ["ACTION", "APPROVAL", "BODY", "Credentials", "DECISION", "DEST", "EnforcerState", "FACTS", "GATEWAY",
+__all__ = ["ACTION", "APPROVAL", "BODY", "Credentials", "CUT", "DECISION", "DEST", "EnforcerState", "FACTS", "GATEWAY",
            "Gateway", "KILLED", "LEVEL", "Level", "ORIGIN", "Origin", "SECRET", "SEQ"]
 
 GATEWAY = "tf.gateway"
@@ -39,6 +39,7 @@ SEQ = "tf.seq"  # the flow's sequence number in the traffic journal, given befor
 FACTS = "tf.facts"  # (compiled policy, Facts) the decision was made on: what the row's matched policies are read from
 APPROVAL = "tf.approval"  # the approval id the flow was held under
 KILLED = "tf.killed"  # the kill switch that cut this flow in transit (recorded as "killed" with its reason)
+CUT = "tf.cut"  # (status, reason): the enforcer cut this request mid-transfer (body too large, too slow)
 
 # monitor: forward everything, record the decision; soft_enforce: a deny is recorded as would_deny and
 # forwarded (approvals still held); full_enforce: everything enforced. Brakes (rate limit, kill switch) hold
