@@ -35,7 +35,8 @@ from mitmproxy.proxy.layers.http._events import ErrorCode, ResponseProtocolError
 from mitmproxy.proxy.layers.http._hooks import HttpErrorHook, HttpRequestHeadersHook
 from mitmproxy.proxy.commands import Command
 
-from trustfence.proxy.state import CUT, EnforcerState
+from trustfence.proxy.flowrecord import record_of
+from trustfence.proxy.state import EnforcerState
 from trustfence.vault.redact import StreamScrub
 
 __all__ = ["Bounds", "STREAM_OVER", "Streamed", "too_large"]
@@ -99,7 +100,7 @@ def _check_body_size(self: HttpStream, request: bool) -> Generator[Command, Any,
     reason = too_large(limit, size, declared=not buffered)
     if not buffered:
         yield HttpRequestHeadersHook(self.flow)  # the flow is seen (and counted) before its error, as mitmproxy does
-    self.flow.metadata[CUT] = (413, reason)
+    record_of(self.flow).cut = (413, reason)
     self.flow.error = mflow.Error(reason)
     yield HttpErrorHook(self.flow)
     yield SendHttp(ResponseProtocolError(self.stream_id, reason, ErrorCode.REQUEST_TOO_LARGE),

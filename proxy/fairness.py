@@ -33,7 +33,8 @@ from mitmproxy.addons.proxyserver import Proxyserver
 
 from trustfence.proxy.bursts import Bursts
 from trustfence.proxy.record import connection_row
-from trustfence.proxy.state import CUT, EnforcerState, Gateway
+from trustfence.proxy.flowrecord import record_of
+from trustfence.proxy.state import EnforcerState, Gateway
 from trustfence.store import StoreFull
 
 __all__ = ["Fairness", "SWEEP_INTERVAL"]
@@ -223,7 +224,7 @@ class Fairness:
         reason = (f"request cut: its body was not complete {timeout:g} s after its headers (body_timeout under "
                   "[enforcer]); nothing of it was sent upstream")
         for f in late:
-            f.metadata[CUT] = (408, reason)  # the flow's own row (written on its error) says why
+            record_of(f).cut = (408, reason)  # the flow's own row (written on its error) says why
         conn.cut = True
         io.handler.cancel(reason)
 
