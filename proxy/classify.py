@@ -58,7 +58,10 @@ def view_of(flow: http.HTTPFlow, dest: Destination) -> RequestView:
     """The connectors' view of the request: the one adapter from a mitmproxy flow to a ``RequestView``, built
     once per request (Classify keeps it on the flow's record for Enforce and Record)."""
     req = flow.request
-    headers = {k.lower(): ", ".join(req.headers.get_all(k)) for k in req.headers}
+    headers: dict[str, str] = {}
+    for k, v in req.headers.fields:  # one pass: repeated fields joined as Headers.get_all joins them
+        name, value = k.decode("utf-8", "surrogateescape").lower(), v.decode("utf-8", "surrogateescape")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
     # Decoded once, bounded, by Bodies; never through mitmproxy's unbounded decoders.
     body = record_of(flow).decoded()
     return RequestView(

@@ -59,7 +59,8 @@ class _Conn:
     quiet_since: float = field(default_factory=time.time)  # activity after this is the client's bytes
     first_byte: float | None = None  # when bytes of the next request (or handshake) were first seen
     inflight: set[str] = field(default_factory=set)  # requests whose headers are in and that have not ended
-    # requests whose headers are in and whose body is not: since when, and the flow (its row says why it was cut)
+    # requests in progress: when their headers were in, and the flow (whose body is complete once mitmproxy
+    # stamps its request's timestamp_end; its row says why it was cut)
     bodies: dict[str, tuple[float, http.HTTPFlow]] = field(default_factory=dict)
     upgraded: bool = False  # a WebSocket: no more requests, left to tcp_timeout
     cut: bool = False
@@ -132,10 +133,6 @@ class Fairness:
             conn.inflight.add(flow.id)
             conn.bodies[flow.id] = (time.time(), flow)
             conn.first_byte = None
-
-    def request(self, flow: http.HTTPFlow) -> None:
-        if (conn := self._conns.get(flow.client_conn.id)) is not None:
-            conn.bodies.pop(flow.id, None)  # the body is complete
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._ended(flow)
@@ -217,7 +214,7 @@ class Fairness:
     def _trickled(self, conn: _Conn, handler: Any, now: float) -> None:
         """Cut the connection of a request whose body has taken longer than ``body_timeout``."""
         timeout = self.state.limits.body_timeout
-        late = [f for since, f in conn.bodies.values() if now - since >= timeout]
+        late = [f for since, f in conn.bodies.values() if now - since >= timeout and f.request.timestamp_end is None]
         io = handler.transports.get(handler.client)
         if not late or io is None or io.handler is None:
             return

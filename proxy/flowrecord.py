@@ -21,6 +21,7 @@ from trustfence.connectors import Action, RequestView
 from trustfence.policy import CompiledPolicy, Decision, Facts
 from trustfence.proxy.destination import Destination
 from trustfence.proxy.state import Gateway
+from trustfence.store import TrafficRow
 
 if TYPE_CHECKING:
     from trustfence.proxy.bodies import Body  # bodies answers through responses, which reads records
@@ -53,6 +54,7 @@ class FlowRecord:
     secret: str | None = None  # Inject: the credential injected (never in a row, scrubbed from responses)
     secret_forms: list[str] = field(default_factory=list)  # Inject: every form of it that must not come back
     seq: int = 0  # Record: the sequence number of the request's record in the traffic journal
+    journalled: TrafficRow | None = None  # Record: the row journalled before forwarding; the final row completes it
     killed: str = ""  # a kill switch (or Upgrades) cut it in transit: why
     cut: tuple[int, str] | None = None  # Bounds/Fairness cut its body mid-transfer: (status, reason)
     recorded: bool = False  # Record: its final row was written

@@ -46,7 +46,10 @@ class Record:
         try:
             if store is None:
                 raise StoreFull("traffic log unavailable: no store")
-            record_of(flow).seq = store.begin(row_of(flow, self.state, pending=True))
+            rec = record_of(flow)
+            row = row_of(flow, self.state, pending=True)
+            rec.seq = store.begin(row)
+            rec.journalled = row  # the final row completes it (the journal has encoded it already)
         except StoreFull as e:
             self._refuse(flow, str(e))
 
@@ -139,13 +142,13 @@ def dns_row(state: EnforcerState, flow: dns.DNSFlow, gw: Gateway | None, reason:
 
 
 def row_of(flow: http.HTTPFlow, state: EnforcerState, *, pending: bool = False) -> TrafficRow:
-    """The flow's row; ``pending``: before forwarding (status 0 until the final row replaces it)."""
-    peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
+    """The flow's row; ``pending``: before forwarding (status 0 until the final row replaces it).
+
+    What the request was is read once: the final row completes the row journalled before forwarding (the
+    record's ``journalled``) with what happened, rather than reading the whole flow again."""
     rec = record_of(flow)
-    # A request mitmproxy rejected as malformed never reached Identify: look the gateway up here.
-    gw: Gateway | None = rec.gateway or state.gateways.get(peer)
-    action, decision, dest, found = rec.action, rec.decision, rec.dest, rec.origin
     req, resp = flow.request, flow.response
+    row = _request_row(flow, state, rec) if pending or rec.journalled is None else rec.journalled
     outcome = rec.outcome or "denied"
     forwarded = outcome == "allowed" or outcome.startswith("would_")  # would_deny: soft_enforce or monitor
     upstream = forwarded and resp is not None and not flow.error
@@ -160,13 +163,28 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState, *, pending: bool = False) 
         outcome, reason = "killed", rec.killed
     elif flow.error:
         outcome, reason = "error", f"{reason}; upstream error: {flow.error.msg}".lstrip("; ")
-    path = rec.view.path if rec.view is not None else req.path.split("?", 1)[0]
-    params = params_text(action)
-    secret = rec.secret
-    if secret is not None:  # an upstream error may quote what was sent
-        reason, path, params = scrub(reason, [secret]), scrub(path, [secret]), scrub(params, [secret])
+    if rec.secret is not None:  # an upstream error may quote what was sent
+        reason = scrub(reason, [rec.secret])
     end = (resp.timestamp_end if resp and resp.timestamp_end else None) or (req.timestamp_start if pending
                                                                             else time.time())
+    row.decision, row.reason, row.status = outcome, reason, status
+    row.upstream_status = resp.status_code if upstream and resp else None
+    row.latency_ms = round((end - req.timestamp_start) * 1000, 3)
+    row.bytes_out = _bytes_out(resp)
+    return row
+
+
+def _request_row(flow: http.HTTPFlow, state: EnforcerState, rec: FlowRecord) -> TrafficRow:
+    """The row's fields that say what the request was (``row_of`` adds what happened to it)."""
+    peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
+    # A request mitmproxy rejected as malformed never reached Identify: look the gateway up here.
+    gw: Gateway | None = rec.gateway or state.gateways.get(peer)
+    action, decision, dest, found = rec.action, rec.decision, rec.dest, rec.origin
+    req = flow.request
+    path = rec.view.path if rec.view is not None else req.path.split("?", 1)[0]
+    params = params_text(action)
+    if rec.secret is not None:
+        path, params = scrub(path, [rec.secret]), scrub(params, [rec.secret])
     return TrafficRow(
         ts=datetime.fromtimestamp(req.timestamp_start, timezone.utc).replace(tzinfo=None),
         gateway=gw.name if gw else "",
@@ -179,15 +197,15 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState, *, pending: bool = False) 
         path=path,
         connector=action.connector if action else "",
         action=action.name if action else "",
-        decision=outcome,
-        reason=reason,
+        decision="",
+        reason="",
         rule_id=decision.rule_id if decision else "",
         decision_id=decision.decision_id if decision else "",
-        status=status,
-        upstream_status=resp.status_code if upstream and resp else None,
-        latency_ms=round((end - req.timestamp_start) * 1000, 3),
+        status=0,
+        upstream_status=None,
+        latency_ms=0.0,
         bytes_in=len(req.raw_content or b""),
-        bytes_out=_bytes_out(resp),
+        bytes_out=0,
         pid=found[0].pid if found else None,
         uid=found[0].uid if found else None,
         comm=found[0].comm if found else "",
