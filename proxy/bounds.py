@@ -103,8 +103,7 @@ def _check_body_size(self: HttpStream, request: bool) -> Generator[Command, Any,
     record_of(self.flow).cut = (413, reason)
     self.flow.error = mflow.Error(reason)
     yield HttpErrorHook(self.flow)
-    yield SendHttp(ResponseProtocolError(self.stream_id, reason, ErrorCode.REQUEST_TOO_LARGE),
-                               self.context.client)
+    yield SendHttp(ResponseProtocolError(self.stream_id, reason, ErrorCode.REQUEST_TOO_LARGE), self.context.client)
     self.client_state = self.state_errored
     self.flow.live = False
     return True
@@ -115,6 +114,7 @@ class Bounds:
 
     def __init__(self, state: EnforcerState) -> None:
         self.state = state
+        self._options: Options | None = None
 
     def load(self, loader: Loader) -> None:
         HttpStream.check_body_size = _check_body_size  # type: ignore[method-assign]
