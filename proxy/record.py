@@ -23,13 +23,14 @@ from mitmproxy.net.dns import response_codes, types
 from trustfence.connectors import Action
 from trustfence.policy import matched_policies
 from trustfence.proxy.bounds import Streamed
+from trustfence.proxy.calls import Outcome
 from trustfence.proxy.flowrecord import FlowRecord, record_of
 from trustfence.proxy.responses import deny, fail_closed
 from trustfence.proxy.state import EnforcerState, Gateway, Origin
 from trustfence.store import StoreFull, TrafficRow
 from trustfence.vault import scrub
 
-__all__ = ["Record", "connection_row", "dns_row", "params_text", "refuse_unrecordable", "row_of"]
+__all__ = ["Record", "call_row", "connection_row", "dns_row", "params_text", "refuse_unrecordable", "row_of"]
 
 log = logging.getLogger("trustfence.enforcer")
 
@@ -121,6 +122,23 @@ def connection_row(state: EnforcerState, gw: Gateway | None, addr: str, decision
         decision_id="", status=status, upstream_status=None, latency_ms=0.0, bytes_in=0, bytes_out=0,
         pid=o.pid if o else None, uid=o.uid if o else None, comm=o.comm if o else "", exe=exe, params=params,
         environment=state.environments.get(gw.name, "") if gw else "")
+
+
+def call_row(gw: Gateway, action: Action, outcome: Outcome, *, started: float, client: str, method: str,
+             scheme: str, path: str, bytes_in: int, status: int, environment: str = "",
+             uid: int | None = None) -> TrafficRow:
+    """The row of a call decided without an HTTP request of the agent's: a stdio MCP message (scheme ``stdio``),
+    an advisory action request (``advisory``). ``host`` is the connector that decided, never a name the agent
+    chose; ``path`` the target the agent named, cut at 512 characters."""
+    dec = outcome.decision
+    return TrafficRow(
+        ts=datetime.fromtimestamp(started, timezone.utc).replace(tzinfo=None), gateway=gw.name, sandbox=gw.sandbox,
+        client_addr=client, method=method, scheme=scheme, host=action.connector, port=0, path=path[:512],
+        connector=action.connector, action=action.name, decision=outcome.outcome, reason=outcome.reason,
+        rule_id=dec.rule_id if dec else "", decision_id=dec.decision_id if dec else "", status=status,
+        upstream_status=None, latency_ms=round((time.time() - started) * 1000, 3), bytes_in=bytes_in, bytes_out=0,
+        uid=uid, params=params_text(action), risk=action.risk, environment=environment, level=outcome.level,
+        policies=list(outcome.policies) if outcome.policies is not None else None, approval_id=outcome.approval)
 
 
 def dns_row(state: EnforcerState, flow: dns.DNSFlow, gw: Gateway | None, reason: str,
