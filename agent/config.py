@@ -248,7 +248,7 @@ class Config:
     # forwarded) | none (the kernel's writeback). What a power loss may cost; a SIGKILL costs nothing in any.
     journal_sync: Literal["interval", "always", "none"] = "interval"
     # What one sandbox may take of the enforcer ([enforcer] max_connections_per_sandbox, max_held_per_sandbox,
-    # idle_timeout, header_timeout; see SandboxLimits): the rest is left for the other sandboxes.
+    # idle_timeout, header_timeout, body_timeout, max_request_body; see SandboxLimits): the rest is left for the other sandboxes.
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     # [store] retention_days: traffic rows older than this many days are deleted in the background (0: kept
     # forever). Export them first (tf export --parquet) if they must be kept elsewhere.
@@ -358,7 +358,8 @@ def _int(d: Mapping[str, Any], key: str, default: int, lo: int, hi: int) -> int:
     return v
 
 
-LIMIT_KEYS = ("max_connections_per_sandbox", "max_held_per_sandbox", "idle_timeout", "header_timeout")
+LIMIT_KEYS = ("max_connections_per_sandbox", "max_held_per_sandbox", "idle_timeout", "header_timeout",
+              "body_timeout", "max_request_body")
 """The ``[enforcer]`` keys of ``Config.limits``."""
 
 
@@ -375,7 +376,9 @@ def _limits(en: Mapping[str, Any]) -> SandboxLimits:
     return SandboxLimits(max_connections=_int(en, "max_connections_per_sandbox", d.max_connections, 1, 1_000_000),
                          max_held=_int(en, "max_held_per_sandbox", d.max_held, 1, 100_000),
                          idle_timeout=_seconds(en, "idle_timeout", d.idle_timeout, 86_400),
-                         header_timeout=_seconds(en, "header_timeout", d.header_timeout, 3_600))
+                         header_timeout=_seconds(en, "header_timeout", d.header_timeout, 3_600),
+                         body_timeout=_seconds(en, "body_timeout", d.body_timeout, 86_400),
+                         max_request_body=_int(en, "max_request_body", d.max_request_body, 1024, 1 << 40))
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
@@ -733,7 +736,9 @@ def _limit_settings(limits: SandboxLimits) -> dict[str, Any]:
     pairs = (("max_connections_per_sandbox", limits.max_connections, d.max_connections),
              ("max_held_per_sandbox", limits.max_held, d.max_held),
              ("idle_timeout", limits.idle_timeout, d.idle_timeout),
-             ("header_timeout", limits.header_timeout, d.header_timeout))
+             ("header_timeout", limits.header_timeout, d.header_timeout),
+             ("body_timeout", limits.body_timeout, d.body_timeout),
+             ("max_request_body", limits.max_request_body, d.max_request_body))
     return {k: int(v) if float(v).is_integer() else v for k, v, default in pairs if v != default}
 
 

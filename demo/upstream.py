@@ -86,6 +86,11 @@ def make_test_pki(out: Path, hosts: list[str]) -> tuple[Path, Path, Path]:
     return paths
 
 
+_BULK = re.compile(r"/bulk/(\d+)$")  # /bulk/<MiB>: a large download (see _Handler._bulk)
+_MIB = 1024 * 1024
+_SPLIT = 16 * 1024
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body go out as two writes: without TCP_NODELAY the second waits ~40 ms for a delayed ACK.
@@ -142,6 +147,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Upgrade", self.headers["Upgrade"])
             self.send_header("Connection", "Upgrade")
             self.end_headers()
+            return
+        if (bulk := _BULK.search(self.path.split("?", 1)[0])) is not None:
+            self._bulk(int(bulk.group(1)), chunked="chunked" in self.path, pause="pause" in self.path)
             return
         if self.path.startswith("/redirect/"):  # /redirect/<host>: send the client on to another host
             self.send_response(302)
@@ -205,6 +213,33 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
         return True
+
+    def _bulk(self, mib: int, chunked: bool, pause: bool) -> None:
+        """``mib`` MiB (at most 1024) of filler, with the credential the request carried (the last word of its
+        ``Authorization``) written across every 16 KiB boundary, where TLS records and a proxy's reads split a
+        body: a proxy that scrubs chunk by chunk must catch each copy. ``?chunked``: without a length; ``?pause``:
+        2 s of silence after the first MiB (a proxy that streams passes that MiB on before the rest comes)."""
+        words = self.headers.get("Authorization", "").split()
+        secret = words[-1].encode() if words else b""
+        block = bytearray(b"." * _MIB)
+        if secret:
+            for end in range(_SPLIT, _MIB, _SPLIT):
+                start = end - len(secret) // 2
+                block[start:start + len(secret)] = secret
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(min(mib, 1024) * _MIB))
+        self.end_headers()
+        for i in range(min(mib, 1024)):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(block), block) if chunked else block)
+            if pause and i == 0:
+                self.wfile.flush()
+                time.sleep(2.0)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
 
     def _events(self) -> None:
         """Server-sent events: one now, one a second later (a proxy that buffers delays the first)."""

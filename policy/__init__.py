@@ -14,6 +14,7 @@ from trustfence.policy.engine import (CompiledPolicy, Decision, compile_policy, 
                                      matched_policies)
 from trustfence.policy.evaluate import Facts
 from trustfence.policy.files import PolicyFileError, dump_policies, parse_policies
+from trustfence.policy.operations import decide_all
 from trustfence.policy.model import VERDICTS, Catalogue, Permission, PolicyError, Verdict, validate_pattern
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "Verdict",
     "compile_policy",
     "decide",
+    "decide_all",
     "decide_request",
     "matched_policies",
     "dump_policies",

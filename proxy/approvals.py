@@ -19,22 +19,21 @@ import logging
 
 from mitmproxy import http
 
-from trustfence.connectors import Action
 from trustfence.policy import Decision
-from trustfence.proxy.destination import Destination
 from trustfence.proxy.holds import Approval, request_digest, who
 from trustfence.proxy.record import refuse_unrecordable
 from trustfence.proxy.responses import deny, settled
-from trustfence.proxy.state import ACTION, APPROVAL, DECISION, DEST, GATEWAY, EnforcerState, Gateway
+from trustfence.proxy.flowrecord import record_of
+from trustfence.proxy.state import EnforcerState
 
-__all__ = ["APPROVAL", "Approvals"]
+__all__ = ["Approvals"]
 
 log = logging.getLogger("trustfence.enforcer")
 
 
 
 def digest_of(flow: http.HTTPFlow) -> str:
-    dest: Destination = flow.metadata[DEST]
+    dest = record_of(flow).destined()
     req = flow.request
     return request_digest(req.method, f"{req.scheme}://{dest.host}:{dest.port}{req.path}", req.raw_content or b"")
 
@@ -49,17 +48,18 @@ class Approvals:
     async def request(self, flow: http.HTTPFlow) -> None:
         if settled(flow):
             return
-        decision: Decision | None = flow.metadata.get(DECISION)
+        rec = record_of(flow)
+        decision = rec.decision
         if decision is None or decision.verdict != "require_approval":
             return
-        if flow.metadata.get("tf.outcome") == "would_require_approval":
+        if rec.outcome == "would_require_approval":
             return  # monitor forwards everything, approvals included (soft_enforce still holds them)
         try:
             await self._hold(flow, decision)
         except Exception as e:  # noqa: BLE001 - a failure while holding must close, never forward
             log.exception("Approvals.request failed; denying")
             deny(flow, f"internal error in Approvals: {type(e).__name__}", decision=decision)
-        if flow.response is None and flow.metadata.get("tf.outcome") != "allowed":
+        if flow.response is None and rec.outcome != "allowed":
             deny(flow, "held for approval and never released", decision=decision)  # fail closed, whatever happened
 
     async def _hold(self, flow: http.HTTPFlow, decision: Decision) -> None:
@@ -68,7 +68,7 @@ class Approvals:
             refuse_unrecordable(flow, self.state, f"traffic log unavailable: {why}", "not held for approval")
             return
         queue = self.state.approvals
-        gw: Gateway = flow.metadata[GATEWAY]
+        gw = record_of(flow).identified()
         digest = digest_of(flow)
         prior = queue.take_approved(gw.name, digest)
         if prior is not None:
@@ -87,7 +87,7 @@ class Approvals:
             reason = (f"sandbox {gw.sandbox} already holds {limit} requests waiting for approval "
                       "(max_held_per_sandbox under [enforcer] in config.toml)")
             deny(flow, reason, status=429, decision=decision, outcome="rate_limited", allow_with="tf approvals list")
-            flow.metadata["tf.reason"] = reason  # the row says why it was refused, not what was decided before
+            record_of(flow).reason = reason  # the row says why it was refused, not what was decided before
             assert flow.response is not None  # deny() just answered
             flow.response.headers["Retry-After"] = "30"
             return
@@ -96,8 +96,8 @@ class Approvals:
     async def _wait(self, flow: http.HTTPFlow, decision: Decision, digest: str) -> None:
         """Open the approval and wait for its answer (at once 202 for a client that cannot wait)."""
         queue = self.state.approvals
-        gw: Gateway = flow.metadata[GATEWAY]
-        action: Action = flow.metadata[ACTION]
+        rec = record_of(flow)
+        gw, action = rec.identified(), rec.classified()
         settings = decision.approval
         a = queue.open(gateway=gw.name, connector=action.connector, action=action.name, method=flow.request.method,
                        url=flow.request.pretty_url, digest=digest, reason=decision.reason, rule_id=decision.rule_id,
@@ -109,7 +109,7 @@ class Approvals:
             assert flow.response is not None  # deny() just answered
             flow.response.headers["Retry-After"] = "30"
             return
-        flow.metadata[APPROVAL] = a.id
+        rec.approval = a.id
         log.info("approval %s: %s %s for gateway %s is waiting (tf approvals approve %s)", a.id, action.name,
                  flow.request.pretty_url, gw.name, a.id)
         if "respond-async" in flow.request.headers.get("prefer", "").lower():
@@ -138,10 +138,8 @@ class Approvals:
         note = f": {a.note}" if a.note else ""
         approved = Decision("allow", f"approved by {who(a.answered_by)} (approval {a.id}{note}); {decision.reason}",
                             decision.rule_id, decision.decision_id, decision.risk_score)
-        flow.metadata[DECISION] = approved
-        flow.metadata[APPROVAL] = a.id
-        flow.metadata["tf.outcome"] = "allowed"
-        flow.metadata["tf.reason"] = approved.reason
+        rec = record_of(flow)
+        rec.decision, rec.approval, rec.outcome, rec.reason = approved, a.id, "allowed", approved.reason
 
     @staticmethod
     def _pending(flow: http.HTTPFlow, a: Approval) -> None:
@@ -149,5 +147,5 @@ class Approvals:
                 "expires": a.expires, "retry": "send exactly the same request again once it is approved"}
         flow.response = http.Response.make(202, json.dumps(body, indent=2) + "\n",
                                            {"Content-Type": "application/json", "Retry-After": "5"})
-        flow.metadata["tf.outcome"] = "pending_approval"
-        flow.metadata["tf.reason"] = f"waiting for approval {a.id}: {a.reason}"
+        rec = record_of(flow)
+        rec.outcome, rec.reason = "pending_approval", f"waiting for approval {a.id}: {a.reason}"

@@ -10,7 +10,7 @@ classification reads and counting the rest, so memory stays flat whatever the bo
 - an encoding the enforcer cannot read: ``415``; a body that does not decode as its header says: ``400``.
   What the classifier cannot read could mean anything to the upstream.
 
-The result is ``flow.metadata[BODY]`` (``Body``); Classify builds the connectors' view from it and never
+The result is the flow record's ``body`` (``Body``); Classify builds the connectors' view from it and never
 touches mitmproxy's decoders. ``decode_bounded`` is the pure part, also used to scrub encoded responses.
 """
 
@@ -29,7 +29,7 @@ from mitmproxy import http
 
 from trustfence.connectors.base import INSPECT_BYTES
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import BODY
+from trustfence.proxy.flowrecord import record_of
 
 __all__ = ["Body", "BodyError", "Bodies", "DECODED_MAX", "METHOD_OVERRIDE", "RATIO_FLOOR", "RATIO_MAX",
            "decode_bounded"]
@@ -185,6 +185,6 @@ class Bodies:
     def request(self, flow: http.HTTPFlow) -> None:
         req = flow.request
         try:
-            flow.metadata[BODY] = decode_bounded(req.raw_content or b"", req.headers.get("content-encoding", ""))
+            record_of(flow).body = decode_bounded(req.raw_content or b"", req.headers.get("content-encoding", ""))
         except BodyError as e:
             deny(flow, str(e), status=e.status)

@@ -18,8 +18,7 @@ import time
 from dataclasses import dataclass
 
 from trustfence.connectors import Action
-from trustfence.policy import Decision, Facts, matched_policies
-from trustfence.proxy.enforce import decide_all
+from trustfence.policy import Decision, Facts, decide_all, matched_policies
 from trustfence.proxy.holds import request_digest, who
 from trustfence.proxy.state import EnforcerState, Gateway
 from trustfence.store import StoreFull, TrafficRow

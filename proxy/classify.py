@@ -15,7 +15,6 @@ from mitmproxy import http
 from mitmproxy.proxy.mode_specs import TransparentMode
 
 from trustfence.connectors import Action, Connector, RequestView
-from trustfence.proxy.bodies import Body
 from trustfence.proxy.destination import (
     Destination,
     DestinationError,
@@ -27,7 +26,8 @@ from trustfence.proxy.destination import (
 )
 from trustfence.proxy.hostservice import host_service_of, route
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import ACTION, BODY, DEST, ORIGIN, EnforcerState
+from trustfence.proxy.flowrecord import FlowRecord, record_of
+from trustfence.proxy.state import EnforcerState
 
 __all__ = ["Classify", "destination_of", "view_of"]
 
@@ -39,7 +39,7 @@ def destination_of(flow: http.HTTPFlow, transparent_port: int = 0) -> Destinatio
     if isinstance(client.proxy_mode, TransparentMode):
         # request.host is the dialled address here: not a name, so not a vote. The port is the one the
         # process dialled: the eBPF lock rewrote it to our listener and remembered the original.
-        found = flow.metadata.get(ORIGIN)
+        found = record_of(flow).origin
         port = found[0].port if found else req.port
         if not found and req.port == transparent_port:
             port = 443 if client.tls else 80  # no record of what was dialled: nothing says more than the scheme
@@ -55,10 +55,15 @@ def destination_of(flow: http.HTTPFlow, transparent_port: int = 0) -> Destinatio
 
 
 def view_of(flow: http.HTTPFlow, dest: Destination) -> RequestView:
+    """The connectors' view of the request: the one adapter from a mitmproxy flow to a ``RequestView``, built
+    once per request (Classify keeps it on the flow's record for Enforce and Record)."""
     req = flow.request
-    headers = {k.lower(): ", ".join(req.headers.get_all(k)) for k in req.headers}
+    headers: dict[str, str] = {}
+    for k, v in req.headers.fields:  # one pass: repeated fields joined as Headers.get_all joins them
+        name, value = k.decode("utf-8", "surrogateescape").lower(), v.decode("utf-8", "surrogateescape")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
     # Decoded once, bounded, by Bodies; never through mitmproxy's unbounded decoders.
-    body: Body = flow.metadata[BODY]
+    body = record_of(flow).decoded()
     return RequestView(
         method=req.method.upper(),
         scheme=req.scheme,
@@ -73,7 +78,8 @@ def view_of(flow: http.HTTPFlow, dest: Destination) -> RequestView:
 
 
 class Classify:
-    """Canonical destination + connector -> Action in ``flow.metadata``; disagreeing names get 421."""
+    """Canonical destination + connector -> Action (and the view it was read from) on the flow's record;
+    disagreeing names get 421."""
 
     def __init__(self, state: EnforcerState) -> None:
         self.state = state
@@ -83,30 +89,32 @@ class Classify:
         """Deny (and say so) when ``port`` is not open for the connector; ``tls`` None for a CONNECT."""
         if port_allowed(port, tls, self.state.open_ports.get(connector.name, frozenset())):
             return False
-        flow.metadata[ACTION] = Action("tcp.connect", connector.name, "high", {"host": host, "port": port})
+        record_of(flow).action = Action("tcp.connect", connector.name, "high", {"host": host, "port": port})
         over = "" if tls is None else ("TLS" if tls else "plain HTTP") + " to "
         deny(flow, f"port {port} is not open for {over}connector {connector.name}",
              allow_with=f"add {port} to ports under [connectors.{connector.name}] in config.toml")
         return True
 
-    def _classify_service(self, flow: http.HTTPFlow, service: HostService, dest: Destination) -> None:
+    def _classify_service(self, flow: http.HTTPFlow, rec: FlowRecord, service: HostService,
+                          dest: Destination) -> None:
         connector = self.state.connectors.by_name.get(service.connector)
         if connector is None:  # removed since the lookup table was built: nothing may pass for it
-            flow.metadata[ACTION] = Action("unknown", "", "high", {"host": dest.host, "port": dest.port})
+            rec.action = Action("unknown", "", "high", {"host": dest.host, "port": dest.port})
             deny(flow, f"the host service on port {service.sandbox_port} has no connector")
             return
-        flow.metadata[ACTION] = connector.classify(view_of(flow, dest))
+        rec.view = view_of(flow, dest)
+        rec.action = connector.classify(rec.view)
 
     @fail_closed
     def http_connect(self, flow: http.HTTPFlow) -> None:
         host, port = split_host(flow.request.host), flow.request.port
         if is_ip_literal(host):
-            flow.metadata[ACTION] = Action("ip.connect", "", "high", {"host": host, "port": port})
+            record_of(flow).action = Action("ip.connect", "", "high", {"host": host, "port": port})
             deny(flow, f"CONNECT to the IP literal {host} is denied: agents must use a host name")
             return
         connector = self.state.connectors.for_host(host)
         if connector is None:
-            flow.metadata[ACTION] = Action("unknown", "", "high", {"host": host, "port": port})
+            record_of(flow).action = Action("unknown", "", "high", {"host": host, "port": port})
             deny(flow, f"no connector covers {host}")
             return
         self._port_refused(flow, connector, host, port, None)
@@ -124,19 +132,21 @@ class Classify:
         except DestinationError as e:
             deny(flow, str(e), status=421)
             return
-        flow.metadata[DEST] = dest
+        rec = record_of(flow)
+        rec.dest = dest
         flow.request.host, flow.request.port = dest.host, dest.port
         if service is not None:  # decided by the port dialled: no name, no port rule to check
-            self._classify_service(flow, service, dest)
+            self._classify_service(flow, rec, service, dest)
             return
         if is_ip_literal(dest.host):
-            flow.metadata[ACTION] = Action("ip.request", "", "high", {"host": dest.host})
+            rec.action = Action("ip.request", "", "high", {"host": dest.host})
             deny(flow, f"IP-literal destination {dest.host} is denied: agents must use a host name")
             return
         connector = self.state.connectors.for_host(dest.host)
         if connector is None:
-            flow.metadata[ACTION] = Action("unknown", "", "high", {"host": dest.host})
+            rec.action = Action("unknown", "", "high", {"host": dest.host})
             return
         if self._port_refused(flow, connector, dest.host, dest.port, flow.request.scheme == "https"):
             return
-        flow.metadata[ACTION] = connector.classify(view_of(flow, dest))
+        rec.view = view_of(flow, dest)
+        rec.action = connector.classify(rec.view)

@@ -14,15 +14,14 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
-import time
 from collections import Counter, OrderedDict
-from datetime import datetime, timezone
 
 from mitmproxy import dns
 from mitmproxy.net.dns import response_codes, types
 
+from trustfence.proxy.record import dns_row
 from trustfence.proxy.state import EnforcerState, Gateway, Origin
-from trustfence.store import StoreFull, TrafficRow
+from trustfence.store import StoreFull
 
 __all__ = ["DnsAnswer", "exfiltration_signal"]
 
@@ -107,37 +106,8 @@ class DnsAnswer:
         store, resp, q = self.state.store, flow.response, flow.request.question
         if store is None or resp is None:
             raise StoreFull("no store")
-        gw = self._gateway(flow)
         name = q.name.lower().rstrip(".") if q else ""
-        qtype = types.to_str(q.type) if q else "?"
-        connector = self.state.connectors.for_host(name) if name else None
-        signal = exfiltration_signal(name)
         peer = flow.client_conn.peername
         found = self._sender(peer[0], peer[1]) if peer else None
-        store.submit(TrafficRow(
-            ts=datetime.fromtimestamp(flow.request.timestamp or time.time(), timezone.utc).replace(tzinfo=None),
-            gateway=gw.name if gw else "",
-            sandbox=gw.sandbox if gw else "",
-            client_addr=flow.client_conn.peername[0] if flow.client_conn.peername else "",
-            method=qtype,
-            scheme="dns",
-            host=name,
-            port=53,
-            path="",
-            connector=connector.name if connector else "",
-            action=f"dns.{qtype.lower()}",
-            decision="allowed" if resp.response_code == response_codes.NOERROR else "denied",
-            reason="; ".join(filter(None, (reason, signal))),
-            rule_id="",
-            decision_id="",
-            status=resp.response_code,
-            upstream_status=None,
-            latency_ms=0.0,
-            bytes_in=len(flow.request.packed),
-            bytes_out=len(resp.packed),
-            pid=found[0].pid if found else None,
-            uid=found[0].uid if found else None,
-            comm=found[0].comm if found else "",
-            exe=found[1] if found else "",
-            environment=self.state.environments.get(gw.name, "") if gw else "",
-        ), strict=strict)
+        reason = "; ".join(filter(None, (reason, exfiltration_signal(name))))
+        store.submit(dns_row(self.state, flow, self._gateway(flow), reason, found), strict=strict)

@@ -4,7 +4,8 @@ A package registry connector with an allow-list (``[connectors.NAME] allow_list`
 not listed before permissions are consulted; see ``policy.allowlist`` for how the two compose.
 
 A request that runs several operations at once (a GraphQL document with several mutations, a JSON-RPC batch)
-carries every one in ``params["operations"]``: each is decided, and the request is allowed only if all are.
+carries every one in ``params["operations"]``: each is decided, and the request is allowed only if all are
+(``policy.operations``).
 
 The gateway's enforcement level decides what a decision does (``[gateways.NAME] level`` in config.toml):
 ``full_enforce`` (default) enforces it; ``soft_enforce`` forwards a deny and records it as ``would_deny``
@@ -17,55 +18,40 @@ and the brakes before this addon (rate limit, kill switch) hold at every level.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 from mitmproxy import http
 
 from trustfence.connectors import Action
 from trustfence.connectors.base import normalise_path
-from trustfence.policy import CompiledPolicy, Decision, Facts, decide_request
+from trustfence.policy import Decision, Facts, decide_all
+from trustfence.proxy.flowrecord import FlowRecord, record_of
 from trustfence.proxy.responses import deny, fail_closed, stamp_headers
-from trustfence.proxy.destination import Destination
-from trustfence.proxy.state import ACTION, DECISION, DEST, FACTS, GATEWAY, LEVEL, EnforcerState, Gateway
+from trustfence.proxy.state import EnforcerState, Gateway
 
-__all__ = ["Enforce", "decide_all", "facts_of"]
-
-_RANK = {"allow": 0, "require_approval": 1, "deny": 2}
+__all__ = ["Enforce", "facts_of"]
 
 
-def facts_of(flow: http.HTTPFlow, gw: Gateway, action: Action, environment: str) -> Facts:
+def facts_of(flow: http.HTTPFlow, rec: FlowRecord, gw: Gateway, action: Action, environment: str) -> Facts:
     """What the policy may look at: the Action, the canonical destination, the gateway's environment, the
     local time. Never anything the agent could use to claim another identity."""
-    dest: Destination | None = flow.metadata.get(DEST)
+    dest, view = rec.dest, rec.view
+    path = view.path if view is not None else flow.request.path.split("?", 1)[0]
     now = time.localtime()
     return Facts(gw.name, action.connector, action.name, action.risk, flow.request.method,
-                 dest.host if dest else flow.request.pretty_host, normalise_path(flow.request.path.split("?", 1)[0]),
+                 dest.host if dest else flow.request.pretty_host, normalise_path(path),
                  action.params, action.unavailable, environment, now.tm_hour * 60 + now.tm_min)
 
 
-def decide_all(policy: CompiledPolicy, facts: Facts) -> Decision:
-    """The request's decision, and each operation's: deny wins over require_approval over allow."""
-    worst = decide_request(policy, facts)
-    ops = facts.params.get("operations")
-    for name in ops if isinstance(ops, (list, tuple)) else ():
-        if worst.verdict == "deny":
-            break
-        d = decide_request(policy, replace(facts, action=str(name)))
-        if _RANK[d.verdict] > _RANK[worst.verdict]:
-            worst = replace(d, reason=f"{name}: {d.reason}")
-    return worst
-
-
 class Enforce:
-    """Permissions -> Decision. No Action or no gateway in metadata means an earlier step failed: deny."""
+    """Permissions -> Decision. No Action or no gateway in the flow's record means an earlier step failed: deny."""
 
     def __init__(self, state: EnforcerState) -> None:
         self.state = state
 
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
-        gw: Gateway = flow.metadata[GATEWAY]
-        action: Action = flow.metadata[ACTION]
+        rec = record_of(flow)
+        gw, action = rec.identified(), rec.classified()
         listed = self.state.allow_lists.get(action.connector)
         refused = listed.check(action.name, action.params, action.unavailable) if listed is not None else None
         if not action.connector:
@@ -76,21 +62,20 @@ class Enforce:
         elif refused is not None:
             decision = refused
         else:
-            facts = facts_of(flow, gw, action, self.state.environments.get(gw.name, ""))
+            facts = facts_of(flow, rec, gw, action, self.state.environments.get(gw.name, ""))
             policy = self.state.policy
             decision = decide_all(policy, facts)
-            flow.metadata[FACTS] = (policy, facts)
-        flow.metadata[DECISION] = decision
-        level = flow.metadata[LEVEL] = self.state.level_of(gw.name)
+            rec.facts = (policy, facts)
+        rec.decision = decision
+        level = rec.level = self.state.level_of(gw.name)
         if decision.verdict == "allow":
-            flow.metadata["tf.outcome"] = "allowed"
-            flow.metadata["tf.reason"] = decision.reason
+            rec.outcome, rec.reason = "allowed", decision.reason
         elif action.connector and (level == "monitor" or (level == "soft_enforce" and decision.verdict == "deny")):
-            flow.metadata["tf.outcome"] = f"would_{decision.verdict}"  # would_deny (would_require_approval)
-            flow.metadata["tf.reason"] = f"{decision.reason} ({level}: forwarded)"
+            rec.outcome = f"would_{decision.verdict}"  # would_deny (would_require_approval)
+            rec.reason = f"{decision.reason} ({level}: forwarded)"
         elif decision.verdict == "require_approval":
-            flow.metadata["tf.outcome"] = "pending_approval"  # Approvals holds it next; nothing is sent yet
-            flow.metadata["tf.reason"] = decision.reason
+            rec.outcome = "pending_approval"  # Approvals holds it next; nothing is sent yet
+            rec.reason = decision.reason
         else:
             deny(flow, decision.reason, decision=decision,
                  allow_with=listed.hint(action.params) if listed is not None and decision is refused else None)
@@ -101,11 +86,9 @@ class Enforce:
             stamp_headers(flow)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        """Server-sent events (MCP streams, streamed completions) pass through as they arrive, not buffered."""
-        resp = flow.response
-        if resp is not None and resp.headers.get("content-type", "").startswith("text/event-stream"):
-            stamp_headers(flow)  # the headers leave now: the response hook would be too late
-            resp.stream = True
+        """A streamed response (Bounds) has its headers sent now: the response hook would be too late."""
+        if flow.response is not None and flow.response.stream:
+            stamp_headers(flow)
 
     def response(self, flow: http.HTTPFlow) -> None:
         stamp_headers(flow)

@@ -7,6 +7,9 @@
   TLS handshake, or after its last response) is closed: decision ``denied``, status 408, ``idle``.
 - A connection whose request headers are not complete ``header_timeout`` seconds after their first byte
   arrived (a client sending its headers a byte at a time, or a TLS handshake as slowly) is closed the same way.
+- A request whose body is not complete ``body_timeout`` seconds after its headers (a client trickling its
+  body) is cut the same way; its own row says so (decision ``denied``, status 408), and nothing of it was
+  sent upstream, since a request is forwarded only once its body is complete.
 
 mitmproxy's own ``tcp_timeout`` (600 s without any byte) stays as a backstop; it never cuts a trickle. Whether
 bytes came is read from mitmproxy's per-connection watchdog (its ``last_activity``); a periodic sweep on the
@@ -22,6 +25,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from mitmproxy import connection, http, tls
 from mitmproxy.proxy import server_hooks
@@ -29,6 +33,7 @@ from mitmproxy.addons.proxyserver import Proxyserver
 
 from trustfence.proxy.bursts import Bursts
 from trustfence.proxy.record import connection_row
+from trustfence.proxy.flowrecord import record_of
 from trustfence.proxy.state import EnforcerState, Gateway
 from trustfence.store import StoreFull
 
@@ -54,6 +59,9 @@ class _Conn:
     quiet_since: float = field(default_factory=time.time)  # activity after this is the client's bytes
     first_byte: float | None = None  # when bytes of the next request (or handshake) were first seen
     inflight: set[str] = field(default_factory=set)  # requests whose headers are in and that have not ended
+    # requests in progress: when their headers were in, and the flow (whose body is complete once mitmproxy
+    # stamps its request's timestamp_end; its row says why it was cut)
+    bodies: dict[str, tuple[float, http.HTTPFlow]] = field(default_factory=dict)
     upgraded: bool = False  # a WebSocket: no more requests, left to tcp_timeout
     cut: bool = False
 
@@ -123,6 +131,7 @@ class Fairness:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if (conn := self._conns.get(flow.client_conn.id)) is not None:
             conn.inflight.add(flow.id)
+            conn.bodies[flow.id] = (time.time(), flow)
             conn.first_byte = None
 
     def response(self, flow: http.HTTPFlow) -> None:
@@ -151,6 +160,7 @@ class Fairness:
         if conn is None or flow.id not in conn.inflight:
             return
         conn.inflight.discard(flow.id)
+        conn.bodies.pop(flow.id, None)
         if not conn.inflight:
             conn.waiting_since = conn.quiet_since = time.time()
             conn.first_byte = None
@@ -169,10 +179,13 @@ class Fairness:
         limits = self.state.limits
         servers = self.servers
         for cid, conn in list(self._conns.items()):
-            if conn.cut or conn.upgraded or conn.inflight or servers is None:
+            if conn.cut or conn.upgraded or servers is None:
                 continue
             handler = servers.connections.get(cid)
             if handler is None:
+                continue
+            if conn.inflight:
+                self._trickled(conn, handler, now)
                 continue
             io = handler.transports.get(handler.client)
             writer = io.writer if io is not None else None
@@ -197,6 +210,20 @@ class Fairness:
             key = conn.gateway.sandbox if conn.gateway else ""
             self._rows.note((kind, key), _Refusal(conn, "denied", 408, reason))
         self._rows.flush()
+
+    def _trickled(self, conn: _Conn, handler: Any, now: float) -> None:
+        """Cut the connection of a request whose body has taken longer than ``body_timeout``."""
+        timeout = self.state.limits.body_timeout
+        late = [f for since, f in conn.bodies.values() if now - since >= timeout and f.request.timestamp_end is None]
+        io = handler.transports.get(handler.client)
+        if not late or io is None or io.handler is None:
+            return
+        reason = (f"request cut: its body was not complete {timeout:g} s after its headers (body_timeout under "
+                  "[enforcer]); nothing of it was sent upstream")
+        for f in late:
+            record_of(f).cut = (408, reason)  # the flow's own row (written on its error) says why
+        conn.cut = True
+        io.handler.cancel(reason)
 
     def _write(self, r: _Refusal, count: int) -> None:
         store = self.state.store

@@ -19,7 +19,7 @@ from mitmproxy.proxy.mode_specs import TransparentMode
 
 from trustfence.proxy.destination import (SERVICES_VIA, Destination, DestinationError, HostService, ip_of,
                                           split_host)
-from trustfence.proxy.state import ORIGIN
+from trustfence.proxy.flowrecord import record_of
 
 __all__ = ["dialled", "host_service_of", "route"]
 
@@ -29,7 +29,7 @@ def dialled(flow: http.HTTPFlow) -> tuple[str, int] | None:
     address the kernel's NAT kept for the connection (mitmproxy sets it on every request)."""
     if not isinstance(flow.client_conn.proxy_mode, TransparentMode):
         return None
-    found = flow.metadata.get(ORIGIN)
+    found = record_of(flow).origin
     if found is not None:
         return found[0].ip, found[0].port
     return flow.request.host, flow.request.port

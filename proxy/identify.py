@@ -9,7 +9,8 @@ from __future__ import annotations
 from mitmproxy import connection, http
 
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import GATEWAY, ORIGIN, EnforcerState
+from trustfence.proxy.flowrecord import record_of
+from trustfence.proxy.state import EnforcerState
 
 __all__ = ["Identify"]
 
@@ -26,10 +27,9 @@ class Identify:
         if gw is None:
             deny(flow, f"source address {addr or '?'} belongs to no TrustFence sandbox")
             return
-        flow.metadata[GATEWAY] = gw
-        found = self.state.origin_of_conn(flow.client_conn.id, addr, flow.client_conn.peername[1])
-        if found is not None:
-            flow.metadata[ORIGIN] = found
+        rec = record_of(flow)  # the flow's record starts here
+        rec.gateway = gw
+        rec.origin = self.state.origin_of_conn(flow.client_conn.id, addr, flow.client_conn.peername[1])
 
     def client_disconnected(self, client: connection.Client) -> None:
         self.state.conn_origins.pop(client.id, None)

@@ -30,19 +30,18 @@ import base64
 
 from mitmproxy import http
 
-from trustfence.connectors import Action
 from trustfence.policy import Decision
 from trustfence.proxy.bodies import DECODED_MAX, BodyError, decode_bounded
-from trustfence.proxy.destination import Destination
+from trustfence.proxy.bounds import STREAM_OVER, Streamed
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import ACTION, DECISION, DEST, GATEWAY, SECRET, Credentials, EnforcerState, Gateway
+from trustfence.proxy.flowrecord import record_of
+from trustfence.proxy.state import Credentials, EnforcerState
 from trustfence.vault import VaultError, apply
 from trustfence.vault.inject import InjectionSpec
 from trustfence.vault.redact import StreamScrub
 
 __all__ = ["CLEARTEXT", "Inject"]
 
-_FORMS = "tf.secret.forms"  # the forms of the flow's secret scrubbed from responses (SECRET is the token)
 _BASIC = InjectionSpec("Authorization", "Basic ")
 
 CLEARTEXT = "a credential is never sent over cleartext HTTP"
@@ -67,16 +66,17 @@ class Inject:
 
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
-        decision: Decision | None = flow.metadata.get(DECISION)
-        if flow.metadata.get("tf.outcome") != "allowed" or decision is None or decision.verdict != "allow":
+        rec = record_of(flow)
+        decision = rec.decision
+        if rec.outcome != "allowed" or decision is None or decision.verdict != "allow":
             return  # forwarded without an allow (monitor, soft enforcement): never with a credential
-        action: Action = flow.metadata[ACTION]
+        action = rec.classified()
         creds = self.state.credentials
         if not action.connector or not creds.needed(action.connector):
             return
         name = action.connector
         conn = self.state.connectors.by_name.get(name)
-        dest: Destination = flow.metadata[DEST]
+        dest = rec.destined()
         if conn is not None and dest.host in conn.no_credential_hosts:
             return  # the service takes no credential of this form there: sending ours would only fail
         fix = f"sudo tf connector add {conn.type_name if conn else 'TYPE'} --name {name} --token-stdin"
@@ -84,11 +84,12 @@ class Inject:
             _refuse(flow, f"the credential of connector {name} is unavailable, so the request is not sent: "
                           f"{creds.error}", decision, fix)
             return
-        gw: Gateway = flow.metadata[GATEWAY]
+        gw = rec.identified()
         req = flow.request
         on_host = any(s.connector == name and s.destination == dest for s in self.state.host_services.values())
         if req.scheme != "https" and not on_host:  # a host service is on this host: it never crosses a wire
-            _refuse(flow, CLEARTEXT, decision, f"send it over https://{dest.host}{req.path.split('?', 1)[0]}")
+            path = rec.view.path if rec.view is not None else req.path.split("?", 1)[0]
+            _refuse(flow, CLEARTEXT, decision, f"send it over https://{dest.host}{path}")
             return
         basic_user = dict(conn.basic_auth_hosts).get(dest.host) if conn is not None else None
         if basic_user is not None and not _bound(creds, name, dest.host):
@@ -107,27 +108,43 @@ class Inject:
         req.headers = _fields(headers)
         if query != list(req.query.items(multi=True)):
             req.query = query  # mitmproxy's setter takes a list of pairs
-        flow.metadata[SECRET] = secret
-        flow.metadata[_FORMS] = forms
+        rec.secret, rec.secret_forms = secret, forms
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        resp, secret = flow.response, flow.metadata.get(SECRET)
-        if resp is None or secret is None:
+        resp, rec = flow.response, record_of(flow)
+        if resp is None or rec.secret is None:
             return
-        _scrub_headers(resp.headers, _forms(flow, secret))
-        if resp.stream:
-            encoded = resp.headers.get("content-encoding", "identity").lower() not in ("", "identity")
-            # An encoded stream cannot be read chunk by chunk: buffer it, the response hook scrubs it whole.
-            resp.stream = False if encoded else StreamScrub(_forms(flow, secret))
+        _scrub_headers(resp.headers, rec.secret_forms)
+        if not resp.stream:
+            return
+        if resp.headers.get("content-encoding", "identity").strip().lower() in ("", "identity"):
+            stream = resp.stream if isinstance(resp.stream, Streamed) else Streamed()
+            stream.scrub = StreamScrub(rec.secret_forms)  # holds back only what could begin a secret
+            resp.stream = stream
+            if "content-length" in resp.headers:
+                _unframe(flow, resp)  # a scrubbed body is not the length the upstream declared
+            return
+        # An encoded stream cannot be scrubbed chunk by chunk (it was asked for uncompressed). Within bounds it
+        # is held and the response hook scrubs it whole; beyond them it cannot be shown clean: the agent gets
+        # its headers and an empty body.
+        try:
+            size = int(resp.headers.get("content-length", ""))
+        except ValueError:
+            size = -1
+        if 0 <= size <= STREAM_OVER and "event-stream" not in resp.headers.get("content-type", ""):
+            resp.stream = False
+            return
+        _unframe(flow, resp)
+        resp.stream = _drop
 
     def response(self, flow: http.HTTPFlow) -> None:
-        resp, secret = flow.response, flow.metadata.get(SECRET)
-        if resp is None or secret is None:
+        resp, rec = flow.response, record_of(flow)
+        if resp is None or rec.secret is None:
             return
-        _scrub_headers(resp.headers, _forms(flow, secret))
+        _scrub_headers(resp.headers, rec.secret_forms)
         if resp.stream or resp.raw_content is None:
             return  # streamed: scrubbed chunk by chunk
-        scrub = StreamScrub(_forms(flow, secret))
+        scrub = StreamScrub(rec.secret_forms)
         encoding = resp.headers.get("content-encoding", "")
         if encoding.strip().lower() in ("", "identity"):
             clean = scrub.scrub(resp.raw_content)
@@ -148,18 +165,30 @@ class Inject:
             resp.set_content(clean)
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
-        secret = flow.metadata.get(SECRET)
-        if secret is None or flow.websocket is None:
+        rec = record_of(flow)
+        if rec.secret is None or flow.websocket is None:
             return
         msg = flow.websocket.messages[-1]
         if not msg.from_client:
-            msg.content = StreamScrub(_forms(flow, secret)).scrub(msg.content)
+            msg.content = StreamScrub(rec.secret_forms).scrub(msg.content)
+
+
+def _unframe(flow: http.HTTPFlow, resp: http.Response) -> None:
+    """The streamed body's length is no longer known: chunked to an HTTP/1 client (HTTP/2 frames it anyway)."""
+    resp.headers.pop("content-length", None)
+    if not (flow.request.is_http2 or flow.request.is_http3):
+        resp.headers["transfer-encoding"] = "chunked"
+
+
+def _drop(chunk: bytes) -> bytes:
+    """A streamed body that cannot be scrubbed: none of it reaches the agent."""
+    return b""
 
 
 def _refuse(flow: http.HTTPFlow, reason: str, decision: Decision, fix: str) -> None:
     """Deny an allowed request after all: the row names this reason, not the allow that came before."""
     deny(flow, reason, decision=decision, allow_with=fix)
-    flow.metadata["tf.reason"] = reason
+    record_of(flow).reason = reason
 
 
 def _bound(creds: Credentials, name: str, host: str) -> bool:
@@ -169,12 +198,6 @@ def _bound(creds: Credentials, name: str, host: str) -> bool:
         return creds.vault is None or creds.vault.get(name).allows_host(host)
     except VaultError:
         return True
-
-
-def _forms(flow: http.HTTPFlow, secret: str) -> list[str]:
-    """Every form of the injected secret that must not come back (the token, and its Basic encoding)."""
-    forms: list[str] = flow.metadata.get(_FORMS) or [secret]
-    return forms
 
 
 def _scrub_headers(headers: http.Headers, secrets: list[str]) -> None:

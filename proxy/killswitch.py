@@ -17,10 +17,10 @@ from __future__ import annotations
 from mitmproxy import connection, http
 from mitmproxy.addons.proxyserver import Proxyserver
 
-from trustfence.connectors import Action
 from trustfence.proxy.destination import split_host
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import ACTION, GATEWAY, KILLED, EnforcerState, Gateway
+from trustfence.proxy.flowrecord import record_of
+from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.switches import Switch
 
 __all__ = ["ConnectorKillSwitch", "KillSwitch"]
@@ -46,7 +46,7 @@ class KillSwitch:
         self._check(flow)
 
     def _check(self, flow: http.HTTPFlow) -> None:
-        gw: Gateway = flow.metadata[GATEWAY]
+        gw = record_of(flow).identified()
         if (switch := self.state.switches.blocking(gw.name)) is not None:
             refuse(flow, switch)
             return
@@ -69,7 +69,7 @@ class KillSwitch:
         self._live.get(flow.client_conn.id, {}).pop(flow.id, None)
 
     def _connector_of(self, flow: http.HTTPFlow) -> str | None:
-        action: Action | None = flow.metadata.get(ACTION)
+        action = record_of(flow).action
         if action is not None:
             return action.connector
         conn = self.state.connectors.for_host(split_host(flow.request.host))  # a tunnel: its CONNECT host
@@ -84,10 +84,10 @@ class KillSwitch:
         """
         closed = 0
         for cid, flows in list(self._live.items()):
-            hit = [f for f in flows.values() if GATEWAY in f.metadata
-                   and switch.scope.covers(f.metadata[GATEWAY].name, self._connector_of(f))]
+            hit = [f for f in flows.values() if (gw := record_of(f).gateway) is not None
+                   and switch.scope.covers(gw.name, self._connector_of(f))]
             for f in hit:
-                f.metadata[KILLED] = switch.describe()
+                record_of(f).killed = switch.describe()
             handler = servers.connections.get(cid) if hit else None
             io = handler.transports.get(handler.client) if handler is not None else None
             if io is not None and io.handler is not None:
@@ -109,10 +109,10 @@ class ConnectorKillSwitch:
 
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
-        action: Action | None = flow.metadata.get(ACTION)
+        action = record_of(flow).action
         self._check(flow, action.connector if action is not None and action.connector else None)
 
     def _check(self, flow: http.HTTPFlow, connector: str | None) -> None:
-        gw: Gateway = flow.metadata[GATEWAY]
+        gw = record_of(flow).identified()
         if connector is not None and (switch := self.state.switches.blocking(gw.name, connector)) is not None:
             refuse(flow, switch)

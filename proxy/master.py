@@ -21,6 +21,7 @@ from mitmproxy.proxy import mode_specs
 
 from trustfence.proxy.approvals import Approvals
 from trustfence.proxy.bodies import Bodies
+from trustfence.proxy.bounds import Bounds
 from trustfence.proxy.classify import Classify
 from trustfence.proxy.dns import DnsAnswer
 from trustfence.proxy.enforce import Enforce
@@ -57,6 +58,7 @@ def enforcer_addons(state: EnforcerState) -> list[Any]:
         KillSwitch(state),
         Upgrades(),  # only WebSocket upgrades; a 101 that is not WebSocket is killed (before Record sees it)
         Bodies(),  # the body decoded once, bounded: 413 for a decompression bomb
+        Bounds(state),  # 413 for a request body over max_request_body; large responses streamed, not held
         RequestTarget(state),  # 400 for anything the upstream could read differently from the classifier
         Classify(state),
         ActionRateLimit(state),  # the limits and switches that need the action or connector Classify names

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from trustfence.connectors import Action
 from trustfence.proxy.limiter import Refusal
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import ACTION, GATEWAY, EnforcerState, Gateway
+from trustfence.proxy.flowrecord import record_of
+from trustfence.proxy.state import EnforcerState
 
 __all__ = ["ActionRateLimit", "RateLimit"]
 
@@ -41,7 +41,7 @@ class RateLimit:
 
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
-        gw: Gateway = flow.metadata[GATEWAY]
+        gw = record_of(flow).identified()
         refusal = self.state.limiter.admit_gateway(gw.name)
         if refusal is not None:
             refuse(flow, refusal)
@@ -55,8 +55,8 @@ class ActionRateLimit:
 
     @fail_closed
     def request(self, flow: http.HTTPFlow) -> None:
-        gw: Gateway = flow.metadata[GATEWAY]
-        action: Action | None = flow.metadata.get(ACTION)
+        rec = record_of(flow)
+        gw, action = rec.identified(), rec.action
         if action is None or not action.connector:
             return  # no connector named it: Enforce denies it at every level
         refusal = self.state.limiter.admit_action(gw.name, action.name)

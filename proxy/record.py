@@ -17,18 +17,20 @@ import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
-from mitmproxy import http
+from mitmproxy import dns, http
+from mitmproxy.net.dns import response_codes, types
 
 from trustfence.connectors import Action
-from trustfence.policy import Decision
-from trustfence.proxy.responses import deny, fail_closed
 from trustfence.policy import matched_policies
-from trustfence.proxy.state import (ACTION, APPROVAL, DECISION, DEST, FACTS, GATEWAY, KILLED, LEVEL, ORIGIN,
-                                    SECRET, SEQ, EnforcerState, Gateway, Origin)
+from trustfence.proxy.bounds import Streamed
+from trustfence.proxy.calls import Outcome
+from trustfence.proxy.flowrecord import FlowRecord, record_of
+from trustfence.proxy.responses import deny, fail_closed
+from trustfence.proxy.state import EnforcerState, Gateway, Origin
 from trustfence.store import StoreFull, TrafficRow
 from trustfence.vault import scrub
 
-__all__ = ["Record", "connection_row", "params_text", "refuse_unrecordable"]
+__all__ = ["Record", "call_row", "connection_row", "dns_row", "params_text", "refuse_unrecordable", "row_of"]
 
 log = logging.getLogger("trustfence.enforcer")
 
@@ -45,7 +47,10 @@ class Record:
         try:
             if store is None:
                 raise StoreFull("traffic log unavailable: no store")
-            flow.metadata[SEQ] = store.begin(row_of(flow, self.state, pending=True))
+            rec = record_of(flow)
+            row = row_of(flow, self.state, pending=True)
+            rec.seq = store.begin(row)
+            rec.journalled = row  # the final row completes it (the journal has encoded it already)
         except StoreFull as e:
             self._refuse(flow, str(e))
 
@@ -66,9 +71,10 @@ class Record:
         refuse_unrecordable(flow, self.state, reason)
 
     def _record(self, flow: http.HTTPFlow) -> None:
-        if flow.metadata.get("tf.recorded") or self.state.store is None:
+        rec = record_of(flow)
+        if rec.recorded or self.state.store is None:
             return
-        flow.metadata["tf.recorded"] = True
+        rec.recorded = True
         try:
             row = row_of(flow, self.state)
         except Exception as e:  # noqa: BLE001 - an odd request still gets a row, with what could be read
@@ -86,8 +92,9 @@ def refuse_unrecordable(flow: http.HTTPFlow, state: EnforcerState, reason: str,
     if state.store is not None:
         state.store.refused += 1
     reason = f"{reason}; {what}"
-    deny(flow, reason, status=503, decision=flow.metadata.get(DECISION))
-    flow.metadata["tf.reason"] = reason  # the row says why it was refused, not what was decided before
+    rec = record_of(flow)
+    deny(flow, reason, status=503, decision=rec.decision)
+    rec.reason = reason  # the row says why it was refused, not what was decided before
 
 
 def bare_row(flow: http.HTTPFlow, reason: str) -> TrafficRow:
@@ -95,10 +102,10 @@ def bare_row(flow: http.HTTPFlow, reason: str) -> TrafficRow:
     peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
     return TrafficRow(ts=datetime.fromtimestamp(flow.request.timestamp_start, timezone.utc).replace(tzinfo=None),
                       gateway="", sandbox="", client_addr=peer, method="", scheme="", host="", port=0, path="",
-                      connector="", action="", decision=flow.metadata.get("tf.outcome", "error"), reason=reason,
+                      connector="", action="", decision=record_of(flow).outcome or "error", reason=reason,
                       rule_id="", decision_id="", status=flow.response.status_code if flow.response else 502,
                       upstream_status=None, latency_ms=0.0, bytes_in=0, bytes_out=0,
-                      seq=int(flow.metadata.get(SEQ, 0)))
+                      seq=record_of(flow).seq)
 
 
 def connection_row(state: EnforcerState, gw: Gateway | None, addr: str, decision: str, reason: str, status: int, *,
@@ -117,35 +124,85 @@ def connection_row(state: EnforcerState, gw: Gateway | None, addr: str, decision
         environment=state.environments.get(gw.name, "") if gw else "")
 
 
-def row_of(flow: http.HTTPFlow, state: EnforcerState, *, pending: bool = False) -> TrafficRow:
-    """The flow's row; ``pending``: before forwarding (status 0 until the final row replaces it)."""
+def call_row(gw: Gateway, action: Action, outcome: Outcome, *, started: float, client: str, method: str,
+             scheme: str, path: str, bytes_in: int, status: int, environment: str = "",
+             uid: int | None = None) -> TrafficRow:
+    """The row of a call decided without an HTTP request of the agent's: a stdio MCP message (scheme ``stdio``),
+    an advisory action request (``advisory``). ``host`` is the connector that decided, never a name the agent
+    chose; ``path`` the target the agent named, cut at 512 characters."""
+    dec = outcome.decision
+    return TrafficRow(
+        ts=datetime.fromtimestamp(started, timezone.utc).replace(tzinfo=None), gateway=gw.name, sandbox=gw.sandbox,
+        client_addr=client, method=method, scheme=scheme, host=action.connector, port=0, path=path[:512],
+        connector=action.connector, action=action.name, decision=outcome.outcome, reason=outcome.reason,
+        rule_id=dec.rule_id if dec else "", decision_id=dec.decision_id if dec else "", status=status,
+        upstream_status=None, latency_ms=round((time.time() - started) * 1000, 3), bytes_in=bytes_in, bytes_out=0,
+        uid=uid, params=params_text(action), risk=action.risk, environment=environment, level=outcome.level,
+        policies=list(outcome.policies) if outcome.policies is not None else None, approval_id=outcome.approval)
+
+
+def dns_row(state: EnforcerState, flow: dns.DNSFlow, gw: Gateway | None, reason: str,
+            origin: tuple[Origin, str] | None) -> TrafficRow:
+    """The row of one DNS query the enforcer answered itself (``flow.response`` set): the query's name as the
+    host, its type as the method and ``dns.<type>`` as the action, the DNS response code as the status."""
+    q, resp = flow.request.question, flow.response
+    assert resp is not None  # rows are written for answered queries only
+    name = q.name.lower().rstrip(".") if q else ""
+    qtype = types.to_str(q.type) if q else "?"
+    connector = state.connectors.for_host(name) if name else None
     peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
-    # A request mitmproxy rejected as malformed never reached Identify: look the gateway up here.
-    gw: Gateway | None = flow.metadata.get(GATEWAY) or state.gateways.get(peer)
-    action: Action | None = flow.metadata.get(ACTION)
-    decision: Decision | None = flow.metadata.get(DECISION)
-    dest = flow.metadata.get(DEST)
-    found: tuple[Origin, str] | None = flow.metadata.get(ORIGIN)
+    row = connection_row(state, gw, peer, "allowed" if resp.response_code == response_codes.NOERROR else "denied",
+                         reason, resp.response_code, origin=origin, ts=flow.request.timestamp or time.time(),
+                         scheme="dns", host=name, port=53)
+    row.method, row.action, row.connector = qtype, f"dns.{qtype.lower()}", connector.name if connector else ""
+    row.bytes_in, row.bytes_out = len(flow.request.packed), len(resp.packed)
+    return row
+
+
+def row_of(flow: http.HTTPFlow, state: EnforcerState, *, pending: bool = False) -> TrafficRow:
+    """The flow's row; ``pending``: before forwarding (status 0 until the final row replaces it).
+
+    What the request was is read once: the final row completes the row journalled before forwarding (the
+    record's ``journalled``) with what happened, rather than reading the whole flow again."""
+    rec = record_of(flow)
     req, resp = flow.request, flow.response
-    outcome = flow.metadata.get("tf.outcome", "denied")
+    row = _request_row(flow, state, rec) if pending or rec.journalled is None else rec.journalled
+    outcome = rec.outcome or "denied"
     forwarded = outcome == "allowed" or outcome.startswith("would_")  # would_deny: soft_enforce or monitor
     upstream = forwarded and resp is not None and not flow.error
-    reason = flow.metadata.get("tf.reason", "")
+    reason = rec.reason
     status = resp.status_code if resp else 0 if pending else 502
-    if flow.error and "tf.outcome" not in flow.metadata:
+    if flow.error and rec.cut is not None:  # the enforcer cut it: a body too large or too slow
+        outcome, (status, reason) = "denied", rec.cut
+    elif flow.error and not rec.outcome:
         # mitmproxy refused the request itself (malformed, smuggling attempt) and answered 400.
         outcome, reason, status = "denied", f"malformed request: {flow.error.msg}", 400
-    elif flow.error and KILLED in flow.metadata:  # cut in transit by a kill switch
-        outcome, reason = "killed", str(flow.metadata[KILLED])
+    elif flow.error and rec.killed:  # cut in transit by a kill switch
+        outcome, reason = "killed", rec.killed
     elif flow.error:
         outcome, reason = "error", f"{reason}; upstream error: {flow.error.msg}".lstrip("; ")
-    path = req.path.split("?", 1)[0]
-    params = params_text(action)
-    secret = flow.metadata.get(SECRET)
-    if secret is not None:  # an upstream error may quote what was sent
-        reason, path, params = scrub(reason, [secret]), scrub(path, [secret]), scrub(params, [secret])
+    if rec.secret is not None:  # an upstream error may quote what was sent
+        reason = scrub(reason, [rec.secret])
     end = (resp.timestamp_end if resp and resp.timestamp_end else None) or (req.timestamp_start if pending
                                                                             else time.time())
+    row.decision, row.reason, row.status = outcome, reason, status
+    row.upstream_status = resp.status_code if upstream and resp else None
+    row.latency_ms = round((end - req.timestamp_start) * 1000, 3)
+    row.bytes_out = _bytes_out(resp)
+    return row
+
+
+def _request_row(flow: http.HTTPFlow, state: EnforcerState, rec: FlowRecord) -> TrafficRow:
+    """The row's fields that say what the request was (``row_of`` adds what happened to it)."""
+    peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
+    # A request mitmproxy rejected as malformed never reached Identify: look the gateway up here.
+    gw: Gateway | None = rec.gateway or state.gateways.get(peer)
+    action, decision, dest, found = rec.action, rec.decision, rec.dest, rec.origin
+    req = flow.request
+    path = rec.view.path if rec.view is not None else req.path.split("?", 1)[0]
+    params = params_text(action)
+    if rec.secret is not None:
+        path, params = scrub(path, [rec.secret]), scrub(params, [rec.secret])
     return TrafficRow(
         ts=datetime.fromtimestamp(req.timestamp_start, timezone.utc).replace(tzinfo=None),
         gateway=gw.name if gw else "",
@@ -158,15 +215,15 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState, *, pending: bool = False) 
         path=path,
         connector=action.connector if action else "",
         action=action.name if action else "",
-        decision=outcome,
-        reason=reason,
+        decision="",
+        reason="",
         rule_id=decision.rule_id if decision else "",
         decision_id=decision.decision_id if decision else "",
-        status=status,
-        upstream_status=resp.status_code if upstream and resp else None,
-        latency_ms=round((end - req.timestamp_start) * 1000, 3),
+        status=0,
+        upstream_status=None,
+        latency_ms=0.0,
         bytes_in=len(req.raw_content or b""),
-        bytes_out=len(resp.raw_content or b"") if resp else 0,
+        bytes_out=0,
         pid=found[0].pid if found else None,
         uid=found[0].uid if found else None,
         comm=found[0].comm if found else "",
@@ -174,21 +231,27 @@ def row_of(flow: http.HTTPFlow, state: EnforcerState, *, pending: bool = False) 
         params=params,
         risk=action.risk if action and action.connector else "",
         environment=state.environments.get(gw.name, "") if gw else "",
-        level=flow.metadata.get(LEVEL, ""),
-        policies=_matched(flow),
-        approval_id=flow.metadata.get(APPROVAL, ""),
-        seq=int(flow.metadata.get(SEQ, 0)),
+        level=rec.level,
+        policies=_matched(rec),
+        approval_id=rec.approval,
+        seq=rec.seq,
     )
 
 
-def _matched(flow: http.HTTPFlow) -> list[str] | None:
+def _bytes_out(resp: http.Response | None) -> int:
+    """The response body's size as received: counted while streamed, else what was held."""
+    if resp is None:
+        return 0
+    return resp.stream.size if isinstance(resp.stream, Streamed) else len(resp.raw_content or b"")
+
+
+def _matched(rec: FlowRecord) -> list[str] | None:
     """The ids of every policy that applied, read once per flow from what the decision was made on; an empty
     list when the request was decided without policies applying, None when it was never decided."""
-    found: list[str] | None = flow.metadata.get("tf.matched")
-    if found is None and FACTS in flow.metadata:
-        policy, facts = flow.metadata[FACTS]
-        found = flow.metadata["tf.matched"] = list(matched_policies(policy, facts))
-    return found
+    if rec.matched is None and rec.facts is not None:
+        policy, facts = rec.facts
+        rec.matched = list(matched_policies(policy, facts))
+    return rec.matched
 
 
 PARAMS_MAX = 8192

@@ -14,7 +14,7 @@ from mitmproxy import http
 from trustfence.connectors import Action
 from trustfence.policy import Decision
 from trustfence.proxy.gitreply import git_refusal
-from trustfence.proxy.state import ACTION, DECISION, GATEWAY, Gateway
+from trustfence.proxy.flowrecord import record_of
 
 __all__ = ["allow_command", "deny", "fail_closed", "settled", "stamp_headers", "status_reason"]
 
@@ -38,8 +38,8 @@ def deny(flow: http.HTTPFlow, reason: str, *, status: int = 403, decision: Decis
          allow_with: str | None = None, outcome: str = "denied") -> None:
     """Answer the flow ourselves; nothing is sent upstream. ``outcome`` is the body's decision, the
     X-TrustFence-Decision header and the traffic row's decision (``rate_limited`` for a 429)."""
-    gw: Gateway | None = flow.metadata.get(GATEWAY)
-    action: Action | None = flow.metadata.get(ACTION)
+    rec = record_of(flow)
+    gw, action = rec.gateway, rec.action
     body: dict[str, Any] = {
         "decision": outcome,
         "action": action.name if action else None,
@@ -58,8 +58,9 @@ def deny(flow: http.HTTPFlow, reason: str, *, status: int = 403, decision: Decis
     flow.response = git_refusal(flow, action, status, lines) or http.Response.make(
         status, json.dumps(body, indent=2) + "\n", {"Content-Type": "application/json"})
     flow.response.reason = status_reason(flow.response.reason, reason)
-    flow.metadata.setdefault("tf.reason", reason)
-    flow.metadata["tf.outcome"] = outcome
+    if not rec.reason:
+        rec.reason = reason
+    rec.outcome = outcome
 
 
 _REASON_MAX = 300
@@ -78,11 +79,10 @@ def status_reason(phrase: str, reason: str) -> str:
 def stamp_headers(flow: http.HTTPFlow) -> None:
     if flow.response is None:
         return
-    gw: Gateway | None = flow.metadata.get(GATEWAY)
-    action: Action | None = flow.metadata.get(ACTION)
-    decision: Decision | None = flow.metadata.get(DECISION)
+    rec = record_of(flow)
+    gw, action, decision = rec.gateway, rec.action, rec.decision
     h = flow.response.headers
-    h["X-TrustFence-Decision"] = flow.metadata.get("tf.outcome", "denied")
+    h["X-TrustFence-Decision"] = rec.outcome or "denied"
     h["X-TrustFence-Gateway"] = gw.name if gw else "-"
     h["X-TrustFence-Connector"] = action.connector or "-" if action else "-"
     h["X-TrustFence-Action"] = action.name if action else "-"
@@ -110,7 +110,7 @@ def fail_closed(hook: F) -> F:
             hook(self, flow)
         except Exception as e:  # noqa: BLE001 - every failure must close, whatever it is
             log.exception("%s.%s failed; denying", type(self).__name__, hook.__name__)
-            if flow.response is None or flow.metadata.get("tf.outcome") == "allowed":
+            if flow.response is None or record_of(flow).outcome == "allowed":
                 deny(flow, f"internal error in {type(self).__name__}: {type(e).__name__}")
 
     return wrapper  # type: ignore[return-value]

@@ -2,7 +2,7 @@
 
 The daemon swaps whole values (a new ConnectorSet, a new CompiledPolicy) on reload; addons read the
 attribute once per hook, so a request sees one consistent version. Addons share per-request data only
-through ``flow.metadata`` under the keys below.
+through the flow's record (``proxy.flowrecord``).
 """
 
 from __future__ import annotations
@@ -24,21 +24,7 @@ from trustfence.proxy.holds import ApprovalQueue
 from trustfence.store import Store
 from trustfence.vault import Vault
 
-__all__ = ["ACTION", "APPROVAL", "BODY", "Credentials", "DECISION", "DEST", "EnforcerState", "FACTS", "GATEWAY",
-           "Gateway", "KILLED", "LEVEL", "Level", "ORIGIN", "Origin", "SECRET", "SEQ"]
-
-GATEWAY = "tf.gateway"
-DEST = "tf.dest"
-ACTION = "tf.action"
-DECISION = "tf.decision"
-ORIGIN = "tf.origin"
-SECRET = "tf.secret"  # the credential injected into this flow: what must not come back to the agent or a row
-LEVEL = "tf.level"  # the gateway's enforcement level when Enforce decided: an approval is held only if not monitor
-BODY = "tf.body"  # the request body as Bodies decoded it, within bounds (what Classify's view reads)
-SEQ = "tf.seq"  # the flow's sequence number in the traffic journal, given before it is forwarded
-FACTS = "tf.facts"  # (compiled policy, Facts) the decision was made on: what the row's matched policies are read from
-APPROVAL = "tf.approval"  # the approval id the flow was held under
-KILLED = "tf.killed"  # the kill switch that cut this flow in transit (recorded as "killed" with its reason)
+__all__ = ["Credentials", "EnforcerState", "Gateway", "Level", "Origin"]
 
 # monitor: forward everything, record the decision; soft_enforce: a deny is recorded as would_deny and
 # forwarded (approvals still held); full_enforce: everything enforced. Brakes (rate limit, kill switch) hold

@@ -32,7 +32,8 @@ from trustfence.connectors.base import RequestView, body_fields
 from trustfence.proxy.bodies import Body
 from trustfence.proxy.responses import deny, fail_closed
 from trustfence.proxy.destination import split_host
-from trustfence.proxy.state import BODY, EnforcerState
+from trustfence.proxy.flowrecord import record_of
+from trustfence.proxy.state import EnforcerState
 
 __all__ = ["METHOD_FIELDS", "OVERRIDE_HEADERS", "RequestTarget", "header_problem", "target_problem"]
 
@@ -135,7 +136,7 @@ class RequestTarget:
                    or header_problem(fields, req.authority, req.http_version == "HTTP/2.0"))
         if problem is None and req.trailers:
             problem = "request trailers are refused: some servers merge them into the headers"
-        if problem is None and _overrides_in_body(flow, flow.metadata[BODY]):
+        if problem is None and _overrides_in_body(flow, record_of(flow).decoded()):
             problem = "a method override (_method or X-HTTP-Method in the body) is refused: send the method itself"
         if problem is not None:
             deny(flow, problem, status=400)

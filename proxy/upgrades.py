@@ -25,7 +25,7 @@ from __future__ import annotations
 from mitmproxy import http
 
 from trustfence.proxy.responses import deny, fail_closed
-from trustfence.proxy.state import KILLED
+from trustfence.proxy.flowrecord import record_of
 
 __all__ = ["Upgrades", "upgrade_problem"]
 
@@ -62,6 +62,6 @@ class Upgrades:
             return
         reason = (f"the upstream switched protocols to {resp.headers.get('upgrade', '?')[:60]!r}: only WebSocket "
                   "frames are relayed, so the connection was closed")
-        flow.metadata[KILLED] = reason
-        flow.metadata["tf.reason"] = reason
+        rec = record_of(flow)
+        rec.killed = rec.reason = reason
         flow.kill()  # type: ignore[no-untyped-call]

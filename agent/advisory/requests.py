@@ -18,7 +18,6 @@ import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from trustfence.agent.advisory.keys import RegisteredAgent
@@ -27,7 +26,7 @@ from trustfence.agent.advisory.tokens import TTL, Claims, Signer
 from trustfence.connectors import Action
 from trustfence.proxy.calls import Call, Outcome, decide_call, record_call
 from trustfence.proxy.holds import request_digest
-from trustfence.proxy.record import params_text
+from trustfence.proxy.record import call_row
 from trustfence.proxy.state import EnforcerState, Gateway
 from trustfence.store import TrafficRow
 
@@ -176,16 +175,7 @@ def decision_row(req: ActionRequest, gw: Gateway, outcome: Outcome, started: flo
                  status: int | None = None, environment: str = "") -> TrafficRow:
     """The traffic row of an advisory decision: scheme ``advisory``, ``host`` the connector, ``path`` the target
     the agent named (its words, recorded as such), ``sandbox`` ``advisory:<agent>``."""
-    dec = outcome.decision
     codes = {"allowed": 200, "would_deny": 200, "would_require_approval": 200, "denied": 403, "rate_limited": 429}
-    return TrafficRow(
-        ts=datetime.fromtimestamp(started, timezone.utc).replace(tzinfo=None), gateway=gw.name,
-        sandbox=gw.sandbox, client_addr=req.client, method="advisory", scheme="advisory",
-        host=req.action.connector, port=0,  # the connector that decided, never a name the agent chose
-        path=req.spec.resource.get("target", "")[:512], connector=req.action.connector, action=req.action.name,
-        decision=outcome.outcome, reason=outcome.reason, rule_id=dec.rule_id if dec else "",
-        decision_id=dec.decision_id if dec else "", status=status or codes.get(outcome.outcome, 403),
-        upstream_status=None, latency_ms=round((time.time() - started) * 1000, 3),
-        bytes_in=len(req.spec.canonical), bytes_out=0, params=params_text(req.action), risk=req.action.risk,
-        environment=environment, level=outcome.level,
-        policies=list(outcome.policies) if outcome.policies is not None else None, approval_id=outcome.approval)
+    return call_row(gw, req.action, outcome, started=started, client=req.client, method="advisory",
+                    scheme="advisory", path=req.spec.resource.get("target", ""), bytes_in=len(req.spec.canonical),
+                    status=status or codes.get(outcome.outcome, 403), environment=environment)

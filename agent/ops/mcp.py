@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime, timezone
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,7 @@ from trustfence.agent.ops import OpError, Reply, op
 from trustfence.connectors import Action
 from trustfence.connectors.mcp import InvalidMessage, MCPConnector, message_action
 from trustfence.proxy.calls import Call, Outcome, decide_call, record_call
-from trustfence.proxy.record import params_text
+from trustfence.proxy.record import call_row
 from trustfence.proxy.state import Gateway
 from trustfence.store import TrafficRow
 
@@ -102,15 +101,8 @@ async def mcp_decide(d: Daemon, req: dict[str, Any]) -> Reply:
 
 def _row(gw: Gateway, action: Action, outcome: Outcome, rpc: str, size: int, started: float,
          environment: str) -> TrafficRow:
-    dec = outcome.decision
     target = action.params.get("uri") if action.name == "mcp.rpc.resources.read" else action.params.get("name")
-    return TrafficRow(
-        ts=datetime.fromtimestamp(started, timezone.utc).replace(tzinfo=None), gateway=gw.name,
-        sandbox=gw.sandbox, client_addr="stdio", method=rpc[:64], scheme="stdio", host=action.connector, port=0,
-        path=str(target)[:512] if isinstance(target, str) else "", connector=action.connector, action=action.name,
-        decision=outcome.outcome, reason=outcome.reason, rule_id=dec.rule_id if dec else "",
-        decision_id=dec.decision_id if dec else "", status=_STATUS.get(outcome.outcome, 403), upstream_status=None,
-        latency_ms=round((time.time() - started) * 1000, 3), bytes_in=size, bytes_out=0,
-        uid=gw.uid if gw.uid >= 0 else None, params=params_text(action),
-        risk=action.risk, environment=environment, level=outcome.level,
-        policies=list(outcome.policies) if outcome.policies is not None else None, approval_id=outcome.approval)
+    return call_row(gw, action, outcome, started=started, client="stdio", method=rpc[:64], scheme="stdio",
+                    path=target if isinstance(target, str) else "", bytes_in=size,
+                    status=_STATUS.get(outcome.outcome, 403), environment=environment,
+                    uid=gw.uid if gw.uid >= 0 else None)

@@ -17,7 +17,8 @@ from tests.system.conftest import BOT_PRS, GITHUB_ONLY, TF, Host, running_host
 pytestmark = pytest.mark.system
 
 PULLS = "https://api.github.com/repos/acme/widgets/pulls"
-LIMITS = "[enforcer]\nmax_connections_per_sandbox = 5\nidle_timeout = 2\nheader_timeout = 2\n\n"
+LIMITS = ("[enforcer]\nmax_connections_per_sandbox = 5\nidle_timeout = 2\nheader_timeout = 2\nbody_timeout = 2\n"
+          "max_request_body = 1048576\n\n")
 
 # Runs inside the sandbox: connections to the enforcer's explicit proxy port (from HTTP_PROXY).
 AGENT = '''
@@ -50,6 +51,28 @@ elif mode == "trickle":  # one byte every 0.3 s, never finishing the headers
         print("not cut", round(time.monotonic() - t0, 1))
     except OSError:
         print("cut", round(time.monotonic() - t0, 1))
+elif mode in ("chunked", "declared", "slowbody"):  # a request body the enforcer must not hold or wait for
+    s = open_(); t0 = time.monotonic(); sent = 0
+    head = "POST http://api.github.com/repos/acme/widgets/pulls HTTP/1.1\\r\\nHost: api.github.com\\r\\n"
+    head += {"chunked": "Transfer-Encoding: chunked", "declared": "Content-Length: 10000000000",
+             "slowbody": "Content-Length: 100"}[mode] + "\\r\\n\\r\\n"
+    s.sendall(head.encode())
+    try:
+        if mode == "chunked":  # without end (bounded here at 256 MiB, so that a missing bound shows)
+            chunk = b"%x\\r\\n%s\\r\\n" % (65536, b"y" * 65536)
+            while sent < 256 * 2**20:
+                s.sendall(chunk); sent += 65536
+        elif mode == "slowbody":
+            while time.monotonic() - t0 < 20:
+                s.send(b"z"); sent += 1; time.sleep(0.3)
+    except OSError:
+        pass
+    s.settimeout(5)
+    try:
+        answer = s.recv(64).split(b" ")[1].decode() or "closed"
+    except (OSError, IndexError):
+        answer = "closed"
+    print(answer, sent, round(time.monotonic() - t0, 1))
 '''
 
 
@@ -122,6 +145,44 @@ def test_a_header_trickle_is_cut_while_another_sandbox_keeps_working(host: Host)
     assert len(host.outside.received()) - before == len(codes)
     rows = wait_rows(host, "request headers not complete 2 s after their first byte")
     assert [(x["gateway"], x["decision"], x["status"]) for x in rows] == [("Slow", "denied", 408)]
+
+
+def peak_rss(host: Host) -> int:
+    """The daemon's peak resident memory so far, in bytes."""
+    status = open(f"/proc/{host.daemon_pid()}/status").read()
+    return int(next(ln for ln in status.splitlines() if ln.startswith("VmHWM:")).split()[1]) * 1024
+
+
+def test_an_upload_without_end_is_cut_at_the_bound_and_the_enforcer_stays_small(host: Host) -> None:
+    before, peak = len(host.outside.received()), peak_rss(host)
+    r = agent(host, "chunked", name="Upload")
+    assert r.returncode == 0, r.stderr
+    answer, sent, _ = r.stdout.split()
+    assert answer in ("413", "closed") and int(sent) < 32 * 2**20, r.stdout  # cut soon after the 1 MiB bound
+    assert peak_rss(host) - peak < 64 * 2**20  # 256 MiB held whole would show here
+    rows = wait_rows(host, "sent more than 1048576 bytes of body")
+    assert [(x["gateway"], x["decision"], x["status"]) for x in rows] == [("Upload", "denied", 413)]
+    assert len(host.outside.received()) == before
+
+
+def test_a_declared_body_over_the_bound_is_refused_413_with_a_row(host: Host) -> None:
+    before = len(host.outside.received())
+    r = agent(host, "declared", name="Declared")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[0] == "413", r.stdout
+    rows = wait_rows(host, "declares a body of 10000000000 bytes, over max_request_body = 1048576")
+    assert [(x["gateway"], x["decision"], x["status"]) for x in rows] == [("Declared", "denied", 413)]
+    assert len(host.outside.received()) == before
+
+
+def test_a_trickled_body_is_cut_after_body_timeout_with_a_row(host: Host) -> None:
+    before = len(host.outside.received())
+    r = agent(host, "slowbody", name="Trickle")
+    assert r.returncode == 0, r.stderr
+    assert float(r.stdout.split()[2]) < 6, r.stdout  # body_timeout = 2, the sweep every 0.5 s
+    rows = wait_rows(host, "body was not complete 2 s after its headers")
+    assert [(x["gateway"], x["decision"], x["status"]) for x in rows] == [("Trickle", "denied", 408)]
+    assert len(host.outside.received()) == before
 
 
 def test_status_shows_the_descriptor_headroom(host: Host) -> None:

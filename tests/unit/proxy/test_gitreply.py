@@ -9,7 +9,8 @@ from tests.unit.connectors.gitbytes import FLUSH, commands, pkt
 from trustfence.connectors import Action
 from trustfence.connectors.gitproto import read_pkt
 from trustfence.proxy.responses import deny
-from trustfence.proxy.state import ACTION, GATEWAY, Gateway
+from trustfence.proxy.flowrecord import record_of
+from trustfence.proxy.state import Gateway
 
 A, B = "a" * 40, "b" * 40
 
@@ -18,8 +19,8 @@ def flow(method: str, path: str, action: Action, body: bytes = b"") -> http.HTTP
     f = tflow.tflow()
     f.request.method, f.request.path, f.request.host = method, path, "github.com"
     f.request.content = body
-    f.metadata[ACTION] = action
-    f.metadata[GATEWAY] = Gateway("Bot", "s1", "10.0.0.2", "10.0.0.1")
+    rec = record_of(f)
+    rec.action, rec.gateway = action, Gateway("Bot", "s1", "10.0.0.2", "10.0.0.1")
     return f
 
 

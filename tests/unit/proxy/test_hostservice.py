@@ -10,7 +10,8 @@ from mitmproxy.test import tflow
 from trustfence.bpf.guard import Origin
 from trustfence.proxy.destination import SERVICES_VIA, Destination, DestinationError, HostService
 from trustfence.proxy.hostservice import host_service_of, route
-from trustfence.proxy.state import ORIGIN, EnforcerState
+from trustfence.proxy.flowrecord import record_of
+from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.upstreamguard import UpstreamGuard
 
 ENFORCER = "10.201.7.5"
@@ -29,7 +30,7 @@ def flow(dialled: tuple[str, int] | None, *, host: str | None = "localhost:11434
     if host is not None:
         f.request.headers["Host"] = host
     if dialled is not None:
-        f.metadata[ORIGIN] = (Origin(dialled[0], dialled[1], 42, 1000, "curl"), "/usr/bin/curl")
+        record_of(f).origin = (Origin(dialled[0], dialled[1], 42, 1000, "curl"), "/usr/bin/curl")
     return f
 
 

@@ -26,3 +26,21 @@ def test_too_many_params_keep_only_their_names() -> None:
     action = Action("x.y", "c", "low", {f"p{i:03d}": "v" * 200 for i in range(60)})
     text = params_text(action)
     assert len(text) <= PARAMS_MAX and json.loads(text)["truncated"][:2] == ["p000", "p001"]
+
+
+def test_a_dns_query_row_names_the_query_and_its_answer() -> None:
+    from mitmproxy.test import tflow
+
+    from trustfence.connectors import ConnectorSet, build_connector
+    from trustfence.proxy.record import dns_row
+    from trustfence.proxy.state import EnforcerState, Gateway
+
+    state = EnforcerState(store=None, connectors=ConnectorSet([build_connector("github", "github")]))
+    gw = Gateway("Bot", "s1", "10.0.0.2", "10.0.0.1")
+    f = tflow.tdnsflow(resp=True)
+    f.request.questions[0].name = "api.github.com"
+    row = dns_row(state, f, gw, "answered 10.0.0.1 (the enforcer)", None)
+    assert (row.gateway, row.sandbox, row.scheme, row.host, row.port, row.method, row.action, row.connector) == \
+        ("Bot", "s1", "dns", "api.github.com", 53, "A", "dns.a", "github")
+    assert (row.decision, row.status, row.reason) == ("allowed", 0, "answered 10.0.0.1 (the enforcer)")
+    assert row.bytes_in == len(f.request.packed) and row.bytes_out == len(f.response.packed) > 0
