@@ -247,6 +247,10 @@ class Config:
     # When the traffic journal is flushed to disk: interval (every 0.2 s) | always (before each request is
     # forwarded) | none (the kernel's writeback). What a power loss may cost; a SIGKILL costs nothing in any.
     journal_sync: Literal["interval", "always", "none"] = "interval"
+    # [enforcer] workers: enforcer processes serving the agents' connections. 1: the daemon alone (no other
+    # process). N > 1: the daemon plus N-1 worker processes sharing each sandbox's listening sockets; the
+    # daemon stays the only writer, and owns approvals, kill switches and rate-limit counters. E.g. 2.
+    workers: int = 1
     # What one sandbox may take of the enforcer ([enforcer] max_connections_per_sandbox, max_held_per_sandbox,
     # idle_timeout, header_timeout, body_timeout, max_request_body; see SandboxLimits): the rest is left for the other sandboxes.
     limits: SandboxLimits = field(default_factory=SandboxLimits)
@@ -414,6 +418,7 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
             raise ValueError("proxy_port, transparent_port and dns_port must differ")
         queue_max = _int(en, "queue_max", 10_000, 100, 10_000_000)
         limits = _limits(en)
+        workers = _int(en, "workers", 1, 1, 64)
         journal_sync = en.get("journal_sync", "interval")
         if journal_sync not in ("interval", "always", "none"):
             raise ValueError(f"journal_sync must be interval, always or none, got {journal_sync!r}")
@@ -486,7 +491,7 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
     level, gateways, rate_limit = _parse_brakes(data, text, path, fs)
     cfg = Config(tag=tag, subnet_pool=str(pool), ipv6=ipv6, ca_overlays=tuple(overlays), default_user=str(user), fs=fs,
                  resolve=resolve, extra_ca=extra_ca,
-                 queue_max=queue_max, journal_sync=journal_sync, retention_days=retention_days, limits=limits,
+                 queue_max=queue_max, journal_sync=journal_sync, workers=workers, retention_days=retention_days, limits=limits,
                  connectors=tuple(connectors), level=level,
                  gateways=gateways,
                  rate_limit=rate_limit, approvals=_parse_approvals(data, text, path),
@@ -682,6 +687,7 @@ def dump_config(cfg: Config) -> str:
         "enforcer": {"proxy_port": cfg.proxy_port, "transparent_port": cfg.transparent_port,
                      "dns_port": cfg.dns_port, "queue_max": cfg.queue_max,
                      **({"journal_sync": cfg.journal_sync} if cfg.journal_sync != "interval" else {}),
+                     **({"workers": cfg.workers} if cfg.workers != 1 else {}),
                      **_limit_settings(cfg.limits)},
     }
     if cfg.retention_days:

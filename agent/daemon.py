@@ -26,6 +26,7 @@ from trustfence.agent.brakes import KillSwitches, load_switches
 from trustfence.agent.config import Config, ConfigError
 from trustfence.agent.credentials import CredentialStore
 from trustfence.agent.fdlimit import raise_nofile
+from trustfence.agent.workers import WorkerPool, pool_init
 from trustfence.agent.notify import Notifier
 from trustfence.agent.ops import OPS, READ_OPS, OpError, Reply, jsonable
 from trustfence.agent.changes import config_changes
@@ -46,6 +47,7 @@ from trustfence.policy.model import validate_name
 from trustfence.proxy import Enforcer, EnforcerState, Gateway
 from trustfence.proxy.destination import SERVICES_VIA, HostService
 from trustfence.proxy.master import EnforcerError
+from trustfence.proxy.switches import Switch
 from trustfence.proxy.upstream import install_resolver, upstream_bundle
 from trustfence.store import AuditError, AuditLog, Store
 from trustfence.vault import STRIP_NAMES, VaultError, dummy_env, placeholder
@@ -126,7 +128,7 @@ class Daemon:
         store = self.store
         self.state.approvals.on_change = lambda event, a: store.record_approval(event, a.as_dict())
         self.state.host_services = host_services(self.config)
-        self.kill_switches = KillSwitches(self.paths.kill_switches, self.state, lambda s: self.enforcer.cut(s))
+        self.kill_switches = KillSwitches(self.paths.kill_switches, self.state, self._cut)
         self._apply_brakes(self.config)
         c = self.config
         self.manager = SandboxManager(c.tag, c.subnet_pool, self.paths.sandboxes,
@@ -147,12 +149,18 @@ class Daemon:
             log.error("%s: tf run refuses to start agents; %s", self.landlock_error, landlock.FIX)
         loop = asyncio.get_running_loop()
         install_resolver(loop, c.resolve)
-        self.enforcer = Enforcer(self.state, self.paths.ca_dir,
-                                 upstream_bundle(c.extra_ca, self.paths.upstream_bundle))
+        upstream_ca = upstream_bundle(c.extra_ca, self.paths.upstream_bundle)
+        self.enforcer = Enforcer(self.state, self.paths.ca_dir, upstream_ca)
         master_task = asyncio.create_task(self.enforcer.run())
         watcher = asyncio.create_task(self._watch_policy_files())
         signer = asyncio.create_task(self._sign_audit())
         await self.enforcer.started.wait()
+        self.workers: WorkerPool | None = None
+        if c.workers > 1:
+            self.workers = WorkerPool(c.workers, self.state, self.store, self.enforcer,
+                                      pool_init(str(self.paths.ca_dir), str(upstream_ca) if upstream_ca else None,
+                                                c.resolve))
+            self.workers.start()
         self._start_advisory()
         self.dashboard = Dashboard(self)  # on this loop; not on the enforcement path
         await self.dashboard.start()
@@ -179,6 +187,8 @@ class Daemon:
             signer.cancel()
             for spec in list(self.sandboxes.values()):
                 await self._teardown(spec)
+            if self.workers is not None:
+                await self.workers.stop()
             self.enforcer.shutdown()
             await asyncio.wait_for(master_task, 10)
             self._checkpoint(at_stop=True)
@@ -333,11 +343,15 @@ class Daemon:
         for result in await asyncio.gather(lock(), listen, return_exceptions=True):
             if isinstance(result, BaseException):
                 raise result
+        if self.workers is not None:
+            self.workers.listen(spec.name)
 
     async def _teardown(self, spec: SandboxSpec) -> None:
         if self.sandboxes.pop(spec.id, None) is None:
             return
         self.state.gateways.pop(spec.agent_addr, None)
+        if self.workers is not None:
+            self.workers.unlisten(spec.name)
         await self.enforcer.unlisten(spec.name)
         path = cgroups.path_of(spec.name)
         cg = Guard.cgroup_id(path) if path.exists() else None
@@ -461,6 +475,14 @@ class Daemon:
         self.audit.append("file edit", "allow lists reloaded", before, allowlists.describe(new))
 
     # -- brakes: kill switches, enforcement levels, rate limits ---------------------------------------
+    def _cut(self, switch: Switch) -> int:
+        """Close the live connections a just-activated switch covers, here and in every worker process (whose
+        count is not known here: the number is this process's)."""
+        closed = self.enforcer.cut(switch)
+        if self.workers is not None:
+            self.workers.cut(switch)
+        return closed
+
     def _apply_brakes(self, cfg: Config) -> None:
         """Rate limits and levels into the running enforcer; requests already admitted keep their slots."""
         rl = cfg.rate_limit

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -101,11 +102,13 @@ _linux_original_addr = platform.original_addr
 class Enforcer(Master):
     """mitmproxy on the caller's running loop. ``confdir`` holds the enforcer CA."""
 
-    def __init__(self, state: EnforcerState, confdir: Path, upstream_ca: Path | None = None) -> None:
+    def __init__(self, state: EnforcerState, confdir: Path, upstream_ca: Path | None = None, *,
+                 addons: list[Any] | None = None) -> None:
+        """``addons``: the processing order, ``enforcer_addons(state)`` unless a worker process gives its own."""
         super().__init__(options.Options(), event_loop=asyncio.get_running_loop())
         platform.original_addr = _original_addr_or_local
         self.state = state
-        self.addons.add(*enforcer_addons(state))
+        self.addons.add(*(enforcer_addons(state) if addons is None else addons))
         fairness = self.addons.get("fairness")
         assert isinstance(fairness, Fairness)
         fairness.servers = self._proxyserver
@@ -138,6 +141,23 @@ class Enforcer(Master):
         ks = self.addons.get("killswitch")
         assert isinstance(ks, KillSwitch)
         return ks.cut(switch, self._proxyserver)
+
+    @property
+    def proxy_server(self) -> proxyserver.Proxyserver:
+        return self._proxyserver
+
+    def sockets(self, key: str) -> list[tuple[str, socket.socket]]:
+        """The listening TCP sockets of the HTTP modes opened under ``key`` (explicit proxy, transparent), with
+        their mode specs: what worker processes serve too. DNS stays with this process."""
+        found = []
+        for mode in self._modes.get(key, []):
+            if mode.transport_protocol != "tcp":
+                continue
+            instance = self._proxyserver.servers[mode]
+            for server in getattr(instance, "_servers", []):
+                for ts in getattr(server, "sockets", ()):
+                    found.append((mode.full_spec, socket.socket(fileno=os.dup(ts.fileno()))))
+        return found
 
     @property
     def _proxyserver(self) -> proxyserver.Proxyserver:

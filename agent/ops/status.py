@@ -59,6 +59,7 @@ async def status(d: Daemon, req: dict[str, Any]) -> Reply:
         "traffic_log": log,
         "policy_error": d.state.policy_error,
         "file_descriptors": headroom(),
+        "workers": d.workers.status() if d.workers is not None else {"workers": 1, "restarts": 0, "children": []},
     }
 
 

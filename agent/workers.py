@@ -1,0 +1,287 @@
+"""Enforcer workers across cores: the daemon's side (``[enforcer] workers`` > 1).
+
+The daemon's own enforcer is worker 0 and keeps everything it does alone (DNS, the store, approvals, kill
+switches, the limiter). Each other worker is a fresh process (``trustfence.proxy.worker``) on a socketpair:
+the daemon pushes it the enforcer state whenever a field changes (checked ten times a second, and at once
+before a listener or a kill switch's cut), hands it dup()s of every sandbox's HTTP listening sockets, and
+answers its calls: a connection's origin, rate-limit admission, the journal record before forwarding, holds
+for approval. Final rows arrive in order and go to the one writer.
+
+A worker that dies is restarted with backoff, logged and counted (``tf status``); connections it held die
+with it. Workers die with the daemon (PR_SET_PDEATHSIG) and are stopped with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import sys
+import time
+from typing import Any
+
+from trustfence.proxy.approvals import Approvals
+from trustfence.proxy.holdrpc import hold
+from trustfence.proxy.master import Enforcer
+from trustfence.proxy.state import EnforcerState
+from trustfence.proxy.switches import Switch
+from trustfence.proxy.worker import STATE_FIELDS
+from trustfence.proxy.workerlink import Channel, LinkError, send_fds
+from trustfence.store import Store, StoreFull
+
+__all__ = ["WorkerPool", "pool_init"]
+
+log = logging.getLogger("trustfence.workers")
+
+_PUSH_EVERY = 0.1  # seconds between checks for changed state: a change reaches every worker well within 1 s
+_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)  # seconds before restarting a worker that died (again and again)
+_HEALTHY = 30.0  # a worker that lived this long starts the backoff afresh when it dies
+
+
+class _Child:
+    """One worker process and its link."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.proc: asyncio.subprocess.Process | None = None
+        self.link: Channel | None = None
+        self.fds: socket.socket | None = None
+        self.sent: dict[str, Any] = {}  # field -> the value last pushed (compared by identity, or by value)
+        self.ready = False
+        self.requests = 0  # journal records begun for this worker (its share of forwarded requests)
+        self.rows = 0  # final rows it shipped (every request it answered, denied ones included)
+        self.holds = 0  # requests it held for approval
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+
+class WorkerPool:
+    def __init__(self, count: int, state: EnforcerState, store: Store, enforcer: Enforcer,
+                 init: dict[str, Any]) -> None:
+        self.state, self.store, self.enforcer, self.init = state, store, enforcer, init
+        self.children = [_Child(i) for i in range(1, count)]
+        self.listeners: dict[str, list[str]] = {}  # key -> mode specs, handed to every (re)started worker
+        self.restarts = 0
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._supervise(c)) for c in self.children]
+        self._tasks.append(asyncio.create_task(self._pusher()))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for t in self._tasks:
+            t.cancel()
+        for c in self.children:
+            await self._end(c)
+
+    def status(self) -> dict[str, Any]:
+        return {"workers": len(self.children) + 1, "restarts": self.restarts,
+                "children": [{"index": c.index, "pid": c.proc.pid if c.proc else None, "ready": c.ready,
+                              "requests": c.requests, "rows": c.rows, "holds": c.holds}
+                             for c in self.children]}
+
+    # -- listeners and kill switches -------------------------------------------------------------------------
+    def listen(self, key: str) -> None:
+        """Hand the listening sockets opened under ``key`` to every running worker (and to later ones)."""
+        self.listeners[key] = [spec for spec, s in self._sockets(key)]
+        for c in self.children:
+            if c.ready:
+                self._send_listen(c, key)
+
+    def unlisten(self, key: str) -> None:
+        if self.listeners.pop(key, None) is None:
+            return
+        for c in self.children:
+            self._send(c, "unlisten", key)
+
+    def cut(self, switch: Switch) -> None:
+        """After ``state.switches`` took the switch: push it, then every worker cuts its own connections."""
+        for c in self.children:
+            self._push(c)
+            self._send(c, "cut", switch)
+
+    def _sockets(self, key: str) -> list[tuple[str, socket.socket]]:
+        return self.enforcer.sockets(key)
+
+    def _send_listen(self, c: _Child, key: str) -> None:
+        found = self._sockets(key)
+        if not found or c.fds is None:
+            return
+        try:
+            self._push(c)  # the gateway of the sandbox first
+            send_fds(c.fds, [s.fileno() for _, s in found])
+            self._send(c, "listen", key, [spec for spec, _ in found])
+        except OSError as e:
+            log.error("worker %d: listeners of %s not handed over: %s", c.index, key, e)
+        finally:
+            for _, s in found:
+                s.close()
+
+    # -- state ----------------------------------------------------------------------------------------------
+    def _changed(self, c: _Child) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in STATE_FIELDS:
+            value = getattr(self.state, name)
+            if name == "gateways":  # the one field changed in place
+                if c.sent.get(name) != value:
+                    out[name] = dict(value)
+            elif name not in c.sent or c.sent[name] is not value:
+                out[name] = value
+        why = self.store.unavailable()
+        if c.sent.get("store_unavailable") != why:
+            out["store_unavailable"] = why
+        return out
+
+    def _push(self, c: _Child) -> None:
+        if not c.ready or c.link is None:
+            return
+        diff = self._changed(c)
+        if diff:
+            self._send(c, "state", diff)
+            c.sent.update(diff)
+
+    async def _pusher(self) -> None:
+        while True:
+            await asyncio.sleep(_PUSH_EVERY)
+            for c in self.children:
+                try:
+                    self._push(c)
+                except Exception:  # noqa: BLE001 - one bad push never stops the others
+                    log.exception("worker %d: state push failed", c.index)
+
+    def _send(self, c: _Child, *msg: Any) -> None:
+        if c.link is None:
+            return
+        try:
+            c.link.send(*msg)
+        except LinkError:
+            pass  # it is dying: the supervisor restarts it with the whole state
+
+    # -- life -----------------------------------------------------------------------------------------------
+    async def _supervise(self, c: _Child) -> None:
+        failures = 0
+        while not self._stopping:
+            began = time.monotonic()
+            try:
+                await self._run(c)
+            except Exception:  # noqa: BLE001 - a worker that cannot start is retried, not fatal
+                log.exception("worker %d failed", c.index)
+            await self._end(c)
+            if self._stopping:
+                return
+            self.restarts += 1
+            failures = 0 if time.monotonic() - began > _HEALTHY else failures + 1
+            delay = _BACKOFF[min(failures, len(_BACKOFF) - 1)]
+            log.error("worker %d exited; restarting in %.1f s (%d restart(s) so far)", c.index, delay,
+                      self.restarts)
+            await asyncio.sleep(delay)
+
+    async def _run(self, c: _Child) -> None:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        fds_mine, fds_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            c.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "trustfence.proxy.worker", str(theirs.fileno()), str(fds_theirs.fileno()),
+                str(os.getpid()), str(c.index), pass_fds=(theirs.fileno(), fds_theirs.fileno()),
+                stdin=asyncio.subprocess.DEVNULL)
+        finally:
+            theirs.close()
+            fds_theirs.close()
+        log.info("worker %d started (pid %d)", c.index, c.proc.pid)
+        c.fds, c.sent = fds_mine, {}
+        c.link = Channel(mine, lambda msg: self._message(c, msg))
+        await c.link.open()
+        c.link.send("init", self.init)
+        reader = asyncio.create_task(c.link.run())
+        exited = asyncio.create_task(c.proc.wait())
+        await asyncio.wait([reader, exited], return_when=asyncio.FIRST_COMPLETED)
+        log.warning("worker %d (pid %d) is gone (exit status %s)", c.index, c.proc.pid, c.proc.returncode)
+
+    async def _end(self, c: _Child) -> None:
+        c.ready = False
+        for t in list(c.tasks):
+            t.cancel()
+        if c.link is not None:
+            c.link.close()
+            c.link = None
+        if c.fds is not None:
+            c.fds.close()
+            c.fds = None
+        proc, c.proc = c.proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 2)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+    # -- what a worker asks ---------------------------------------------------------------------------------
+    def _message(self, c: _Child, msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
+        if kind == "submit":
+            c.rows += 1
+            try:
+                self.store.submit(msg[1])
+            except StoreFull as e:
+                log.error("traffic row %s of worker %d lost: %s", msg[1].seq, c.index, e)
+        elif kind == "call":
+            self._call(c, msg[1], str(msg[2]), msg[3])
+        elif kind == "ready":
+            c.ready = True
+            self._push(c)
+            for key in list(self.listeners):
+                self._send_listen(c, key)
+            log.info("worker %d ready (pid %s)", c.index, msg[1])
+
+    def _call(self, c: _Child, n: int, name: str, args: tuple[Any, ...]) -> None:
+        link = c.link
+        assert link is not None
+        try:
+            if name == "begin":
+                value: Any = self.store.begin(args[0])
+                c.requests += 1
+            elif name == "origin":
+                value = self.state.origin_of(str(args[0]), int(args[1]))
+            elif name == "admit_gateway":
+                value = self.state.limiter.admit_gateway(str(args[0]))
+            elif name == "admit_action":
+                value = self.state.limiter.admit_action(str(args[0]), str(args[1]))
+            elif name == "hold":
+                c.holds += 1
+                self._spawn(c, n, args[0])
+                return
+            else:
+                raise LinkError(f"unknown call {name!r}")
+        except Exception as e:  # noqa: BLE001 - the worker refuses the request with this reason
+            link.reply(n, False, str(e) if isinstance(e, (StoreFull, LinkError)) else f"{type(e).__name__}: {e}")
+            return
+        link.reply(n, True, value)
+
+    def _spawn(self, c: _Child, n: int, ask: dict[str, Any]) -> None:
+        approvals = self.enforcer.addons.get("approvals")  # type: ignore[no-untyped-call]
+        assert isinstance(approvals, Approvals)
+        link = c.link
+        assert link is not None
+
+        async def answer() -> None:
+            try:
+                link.reply(n, True, await hold(self.state, approvals, ask))
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                log.exception("hold for worker %d failed", c.index)
+                link.reply(n, False, f"{type(e).__name__}: {e}")
+
+        task = asyncio.create_task(answer())
+        c.tasks.add(task)
+        task.add_done_callback(c.tasks.discard)
+
+
+def pool_init(confdir: str, upstream_ca: str | None, resolve: Any) -> dict[str, Any]:
+    """What a worker needs to start: the CA directory, the upstream trust, the upstream name overrides."""
+    return {"confdir": confdir, "upstream_ca": upstream_ca, "resolve": dict(resolve)}
+

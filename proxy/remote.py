@@ -1,0 +1,216 @@
+"""What an enforcer worker process asks the daemon instead of deciding alone.
+
+A worker runs the same addons in the same order as the daemon's own enforcer; the few that touch what must be
+one for the whole host are replaced by subclasses that call the daemon over the worker's link:
+
+- RemoteIdentify: who opened the connection (the eBPF lock's record is popped by the daemon, once);
+- RemoteRateLimit, RemoteActionRateLimit: the daemon's one Limiter admits, so a budget is exact across workers;
+- RemoteRecord: the daemon journals a request before the worker forwards it; no ack, no forwarding;
+- RemoteApprovals: the hold lives in the daemon's ApprovalQueue; ``tf approvals approve`` answers it there.
+
+Each is fail closed: a link that fails answers the request 403 (or 503 for the journal), never forwards it.
+RemoteStore stands for ``state.store``: final rows are shipped in order, never written here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mitmproxy import http
+
+from trustfence.connectors import Action
+from trustfence.policy import Decision
+from trustfence.proxy.approvals import Approvals, digest_of
+from trustfence.proxy.holds import Approval
+from trustfence.proxy.identify import Identify
+from trustfence.proxy.ratelimit import ActionRateLimit, RateLimit, refuse
+from trustfence.proxy.record import Record, row_of
+from trustfence.proxy.responses import deny, settled
+from trustfence.proxy.state import ACTION, APPROVAL, GATEWAY, SEQ, EnforcerState, Gateway
+from trustfence.proxy.workerlink import Channel, LinkError
+from trustfence.store import StoreFull, TrafficRow
+
+__all__ = ["RemoteActionRateLimit", "RemoteApprovals", "RemoteIdentify", "RemoteRateLimit", "RemoteRecord",
+           "RemoteStore", "replace_remote"]
+
+log = logging.getLogger("trustfence.enforcer")
+
+
+class RemoteStore:
+    """``state.store`` in a worker: rows go to the daemon's writer; ``unavailable`` is the daemon's last word."""
+
+    def __init__(self, link: Channel) -> None:
+        self.link = link
+        self.why = ""  # the daemon's Store.unavailable(), pushed with the state
+        self.refused = 0
+        self.begun = 0  # requests this worker had journalled (its share of the traffic)
+
+    def unavailable(self) -> str:
+        return self.why or ("the link to the daemon is closed" if self.link.closed.is_set() else "")
+
+    def begin(self, row: TrafficRow) -> int:
+        raise StoreFull("traffic log unavailable: a worker journals through RemoteRecord only")
+
+    def submit(self, row: TrafficRow, *, strict: bool = False) -> int:
+        try:
+            self.link.send("submit", row)
+        except LinkError as e:
+            raise StoreFull(f"traffic log unavailable: {e}") from None
+        return row.seq
+
+
+class RemoteIdentify(Identify):
+    """Identify, with the connection's origin fetched from the daemon once per connection first."""
+
+    def __init__(self, state: EnforcerState, link: Channel) -> None:
+        super().__init__(state)
+        self.link = link
+
+    async def _fetch(self, flow: http.HTTPFlow) -> None:
+        client = flow.client_conn
+        if settled(flow) or not client.peername or client.id in self.state.conn_origins:
+            return
+        addr, port = client.peername[0], client.peername[1]
+        if addr in self.state.gateways:
+            self.state.conn_origins[client.id] = await self.link.call("origin", addr, port)
+
+    async def http_connect(self, flow: http.HTTPFlow) -> None:  # type: ignore[override]
+        try:
+            await self._fetch(flow)
+        except Exception as e:  # noqa: BLE001 - unknown origin: refused, never guessed
+            deny(flow, f"internal error in Identify: {type(e).__name__}: {e}")
+        super().http_connect(flow)
+
+    async def request(self, flow: http.HTTPFlow) -> None:  # type: ignore[override]
+        try:
+            await self._fetch(flow)
+        except Exception as e:  # noqa: BLE001
+            deny(flow, f"internal error in Identify: {type(e).__name__}: {e}")
+        super().request(flow)
+
+
+class RemoteRateLimit(RateLimit):
+    """The gateway's budget, admitted by the daemon's Limiter (exact across workers)."""
+
+    def __init__(self, state: EnforcerState, link: Channel) -> None:
+        super().__init__(state)
+        self.link = link
+
+    async def request(self, flow: http.HTTPFlow) -> None:  # type: ignore[override]
+        if settled(flow):
+            return
+        gw: Gateway = flow.metadata[GATEWAY]
+        try:
+            refusal = await self.link.call("admit_gateway", gw.name)
+        except Exception as e:  # noqa: BLE001 - no admission, no request
+            deny(flow, f"internal error in RateLimit: {type(e).__name__}: {e}")
+            return
+        if refusal is not None and not settled(flow):
+            refuse(flow, refusal)
+
+
+class RemoteActionRateLimit(ActionRateLimit):
+    """The action rules' budgets, admitted by the daemon's Limiter."""
+
+    def __init__(self, state: EnforcerState, link: Channel) -> None:
+        super().__init__(state)
+        self.link = link
+
+    async def request(self, flow: http.HTTPFlow) -> None:  # type: ignore[override]
+        if settled(flow):
+            return
+        gw: Gateway = flow.metadata[GATEWAY]
+        action: Action | None = flow.metadata.get(ACTION)
+        if action is None or not action.connector:
+            return
+        try:
+            refusal = await self.link.call("admit_action", gw.name, action.name)
+        except Exception as e:  # noqa: BLE001
+            deny(flow, f"internal error in ActionRateLimit: {type(e).__name__}: {e}")
+            return
+        if refusal is not None and not settled(flow):
+            refuse(flow, refusal)
+
+
+class RemoteRecord(Record):
+    """Record, with the journal record written by the daemon: the request waits for its sequence number."""
+
+    def __init__(self, state: EnforcerState, link: Channel, store: RemoteStore) -> None:
+        super().__init__(state)
+        self.link, self.store = link, store
+
+    async def request(self, flow: http.HTTPFlow) -> None:  # type: ignore[override]
+        if settled(flow):
+            return
+        try:
+            flow.metadata[SEQ] = await self.link.call("begin", row_of(flow, self.state, pending=True))
+            self.store.begun += 1
+        except (LinkError, StoreFull) as e:
+            if not settled(flow):
+                self._refuse(flow, str(e) if str(e).startswith("traffic log unavailable") else
+                             f"traffic log unavailable: {e}")
+        except Exception as e:  # noqa: BLE001 - unrecorded is never forwarded
+            log.exception("RemoteRecord.request failed; denying")
+            deny(flow, f"internal error in Record: {type(e).__name__}")
+
+
+class RemoteApprovals(Approvals):
+    """Approvals, with the hold kept by the daemon (``proxy.holdrpc``); the worker only applies the answer."""
+
+    def __init__(self, state: EnforcerState, link: Channel) -> None:
+        super().__init__(state)
+        self.link = link
+
+    async def _hold(self, flow: http.HTTPFlow, decision: Decision) -> None:
+        store = self.state.store
+        if store is not None and (why := store.unavailable()):
+            from trustfence.proxy.record import refuse_unrecordable
+            refuse_unrecordable(flow, self.state, f"traffic log unavailable: {why}", "not held for approval")
+            return
+        gw: Gateway = flow.metadata[GATEWAY]
+        action: Action = flow.metadata[ACTION]
+        settings = decision.approval
+        ask: dict[str, Any] = {
+            "gateway": gw.name, "sandbox": gw.sandbox, "connector": action.connector, "action": action.name,
+            "method": flow.request.method, "url": flow.request.pretty_url, "digest": digest_of(flow),
+            "reason": decision.reason, "rule_id": decision.rule_id, "risk": action.risk,
+            "timeout": settings.timeout if settings else self.state.approval_timeout,
+            "approver_role": settings.approver_role if settings else "", "agent_uid": gw.uid,
+            "respond_async": "respond-async" in flow.request.headers.get("prefer", "").lower()}
+        answer: dict[str, Any] = await self.link.call("hold", ask)
+        approval = Approval(**answer["approval"]) if answer.get("approval") else None
+        if approval is not None:
+            flow.metadata[APPROVAL] = approval.id
+        if answer["kind"] == "release" and approval is not None:
+            self._release(flow, decision, approval)
+        elif answer["kind"] == "pending" and approval is not None:
+            self._pending(flow, approval)
+        else:
+            deny(flow, answer["reason"], status=answer.get("status", 403), decision=decision,
+                 outcome=answer.get("outcome", "denied"), allow_with=answer.get("allow_with"))
+            if answer.get("set_reason"):
+                flow.metadata["tf.reason"] = answer["reason"]
+            if answer.get("retry_after") and flow.response is not None:
+                flow.response.headers["Retry-After"] = str(answer["retry_after"])
+
+
+def replace_remote(addons: list[Any], state: EnforcerState, link: Channel, store: RemoteStore) -> list[Any]:
+    """``enforcer_addons(state)`` with the daemon-owned steps swapped for their remote forms, in place."""
+    swap: dict[type, Any] = {
+        Identify: lambda: RemoteIdentify(state, link),
+        RateLimit: lambda: RemoteRateLimit(state, link),
+        ActionRateLimit: lambda: RemoteActionRateLimit(state, link),
+        Record: lambda: RemoteRecord(state, link, store),
+        Approvals: lambda: RemoteApprovals(state, link),
+    }
+    out = []
+    for a in addons:
+        make = swap.get(type(a))
+        if make is None:
+            out.append(a)
+            continue
+        new = make()
+        new.name = type(a).__name__.lower()  # other addons find it by the name of what it stands for
+        out.append(new)
+    return out

@@ -1,0 +1,126 @@
+"""The channel between the daemon and one enforcer worker process: framed messages and calls over a socketpair.
+
+Both ends are root processes of one installation (the daemon spawned the worker and handed it its end), so a
+message is a pickled tuple behind a 4-byte length. A call carries an id and is answered once, in any order;
+everything else is one-way and kept in order. Listening sockets travel on a second socketpair (SEQPACKET,
+``socket.send_fds``) announced by a ``listen`` message on this one, so a worker never serves a listener before
+the state sent ahead of it.
+
+Message shapes (``kind`` first)::
+
+    ("call", id, name, args)      worker -> daemon: origin, admit_gateway, admit_action, begin, hold
+    ("reply", id, ok, value)      daemon -> worker: the answer (ok False: value is the error text)
+    ("submit", row)               worker -> daemon: a final traffic row (fire and forget, in order)
+    ("state", fields)             daemon -> worker: EnforcerState fields that changed, whole values
+    ("listen", key, specs)        daemon -> worker: the sockets for ``specs`` follow on the fd channel
+    ("unlisten", key)             daemon -> worker
+    ("cut", switch)               daemon -> worker: close the live connections a kill switch covers
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import pickle
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+__all__ = ["Channel", "LinkError", "recv_fds", "send_fds"]
+
+_HEADER = struct.Struct("!I")
+_MAX = 256 << 20  # a state message with the whole compiled policy stays far below this
+_FDS_MAX = 16
+
+
+class LinkError(RuntimeError):
+    """The other end is gone, or refused a call (the message says why)."""
+
+
+class Channel:
+    """One end of the link on the running loop: ``send`` one-way messages, ``call`` and await the reply;
+    everything else received goes to ``on_message``."""
+
+    def __init__(self, sock: socket.socket, on_message: Callable[[tuple[Any, ...]], Awaitable[None] | None]) -> None:
+        self.sock = sock
+        self.on_message = on_message
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self.closed = asyncio.Event()
+
+    async def open(self) -> None:
+        self._reader, self._writer = await asyncio.open_connection(sock=self.sock, limit=1 << 20)
+
+    def send(self, *msg: Any) -> None:
+        """Queue one message (never blocks); raises LinkError once the link is closed."""
+        if self._writer is None or self.closed.is_set() or self._writer.is_closing():
+            raise LinkError("the link to the other process is closed")
+        data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+        self._writer.write(_HEADER.pack(len(data)) + data)
+
+    async def call(self, name: str, *args: Any) -> Any:
+        """Ask the other end; its answer, or LinkError (refused, or the link closed before the answer)."""
+        n = next(self._ids)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[n] = fut
+        try:
+            self.send("call", n, name, args)
+            return await fut
+        finally:
+            self._waiting.pop(n, None)
+
+    def reply(self, n: int, ok: bool, value: Any) -> None:
+        try:
+            self.send("reply", n, ok, value)
+        except LinkError:
+            pass  # the caller is gone: nothing waits for this answer
+
+    async def run(self) -> None:
+        """Read until the other end closes; then every waiting call fails with LinkError."""
+        assert self._reader is not None
+        try:
+            while True:
+                head = await self._reader.readexactly(_HEADER.size)
+                (size,) = _HEADER.unpack(head)
+                if size > _MAX:
+                    raise LinkError(f"message of {size} bytes")
+                msg = pickle.loads(await self._reader.readexactly(size))
+                if msg[0] == "reply":
+                    fut = self._waiting.get(msg[1])
+                    if fut is not None and not fut.done():
+                        if msg[2]:
+                            fut.set_result(msg[3])
+                        else:
+                            fut.set_exception(LinkError(str(msg[3])))
+                    continue
+                result = self.on_message(msg)
+                if result is not None:
+                    await result
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(LinkError("the link to the other process closed"))
+        if self._writer is not None:
+            self._writer.close()
+
+
+def send_fds(sock: socket.socket, fds: list[int]) -> None:
+    """Hand ``fds`` to the other end (each stays open here too: the caller closes its own)."""
+    socket.send_fds(sock, [struct.pack("!I", len(fds))], fds)
+
+
+def recv_fds(sock: socket.socket) -> list[int]:
+    """The descriptors the next ``send_fds`` carried (blocking: called once its ``listen`` message is read)."""
+    _, fds, _, _ = socket.recv_fds(sock, 4, _FDS_MAX)
+    return list(fds)
