@@ -28,7 +28,7 @@ from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.switches import Switch
 from trustfence.proxy.worker import STATE_FIELDS
 from trustfence.proxy.workerlink import Channel, LinkError, send_fds
-from trustfence.store import Store, StoreFull
+from trustfence.store import Store, StoreFull, TrafficRow
 
 __all__ = ["WorkerPool", "pool_init"]
 
@@ -36,6 +36,7 @@ log = logging.getLogger("trustfence.workers")
 
 _PUSH_EVERY = 0.1  # seconds between checks for changed state: a change reaches every worker well within 1 s
 _BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)  # seconds before restarting a worker that died (again and again)
+_GONE = "outcome not recorded: the enforcer worker process died before the request finished"
 _HEALTHY = 30.0  # a worker that lived this long starts the backoff afresh when it dies
 
 
@@ -53,6 +54,7 @@ class _Child:
         self.rows = 0  # final rows it shipped (every request it answered, denied ones included)
         self.holds = 0  # requests it held for approval
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.open: dict[int, TrafficRow] = {}  # seq -> journal record begun, its final row not yet shipped
 
 
 class WorkerPool:
@@ -201,6 +203,7 @@ class WorkerPool:
 
     async def _end(self, c: _Child) -> None:
         c.ready = False
+        self._interrupted(c)
         for t in list(c.tasks):
             t.cancel()
         if c.link is not None:
@@ -219,11 +222,23 @@ class WorkerPool:
             proc.kill()
             await proc.wait()
 
+    def _interrupted(self, c: _Child) -> None:
+        """The rows of requests the worker had begun and never finished: they may have reached the upstream,
+        what came back is unknown (as the journal's replay says of a daemon killed mid-request)."""
+        for seq, row in sorted(c.open.items()):
+            row.reason = f"{row.reason}; {_GONE}".lstrip("; ")
+            try:
+                self.store.submit(row)
+            except StoreFull as e:
+                log.error("traffic row %s of worker %d lost: %s", seq, c.index, e)
+        c.open.clear()
+
     # -- what a worker asks ---------------------------------------------------------------------------------
     def _message(self, c: _Child, msg: tuple[Any, ...]) -> None:
         kind = msg[0]
         if kind == "submit":
             c.rows += 1
+            c.open.pop(msg[1].seq, None)
             try:
                 self.store.submit(msg[1])
             except StoreFull as e:
@@ -243,6 +258,7 @@ class WorkerPool:
         try:
             if name == "begin":
                 value: Any = self.store.begin(args[0])
+                c.open[value] = args[0]
                 c.requests += 1
             elif name == "origin":
                 value = self.state.origin_of(str(args[0]), int(args[1]))
