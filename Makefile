@@ -23,7 +23,7 @@ unit: bootstrap
 lint: bootstrap
 	@$(PY) scripts/typecheck.py
 
-BENCHES := latency classify policy sandbox journal store dashboard fairness
+BENCHES := latency classify policy sandbox journal store dashboard fairness workers
 
 bench: bootstrap
 	@set -e; for b in $(BENCHES); do $(PY) bench/$$b.py; done

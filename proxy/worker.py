@@ -59,12 +59,12 @@ class Worker:
         if not self.ready.is_set():
             return
         assert self.enforcer is not None
-        master = asyncio.create_task(self.enforcer.run())
+        self._master = asyncio.create_task(self.enforcer.run())
         await self.enforcer.started.wait()
         self.link.send("ready", os.getpid())
         await self.link.closed.wait()  # the daemon is gone: nothing is enforced on what it last said
         log.warning("worker %d: the link to the daemon closed; exiting", self.index)
-        master.cancel()
+        os._exit(0)  # at once: the connections this worker held die with it, nothing more is forwarded
 
     async def _message(self, msg: tuple[Any, ...]) -> None:
         kind = msg[0]

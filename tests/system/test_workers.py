@@ -132,6 +132,15 @@ def steady(h: Host) -> list[dict[str, Any]]:
     return [r for r in h.outside.received() if "steady=" in r["path"]]
 
 
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for init to reap it is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def worker_pid(h: Host) -> int:
     (child,) = status(h)["workers"]["children"]
     return int(child["pid"])
@@ -249,3 +258,16 @@ def test_zz_a_killed_worker_is_restarted_and_nothing_goes_out_unrecorded(host: H
     sent = {r["path"] for r in marked(host, marker)}
     recorded = {r["path"] for r in host.logs(5000) if marker in r["path"]}
     assert sent and sent <= recorded, f"reached the upstream without a row: {sorted(sent - recorded)[:5]}"
+
+
+def test_zzz_workers_die_with_the_daemon_and_come_back_with_it(host: Host) -> None:
+    pid = worker_pid(host)
+    os.kill(host.daemon_pid(), signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid), "a worker outlived its daemon"
+    host.start_daemon()
+    wait_workers(host)
+    marker = "reborn" + secrets.token_hex(3)
+    assert load(host, 10, 2, f"/repos/acme/{marker}/pulls/N") == [200] * 10
