@@ -261,12 +261,14 @@ def test_zz_a_killed_worker_is_restarted_and_nothing_goes_out_unrecorded(host: H
 
 
 def test_zzz_workers_die_with_the_daemon_and_come_back_with_it(host: Host) -> None:
-    pid = worker_pid(host)
-    os.kill(host.daemon_pid(), signal.SIGKILL)
+    pid, daemon = worker_pid(host), host.daemon_pid()
+    os.kill(daemon, signal.SIGKILL)
     deadline = time.monotonic() + 5
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(pid), "a worker outlived its daemon"
+    while alive(daemon) and time.monotonic() < deadline:  # its socket closes with its last thread
+        time.sleep(0.05)
     host.start_daemon()
     wait_workers(host)
     marker = "reborn" + secrets.token_hex(3)
