@@ -26,7 +26,7 @@ import sys
 import time
 from contextlib import ExitStack
 
-from latency import PERMISSIONS, BenchBroken, Lane, client_argv, lane
+from latency import PERMISSIONS, BenchBroken, Lane, client_argv, cpu_seconds, lane
 from tfhost import Daemon, bench_tmp, running_daemon
 from trustfence.demo.outside import Outside
 
@@ -64,30 +64,36 @@ def run(args: argparse.Namespace) -> int:
         outside = stack.enter_context(Outside("bw" + secrets.token_hex(2), subnet_octet=secrets.randbelow(250) + 1,
                                               hosts=("api.github.com",)))
         env = {"TF_UPSTREAM_RESOLVE": outside.resolve_spec(), "TF_UPSTREAM_CA": str(outside.ca)}
-        lanes = []
+        lanes, procs = [], []
         for n in counts:
             home = tmp / f"w{n}"
             home.mkdir(mode=0o711)
             daemon = stack.enter_context(running_daemon(home, config(n), PERMISSIONS, env=env))
-            wait_ready(daemon, n)
+            procs.append(wait_ready(daemon, n))
             lanes.append(stack.enter_context(lane(f"workers={n}", daemon.run_argv("Bench", *client_argv(
                 "--proxy", "env", "--cafile", "env", "--decision", "allowed")), tmp, env=daemon.env)))
+        cpu0 = [[cpu_seconds(p) for p in ps] for ps in procs]
         measure(lanes, args)
+        cpu = [[cpu_seconds(p) - c for p, c in zip(ps, cs, strict=True)] for ps, cs in zip(procs, cpu0, strict=True)]
         report(lanes, counts, args, time.monotonic() - t0)
+        for n, ln, used in zip(counts, lanes, cpu, strict=True):
+            total = sum(ln.conc[c][0] for c in CLIENTS)
+            per = " + ".join(f"{1000 * u / total:.2f}" for u in used)
+            print(f"CPU per measured request, workers={n} (daemon + each worker): {per} ms")
         base = lanes[0].rps(4)
         two = lanes[1].rps(4) / base if base else 0.0
         return 1 if args.strict and two < TARGET else 0
 
 
-def wait_ready(daemon: Daemon, workers: int, timeout: float = 60) -> None:
-    """Until ``tf status`` shows every worker process ready to serve."""
+def wait_ready(daemon: Daemon, workers: int, timeout: float = 60) -> list[int]:
+    """Until ``tf status`` shows every worker process ready to serve; the daemon's pid and the workers'."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         r = daemon.tf("status", "--json")
         if r.returncode == 0:
             w = json.loads(r.stdout)["workers"]
             if w["workers"] == workers and all(c["ready"] for c in w["children"]):
-                return
+                return [daemon.popen.pid, *(int(c["pid"]) for c in w["children"])]
         time.sleep(0.3)
     raise BenchBroken(f"the workers of a {workers}-worker daemon did not become ready")
 
