@@ -134,6 +134,9 @@ class WorkerPool:
         why = self.store.unavailable()
         if c.sent.get("store_unavailable") != why:
             out["store_unavailable"] = why
+        rules = self.state.limiter.actions  # which requests must ask for an action budget
+        if "rate_actions" not in c.sent or c.sent["rate_actions"] is not rules:
+            out["rate_actions"] = rules
         return out
 
     def _push(self, c: _Child) -> None:

@@ -24,6 +24,7 @@ from trustfence.policy import Decision
 from trustfence.proxy.approvals import Approvals, digest_of
 from trustfence.proxy.holds import Approval
 from trustfence.proxy.identify import Identify
+from trustfence.proxy.limiter import pattern_matches
 from trustfence.proxy.ratelimit import ActionRateLimit, RateLimit, refuse
 from trustfence.proxy.record import Record, row_of
 from trustfence.proxy.responses import deny, settled
@@ -111,11 +112,13 @@ class RemoteRateLimit(RateLimit):
 
 
 class RemoteActionRateLimit(ActionRateLimit):
-    """The action rules' budgets, admitted by the daemon's Limiter."""
+    """The action rules' budgets, admitted by the daemon's Limiter. The rules themselves are pushed with the
+    state (``rules``): a request no rule matches costs no call (and takes no slot there either)."""
 
     def __init__(self, state: EnforcerState, link: Channel) -> None:
         super().__init__(state)
         self.link = link
+        self.rules: tuple[tuple[str, str, int], ...] | None = None  # None: not known yet, every request asks
 
     async def request(self, flow: http.HTTPFlow) -> None:  # type: ignore[override]
         if settled(flow):
@@ -123,6 +126,9 @@ class RemoteActionRateLimit(ActionRateLimit):
         gw: Gateway = flow.metadata[GATEWAY]
         action: Action | None = flow.metadata.get(ACTION)
         if action is None or not action.connector:
+            return
+        if self.rules is not None and not any(rule_gw in ("", gw.name) and pattern_matches(pattern, action.name)
+                                              for rule_gw, pattern, _ in self.rules):
             return
         try:
             refusal = await self.link.call("admit_action", gw.name, action.name)

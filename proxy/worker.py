@@ -24,7 +24,7 @@ from mitmproxy.proxy import mode_specs
 from mitmproxy.proxy.mode_servers import ServerInstance
 
 from trustfence.proxy.master import Enforcer, enforcer_addons
-from trustfence.proxy.remote import RemoteStore, replace_remote
+from trustfence.proxy.remote import RemoteActionRateLimit, RemoteStore, replace_remote
 from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.upstream import install_resolver
 from trustfence.proxy.workerlink import Channel, recv_fds
@@ -74,6 +74,8 @@ class Worker:
             for name, value in msg[1].items():
                 if name == "store_unavailable":
                     self.store.why = value
+                elif name == "rate_actions":
+                    self._action_limit().rules = value
                 else:
                     setattr(self.state, name, value)
         elif kind == "listen":
@@ -83,6 +85,12 @@ class Worker:
                 server.close()
         elif kind == "cut" and self.enforcer is not None:
             self.enforcer.cut(msg[1])
+
+    def _action_limit(self) -> RemoteActionRateLimit:
+        assert self.enforcer is not None
+        found = self.enforcer.addons.get("actionratelimit")  # type: ignore[no-untyped-call]
+        assert isinstance(found, RemoteActionRateLimit)
+        return found
 
     def _init(self, opts: dict[str, Any]) -> None:
         install_resolver(asyncio.get_running_loop(), opts["resolve"])

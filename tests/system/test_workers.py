@@ -21,11 +21,14 @@ pytestmark = pytest.mark.system
 
 TOKEN = "ghp_workercanary" + secrets.token_hex(12)
 LIMIT = 7  # per minute for gateway Limited
+ACTION_LIMIT = 4  # per minute for github.pr.read of gateway Acted
 CONFIG = ('[enforcer]\nworkers = 2\n\n[connectors.github]\ntype = "github"\n\n'
-          f'[rate_limit]\nper_minute = 100000\n\n[rate_limit.gateways.Limited]\nper_minute = {LIMIT}\n\n')
+          f'[rate_limit]\nper_minute = 100000\n\n[rate_limit.gateways.Limited]\nper_minute = {LIMIT}\n\n'
+          f'[[rate_limit.actions]]\ngateway = "Acted"\naction = "github.pr.read"\nper_minute = {ACTION_LIMIT}\n\n')
 PERMISSIONS = "".join(
     f'[[permission]]\ngateway = "{gw}"\nconnector = "github"\naction = "{action}"\ndecision = "{decision}"\n\n'
     for gw, action, decision in (("Bot", "github.pr.*", "allow"), ("Limited", "github.pr.*", "allow"),
+                                 ("Acted", "github.pr.*", "allow"),
                                  ("Bot", "github.pr.merge", "require_approval")))
 
 # Runs inside the sandbox: COUNT requests, THREADS at a time, each on a new connection through the explicit
@@ -171,6 +174,12 @@ def test_a_rate_limit_is_exact_across_workers(host: Host) -> None:
     assert sorted(statuses).count(200) == LIMIT and statuses.count(429) == 30 - LIMIT
     assert len(marked(host, marker)) == LIMIT  # exactly the budget reached the upstream
     assert status(host)["workers"]["children"][0]["rows"] > before  # the worker answered some of them
+    marker = "acted" + secrets.token_hex(3)
+    statuses = load(host, 20, 6, f"/repos/acme/{marker}/pulls/N", name="Acted")  # github.pr.read: 4 a minute
+    assert statuses.count(200) == ACTION_LIMIT and statuses.count(429) == 20 - ACTION_LIMIT
+    assert len(marked(host, marker)) == ACTION_LIMIT
+    statuses = load(host, 10, 5, f"/repos/acme/{marker}/pulls", name="Acted")  # github.pr.list: no action rule
+    assert statuses == [200] * 10
 
 
 def test_kill_switch_stops_connections_held_by_either_worker_within_a_second(host: Host) -> None:
