@@ -14,10 +14,11 @@ RemoteStore stands for ``state.store``: final rows are shipped in order, never w
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
-from mitmproxy import http
+from mitmproxy import connection, http
 
 from trustfence.connectors import Action
 from trustfence.policy import Decision
@@ -28,14 +29,16 @@ from trustfence.proxy.limiter import pattern_matches
 from trustfence.proxy.ratelimit import ActionRateLimit, RateLimit, refuse
 from trustfence.proxy.record import Record, row_of
 from trustfence.proxy.responses import deny, settled
-from trustfence.proxy.state import ACTION, APPROVAL, GATEWAY, SEQ, EnforcerState, Gateway
+from trustfence.proxy.state import ACTION, APPROVAL, GATEWAY, SEQ, EnforcerState, Gateway, Origin
 from trustfence.proxy.workerlink import Channel, LinkError
 from trustfence.store import StoreFull, TrafficRow
 
-__all__ = ["RemoteActionRateLimit", "RemoteApprovals", "RemoteIdentify", "RemoteRateLimit", "RemoteRecord",
-           "RemoteStore", "replace_remote"]
+__all__ = ["RemoteActionRateLimit", "RemoteApprovals", "RemoteIdentify", "RemoteOrigin", "RemoteRateLimit",
+           "RemoteRecord", "RemoteStore", "replace_remote"]
 
 log = logging.getLogger("trustfence.enforcer")
+
+_KEEP = 5.0  # seconds a closed connection's origin stays known (for the row written after it was cut)
 
 
 class RemoteStore:
@@ -59,6 +62,42 @@ class RemoteStore:
         except LinkError as e:
             raise StoreFull(f"traffic log unavailable: {e}") from None
         return row.seq
+
+
+class RemoteOrigin:
+    """First in a worker's order: who opened each agent connection, asked of the daemon as it is accepted, so
+    the rows of connections refused or cut before any request (Fairness, TlsRefused) name the process too.
+    It is also the worker's ``state.origins``: what it was told, by address and port, kept a few seconds after
+    the connection closed (a cut connection's row is written up to a second later)."""
+
+    name = "remoteorigin"
+
+    def __init__(self, state: EnforcerState, link: Channel) -> None:
+        self.state, self.link = state, link
+        self.known: dict[tuple[str, int], Origin] = {}
+        state.origins = self.lookup
+
+    def lookup(self, addr: str, port: int) -> Origin | None:
+        return self.known.get((addr, port))
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        if client.peername:
+            key = (client.peername[0], client.peername[1])
+            asyncio.get_running_loop().call_later(_KEEP, self.known.pop, key, None)
+
+    async def client_connected(self, client: connection.Client) -> None:
+        if not client.peername or client.id in self.state.conn_origins:
+            return
+        addr, port = client.peername[0], client.peername[1]
+        if addr not in self.state.gateways:
+            return
+        try:
+            found = await self.link.call("origin", addr, port)
+        except LinkError:
+            return  # Identify asks again, and refuses the request if it cannot
+        if found is not None:
+            self.state.conn_origins[client.id] = found
+            self.known[(addr, port)] = found[0]
 
 
 class RemoteIdentify(Identify):
@@ -202,7 +241,8 @@ class RemoteApprovals(Approvals):
 
 
 def replace_remote(addons: list[Any], state: EnforcerState, link: Channel, store: RemoteStore) -> list[Any]:
-    """``enforcer_addons(state)`` with the daemon-owned steps swapped for their remote forms, in place."""
+    """``enforcer_addons(state)`` with the daemon-owned steps swapped for their remote forms (same names, same
+    places), after RemoteOrigin."""
     swap: dict[type, Any] = {
         Identify: lambda: RemoteIdentify(state, link),
         RateLimit: lambda: RemoteRateLimit(state, link),
@@ -210,7 +250,7 @@ def replace_remote(addons: list[Any], state: EnforcerState, link: Channel, store
         Record: lambda: RemoteRecord(state, link, store),
         Approvals: lambda: RemoteApprovals(state, link),
     }
-    out = []
+    out: list[Any] = [RemoteOrigin(state, link)]
     for a in addons:
         make = swap.get(type(a))
         if make is None:

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.system
 TOKEN = "ghp_workercanary" + secrets.token_hex(12)
 LIMIT = 7  # per minute for gateway Limited
 ACTION_LIMIT = 4  # per minute for github.pr.read of gateway Acted
-CONFIG = ('[enforcer]\nworkers = 2\n\n[connectors.github]\ntype = "github"\n\n'
+CONFIG = ('[enforcer]\nworkers = 2\nidle_timeout = 2\n\n[connectors.github]\ntype = "github"\n\n'
           f'[rate_limit]\nper_minute = 100000\n\n[rate_limit.gateways.Limited]\nper_minute = {LIMIT}\n\n'
           f'[[rate_limit.actions]]\ngateway = "Acted"\naction = "github.pr.read"\nper_minute = {ACTION_LIMIT}\n\n')
 PERMISSIONS = "".join(
@@ -246,6 +246,27 @@ def test_a_policy_edit_reaches_every_worker_within_a_second(host: Host) -> None:
         assert status(host)["workers"]["children"][0]["rows"] > before  # the worker denied some of them
     finally:
         host.tf("permissions", "remove", "--gateway", "Bot", "--connector", "github", "--action", "github.pr.list")
+
+
+IDLE = '''
+import os, socket, time
+host, port = os.environ["HTTP_PROXY"].rsplit("/", 1)[-1].rsplit(":", 1)
+kept = [socket.create_connection((host, int(port)), timeout=10) for _ in range(12)]
+time.sleep(4)
+'''
+
+
+def test_connections_cut_by_a_worker_get_rows_naming_who_opened_them(host: Host) -> None:
+    before = status(host)["workers"]["children"][0]["rows"]
+    r = host.run("/usr/bin/python3", "-c", IDLE, name="Idler")
+    assert r.returncode == 0, r.stderr
+    deadline = time.monotonic() + 10
+    rows: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not rows:
+        rows = [x for x in host.logs() if x["gateway"] == "Idler" and "idle, no request for 2 s" in x["reason"]]
+        time.sleep(0.2)
+    assert rows and all(x["pid"] is not None and x["status"] == 408 for x in rows), [(x["pid"], x["status"]) for x in rows]
+    assert status(host)["workers"]["children"][0]["rows"] > before  # the worker cut some of them
 
 
 def test_zz_a_killed_worker_is_restarted_and_nothing_goes_out_unrecorded(host: Host) -> None:

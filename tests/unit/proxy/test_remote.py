@@ -7,8 +7,8 @@ import socket
 from mitmproxy.addonmanager import _get_name
 
 from trustfence.proxy.master import enforcer_addons
-from trustfence.proxy.remote import (RemoteActionRateLimit, RemoteApprovals, RemoteIdentify, RemoteRateLimit,
-                                     RemoteRecord, RemoteStore, replace_remote)
+from trustfence.proxy.remote import (RemoteActionRateLimit, RemoteApprovals, RemoteIdentify, RemoteOrigin,
+                                     RemoteRateLimit, RemoteRecord, RemoteStore, replace_remote)
 from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.workerlink import Channel
 from trustfence.store import StoreFull
@@ -22,8 +22,9 @@ def test_the_order_and_names_stay_and_only_the_daemon_owned_steps_change() -> No
         store = RemoteStore(link)
         local = enforcer_addons(state)
         remote = replace_remote(enforcer_addons(state), state, link, store)
-        assert [_get_name(a) for a in remote] == [_get_name(a) for a in local]
-        swapped = {type(a) for a in remote} - {type(a) for a in local}
+        assert isinstance(remote[0], RemoteOrigin)  # before Fairness: its rows name who opened the connection
+        assert [_get_name(a) for a in remote[1:]] == [_get_name(a) for a in local]
+        swapped = {type(a) for a in remote[1:]} - {type(a) for a in local}
         assert swapped == {RemoteIdentify, RemoteRateLimit, RemoteActionRateLimit, RemoteRecord, RemoteApprovals}
     finally:
         here.close()
