@@ -19,17 +19,16 @@ import logging
 from typing import Any
 
 from mitmproxy import connection, http
-
-from trustfence.connectors import Action
 from trustfence.policy import Decision
 from trustfence.proxy.approvals import Approvals, digest_of
+from trustfence.proxy.flowrecord import record_of
 from trustfence.proxy.holds import Approval
 from trustfence.proxy.identify import Identify
 from trustfence.proxy.limiter import pattern_matches
 from trustfence.proxy.ratelimit import ActionRateLimit, RateLimit, refuse
 from trustfence.proxy.record import Record, row_of
 from trustfence.proxy.responses import deny, settled
-from trustfence.proxy.state import ACTION, APPROVAL, GATEWAY, SEQ, EnforcerState, Gateway, Origin
+from trustfence.proxy.state import EnforcerState, Origin
 from trustfence.proxy.workerlink import Channel, LinkError
 from trustfence.store import StoreFull, TrafficRow
 
@@ -140,8 +139,8 @@ class RemoteRateLimit(RateLimit):
     async def request(self, flow: http.HTTPFlow) -> None:  # type: ignore[override]
         if settled(flow):
             return
-        gw: Gateway = flow.metadata[GATEWAY]
         try:
+            gw = record_of(flow).identified()
             refusal = await self.link.call("admit_gateway", gw.name)
         except Exception as e:  # noqa: BLE001 - no admission, no request
             deny(flow, f"internal error in RateLimit: {type(e).__name__}: {e}")
@@ -162,10 +161,10 @@ class RemoteActionRateLimit(ActionRateLimit):
     async def request(self, flow: http.HTTPFlow) -> None:  # type: ignore[override]
         if settled(flow):
             return
-        gw: Gateway = flow.metadata[GATEWAY]
-        action: Action | None = flow.metadata.get(ACTION)
-        if action is None or not action.connector:
-            return
+        rec = record_of(flow)
+        gw, action = rec.gateway, rec.action
+        if gw is None or action is None or not action.connector:
+            return  # no connector named it: Enforce denies it at every level (no gateway: Identify denied it)
         if self.rules is not None and not any(rule_gw in ("", gw.name) and pattern_matches(pattern, action.name)
                                               for rule_gw, pattern, _ in self.rules):
             return
@@ -189,7 +188,10 @@ class RemoteRecord(Record):
         if settled(flow):
             return
         try:
-            flow.metadata[SEQ] = await self.link.call("begin", row_of(flow, self.state, pending=True))
+            rec = record_of(flow)
+            row = row_of(flow, self.state, pending=True)
+            row.seq = rec.seq = await self.link.call("begin", row)
+            rec.journalled = row  # the final row completes it, as in the daemon
             self.store.begun += 1
         except (LinkError, StoreFull) as e:
             if not settled(flow):
@@ -213,8 +215,8 @@ class RemoteApprovals(Approvals):
             from trustfence.proxy.record import refuse_unrecordable
             refuse_unrecordable(flow, self.state, f"traffic log unavailable: {why}", "not held for approval")
             return
-        gw: Gateway = flow.metadata[GATEWAY]
-        action: Action = flow.metadata[ACTION]
+        rec = record_of(flow)
+        gw, action = rec.identified(), rec.classified()
         settings = decision.approval
         ask: dict[str, Any] = {
             "gateway": gw.name, "sandbox": gw.sandbox, "connector": action.connector, "action": action.name,
@@ -226,7 +228,7 @@ class RemoteApprovals(Approvals):
         answer: dict[str, Any] = await self.link.call("hold", ask)
         approval = Approval(**answer["approval"]) if answer.get("approval") else None
         if approval is not None:
-            flow.metadata[APPROVAL] = approval.id
+            rec.approval = approval.id
         if answer["kind"] == "release" and approval is not None:
             self._release(flow, decision, approval)
         elif answer["kind"] == "pending" and approval is not None:
@@ -235,7 +237,7 @@ class RemoteApprovals(Approvals):
             deny(flow, answer["reason"], status=answer.get("status", 403), decision=decision,
                  outcome=answer.get("outcome", "denied"), allow_with=answer.get("allow_with"))
             if answer.get("set_reason"):
-                flow.metadata["tf.reason"] = answer["reason"]
+                rec.reason = answer["reason"]
             if answer.get("retry_after") and flow.response is not None:
                 flow.response.headers["Retry-After"] = str(answer["retry_after"])
 

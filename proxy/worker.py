@@ -22,7 +22,6 @@ from typing import Any
 
 from mitmproxy.proxy import mode_specs
 from mitmproxy.proxy.mode_servers import ServerInstance
-
 from trustfence.proxy.master import Enforcer, enforcer_addons
 from trustfence.proxy.remote import RemoteActionRateLimit, RemoteStore, replace_remote
 from trustfence.proxy.state import EnforcerState

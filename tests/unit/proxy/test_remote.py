@@ -5,10 +5,17 @@ from __future__ import annotations
 import socket
 
 from mitmproxy.addonmanager import _get_name
-
 from trustfence.proxy.master import enforcer_addons
-from trustfence.proxy.remote import (RemoteActionRateLimit, RemoteApprovals, RemoteIdentify, RemoteOrigin,
-                                     RemoteRateLimit, RemoteRecord, RemoteStore, replace_remote)
+from trustfence.proxy.remote import (
+    RemoteActionRateLimit,
+    RemoteApprovals,
+    RemoteIdentify,
+    RemoteOrigin,
+    RemoteRateLimit,
+    RemoteRecord,
+    RemoteStore,
+    replace_remote,
+)
 from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.workerlink import Channel
 from trustfence.store import StoreFull

@@ -8,7 +8,6 @@ import socket
 from typing import Any
 
 import pytest
-
 from trustfence.proxy.workerlink import Channel, LinkError, recv_fds, send_fds
 
 
