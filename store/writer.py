@@ -36,7 +36,7 @@ __all__ = ["Store", "StoreFull"]
 
 log = logging.getLogger(__name__)
 
-_BATCH = 2000
+_BATCH = 10_000  # rows per write at most: a write costs ~3 ms whatever its size (its commit), ~2 µs a row past that
 _GATHER = 0.2  # seconds the writer waits for more rows before a write
 _PRUNE_EVERY = 3600.0  # seconds between retention passes (and at start)
 _TARGET = f"INSERT INTO traffic ({', '.join(COLUMNS)}) "
