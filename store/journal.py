@@ -6,8 +6,9 @@ so a SIGKILLed daemon loses nothing the journal took. At start the store replays
 
 Files: ``$TF_HOME/journal/<first seq>.jsonl`` segments (root, 0600), one JSON object per line,
 ``{"seq": N, "kind": "pre" | "row", "row": {column: value}}`` (``ts`` in ISO 8601, text in UTF-8; a journal
-written before the encoder was orjson's escaped non-ASCII text as ``\\uXXXX``: it reads the same). A ``pre`` record is written before a request
-is forwarded; the ``row`` record with the same ``seq`` is the final row (status, latency) and supersedes it.
+written before the encoder was orjson's escaped non-ASCII text as ``\\uXXXX``: it reads the same). A ``pre``
+record is written before a request is forwarded; the ``row`` record with the same ``seq`` is the final row
+(status, latency) and supersedes it.
 Only the final row ever reaches the table; a ``pre`` without its ``row`` (the daemon died mid-request) is
 replayed as a row whose outcome is unknown. A segment is deleted once every record in it is in DuckDB.
 
@@ -40,7 +41,7 @@ from typing import Any, Literal
 import orjson
 from trustfence.store.schema import COLUMNS, TrafficRow, recordable, values_of
 
-__all__ = ["Journal", "JournalError", "Recovered", "SYNC_MODES", "Sync", "decode", "encode", "encode_row"]
+__all__ = ["SYNC_MODES", "Journal", "JournalError", "Recovered", "Sync", "decode", "encode", "encode_row"]
 
 log = logging.getLogger(__name__)
 
