@@ -89,6 +89,7 @@ class Store:
         # sides). Its bound is kept by submit, under _seq_lock.
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()  # and _NOW
         self._max_queue = max_queue
+        self._hurry = threading.Event()  # the gathering writer should write now (see _run)
         self._reserve = max(1, max_queue // 100)
         self._seq_lock = threading.Lock()
         self._flushed = threading.Condition()
@@ -180,9 +181,12 @@ class Store:
                 self.journal.append(row.seq, "row", row, body)
             except JournalError as e:
                 journal_error = str(e.strerror)
-            if self._queue.qsize() >= self._max_queue:
+            queued = self._queue.qsize()
+            if queued >= self._max_queue:
                 raise StoreFull("traffic log unavailable: the traffic write queue is full")
             self._queue.put((row, body))
+            if queued + 1 >= _BATCH and not self._hurry.is_set():
+                self._hurry.set()  # a batch is full: the writer stops gathering
         if journal_error and strict:
             self.unavailable()
             raise StoreFull(f"traffic log unavailable: {journal_error}")
@@ -193,12 +197,14 @@ class Store:
         target = self._seq
         if self._written < target:
             self._queue.put(_NOW)
+            self._hurry.set()
         with self._flushed:
             return self._flushed.wait_for(lambda: self._written >= target, timeout)
 
     def close(self) -> None:
         self._closing.set()  # a batch being retried stays in the journal for the next start
         self._queue.put(None)
+        self._hurry.set()
         self._thread.join(timeout=10)
         self.journal.close()
         self._con.close()
@@ -234,20 +240,32 @@ class Store:
             # in the journal meanwhile: the wait delays only when readers see them (at most 0.2 s).
             elif first is not _NOW:
                 batch.append(first)
+            # It sleeps through the gathering rather than waking for each row (each wake-up took the GIL from
+            # the request path): submit wakes it when a batch is full, flush (a reader waits) and close at once.
             deadline = time.monotonic() + _GATHER
-            while batch and len(batch) < _BATCH and not stop:
-                try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
+            now = False
+            while batch and not stop and not now:
+                self._hurry.wait(max(0.0, deadline - time.monotonic()))
+                self._hurry.clear()  # before draining: whatever is queued after the drain sets it again
+                stop, now = self._drain(batch)
+                if len(batch) >= _BATCH or time.monotonic() >= deadline:
                     break
-                if item is None:
-                    stop = True
-                    break
-                if item is _NOW:  # a reader waits for what was submitted: write what there is
-                    break
-                batch.append(item)
             if batch:
                 self._write(batch, stop)
+
+    def _drain(self, batch: list[_Item]) -> tuple[bool, bool]:
+        """Move what is queued into ``batch`` (up to _BATCH rows) without waiting; (close seen, flush seen)."""
+        while len(batch) < _BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return True, False
+            if item is _NOW:
+                return False, True
+            batch.append(item)
+        return False, False
 
     def _write(self, items: Sequence[_Item], stopping: bool) -> None:
         """Write the batch, retrying until the database takes it (the rows are in the journal meanwhile)."""
