@@ -30,7 +30,7 @@ from trustfence.store.auditkey import Head
 from trustfence.store.export import ExportResult, export_parquet
 from trustfence.store.journal import Journal, JournalError, Recovered, Sync, encode_row
 from trustfence.store.migrate import SchemaError, migrate
-from trustfence.store.schema import COLUMNS, VIEWS, TrafficRow, arrow_batch, arrow_schema, json_batch, storable
+from trustfence.store.schema import COLUMNS, VIEWS, TrafficRow, arrow_batch, json_batch, storable
 
 __all__ = ["Store", "StoreFull"]
 
@@ -98,7 +98,7 @@ class Store:
         self.since = 0.0  # when the traffic log became unavailable (0: it is not)
         self.refused = 0  # requests refused because they could not be recorded
         self._closing = threading.Event()
-        arrow_schema()  # pyarrow imported now, not while the first requests wait
+        json_batch([b"{}"])  # pyarrow (and its JSON reader) imported now, not while the first requests wait
         self._thread = threading.Thread(target=self._run, name="tf-store-writer", daemon=True)
         self._thread.start()
 
