@@ -89,7 +89,10 @@ class Store:
         # sides). Its bound is kept by submit, under _seq_lock.
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()  # and _NOW
         self._max_queue = max_queue
-        self._hurry = threading.Event()  # the gathering writer should write now (see _run)
+        self._hurry = threading.Event()  # the gathering writer should take what is queued now (see _run)
+        # Rows queued that wake it: a full batch, or a quarter of the queue, whichever is less (the queue must
+        # never fill while the writer sleeps: a full queue refuses requests).
+        self._wake_at = max(1, min(_BATCH, max_queue // 4))
         self._reserve = max(1, max_queue // 100)
         self._seq_lock = threading.Lock()
         self._flushed = threading.Condition()
@@ -185,8 +188,8 @@ class Store:
             if queued >= self._max_queue:
                 raise StoreFull("traffic log unavailable: the traffic write queue is full")
             self._queue.put((row, body))
-            if queued + 1 >= _BATCH and not self._hurry.is_set():
-                self._hurry.set()  # a batch is full: the writer stops gathering
+            if queued + 1 >= self._wake_at and not self._hurry.is_set():
+                self._hurry.set()
         if journal_error and strict:
             self.unavailable()
             raise StoreFull(f"traffic log unavailable: {journal_error}")
@@ -241,7 +244,8 @@ class Store:
             elif first is not _NOW:
                 batch.append(first)
             # It sleeps through the gathering rather than waking for each row (each wake-up took the GIL from
-            # the request path): submit wakes it when a batch is full, flush (a reader waits) and close at once.
+            # the request path): submit wakes it when rows pile up (it takes them and goes on gathering until the
+            # batch is full), flush (a reader waits) and close to write at once.
             deadline = time.monotonic() + _GATHER
             now = False
             while batch and not stop and not now:
