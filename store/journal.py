@@ -33,7 +33,7 @@ import math
 import os
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -189,8 +189,12 @@ class Journal:
     def append(self, seq: int, kind: Kind, row: TrafficRow, body: bytes | None = None) -> None:
         """Write one record; in the kernel (or on disk, with ``always``) when this returns. Raises JournalError.
         ``body``: the row's ``encode_row`` when the caller has it already (the writer reuses it)."""
-        if body is None:
-            body = encode_row(row if row.seq == seq else replace(row, seq=seq))
+        if body is None:  # the body says this record's seq (a copy of the row would cost more than the encoding)
+            before, row.seq = row.seq, seq
+            try:
+                body = encode_row(row)
+            finally:
+                row.seq = before
         data = encode(seq, kind, body)
         with self._lock:
             if self._fd < 0:
