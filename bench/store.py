@@ -4,10 +4,10 @@ queries and the Parquet export over a large generated table.
 Each figure has a baseline measured in the same run, so the ratio says what our layer costs:
 
 - ingest: rows/s the real writer sustains (rows over the time its thread spends writing them: Arrow batch,
-  INSERT, commit) against DuckDB's own insert of the same rows as Arrow tables on a plain connection (target
-  >= 100,000 rows/s); printed beside it, the end-to-end rate of one producer thread pushing each row through
-  ``Store.begin`` + ``Store.submit`` until flushed, which the request path's journal appends bound (each is
-  the enqueue figure below);
+  INSERT, commit) while the producer below runs, against DuckDB's own insert of the same rows as Arrow tables
+  of the writer's largest batch on a plain connection, alone (target >= 100,000 rows/s); printed beside it,
+  the end-to-end rate of one producer thread pushing each row through ``Store.begin`` + ``Store.submit``
+  until flushed, which the request path's journal appends bound (each is the enqueue figure below);
 - enqueue: p50/p99 of one ``begin`` + ``submit`` on the request path, against a bare ``queue.put`` (target p99
   <= 50 µs);
 - queries (warm): the overview's questions (decisions by outcome per hour over 7 days, decision breakdown, top
@@ -39,6 +39,7 @@ INGEST_TARGET = 100_000  # rows/s
 ENQUEUE_P99_US = 50.0
 QUERY_MS = 300.0
 EXPORT_S_PER_10M = 30.0
+BATCH = 10_000  # rows per INSERT in the baseline: the writer's largest write (store/writer.py _BATCH)
 
 OVERVIEW = {
     "timeline (7 days by hour and outcome)":
@@ -78,8 +79,8 @@ def ingest(tmp: Path, n: int) -> tuple[float, float, float, list[float], list[fl
     con = duckdb.connect(str(tmp / "baseline.duckdb"))
     con.execute(CREATE)
     t0 = time.perf_counter()
-    for i in range(0, n, 2000):
-        con.register("batch", arrow_batch(rows[i:i + 2000]))
+    for i in range(0, n, BATCH):
+        con.register("batch", arrow_batch(rows[i:i + BATCH]))
         con.execute(f"INSERT INTO traffic ({', '.join(COLUMNS)}) SELECT * FROM batch").fetchall()
         con.unregister("batch")
     base = n / (time.perf_counter() - t0)

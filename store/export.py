@@ -18,7 +18,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -31,6 +31,13 @@ __all__ = ["ExportError", "ExportResult", "export_parquet"]
 
 FILE_ROWS = 1_000_000
 _BATCH = 65_536
+_NO_DAY = -(2 ** 31)  # the day of a row without a timestamp
+_EPOCH = date(1970, 1, 1)
+
+
+def _day(days: int) -> str:
+    """``YYYY-MM-DD`` of a day number (days since 1970-01-01), the folder's ``date=`` value."""
+    return "None" if days == _NO_DAY else (_EPOCH + timedelta(days=days)).isoformat()
 
 
 class ExportError(RuntimeError):
@@ -135,18 +142,21 @@ def export_parquet(con: duckdb.DuckDBPyConnection, directory: Path, host: str,
 
     try:
         for batch in _batches(con, result.last_seq, since):
-            days = pc.strftime(batch.column("ts"), format="%Y-%m-%d")
-            one_day = pc.min(days).as_py() == pc.max(days).as_py()  # the usual case: no row-by-row split
-            cuts = [batch.num_rows] if one_day else range(1, batch.num_rows + 1)
+            n = batch.num_rows
+            if not n:
+                continue
+            # The day of each row as a number (NULL: a day of its own); a file is cut where it changes, found
+            # in C (comparing row by row in Python cost a second per million rows spanning two days).
+            days = pc.fill_null(batch.column("ts").cast(pa.date32()).cast(pa.int32()), _NO_DAY)
+            changed = pc.indices_nonzero(pc.not_equal(days.slice(1), days.slice(0, n - 1)))
             start = 0
-            for i in cuts:  # split where the date changes
-                if i == batch.num_rows or days[i].as_py() != days[start].as_py():
-                    day = str(days[start].as_py())
-                    if day != pending_day or sum(b.num_rows for b in pending) >= FILE_ROWS:
-                        flush()
-                        pending_day = day
-                    pending.append(batch.slice(start, i - start))
-                    start = i
+            for i in [*(int(c) + 1 for c in changed.to_pylist()), n]:
+                day = _day(days[start].as_py())
+                if day != pending_day or sum(b.num_rows for b in pending) >= FILE_ROWS:
+                    flush()
+                    pending_day = day
+                pending.append(batch.slice(start, i - start))
+                start = i
         flush()
     except OSError as e:
         raise ExportError(f"writing into {directory} failed: {e.strerror or e}; what was exported before is "
