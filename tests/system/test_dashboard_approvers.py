@@ -6,7 +6,6 @@ the request stays held and the upstream never sees it; only an owner maps accoun
 
 from __future__ import annotations
 
-import json
 import pwd
 import secrets
 import subprocess
@@ -18,7 +17,7 @@ import pytest
 from tests.system.conftest import GITHUB_ONLY, Host, running_host
 from tests.system.test_dashboard import agent_merge, merges, wait_pending
 from tests.system.test_dashboard_auth import audit, sign_in
-from tests.system.test_dashboard_slack import PASSWORD, SECRET, callback, post, signed, state
+from tests.system.test_dashboard_slack import SECRET, callback, owner_with, post, signed, state
 
 pytestmark = pytest.mark.system
 
@@ -59,15 +58,8 @@ def host(unix: None) -> Iterator[Host]:
 
 @pytest.fixture(scope="module")
 def owner(host: Host) -> httpx.Client:
-    token = json.loads(host.tf("dashboard", "setup", "--json").stdout)["token"]
-    c = httpx.Client(base_url=host.dashboard, timeout=30)
-    assert c.post("/setup", data={"token": token, "name": "olive", "password": PASSWORD}).status_code == 303
-    c.headers["X-CSRF-Token"] = c.get("/api/me").json()["csrf"]
-    for name, role in (("fin", "member"), ("ops", "member"), ("out", "member"), ("ada", "admin")):
-        assert c.post("/api/users", json={"name": name, "password": PASSWORD, "role": role}).status_code == 200
-    assert c.post("/api/users/ops/slack", json={"slack_user_id": "U0OPS"}).status_code == 200
-    assert c.post("/api/users/fin/slack", json={"slack_user_id": "U0FIN"}).status_code == 200
-    return c
+    return owner_with(host, (("fin", "member", "U0FIN"), ("ops", "member", "U0OPS"), ("out", "member", ""),
+                             ("ada", "admin", "")))
 
 
 def answer(h: Host, user: str, approval: str) -> httpx.Response:

@@ -37,18 +37,24 @@ def host() -> Iterator[Host]:
         yield h
 
 
-@pytest.fixture(scope="module")
-def owner(host: Host) -> httpx.Client:
+def owner_with(host: Host, users: tuple[tuple[str, str, str], ...]) -> httpx.Client:
+    """The first owner (olive) signed in through the setup token, who adds ``users`` (name, role, Slack member
+    id or "")."""
     token = json.loads(host.tf("dashboard", "setup", "--json").stdout)["token"]
     c = httpx.Client(base_url=host.dashboard, timeout=30)
     assert c.post("/setup", data={"token": token, "name": "olive", "password": PASSWORD}).status_code == 303
-    csrf = c.get("/api/me").json()["csrf"]
-    c.headers["X-CSRF-Token"] = csrf
-    for name, role, slack in (("mia", "member", "U0MIA"), ("vera", "viewer", "U0VERA")):
+    c.headers["X-CSRF-Token"] = c.get("/api/me").json()["csrf"]
+    for name, role, slack in users:
         assert c.post("/api/users", json={"name": name, "password": PASSWORD, "role": role}).status_code == 200
-        r = c.post(f"/api/users/{name}/slack", json={"slack_user_id": slack})
-        assert r.status_code == 200 and r.json()["slack_user_id"] == slack, r.text
+        if slack:
+            r = c.post(f"/api/users/{name}/slack", json={"slack_user_id": slack})
+            assert r.status_code == 200 and r.json()["slack_user_id"] == slack, r.text
     return c
+
+
+@pytest.fixture(scope="module")
+def owner(host: Host) -> httpx.Client:
+    return owner_with(host, (("mia", "member", "U0MIA"), ("vera", "viewer", "U0VERA")))
 
 
 RESPONSE = "https://hooks.slack.com/actions/T0/1/x"
