@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["ActionRule", "Limiter", "Refusal", "pattern_matches"]
+__all__ = ["ActionRule", "Limiter", "Refusal", "applying", "pattern_matches"]
 
 
 class ActionRule(Protocol):
@@ -52,6 +52,12 @@ def pattern_matches(pattern: str, action: str) -> bool:
     return action == pattern
 
 
+def applying(rules: Iterable[tuple[str, str, int]], gateway: str,
+             action: str) -> list[tuple[str, str, int]]:
+    """The action rules (gateway, pattern, per minute) that apply to ``action`` of ``gateway``."""
+    return [r for r in rules if r[0] in ("", gateway) and pattern_matches(r[1], action)]
+
+
 class Limiter:
     """The budgets of every gateway. Not thread-safe: the enforcer calls it from its one event loop."""
 
@@ -78,8 +84,7 @@ class Limiter:
         """Take a slot in every action rule that applies to (gateway, action), or say why not (none taken)."""
         budgets = [(("act", gateway, rule_gw, pattern), n, f"{n} per minute for {pattern} "
                     f"({'gateway ' + rule_gw if rule_gw else 'each gateway'})")
-                   for rule_gw, pattern, n in self.actions
-                   if rule_gw in ("", gateway) and pattern_matches(pattern, action)]
+                   for rule_gw, pattern, n in applying(self.actions, gateway, action)]
         return self._admit(budgets) if budgets else None
 
     def _admit(self, budgets: Sequence[tuple[tuple[str, ...], int, str]]) -> Refusal | None:

@@ -24,7 +24,7 @@ from trustfence.proxy.approvals import Approvals, digest_of
 from trustfence.proxy.flowrecord import record_of
 from trustfence.proxy.holds import Approval
 from trustfence.proxy.identify import Identify
-from trustfence.proxy.limiter import pattern_matches
+from trustfence.proxy.limiter import applying
 from trustfence.proxy.ratelimit import ActionRateLimit, RateLimit, refuse
 from trustfence.proxy.record import Record, row_of
 from trustfence.proxy.responses import deny, settled
@@ -33,7 +33,7 @@ from trustfence.proxy.workerlink import Channel, LinkError
 from trustfence.store import StoreFull, TrafficRow
 
 __all__ = ["RemoteActionRateLimit", "RemoteApprovals", "RemoteIdentify", "RemoteOrigin", "RemoteRateLimit",
-           "RemoteRecord", "RemoteStore", "replace_remote"]
+           "RemoteRecord", "RemoteStore", "ask_origin", "replace_remote"]
 
 log = logging.getLogger("trustfence.enforcer")
 
@@ -85,18 +85,28 @@ class RemoteOrigin:
             asyncio.get_running_loop().call_later(_KEEP, self.known.pop, key, None)
 
     async def client_connected(self, client: connection.Client) -> None:
-        if not client.peername or client.id in self.state.conn_origins:
-            return
-        addr, port = client.peername[0], client.peername[1]
-        if addr not in self.state.gateways:
-            return
         try:
-            found = await self.link.call("origin", addr, port)
+            found = await ask_origin(self.state, self.link, client)
         except LinkError:
             return  # Identify asks again, and refuses the request if it cannot
-        if found is not None:
-            self.state.conn_origins[client.id] = found
-            self.known[(addr, port)] = found[0]
+        if found is not None and client.peername:
+            self.known[(client.peername[0], client.peername[1])] = found[0]
+
+
+async def ask_origin(state: EnforcerState, link: Channel,
+                     client: connection.Client) -> tuple[Origin, str] | None:
+    """The daemon's answer for who opened ``client`` (once per connection: kept in ``state.conn_origins``);
+    None for a connection from no sandbox's address. Raises LinkError when the daemon cannot be asked."""
+    if not client.peername:
+        return None
+    if client.id in state.conn_origins:
+        return state.conn_origins[client.id]
+    addr, port = client.peername[0], client.peername[1]
+    if addr not in state.gateways:
+        return None
+    found: tuple[Origin, str] | None = await link.call("origin", addr, port)
+    state.conn_origins[client.id] = found
+    return found
 
 
 class RemoteIdentify(Identify):
@@ -107,12 +117,8 @@ class RemoteIdentify(Identify):
         self.link = link
 
     async def _fetch(self, flow: http.HTTPFlow) -> None:
-        client = flow.client_conn
-        if settled(flow) or not client.peername or client.id in self.state.conn_origins:
-            return
-        addr, port = client.peername[0], client.peername[1]
-        if addr in self.state.gateways:
-            self.state.conn_origins[client.id] = await self.link.call("origin", addr, port)
+        if not settled(flow):
+            await ask_origin(self.state, self.link, flow.client_conn)
 
     async def http_connect(self, flow: http.HTTPFlow) -> None:  # type: ignore[override]
         try:
@@ -165,8 +171,7 @@ class RemoteActionRateLimit(ActionRateLimit):
         gw, action = rec.gateway, rec.action
         if gw is None or action is None or not action.connector:
             return  # no connector named it: Enforce denies it at every level (no gateway: Identify denied it)
-        if self.rules is not None and not any(rule_gw in ("", gw.name) and pattern_matches(pattern, action.name)
-                                              for rule_gw, pattern, _ in self.rules):
+        if self.rules is not None and not applying(self.rules, gw.name, action.name):
             return
         try:
             refusal = await self.link.call("admit_action", gw.name, action.name)
