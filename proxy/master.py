@@ -24,6 +24,7 @@ from trustfence.proxy.approvals import Approvals
 from trustfence.proxy.bodies import Bodies
 from trustfence.proxy.bounds import Bounds
 from trustfence.proxy.classify import Classify
+from trustfence.proxy.dispatch import Dispatch
 from trustfence.proxy.dns import DnsAnswer
 from trustfence.proxy.enforce import Enforce
 from trustfence.proxy.fairness import Fairness
@@ -108,6 +109,7 @@ class Enforcer(Master):
         super().__init__(options.Options(), event_loop=asyncio.get_running_loop())
         platform.original_addr = _original_addr_or_local
         self.state = state
+        self.addons = Dispatch(self)  # mitmproxy's manager, with handlers looked up once per event name
         self.addons.add(*(enforcer_addons(state) if addons is None else addons))
         fairness = self.addons.get("fairness")
         assert isinstance(fairness, Fairness)
