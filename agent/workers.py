@@ -87,7 +87,7 @@ class WorkerPool:
     # -- listeners and kill switches -------------------------------------------------------------------------
     def listen(self, key: str) -> None:
         """Hand the listening sockets opened under ``key`` to every running worker (and to later ones)."""
-        self.listeners[key] = [spec for spec, s in self._sockets(key)]
+        self.listeners[key] = self.enforcer.tcp_specs(key)
         for c in self.children:
             if c.ready:
                 self._send_listen(c, key)
@@ -108,8 +108,14 @@ class WorkerPool:
         return self.enforcer.sockets(key)
 
     def _send_listen(self, c: _Child, key: str) -> None:
-        found = self._sockets(key)
-        if not found or c.fds is None:
+        if c.fds is None:
+            return
+        try:
+            found = self._sockets(key)  # new sockets in the listeners' SO_REUSEPORT groups, for this worker only
+        except OSError as e:
+            log.error("worker %d: no listeners for %s: %s", c.index, key, e)
+            return
+        if not found:
             return
         try:
             self._push(c)  # the gateway of the sandbox first
@@ -118,7 +124,7 @@ class WorkerPool:
         except OSError as e:
             log.error("worker %d: listeners of %s not handed over: %s", c.index, key, e)
         finally:
-            for _, s in found:
+            for _, s in found:  # the worker holds them now; one that never got them must not keep a queue
                 s.close()
 
     # -- state ----------------------------------------------------------------------------------------------

@@ -55,6 +55,20 @@ for tool_pkg in javac:default-jdk-headless go:golang-go node:nodejs wget:wget gi
   fi
 done
 
+# bench/workers.py loads the enforcer with wrk (as the agent) against nginx (as the upstream): C programs, so
+# the 2 cores go to what is measured. Only nginx's binary is used: its packaged service is kept from starting.
+if ! command -v wrk >/dev/null 2>&1 || [ ! -x /usr/sbin/nginx ]; then
+  say "installing wrk and nginx-light (bench/workers.py)"
+  norc=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && norc=1
+  fi
+  ok=1
+  apt_install wrk nginx-light || ok=0
+  if [ "$norc" -eq 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+  [ "$ok" -eq 1 ] || die "cannot install wrk and nginx-light (bench/workers.py needs them)"
+fi
+
 # --- kernel headers (bcc compiles its programs against them) ----------------------------------------
 KREL=$(uname -r)
 if [ ! -e "/lib/modules/$KREL/build/include" ]; then
