@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import flame
-from tfhost import AGENT_PY, UNPRIVILEGED, Daemon, bench_tmp, running_daemon
+from tfhost import AGENT_PY, UNPRIVILEGED, Daemon, bench_tmp, running_daemon, wait_ready
 from trustfence.demo.outside import Outside
 
 HOST = "api.github.com"
@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
         outside = stack.enter_context(Outside("bo" + secrets.token_hex(2), subnet_octet=secrets.randbelow(250) + 1,
                                               hosts=(HOST,)))
         daemon: Daemon = stack.enter_context(running_daemon(
-            tmp, CONFIG, PERMISSIONS,
+            tmp, f"[enforcer]\nworkers = {args.workers}\n\n{CONFIG}", PERMISSIONS,
             env={"TF_UPSTREAM_RESOLVE": outside.resolve_spec(), "TF_UPSTREAM_CA": str(outside.ca)}))
         mitm_port, mitm_ca, mitm_pid = stack.enter_context(mitmdump(tmp, outside))
         lanes = [
@@ -235,11 +235,11 @@ def run(args: argparse.Namespace) -> int:
             stack.enter_context(lane("tf run", daemon.run_argv("Bench", *client_argv(
                 "--proxy", "env", "--cafile", "env", "--decision", "allowed")), tmp, env=daemon.env)),
         ]
-        pids = {"tf run": daemon.popen.pid, "mitmdump": mitm_pid}
-        cpu0 = {k: cpu_seconds(pid) for k, pid in pids.items()}
+        pids = {"tf run": wait_ready(daemon, args.workers), "mitmdump": [mitm_pid]}
+        cpu0 = {k: sum(map(cpu_seconds, ps)) for k, ps in pids.items()}
         with flame.sampling(daemon.popen.pid, args.profile, args.profile_gil):
             measure(lanes, args)
-        cpu = {k: cpu_seconds(pid) - cpu0[k] for k, pid in pids.items()}
+        cpu = {k: sum(map(cpu_seconds, ps)) - cpu0[k] for k, ps in pids.items()}
         sent = sum(len(ln.seq) + len(ln.new) + int(sum(ln.conc[c][0] for c in LEVELS)) for ln in lanes)
         received = len(outside.log.read_text().splitlines())  # warm-up requests included
         report(lanes, args, sent, received, time.monotonic() - t0)
@@ -316,6 +316,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--profile", type=Path, help="sample the daemon with py-spy into this file (raw stacks)")
     ap.add_argument("--profile-gil", action="store_true", help="sample only the thread holding the GIL")
+    ap.add_argument("--workers", type=int, default=1, help="the daemon's [enforcer] workers (CPU counts them all)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = ap.parse_args()
     if args.quick:

@@ -7,6 +7,7 @@ the same machine, and a state dir under a temp dir readable by the agent's uid (
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -22,7 +23,7 @@ from pathlib import Path
 from trustfence.agent.ipc import Client, DaemonUnavailable
 from trustfence.agent.sandbox import cgroup, net, nftables
 
-__all__ = ["AGENT_PY", "TF", "UNPRIVILEGED", "Daemon", "bench_tmp", "running_daemon"]
+__all__ = ["AGENT_PY", "TF", "UNPRIVILEGED", "Daemon", "bench_tmp", "running_daemon", "wait_ready"]
 
 TF = [sys.executable, "-m", "trustfence.agent.entry"]  # what the tf console script runs
 AGENT_PY = "/usr/bin/python3"  # readable by the unprivileged agent, unlike root's interpreters
@@ -111,3 +112,16 @@ def _wait(d: Daemon) -> None:
         except DaemonUnavailable:
             time.sleep(0.2)
     raise RuntimeError("daemon did not start:\n" + d.log.read_text(errors="replace")[-3000:])
+
+
+def wait_ready(daemon: Daemon, workers: int, timeout: float = 60) -> list[int]:
+    """Until ``tf status`` shows every worker process ready to serve; the daemon's pid and the workers'."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = daemon.tf("status", "--json")
+        if r.returncode == 0:
+            w = json.loads(r.stdout)["workers"]
+            if w["workers"] == workers and all(c["ready"] for c in w["children"]):
+                return [daemon.popen.pid, *(int(c["pid"]) for c in w["children"])]
+        time.sleep(0.3)
+    raise RuntimeError(f"the workers of a {workers}-worker daemon did not become ready")

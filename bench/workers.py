@@ -21,7 +21,6 @@ start, something is left behind), or with ``--strict`` when the target is missed
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import secrets
@@ -34,7 +33,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from latency import HOST, PATH, PERMISSIONS, BenchBroken, cpu_seconds
-from tfhost import Daemon, bench_tmp, running_daemon
+from tfhost import Daemon, bench_tmp, running_daemon, wait_ready
 from trustfence.demo.outside import Outside
 
 CLIENTS = (4, 16)
@@ -160,19 +159,6 @@ def run(args: argparse.Namespace) -> int:
         base = lanes[0].rps(4)
         two = lanes[1].rps(4) / base if base else 0.0
         return 1 if args.strict and two < TARGET else 0
-
-
-def wait_ready(daemon: Daemon, workers: int, timeout: float = 60) -> list[int]:
-    """Until ``tf status`` shows every worker process ready to serve; the daemon's pid and the workers'."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = daemon.tf("status", "--json")
-        if r.returncode == 0:
-            w = json.loads(r.stdout)["workers"]
-            if w["workers"] == workers and all(c["ready"] for c in w["children"]):
-                return [daemon.popen.pid, *(int(c["pid"]) for c in w["children"])]
-        time.sleep(0.3)
-    raise BenchBroken(f"the workers of a {workers}-worker daemon did not become ready")
 
 
 def report(lanes: list[Lane], args: argparse.Namespace, elapsed: float) -> None:
