@@ -30,23 +30,25 @@ from trustfence.proxy.limits import SandboxLimits
 __all__ = [
     "ActionLimit",
     "ApprovalsConfig",
+    "atomic_write",
     "Config",
     "ConfigError",
     "ConnectorConfig",
     "DashboardConfig",
     "decode_utf8",
-    "GatewayConfig",
-    "LEVELS",
-    "LIMIT_KEYS",
-    "Level",
-    "RateLimitConfig",
-    "atomic_write",
     "dump_config",
     "dump_permissions",
+    "GatewayConfig",
+    "Level",
+    "LEVELS",
+    "LIMIT_KEYS",
     "load_config",
     "load_permissions",
-    "parse_permissions",
+    "MAX_WORKERS",
     "parse_config",
+    "parse_permissions",
+    "RateLimitConfig",
+    "worker_count",
 ]
 
 _TAG = re.compile(r"^[a-z][a-z0-9]{0,4}$")
@@ -247,10 +249,11 @@ class Config:
     # When the traffic journal is flushed to disk: interval (every 0.2 s) | always (before each request is
     # forwarded) | none (the kernel's writeback). What a power loss may cost; a SIGKILL costs nothing in any.
     journal_sync: Literal["interval", "always", "none"] = "interval"
-    # [enforcer] workers: enforcer processes serving the agents' connections. 1: the daemon alone (no other
-    # process). N > 1: the daemon plus N-1 worker processes sharing each sandbox's listening sockets; the
-    # daemon stays the only writer, and owns approvals, kill switches and rate-limit counters. E.g. 2.
-    workers: int = 1
+    # [enforcer] workers: enforcer processes serving the agents' connections. "auto" (the default): one per
+    # core the daemon may run on. 1: the daemon alone (no other process). N > 1: the daemon plus N-1 worker
+    # processes listening beside it; the daemon stays the only writer, and owns approvals, kill switches and
+    # rate-limit counters. E.g. 2. Read the resolved count with ``worker_count``.
+    workers: int | Literal["auto"] = "auto"
     # What one sandbox may take of the enforcer ([enforcer] max_connections_per_sandbox, max_held_per_sandbox,
     # idle_timeout, header_timeout, body_timeout, max_request_body; see SandboxLimits): the rest is left for the other sandboxes.
     limits: SandboxLimits = field(default_factory=SandboxLimits)
@@ -355,6 +358,16 @@ def _format_target(addr: str, port: int | None) -> str:
     return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
 
 
+MAX_WORKERS = 64
+
+
+def worker_count(cfg: Config) -> int:
+    """How many enforcer processes ``cfg`` asks for: ``auto`` is one per core this process may run on."""
+    if cfg.workers == "auto":
+        return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+    return cfg.workers
+
+
 def _int(d: Mapping[str, Any], key: str, default: int, lo: int, hi: int) -> int:
     v = d.get(key, default)
     if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
@@ -418,7 +431,10 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
             raise ValueError("proxy_port, transparent_port and dns_port must differ")
         queue_max = _int(en, "queue_max", 10_000, 100, 10_000_000)
         limits = _limits(en)
-        workers = _int(en, "workers", 1, 1, 64)
+        workers = en.get("workers", "auto")
+        if workers != "auto" and (not isinstance(workers, int) or isinstance(workers, bool)
+                                  or not 1 <= workers <= MAX_WORKERS):
+            raise ValueError(f'workers must be "auto" or an integer from 1 to {MAX_WORKERS}, got {workers!r}')
         journal_sync = en.get("journal_sync", "interval")
         if journal_sync not in ("interval", "always", "none"):
             raise ValueError(f"journal_sync must be interval, always or none, got {journal_sync!r}")
@@ -687,7 +703,7 @@ def dump_config(cfg: Config) -> str:
         "enforcer": {"proxy_port": cfg.proxy_port, "transparent_port": cfg.transparent_port,
                      "dns_port": cfg.dns_port, "queue_max": cfg.queue_max,
                      **({"journal_sync": cfg.journal_sync} if cfg.journal_sync != "interval" else {}),
-                     **({"workers": cfg.workers} if cfg.workers != 1 else {}),
+                     **({"workers": cfg.workers} if cfg.workers != "auto" else {}),
                      **_limit_settings(cfg.limits)},
     }
     if cfg.retention_days:

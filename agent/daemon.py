@@ -23,7 +23,7 @@ from trustfence.agent import allowlists, policyfiles
 from trustfence.agent.advisory import Advisory
 from trustfence.agent import config as cfgmod
 from trustfence.agent.brakes import KillSwitches, load_switches
-from trustfence.agent.config import Config, ConfigError
+from trustfence.agent.config import Config, ConfigError, worker_count
 from trustfence.agent.credentials import CredentialStore
 from trustfence.agent.fdlimit import raise_nofile
 from trustfence.agent.workers import WorkerPool, pool_init
@@ -156,8 +156,8 @@ class Daemon:
         signer = asyncio.create_task(self._sign_audit())
         await self.enforcer.started.wait()
         self.workers: WorkerPool | None = None
-        if c.workers > 1:
-            self.workers = WorkerPool(c.workers, self.state, self.store, self.enforcer,
+        if (count := worker_count(c)) > 1:
+            self.workers = WorkerPool(count, self.state, self.store, self.enforcer,
                                       pool_init(str(self.paths.ca_dir), str(upstream_ca) if upstream_ca else None,
                                                 c.resolve))
             self.workers.start()

@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from trustfence.proxy.approvals import Approvals
+from trustfence.proxy.fairness import Fairness
 from trustfence.proxy.holdrpc import hold
 from trustfence.proxy.master import Enforcer
 from trustfence.proxy.state import EnforcerState
@@ -55,6 +56,7 @@ class _Child:
         self.holds = 0  # requests it held for approval
         self.tasks: set[asyncio.Task[Any]] = set()
         self.open: dict[int, TrafficRow] = {}  # seq -> journal record begun, its final row not yet shipped
+        self.conns: dict[str, int] = {}  # sandbox -> its connections open in this worker (max_connections_...)
 
 
 class WorkerPool:
@@ -231,9 +233,22 @@ class WorkerPool:
             proc.kill()
             await proc.wait()
 
+    def _fairness(self) -> Fairness:
+        fairness = self.enforcer.addons.get("fairness")  # type: ignore[no-untyped-call]
+        assert isinstance(fairness, Fairness)
+        return fairness
+
+    def _gave(self, c: _Child, key: str, n: int = 1) -> None:
+        n = min(n, c.conns.get(key, 0))  # never more than it took
+        for _ in range(n):
+            self._fairness().give(key)
+        if (left := c.conns.pop(key, 0) - n) > 0:
+            c.conns[key] = left
+
     def _interrupted(self, c: _Child) -> None:
         """The rows of requests the worker had begun and never finished: they may have reached the upstream,
-        what came back is unknown (as the journal's replay says of a daemon killed mid-request)."""
+        what came back is unknown (as the journal's replay says of a daemon killed mid-request). The connections
+        it counted against their sandboxes' caps died with it: they are given back."""
         for seq, row in sorted(c.open.items()):
             row.reason = f"{row.reason}; {_GONE}".lstrip("; ")
             try:
@@ -241,6 +256,8 @@ class WorkerPool:
             except StoreFull as e:
                 log.error("traffic row %s of worker %d lost: %s", seq, c.index, e)
         c.open.clear()
+        for key, n in list(c.conns.items()):  # its connections died with it
+            self._gave(c, key, n)
 
     # -- what a worker asks ---------------------------------------------------------------------------------
     def _message(self, c: _Child, msg: tuple[Any, ...]) -> None:
@@ -252,6 +269,8 @@ class WorkerPool:
                 self.store.submit(msg[1])
             except StoreFull as e:
                 log.error("traffic row %s of worker %d lost: %s", msg[1].seq, c.index, e)
+        elif kind == "give_conn":
+            self._gave(c, str(msg[1]))
         elif kind == "call":
             self._call(c, msg[1], str(msg[2]), msg[3])
         elif kind == "ready":
@@ -271,6 +290,9 @@ class WorkerPool:
                 c.requests += 1
             elif name == "origin":
                 value = self.state.origin_of(str(args[0]), int(args[1]))
+            elif name == "take_conn":
+                if value := self._fairness().take(str(args[0])):
+                    c.conns[str(args[0])] = c.conns.get(str(args[0]), 0) + 1
             elif name == "admit_gateway":
                 value = self.state.limiter.admit_gateway(str(args[0]))
             elif name == "admit_action":

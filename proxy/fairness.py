@@ -1,7 +1,7 @@
 """Fairness: one sandbox cannot take the enforcer from the others by opening connections or holding them open.
 
 - A sandbox's TCP connections beyond ``max_connections_per_sandbox`` (explicit proxy and transparent listeners
-  together) are closed as they are accepted (``client_connected`` sets ``client.error``): decision
+  together, and every enforcer process together: a worker asks the daemon's count, ``proxy.remote``) are closed as they are accepted (``client_connected`` sets ``client.error``): decision
   ``rate_limited``, status 429, a reason naming the cap.
 - A connection with no request in progress for ``idle_timeout`` seconds (after it opened, after its CONNECT or
   TLS handshake, or after its last response) is closed: decision ``denied``, status 408, ``idle``.
@@ -95,32 +95,51 @@ class Fairness:
 
     # -- connections -----------------------------------------------------------------------------------
     def client_connected(self, client: connection.Client) -> None:
-        if client.transport_protocol != "tcp" or not client.peername:
-            return  # DNS over UDP holds no descriptor per client, and mitmproxy forgets it after 20 s
-        addr, port = str(client.peername[0]), int(client.peername[1])
-        gw = self.state.gateways.get(addr)
-        conn = _Conn(client.id, addr, port, int(client.sockname[1]) if client.sockname else 0, gw)
-        key = gw.sandbox if gw else ""
-        cap = self.state.limits.max_connections
-        if self._open.get(key, 0) >= cap:
-            client.error = f"sandbox {key or addr} already has {cap} open connections"
-            self._rows.note(("cap", key), _Refusal(
-                conn, "rate_limited", 429, f"connection refused: sandbox {key or addr} already has {cap} open "
-                "connections to the enforcer (max_connections_per_sandbox under [enforcer] in config.toml)"))
+        if (accepted := self._accepted(client)) is None:
             return
-        self._open[key] = self._open.get(key, 0) + 1
+        conn, key = accepted
+        if not self.take(key):
+            self._refuse(client, conn, key)
+            return
         self._conns[client.id] = conn
 
     def client_disconnected(self, client: connection.Client) -> None:
         conn = self._conns.pop(client.id, None)
-        if conn is None:
-            return
-        key = conn.gateway.sandbox if conn.gateway else ""
+        if conn is not None:
+            self.give(conn.gateway.sandbox if conn.gateway else "")
+
+    def take(self, key: str) -> bool:
+        """Count one more connection of sandbox ``key`` (an agent address of no sandbox: ""), unless it holds its
+        cap already. Worker processes ask this of the daemon's Fairness: one count per sandbox for the host."""
+        if self._open.get(key, 0) >= self.state.limits.max_connections:
+            return False
+        self._open[key] = self._open.get(key, 0) + 1
+        return True
+
+    def give(self, key: str) -> None:
+        """One connection of sandbox ``key`` closed."""
         left = self._open.get(key, 1) - 1
         if left > 0:
             self._open[key] = left
         else:
             self._open.pop(key, None)
+
+    def _accepted(self, client: connection.Client) -> tuple[_Conn, str] | None:
+        """The new connection's state and its sandbox key; None for what holds no descriptor per client (DNS
+        over UDP, which mitmproxy forgets after 20 s)."""
+        if client.transport_protocol != "tcp" or not client.peername:
+            return None
+        addr, port = str(client.peername[0]), int(client.peername[1])
+        gw = self.state.gateways.get(addr)
+        conn = _Conn(client.id, addr, port, int(client.sockname[1]) if client.sockname else 0, gw)
+        return conn, gw.sandbox if gw else ""
+
+    def _refuse(self, client: connection.Client, conn: _Conn, key: str) -> None:
+        cap = self.state.limits.max_connections
+        client.error = f"sandbox {key or conn.addr} already has {cap} open connections"
+        self._rows.note(("cap", key), _Refusal(
+            conn, "rate_limited", 429, f"connection refused: sandbox {key or conn.addr} already has {cap} open "
+            "connections to the enforcer (max_connections_per_sandbox under [enforcer] in config.toml)"))
 
     def tls_established_client(self, data: tls.TlsData) -> None:
         self._progress(data.context.client.id)

@@ -3,6 +3,7 @@
 A worker runs the same addons in the same order as the daemon's own enforcer; the few that touch what must be
 one for the whole host are replaced by subclasses that call the daemon over the worker's link:
 
+- RemoteFairness: a sandbox's open connections are counted by the daemon, so its cap holds for the host;
 - RemoteIdentify: who opened the connection (the eBPF lock's record is popped by the daemon, once);
 - RemoteRateLimit, RemoteActionRateLimit: the daemon's one Limiter admits, so a budget is exact across workers;
 - RemoteRecord: the daemon journals a request before the worker forwards it; no ack, no forwarding;
@@ -21,6 +22,7 @@ from typing import Any
 from mitmproxy import connection, http
 from trustfence.policy import Decision
 from trustfence.proxy.approvals import Approvals, digest_of
+from trustfence.proxy.fairness import Fairness
 from trustfence.proxy.flowrecord import record_of
 from trustfence.proxy.holds import Approval
 from trustfence.proxy.identify import Identify
@@ -32,7 +34,7 @@ from trustfence.proxy.state import EnforcerState, Origin
 from trustfence.proxy.workerlink import Channel, LinkError
 from trustfence.store import StoreFull, TrafficRow
 
-__all__ = ["RemoteActionRateLimit", "RemoteApprovals", "RemoteIdentify", "RemoteOrigin", "RemoteRateLimit",
+__all__ = ["RemoteActionRateLimit", "RemoteApprovals", "RemoteFairness", "RemoteIdentify", "RemoteOrigin", "RemoteRateLimit",
            "RemoteRecord", "RemoteStore", "ask_origin", "replace_remote"]
 
 log = logging.getLogger("trustfence.enforcer")
@@ -107,6 +109,35 @@ async def ask_origin(state: EnforcerState, link: Channel,
     found: tuple[Origin, str] | None = await link.call("origin", addr, port)
     state.conn_origins[client.id] = found
     return found
+
+
+class RemoteFairness(Fairness):
+    """Fairness, with each sandbox's connections counted against its cap by the daemon's Fairness (one count
+    for every process; the daemon gives a dead worker's back). Timeouts are swept here, as in the daemon."""
+
+    def __init__(self, state: EnforcerState, link: Channel) -> None:
+        super().__init__(state)
+        self.link = link
+
+    async def client_connected(self, client: connection.Client) -> None:  # type: ignore[override]
+        if (accepted := self._accepted(client)) is None:
+            return
+        conn, key = accepted
+        try:
+            taken = bool(await self.link.call("take_conn", key))
+        except LinkError as e:  # not counted, not served
+            client.error = f"the daemon cannot count this connection: {e}"
+            return
+        if not taken:
+            self._refuse(client, conn, key)
+            return
+        self._conns[client.id] = conn
+
+    def give(self, key: str) -> None:
+        try:
+            self.link.send("give_conn", key)
+        except LinkError:
+            pass  # the daemon gives back every connection of a worker whose link is gone
 
 
 class RemoteIdentify(Identify):
@@ -251,6 +282,7 @@ def replace_remote(addons: list[Any], state: EnforcerState, link: Channel, store
     """``enforcer_addons(state)`` with the daemon-owned steps swapped for their remote forms (same names, same
     places), after RemoteOrigin."""
     swap: dict[type, Any] = {
+        Fairness: lambda: RemoteFairness(state, link),
         Identify: lambda: RemoteIdentify(state, link),
         RateLimit: lambda: RemoteRateLimit(state, link),
         ActionRateLimit: lambda: RemoteActionRateLimit(state, link),

@@ -8,9 +8,10 @@ the state sent ahead of it.
 
 Message shapes (``kind`` first)::
 
-    ("call", id, name, args)      worker -> daemon: origin, admit_gateway, admit_action, begin, hold
+    ("call", id, name, args)      worker -> daemon: origin, take_conn, admit_gateway, admit_action, begin, hold
     ("reply", id, ok, value)      daemon -> worker: the answer (ok False: value is the error text)
     ("submit", row)               worker -> daemon: a final traffic row (fire and forget, in order)
+    ("give_conn", sandbox)        worker -> daemon: a connection counted by take_conn closed
     ("state", fields)             daemon -> worker: EnforcerState fields that changed, whole values
     ("listen", key, specs)        daemon -> worker: the sockets for ``specs`` follow on the fd channel
     ("unlisten", key)             daemon -> worker

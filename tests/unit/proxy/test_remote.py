@@ -9,6 +9,7 @@ from trustfence.proxy.master import enforcer_addons
 from trustfence.proxy.remote import (
     RemoteActionRateLimit,
     RemoteApprovals,
+    RemoteFairness,
     RemoteIdentify,
     RemoteOrigin,
     RemoteRateLimit,
@@ -32,7 +33,8 @@ def test_the_order_and_names_stay_and_only_the_daemon_owned_steps_change() -> No
         assert isinstance(remote[0], RemoteOrigin)  # before Fairness: its rows name who opened the connection
         assert [_get_name(a) for a in remote[1:]] == [_get_name(a) for a in local]
         swapped = {type(a) for a in remote[1:]} - {type(a) for a in local}
-        assert swapped == {RemoteIdentify, RemoteRateLimit, RemoteActionRateLimit, RemoteRecord, RemoteApprovals}
+        assert swapped == {RemoteFairness, RemoteIdentify, RemoteRateLimit, RemoteActionRateLimit, RemoteRecord,
+                           RemoteApprovals}
     finally:
         here.close()
         there.close()
