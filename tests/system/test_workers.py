@@ -290,6 +290,23 @@ def test_zz_a_killed_worker_is_restarted_and_nothing_goes_out_unrecorded(host: H
     assert sent and sent <= recorded, f"reached the upstream without a row: {sorted(sent - recorded)[:5]}"
 
 
+def test_zz_a_stuck_worker_is_killed_and_replaced(host: Host) -> None:
+    # SIGSTOP: the process lives on and answers nothing, as a worker whose event loop is stuck
+    restarts = status(host)["workers"]["restarts"]
+    old = worker_pid(host)
+    os.kill(old, signal.SIGSTOP)
+    try:
+        w = wait_workers(host, restarts + 1, timeout=40)  # asked every 2 s, killed after 10 s without an answer
+    finally:
+        if alive(old):
+            os.kill(old, signal.SIGCONT)
+    assert w["children"][0]["pid"] != old and not alive(old)
+    assert "has not answered for 10 s" in (host.home / "daemon.log").read_text(errors="replace")
+    marker = "unstuck" + secrets.token_hex(3)
+    assert load(host, 20, 4, f"/repos/acme/{marker}/pulls/N") == [200] * 20
+    assert len(marked(host, marker)) == 20
+
+
 def test_zzz_workers_die_with_the_daemon_and_come_back_with_it(host: Host) -> None:
     pid, daemon = worker_pid(host), host.daemon_pid()
     os.kill(daemon, signal.SIGKILL)
