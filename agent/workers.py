@@ -22,7 +22,8 @@ import time
 from typing import Any
 
 from trustfence.proxy.approvals import Approvals
-from trustfence.proxy.holding import Held, hold
+from trustfence.proxy.holding import hold
+from trustfence.proxy.holds import Held
 from trustfence.proxy.master import Enforcer
 from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.switches import Switch

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from mitmproxy import http
 from trustfence.policy import Decision
 from trustfence.proxy.flowrecord import record_of
-from trustfence.proxy.holding import Held, HoldAnswer, approved_decision, hold
-from trustfence.proxy.holds import Approval, request_digest
+from trustfence.proxy.holding import HoldAnswer, approved_decision, hold
+from trustfence.proxy.holds import Approval, Held, request_digest
 from trustfence.proxy.responses import deny, settled
 from trustfence.proxy.state import EnforcerState
 

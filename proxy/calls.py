@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from trustfence.connectors import Action
 from trustfence.policy import Decision, Facts, decide_all, matched_policies
-from trustfence.proxy.holding import Held, approved_decision, hold
-from trustfence.proxy.holds import request_digest
+from trustfence.proxy.holding import approved_decision, hold
+from trustfence.proxy.holds import Held, request_digest
 from trustfence.proxy.state import EnforcerState, Gateway
 from trustfence.store import StoreFull, TrafficRow
 

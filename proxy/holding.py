@@ -1,9 +1,9 @@
 """Holding a request for a human: the one sequence every held request goes through, on the queue's side.
 
-Three callers describe what they hold (``Held``) and apply the ``HoldAnswer`` that ``hold`` gives them: the
-enforcer's Approvals addon (HTTP), the daemon answering a worker's ask over its link (``RemoteApprovals``
-applies the answer in the worker), and a call that does not arrive as HTTP (``proxy.calls``: a stdio MCP call
-relayed by ``tf mcp wrap``, an advisory call). The sequence:
+Three callers describe what they hold (``proxy.holds.Held``) and apply the ``HoldAnswer`` that ``hold``
+gives them: the enforcer's Approvals addon (HTTP), the daemon answering a worker's ask over its link
+(``RemoteApprovals`` applies the answer in the worker), and a call that does not arrive as HTTP
+(``proxy.calls``: a stdio MCP call relayed by ``tf mcp wrap``, an advisory call). The sequence:
 
 1. the traffic log cannot record a human's answer now: not held (``unrecordable``, 503);
 2. an approved, not yet released approval for exactly this request (its digest): released, once;
@@ -24,54 +24,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from trustfence.connectors import Action
 from trustfence.policy import Decision
-from trustfence.proxy.holds import Approval, who
-from trustfence.proxy.state import EnforcerState, Gateway
+from trustfence.proxy.holds import Approval, Held, who
+from trustfence.proxy.state import EnforcerState
 
-__all__ = ["Held", "HoldAnswer", "approved_decision", "hold", "unrecordable"]
+__all__ = ["HoldAnswer", "approved_decision", "hold", "unrecordable"]
 
 log = logging.getLogger("trustfence.enforcer")
 
 Kind = Literal["release", "pending", "deny", "unrecordable"]
 
 _RETRY_AFTER = 30  # seconds a request refused for a full queue is told to wait before it is sent again
-
-
-@dataclass(frozen=True, slots=True)
-class Held:
-    """What is held for a human: the approval's fields, and how the client waits.
-
-    ``url``: the request's URL, or where a call goes (``stdio://SANDBOX/tools``); ``digest``: what an approval
-    is bound to (``request_digest`` of method, URL and body); ``reason``, ``rule_id``: the decision that asked
-    for a human; ``timeout``: seconds it waits for an answer; ``approver_role``: who may answer ("" anyone
-    allowed to); ``agent_uid``: the agent that sent it, never one who may answer; ``respond_async``: answer
-    ``pending`` at once instead of waiting (``Prefer: respond-async``)."""
-
-    gateway: str
-    sandbox: str
-    connector: str
-    action: str
-    method: str
-    url: str
-    digest: str
-    reason: str
-    rule_id: str
-    risk: str
-    timeout: float
-    approver_role: str
-    agent_uid: int
-    respond_async: bool = False
-
-    @classmethod
-    def of(cls, state: EnforcerState, gw: Gateway, action: Action, decision: Decision, *, method: str,
-           url: str, digest: str, respond_async: bool = False) -> Held:
-        """What ``decision`` (a ``require_approval``) holds of ``action`` from ``gw``: the timeout and the
-        approver's role are the policy's when it names them, else the daemon's."""
-        settings = decision.approval
-        return cls(gw.name, gw.sandbox, action.connector, action.name, method, url, digest, decision.reason,
-                   decision.rule_id, action.risk, settings.timeout if settings else state.approval_timeout,
-                   settings.approver_role if settings else "", gw.uid, respond_async)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +116,7 @@ async def hold(state: EnforcerState, held: dict[str, int] | None, what: Held,
 async def _wait(state: EnforcerState, what: Held, opened: Callable[[Approval], None] | None) -> HoldAnswer:
     """Open the approval and wait for its answer (``pending`` at once for a client that cannot wait)."""
     queue = state.approvals
-    a = queue.open(gateway=what.gateway, connector=what.connector, action=what.action, method=what.method,
-                   url=what.url, digest=what.digest, reason=what.reason, rule_id=what.rule_id, risk=what.risk,
-                   timeout=what.timeout, approver_role=what.approver_role, agent_uid=what.agent_uid)
+    a = queue.open(what)
     if a is None:
         reason = f"gateway {what.gateway} already holds {queue.per_gateway} requests waiting for approval"
         return HoldAnswer("deny", reason, 429, allow_with="tf approvals list", retry_after=_RETRY_AFTER)

@@ -22,8 +22,8 @@ from typing import Any
 from mitmproxy import connection, http
 from trustfence.proxy.approvals import Approvals
 from trustfence.proxy.flowrecord import record_of
-from trustfence.proxy.holding import Held, HoldAnswer, unrecordable
-from trustfence.proxy.holds import Approval
+from trustfence.proxy.holding import HoldAnswer, unrecordable
+from trustfence.proxy.holds import Approval, Held
 from trustfence.proxy.identify import Identify
 from trustfence.proxy.limiter import applying
 from trustfence.proxy.ratelimit import ActionRateLimit, RateLimit, refuse

@@ -6,8 +6,8 @@ import asyncio
 import socket
 from dataclasses import replace
 
-from trustfence.proxy.holding import Held, HoldAnswer, hold
-from trustfence.proxy.holds import Approval, ApprovalQueue
+from trustfence.proxy.holding import HoldAnswer, hold
+from trustfence.proxy.holds import Approval, ApprovalQueue, Held
 from trustfence.proxy.limits import SandboxLimits
 from trustfence.proxy.remote import RemoteStore
 from trustfence.proxy.state import EnforcerState
