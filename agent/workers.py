@@ -24,7 +24,8 @@ import time
 from typing import Any
 
 from trustfence.proxy.approvals import Approvals
-from trustfence.proxy.holdrpc import hold
+from trustfence.proxy.holding import hold
+from trustfence.proxy.holds import Held
 from trustfence.proxy.master import Enforcer
 from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.switches import Switch
@@ -300,6 +301,8 @@ class WorkerPool:
             elif name == "admit_action":
                 value = self.state.limiter.admit_action(str(args[0]), str(args[1]))
             elif name == "hold":
+                if not isinstance(args[0], Held):
+                    raise LinkError(f"a hold asks for a Held, not {type(args[0]).__name__}")
                 c.holds += 1
                 self._spawn(c, n, args[0])
                 return
@@ -310,7 +313,9 @@ class WorkerPool:
             return
         link.reply(n, True, value)
 
-    def _spawn(self, c: _Child, n: int, ask: dict[str, Any]) -> None:
+    def _spawn(self, c: _Child, n: int, what: Held) -> None:
+        """Hold a worker's request in this daemon's queue, counted with the daemon enforcer's own holds per
+        sandbox; the answer goes back as plain values."""
         approvals = self.enforcer.addons.get("approvals")  # type: ignore[no-untyped-call]
         assert isinstance(approvals, Approvals)
         link = c.link
@@ -318,7 +323,7 @@ class WorkerPool:
 
         async def answer() -> None:
             try:
-                link.reply(n, True, await hold(self.state, approvals, ask))
+                link.reply(n, True, (await hold(self.state, approvals.held, what)).as_dict())
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001
