@@ -174,6 +174,12 @@ class WorkerPool:
             c.link.send(*msg)
         except LinkError:
             pass  # it is dying: the supervisor restarts it with the whole state
+        except Exception as e:  # noqa: BLE001 - a message that cannot be sent (a value pickle refuses)
+            # A worker that missed a state change would go on enforcing the older state: it is stopped, and
+            # the daemon's own enforcer serves its connections until a restarted one takes the whole state.
+            log.error("worker %d: %r could not be sent (%s: %s); stopping it", c.index, msg[0], type(e).__name__, e)
+            if c.proc is not None and c.proc.returncode is None:
+                c.proc.kill()
 
     # -- life -----------------------------------------------------------------------------------------------
     async def _supervise(self, c: _Child) -> None:

@@ -248,6 +248,24 @@ def test_a_policy_edit_reaches_every_worker_within_a_second(host: Host) -> None:
         host.tf("permissions", "remove", "--gateway", "Bot", "--connector", "github", "--action", "github.pr.list")
 
 
+def test_a_policy_with_a_condition_reaches_every_worker(host: Host) -> None:
+    # Its compiled condition is a closure, which cannot be pickled: the worker compiles it again from source.
+    marker = "conditioned" + secrets.token_hex(3)
+    policy = ('[[policy]]\nid = "no-marked-lists"\nactions = ["github.pr.list"]\ndecision = "deny"\n'
+              f'reason = "not these"\nwhen = {{ field = "path", operator = "contains", value = "{marker}" }}\n')
+    (host.home / "policies.toml").write_text(policy)
+    try:
+        time.sleep(1.5)  # the file is read, then pushed to the worker
+        before = status(host)["workers"]["children"][0]["rows"]
+        assert load(host, 30, 6, f"/repos/acme/{marker}/pulls") == [403] * 30
+        assert marked(host, marker) == []
+        assert status(host)["workers"]["children"][0]["rows"] > before  # the worker denied some of them
+        assert load(host, 10, 2, "/repos/acme/other/pulls") == [200] * 10  # the condition decides, not the action
+    finally:
+        (host.home / "policies.toml").write_text("")
+        time.sleep(1.0)
+
+
 IDLE = '''
 import os, socket, time
 host, port = os.environ["HTTP_PROXY"].rsplit("/", 1)[-1].rsplit(":", 1)
