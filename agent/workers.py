@@ -3,12 +3,14 @@
 The daemon's own enforcer is worker 0 and keeps everything it does alone (DNS, the store, approvals, kill
 switches, the limiter). Each other worker is a fresh process (``trustfence.proxy.worker``) on a socketpair:
 the daemon pushes it the enforcer state whenever a field changes (checked ten times a second, and at once
-before a listener or a kill switch's cut), hands it dup()s of every sandbox's HTTP listening sockets, and
-answers its calls: a connection's origin, rate-limit admission, the journal record before forwarding, holds
+before a listener or a kill switch's cut), hands it a socket beside every sandbox's HTTP listener (one
+SO_REUSEPORT group), and answers its calls: a connection's origin, rate-limit admission, the journal record before forwarding, holds
 for approval. Final rows arrive in order and go to the one writer.
 
 A worker that dies is restarted with backoff, logged and counted (``tf status``); connections it held die
-with it. Workers die with the daemon (PR_SET_PDEATHSIG) and are stopped with it.
+with it. A worker that stops answering (its event loop stuck, or the process stopped) is killed and restarted
+the same way: the daemon asks it every ``_PING_EVERY`` seconds and waits ``_HUNG`` seconds for the answer.
+Workers die with the daemon (PR_SET_PDEATHSIG) and are stopped with it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from typing import Any
 
 from trustfence.proxy.approvals import Approvals
 from trustfence.proxy.fairness import Fairness
-from trustfence.proxy.holdrpc import hold
+from trustfence.proxy.holding import hold
+from trustfence.proxy.holds import Held
 from trustfence.proxy.master import Enforcer
 from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.switches import Switch
@@ -39,6 +42,8 @@ _PUSH_EVERY = 0.1  # seconds between checks for changed state: a change reaches 
 _BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)  # seconds before restarting a worker that died (again and again)
 _GONE = "outcome not recorded: the enforcer worker process died before the request finished"
 _HEALTHY = 30.0  # a worker that lived this long starts the backoff afresh when it dies
+_PING_EVERY = 2.0  # seconds between the daemon's questions to a worker that it still answers
+_HUNG = 10.0  # seconds without an answer before a worker is taken for stuck, killed and restarted
 
 
 class _Child:
@@ -171,6 +176,12 @@ class WorkerPool:
             c.link.send(*msg)
         except LinkError:
             pass  # it is dying: the supervisor restarts it with the whole state
+        except Exception as e:  # noqa: BLE001 - a message that cannot be sent (a value pickle refuses)
+            # A worker that missed a state change would go on enforcing the older state: it is stopped, and
+            # the daemon's own enforcer serves its connections until a restarted one takes the whole state.
+            log.error("worker %d: %r could not be sent (%s: %s); stopping it", c.index, msg[0], type(e).__name__, e)
+            if c.proc is not None and c.proc.returncode is None:
+                c.proc.kill()
 
     # -- life -----------------------------------------------------------------------------------------------
     async def _supervise(self, c: _Child) -> None:
@@ -209,8 +220,28 @@ class WorkerPool:
         c.link.send("init", self.init)
         reader = asyncio.create_task(c.link.run())
         exited = asyncio.create_task(c.proc.wait())
-        await asyncio.wait([reader, exited], return_when=asyncio.FIRST_COMPLETED)
+        watchdog = asyncio.create_task(self._watch(c, c.link, c.proc))
+        try:
+            await asyncio.wait([reader, exited, watchdog], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watchdog.cancel()
         log.warning("worker %d (pid %d) is gone (exit status %s)", c.index, c.proc.pid, c.proc.returncode)
+
+    @staticmethod
+    async def _watch(c: _Child, link: Channel, proc: asyncio.subprocess.Process) -> None:
+        """Return once the worker has left a question unanswered for ``_HUNG`` seconds, having killed it."""
+        while True:
+            await asyncio.sleep(_PING_EVERY)
+            try:
+                await asyncio.wait_for(link.call("ping"), _HUNG)
+            except LinkError:
+                return  # gone: the reader ends too
+            except TimeoutError:
+                log.error("worker %d (pid %d) has not answered for %.0f s: killing it (its connections are "
+                          "closed) and starting another", c.index, proc.pid, _HUNG)
+                if proc.returncode is None:
+                    proc.kill()
+                return
 
     async def _end(self, c: _Child) -> None:
         c.ready = False
@@ -298,6 +329,8 @@ class WorkerPool:
             elif name == "admit_action":
                 value = self.state.limiter.admit_action(str(args[0]), str(args[1]))
             elif name == "hold":
+                if not isinstance(args[0], Held):
+                    raise LinkError(f"a hold asks for a Held, not {type(args[0]).__name__}")
                 c.holds += 1
                 self._spawn(c, n, args[0])
                 return
@@ -308,7 +341,9 @@ class WorkerPool:
             return
         link.reply(n, True, value)
 
-    def _spawn(self, c: _Child, n: int, ask: dict[str, Any]) -> None:
+    def _spawn(self, c: _Child, n: int, what: Held) -> None:
+        """Hold a worker's request in this daemon's queue, counted with the daemon enforcer's own holds per
+        sandbox; the answer goes back as plain values."""
         approvals = self.enforcer.addons.get("approvals")  # type: ignore[no-untyped-call]
         assert isinstance(approvals, Approvals)
         link = c.link
@@ -316,7 +351,7 @@ class WorkerPool:
 
         async def answer() -> None:
             try:
-                link.reply(n, True, await hold(self.state, approvals, ask))
+                link.reply(n, True, (await hold(self.state, approvals.held, what)).as_dict())
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001

@@ -21,7 +21,7 @@ import itertools
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from trustfence.policy.conditional import ApprovalSettings, Policy
 from trustfence.policy.evaluate import Facts
@@ -138,6 +138,12 @@ class CompiledPolicy:
         if self.index.policies != self.policies:  # an index of other policies would silently ignore these
             object.__setattr__(self, "index", PolicyIndex(self.policies))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as what it was compiled from, and compiled again where it is loaded (an enforcer worker
+        process): the index holds compiled conditions (closures, which pickle cannot carry), and the memo is
+        a cache."""
+        return (_recompiled, (self.permissions, self.policies, self.memo_max))
+
     def plan(self, facts: Facts) -> _Plan:
         """The permission and the policies that can apply to the request's shape, remembered."""
         key = (facts.gateway, facts.connector, facts.action, facts.environment, facts.method, facts.risk,
@@ -163,6 +169,12 @@ class CompiledPolicy:
             tuple(e for e in entries if e.admits(environment, method, risk, partial))
             for entries in self.index.candidates(gateway, connector, action))
         return _Plan(perm[0] if perm else None, reason, denies, approvals, grants)
+
+
+def _recompiled(permissions: tuple[Permission, ...], policies: tuple[Policy, ...], memo_max: int) -> CompiledPolicy:
+    compiled = compile_policy(permissions, policies)
+    object.__setattr__(compiled, "memo_max", memo_max)
+    return compiled
 
 
 def compile_policy(permissions: Iterable[Permission], policies: Iterable[Policy] = ()) -> CompiledPolicy:

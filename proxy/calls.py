@@ -12,14 +12,14 @@ waits in the same approval queue (``tf approvals approve ID``), bound to the dig
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
 
 from trustfence.connectors import Action
 from trustfence.policy import Decision, Facts, decide_all, matched_policies
-from trustfence.proxy.holds import request_digest, who
+from trustfence.proxy.holding import approved_decision, hold
+from trustfence.proxy.holds import Held, request_digest
 from trustfence.proxy.state import EnforcerState, Gateway
 from trustfence.store import StoreFull, TrafficRow
 
@@ -135,41 +135,19 @@ def _permission_line(gw: Gateway, action: Action) -> str:
 
 
 async def _hold(state: EnforcerState, gw: Gateway, call: Call, decision: Decision) -> Outcome:
-    """Wait for a human, as the Approvals addon does for HTTP: the same queue, caps, timeouts and answers."""
-    if state.store is not None and (why := state.store.unavailable()):
-        return Outcome("denied", f"traffic log unavailable: {why}; not held for approval", decision)
-    queue, action = state.approvals, call.action
-    digest = request_digest(call.method, call.target, call.body)
-    prior = queue.take_approved(gw.name, digest)
-    if prior is None:
-        settings = decision.approval
-        a = queue.open(gateway=gw.name, connector=action.connector, action=action.name, method=call.method,
-                       url=call.target, digest=digest, reason=decision.reason, rule_id=decision.rule_id,
-                       risk=action.risk, timeout=settings.timeout if settings else state.approval_timeout,
-                       approver_role=settings.approver_role if settings else "", agent_uid=gw.uid)
-        if a is None:
-            return Outcome("rate_limited", f"gateway {gw.name} already holds {queue.per_gateway} requests waiting "
-                                           "for approval", decision, allow_with="tf approvals list", retry_after=30)
-        log.info("approval %s: %s (%s) for gateway %s is waiting (tf approvals approve %s)", a.id, action.name,
-                 call.target, gw.name, a.id)
-        assert a.answer is not None
-        try:
-            approved = await asyncio.wait_for(asyncio.shield(a.answer), a.expires - queue.clock())
-        except TimeoutError:
-            queue.expire(a.id)
-            return Outcome("denied", f"approval {a.id} expired after {round(a.expires - a.created)} s without an "
-                                     "answer", decision, allow_with=f"tf approvals list --gateway {gw.name}",
-                           approval=a.id)
-        if not approved:
-            return Outcome("denied", f"approval {a.id} denied by {who(a.answered_by)}"
-                                     + (f": {a.note}" if a.note else ""), decision,
-                           allow_with=f"tf approvals show {a.id}", approval=a.id)
-        a.released = True
-        prior = a
-    note = f": {prior.note}" if prior.note else ""
-    approved_by = Decision("allow", f"approved by {who(prior.answered_by)} (approval {prior.id}{note}); "
-                                    f"{decision.reason}", decision.rule_id, decision.decision_id, decision.risk_score)
-    return Outcome("allowed", approved_by.reason, approved_by, approval=prior.id)
+    """Wait for a human, as the Approvals addon does for HTTP (``proxy.holding``): the same queue, the gateway's
+    cap, timeouts and answers. No cap per sandbox: a call waiting holds no connection of the enforcer's."""
+    what = Held.of(state, gw, call.action, decision, method=call.method, url=call.target,
+                   digest=request_digest(call.method, call.target, call.body))
+    answer = await hold(state, None, what)
+    a = answer.approval
+    if answer.kind == "release" and a is not None:
+        approved = approved_decision(decision, a)
+        return Outcome("allowed", approved.reason, approved, approval=a.id)
+    # a call has no status: refused for a full queue (429), it is rate limited and told when to try again
+    return Outcome("rate_limited" if answer.status == 429 else answer.outcome, answer.reason, decision,
+                   allow_with=answer.allow_with or "", retry_after=answer.retry_after,
+                   approval=a.id if a is not None else "")
 
 
 def record_call(state: EnforcerState, row: TrafficRow, outcome: Outcome) -> Outcome:

@@ -1,4 +1,4 @@
-"""The approval queue: requests held for a human, and the answers they get. No mitmproxy, no I/O.
+"""The approval queue: requests held for a human (``Held``), and the answers they get. No mitmproxy, no I/O.
 
 An approval is bound to the digest of the exact request (method, canonical URL, SHA-256 of the body): what a
 human approved is what may be sent, once. Each approval is answered at most once; an unanswered one expires.
@@ -14,9 +14,14 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-__all__ = ["Approval", "ApprovalError", "ApprovalQueue", "State", "request_digest", "who"]
+if TYPE_CHECKING:  # only named in annotations: the state module imports this one
+    from trustfence.connectors import Action
+    from trustfence.policy import Decision
+    from trustfence.proxy.state import EnforcerState, Gateway
+
+__all__ = ["Approval", "ApprovalError", "ApprovalQueue", "Held", "State", "request_digest", "who"]
 
 State = Literal["pending", "approved", "denied", "expired"]
 
@@ -41,6 +46,43 @@ def request_digest(method: str, url: str, body: bytes) -> str:
     for part in (method.upper().encode(), url.encode(), hashlib.sha256(body).digest()):
         h.update(len(part).to_bytes(8, "big") + part)
     return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A request to hold for a human: what its approval records, and how the client waits.
+
+    ``sandbox``: whose cap of held requests it counts against (``max_held_per_sandbox``); ``url``: the
+    request's URL, or where a call goes (``stdio://SANDBOX/tools``); ``digest``: what an approval is bound to
+    (``request_digest``); ``reason``, ``rule_id``: the decision that asked for a human; ``timeout``: seconds
+    it waits for an answer; ``approver_role``: who may answer ("" anyone allowed to); ``agent_uid``: the
+    agent that sent it, never one who may answer (-1 unknown); ``respond_async``: answer at once with the
+    approval instead of waiting (``Prefer: respond-async``)."""
+
+    gateway: str
+    sandbox: str
+    connector: str
+    action: str
+    method: str
+    url: str
+    digest: str
+    reason: str
+    rule_id: str
+    risk: str
+    timeout: float
+    approver_role: str = ""
+    agent_uid: int = -1
+    respond_async: bool = False
+
+    @classmethod
+    def of(cls, state: EnforcerState, gw: Gateway, action: Action, decision: Decision, *, method: str,
+           url: str, digest: str, respond_async: bool = False) -> Held:
+        """What ``decision`` (a ``require_approval``) holds of ``action`` from ``gw``: the timeout and the
+        approver's role are the policy's when it names them, else the daemon's."""
+        settings = decision.approval
+        return cls(gw.name, gw.sandbox, action.connector, action.name, method, url, digest, decision.reason,
+                   decision.rule_id, action.risk, settings.timeout if settings else state.approval_timeout,
+                   settings.approver_role if settings else "", gw.uid, respond_async)
 
 
 @dataclass(slots=True)
@@ -91,15 +133,14 @@ class ApprovalQueue:
     def held(self, gateway: str) -> int:
         return sum(1 for a in self._all.values() if a.gateway == gateway and a.state == "pending")
 
-    def open(self, *, gateway: str, connector: str, action: str, method: str, url: str, digest: str,
-             reason: str, rule_id: str, risk: str, timeout: float, approver_role: str = "",
-             agent_uid: int = -1) -> Approval | None:
-        """A new pending approval, or None when the gateway already holds its cap."""
-        if self.held(gateway) >= self.per_gateway:
+    def open(self, what: Held) -> Approval | None:
+        """A new pending approval of ``what``, or None when its gateway already holds its cap."""
+        if self.held(what.gateway) >= self.per_gateway:
             return None
         now = self.clock()
-        a = Approval(secrets.token_hex(4), gateway, connector, action, method, url, digest, reason, rule_id, risk,
-                     now, now + timeout, approver_role, agent_uid)
+        a = Approval(secrets.token_hex(4), what.gateway, what.connector, what.action, what.method, what.url,
+                     what.digest, what.reason, what.rule_id, what.risk, now, now + what.timeout,
+                     what.approver_role, what.agent_uid)
         a.answer = asyncio.get_running_loop().create_future()
         self._all[a.id] = a
         self._trim()

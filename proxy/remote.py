@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from mitmproxy import connection, http
-from trustfence.policy import Decision
-from trustfence.proxy.approvals import Approvals, digest_of
+from trustfence.proxy.approvals import Approvals
 from trustfence.proxy.fairness import Fairness
 from trustfence.proxy.flowrecord import record_of
-from trustfence.proxy.holds import Approval
+from trustfence.proxy.holding import HoldAnswer, unrecordable
+from trustfence.proxy.holds import Approval, Held
 from trustfence.proxy.identify import Identify
 from trustfence.proxy.limiter import applying
 from trustfence.proxy.ratelimit import ActionRateLimit, RateLimit, refuse
@@ -239,43 +240,18 @@ class RemoteRecord(Record):
 
 
 class RemoteApprovals(Approvals):
-    """Approvals, with the hold kept by the daemon (``proxy.holdrpc``); the worker only applies the answer."""
+    """Approvals, with the hold kept by the daemon (``proxy.holding.hold`` there, on the worker's ask); the worker
+    applies the answer to the flow as the daemon's own enforcer does."""
 
     def __init__(self, state: EnforcerState, link: Channel) -> None:
         super().__init__(state)
         self.link = link
 
-    async def _hold(self, flow: http.HTTPFlow, decision: Decision) -> None:
-        store = self.state.store
-        if store is not None and (why := store.unavailable()):
-            from trustfence.proxy.record import refuse_unrecordable
-            refuse_unrecordable(flow, self.state, f"traffic log unavailable: {why}", "not held for approval")
-            return
-        rec = record_of(flow)
-        gw, action = rec.identified(), rec.classified()
-        settings = decision.approval
-        ask: dict[str, Any] = {
-            "gateway": gw.name, "sandbox": gw.sandbox, "connector": action.connector, "action": action.name,
-            "method": flow.request.method, "url": flow.request.pretty_url, "digest": digest_of(flow),
-            "reason": decision.reason, "rule_id": decision.rule_id, "risk": action.risk,
-            "timeout": settings.timeout if settings else self.state.approval_timeout,
-            "approver_role": settings.approver_role if settings else "", "agent_uid": gw.uid,
-            "respond_async": "respond-async" in flow.request.headers.get("prefer", "").lower()}
-        answer: dict[str, Any] = await self.link.call("hold", ask)
-        approval = Approval(**answer["approval"]) if answer.get("approval") else None
-        if approval is not None:
-            rec.approval = approval.id
-        if answer["kind"] == "release" and approval is not None:
-            self._release(flow, decision, approval)
-        elif answer["kind"] == "pending" and approval is not None:
-            self._pending(flow, approval)
-        else:
-            deny(flow, answer["reason"], status=answer.get("status", 403), decision=decision,
-                 outcome=answer.get("outcome", "denied"), allow_with=answer.get("allow_with"))
-            if answer.get("set_reason"):
-                rec.reason = answer["reason"]
-            if answer.get("retry_after") and flow.response is not None:
-                flow.response.headers["Retry-After"] = str(answer["retry_after"])
+    async def _ask(self, what: Held, opened: Callable[[Approval], None]) -> HoldAnswer:
+        # the link may be closed already: that is this process's store unavailable, not a failed hold
+        if (refused := unrecordable(self.state)) is not None:
+            return refused
+        return HoldAnswer.from_dict(await self.link.call("hold", what))
 
 
 def replace_remote(addons: list[Any], state: EnforcerState, link: Channel, store: RemoteStore) -> list[Any]:

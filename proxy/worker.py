@@ -67,7 +67,9 @@ class Worker:
 
     async def _message(self, msg: tuple[Any, ...]) -> None:
         kind = msg[0]
-        if kind == "init":
+        if kind == "call" and msg[2] == "ping":  # the daemon's watchdog: answered from this event loop
+            self.link.reply(msg[1], True, None)
+        elif kind == "init":
             self._init(msg[1])
         elif kind == "state":
             for name, value in msg[1].items():

@@ -16,6 +16,7 @@ Message shapes (``kind`` first)::
     ("listen", key, specs)        daemon -> worker: the sockets for ``specs`` follow on the fd channel
     ("unlisten", key)             daemon -> worker
     ("cut", switch)               daemon -> worker: close the live connections a kill switch covers
+    ("call", id, "ping", ())      daemon -> worker: answered at once; unanswered for long, the worker is killed
 """
 
 from __future__ import annotations

@@ -249,6 +249,24 @@ def test_a_policy_edit_reaches_every_worker_within_a_second(host: Host) -> None:
         host.tf("permissions", "remove", "--gateway", "Bot", "--connector", "github", "--action", "github.pr.list")
 
 
+def test_a_policy_with_a_condition_reaches_every_worker(host: Host) -> None:
+    # Its compiled condition is a closure, which cannot be pickled: the worker compiles it again from source.
+    marker = "conditioned" + secrets.token_hex(3)
+    policy = ('[[policy]]\nid = "no-marked-lists"\nactions = ["github.pr.list"]\ndecision = "deny"\n'
+              f'reason = "not these"\nwhen = {{ field = "path", operator = "contains", value = "{marker}" }}\n')
+    (host.home / "policies.toml").write_text(policy)
+    try:
+        time.sleep(1.5)  # the file is read, then pushed to the worker
+        before = status(host)["workers"]["children"][0]["rows"]
+        assert load(host, 30, 6, f"/repos/acme/{marker}/pulls") == [403] * 30
+        assert marked(host, marker) == []
+        assert status(host)["workers"]["children"][0]["rows"] > before  # the worker denied some of them
+        assert load(host, 10, 2, "/repos/acme/other/pulls") == [200] * 10  # the condition decides, not the action
+    finally:
+        (host.home / "policies.toml").write_text("")
+        time.sleep(1.0)
+
+
 IDLE = '''
 import os, socket, time
 host, port = os.environ["HTTP_PROXY"].rsplit("/", 1)[-1].rsplit(":", 1)
@@ -330,6 +348,23 @@ def test_zz_a_killed_worker_is_restarted_and_nothing_goes_out_unrecorded(host: H
     sent = {r["path"] for r in marked(host, marker)}
     recorded = {r["path"] for r in host.logs(5000) if marker in r["path"]}
     assert sent and sent <= recorded, f"reached the upstream without a row: {sorted(sent - recorded)[:5]}"
+
+
+def test_zz_a_stuck_worker_is_killed_and_replaced(host: Host) -> None:
+    # SIGSTOP: the process lives on and answers nothing, as a worker whose event loop is stuck
+    restarts = status(host)["workers"]["restarts"]
+    old = worker_pid(host)
+    os.kill(old, signal.SIGSTOP)
+    try:
+        w = wait_workers(host, restarts + 1, timeout=40)  # asked every 2 s, killed after 10 s without an answer
+    finally:
+        if alive(old):
+            os.kill(old, signal.SIGCONT)
+    assert w["children"][0]["pid"] != old and not alive(old)
+    assert "has not answered for 10 s" in (host.home / "daemon.log").read_text(errors="replace")
+    marker = "unstuck" + secrets.token_hex(3)
+    assert load(host, 20, 4, f"/repos/acme/{marker}/pulls/N") == [200] * 20
+    assert len(marked(host, marker)) == 20
 
 
 def test_zzz_workers_die_with_the_daemon_and_come_back_with_it(host: Host) -> None:

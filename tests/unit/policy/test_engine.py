@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import pickle
 import re
 
 import pytest
 
-from trustfence.policy import Catalogue, Permission, PolicyError, compile_policy, decide, validate_pattern
+from trustfence.policy import (Catalogue, Facts, Permission, PolicyError, compile_policy, decide, decide_all,
+                               parse_policies, validate_pattern)
 
 
 def P(action: str, decision: str, gateway: str = "Bot", connector: str = "github") -> Permission:
@@ -175,3 +177,19 @@ def test_a_forked_child_never_repeats_its_parents_decision_ids() -> None:
     parent = [decide(policy, "Bot", "github", "x").decision_id for _ in range(3)]
     assert len(child) == 3 and not set(child) & set(parent)
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in child + parent)
+
+
+def test_a_compiled_policy_with_conditions_survives_pickling_and_decides_the_same() -> None:
+    """Enforcer workers are sent the compiled policy; its conditions are closures, so it travels as source."""
+    policies = parse_policies('[[policy]]\nid = "big-refunds"\nactions = ["stripe.refund.create"]\n'
+                              'decision = "deny"\nreason = "refunds over 100.00 need finance"\n'
+                              'when = { field = "params.amount", operator = "gt", value = 10000 }\n',
+                              "policies.toml")
+    perms = [Permission("Bot", "stripe", "stripe.*", "allow")]
+    compiled = compile_policy(perms, policies)
+    big, small = (Facts("Bot", "stripe", "stripe.refund.create", risk="high", method="POST", params={"amount": a})
+                  for a in (20000, 500))
+    before = [decide_all(compiled, f).verdict for f in (big, small)]  # fills the memo too
+    again = pickle.loads(pickle.dumps(compiled))
+    assert again.permissions == compiled.permissions and again.policies == compiled.policies
+    assert [decide_all(again, f).verdict for f in (big, small)] == before == ["deny", "allow"]

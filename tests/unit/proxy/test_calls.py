@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 
 import pytest
 from trustfence.connectors import Action
 from trustfence.policy import Permission, compile_policy
 from trustfence.proxy.calls import Call, Outcome, decide_call
+from trustfence.proxy.holds import ApprovalQueue
+from trustfence.proxy.remote import RemoteStore
 from trustfence.proxy.state import EnforcerState, Gateway
 from trustfence.proxy.switches import Scope, Switch, Switches
+from trustfence.proxy.workerlink import Channel
 
 GW = Gateway("Desk", "tf-1", "10.0.0.2", "10.0.0.1", uid=1234)
 
@@ -103,3 +107,28 @@ def test_an_unanswered_hold_expires(loop: asyncio.AbstractEventLoop) -> None:
     s.approval_timeout = 0.05
     o = run(loop, s, tool("transfer"))
     assert o.outcome == "denied" and "expired" in o.reason
+
+
+def test_a_full_approval_queue_rate_limits_a_call(loop: asyncio.AbstractEventLoop) -> None:
+    s = state(("mcp.tools.transfer", "require_approval"))
+    s.approvals = ApprovalQueue(per_gateway=0)
+    o = run(loop, s, tool("transfer"))
+    assert (o.outcome, o.reason) == ("rate_limited", "gateway Desk already holds 0 requests waiting for approval")
+    assert (o.retry_after, o.allow_with, o.approval) == (30, "tf approvals list", "")
+    assert not o.forward and s.approvals.listing() == []
+
+
+def test_a_call_is_not_held_while_the_traffic_log_cannot_record_the_answer(
+        loop: asyncio.AbstractEventLoop) -> None:
+    here, there = socket.socketpair()
+    try:
+        store = RemoteStore(Channel(here, lambda msg: None))
+        store.why = "disk full"
+        s = state(("mcp.tools.transfer", "require_approval"))
+        s.store = store  # type: ignore[assignment]
+        o = run(loop, s, tool("transfer"))
+        assert (o.outcome, o.reason) == ("denied", "traffic log unavailable: disk full; not held for approval")
+        assert s.approvals.listing() == []
+    finally:
+        here.close()
+        there.close()

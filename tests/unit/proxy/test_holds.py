@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from trustfence.proxy.holds import Approval, ApprovalError, ApprovalQueue, request_digest
+from trustfence.proxy.holds import Approval, ApprovalError, ApprovalQueue, Held, request_digest
 
 
 class Clock:
@@ -28,9 +28,9 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 def held(q: ApprovalQueue, gateway: str = "Bot", digest: str = "d1") -> Approval | None:
     async def go() -> Approval | None:
-        return q.open(gateway=gateway, connector="stripe", action="stripe.refund.create", method="POST",
-                      url="https://api.stripe.com/v1/refunds", digest=digest, reason="refunds need a human",
-                      rule_id="policy:refunds", risk="high", timeout=300)
+        return q.open(Held(gateway, "tf-1", "stripe", "stripe.refund.create", "POST",
+                           "https://api.stripe.com/v1/refunds", digest, "refunds need a human", "policy:refunds",
+                           "high", 300))
     return asyncio.get_event_loop().run_until_complete(go())
 
 
