@@ -297,7 +297,9 @@ print(len(held))
 
 
 def test_a_daemon_out_of_file_descriptors_does_not_flood_its_log() -> None:
-    with running_host() as host:
+    # One process (workers = 1): the daemon's descriptors are what is limited here, and every connection of the
+    # hog must reach it (with a worker beside it, the kernel would hand half of them to the worker).
+    with running_host(connectors="[enforcer]\nworkers = 1\n\n" + GITHUB_ONLY) as host:
         pid = host.daemon_pid()
         hard = subprocess.run(["prlimit", f"--pid={pid}", "--nofile", "--raw", "--noheadings", "--output=HARD"],
                               check=True, capture_output=True, text=True).stdout.strip()
