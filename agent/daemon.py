@@ -476,8 +476,8 @@ class Daemon:
 
     # -- brakes: kill switches, enforcement levels, rate limits ---------------------------------------
     def _cut(self, switch: Switch) -> int:
-        """Close the live connections a just-activated switch covers, here and in every worker process (whose
-        count is not known here: the number is this process's)."""
+        """Close the live connections a just-activated switch covers, here and in every worker process; the
+        number is this process's (the operation adds the workers' count, ``WorkerPool.closed``)."""
         closed = self.enforcer.cut(switch)
         if self.workers is not None:
             self.workers.cut(switch)

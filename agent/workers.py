@@ -21,6 +21,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from trustfence.proxy.approvals import Approvals
@@ -44,6 +45,7 @@ _GONE = "outcome not recorded: the enforcer worker process died before the reque
 _HEALTHY = 30.0  # a worker that lived this long starts the backoff afresh when it dies
 _PING_EVERY = 2.0  # seconds between the daemon's questions to a worker that it still answers
 _HUNG = 10.0  # seconds without an answer before a worker is taken for stuck, killed and restarted
+_CUT_WAIT = 5.0  # seconds a kill switch's activation waits for each worker's count of what it closed
 
 
 class _Child:
@@ -71,6 +73,7 @@ class WorkerPool:
         self.children = [_Child(i) for i in range(1, count)]
         self.listeners: dict[str, list[str]] = {}  # key -> mode specs, handed to every (re)started worker
         self.restarts = 0
+        self._cuts: dict[str, asyncio.Future[int]] = {}  # scope -> the workers' count of what its switch closed
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -106,10 +109,29 @@ class WorkerPool:
             self._send(c, "unlisten", key)
 
     def cut(self, switch: Switch) -> None:
-        """After ``state.switches`` took the switch: push it, then every worker cuts its own connections."""
+        """After ``state.switches`` took the switch: push it, then every worker cuts its own connections; how
+        many they closed together is ``await closed(scope)``."""
+        calls = []
         for c in self.children:
             self._push(c)
-            self._send(c, "cut", switch)
+            if c.link is not None and c.ready:  # one not ready serves nothing yet: it starts with the switch on
+                calls.append(c.link.call("cut", switch))
+        self._cuts[str(switch.scope)] = asyncio.ensure_future(self._count(switch, calls))
+
+    async def closed(self, scope: str) -> int:
+        """The connections the workers closed for the switch of ``scope`` just activated (0: none asked)."""
+        task = self._cuts.pop(scope, None)
+        return 0 if task is None else await task
+
+    @staticmethod
+    async def _count(switch: Switch, calls: list[Coroutine[Any, Any, Any]]) -> int:
+        total = 0
+        for got in await asyncio.gather(*(asyncio.wait_for(x, _CUT_WAIT) for x in calls), return_exceptions=True):
+            if isinstance(got, int):
+                total += got
+            else:  # dead or stuck: its connections die with it (the supervisor or the watchdog sees to that)
+                log.warning("a worker did not say what it closed for %s: %s", switch.describe(), got)
+        return total
 
     def _sockets(self, key: str) -> list[tuple[str, socket.socket]]:
         return self.enforcer.sockets(key)

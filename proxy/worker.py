@@ -69,6 +69,8 @@ class Worker:
         kind = msg[0]
         if kind == "call" and msg[2] == "ping":  # the daemon's watchdog: answered from this event loop
             self.link.reply(msg[1], True, None)
+        elif kind == "call" and msg[2] == "cut":  # a kill switch: how many of this worker's connections it closed
+            self.link.reply(msg[1], True, self.enforcer.cut(msg[3][0]) if self.enforcer is not None else 0)
         elif kind == "init":
             self._init(msg[1])
         elif kind == "state":
@@ -84,8 +86,7 @@ class Worker:
         elif kind == "unlisten":
             for server in self.servers.pop(str(msg[1]), []):
                 server.close()
-        elif kind == "cut" and self.enforcer is not None:
-            self.enforcer.cut(msg[1])
+
 
     def _action_limit(self) -> RemoteActionRateLimit:
         assert self.enforcer is not None

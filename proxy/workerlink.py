@@ -15,7 +15,7 @@ Message shapes (``kind`` first)::
     ("state", fields)             daemon -> worker: EnforcerState fields that changed, whole values
     ("listen", key, specs)        daemon -> worker: the sockets for ``specs`` follow on the fd channel
     ("unlisten", key)             daemon -> worker
-    ("cut", switch)               daemon -> worker: close the live connections a kill switch covers
+    ("call", id, "cut", (switch,)) daemon -> worker: close the live connections a kill switch covers; how many
     ("call", id, "ping", ())      daemon -> worker: answered at once; unanswered for long, the worker is killed
 """
 

@@ -21,6 +21,8 @@ async def killswitch_activate(d: Daemon, req: dict[str, Any]) -> Reply:
                                         str(req.get("by") or ""), d.known_gateways(), d.state.connectors.by_name)
     except BrakeError as e:
         raise OpError(str(e), e.code) from None
+    if d.workers is not None:  # what the worker processes closed too
+        done["closed"] += await d.workers.closed(done["scope"])
     d.audit.append(f"uid {req['uid']} ({req.get('by') or '?'})", "kill switch activated", None, done)
     return done
 

@@ -192,6 +192,8 @@ def test_kill_switch_stops_connections_held_by_either_worker_within_a_second(hos
         r = host.tf("kill-switch", "activate", "--reason", "workers test")
         assert r.returncode == 0, r.stderr
         on = time.time()  # active from here on, in every process
+        # the agent's 8 kept-alive connections, whichever process held each, are counted as closed
+        assert "; 8 open connection(s) closed" in r.stdout, r.stdout
         time.sleep(1.0)
         reached = len(steady(host))
         time.sleep(1.5)
