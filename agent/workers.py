@@ -4,8 +4,9 @@ The daemon's own enforcer is worker 0 and keeps everything it does alone (DNS, t
 switches, the limiter). Each other worker is a fresh process (``trustfence.proxy.worker``) on a socketpair:
 the daemon pushes it the enforcer state whenever a field changes (checked ten times a second, and at once
 before a listener or a kill switch's cut), hands it a socket beside every sandbox's HTTP listener (one
-SO_REUSEPORT group), and answers its calls: a connection's origin, rate-limit admission, the journal record before forwarding, holds
-for approval. Final rows arrive in order and go to the one writer.
+SO_REUSEPORT group), and answers its calls: a connection's origin and its count against the sandbox's cap,
+rate-limit admission, the journal record before forwarding, holds for approval. Final rows arrive in order
+and go to the one writer.
 
 A worker that dies is restarted with backoff, logged and counted (``tf status``); connections it held die
 with it. A worker that stops answering (its event loop stuck, or the process stopped) is killed and restarted

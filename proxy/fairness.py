@@ -1,8 +1,9 @@
 """Fairness: one sandbox cannot take the enforcer from the others by opening connections or holding them open.
 
 - A sandbox's TCP connections beyond ``max_connections_per_sandbox`` (explicit proxy and transparent listeners
-  together, and every enforcer process together: a worker asks the daemon's count, ``proxy.remote``) are closed as they are accepted (``client_connected`` sets ``client.error``): decision
-  ``rate_limited``, status 429, a reason naming the cap.
+  together, and every enforcer process together: a worker asks the daemon's count, ``proxy.remote``) are
+  closed as they are accepted (``client_connected`` sets ``client.error``): decision ``rate_limited``, status
+  429, a reason naming the cap.
 - A connection with no request in progress for ``idle_timeout`` seconds (after it opened, after its CONNECT or
   TLS handshake, or after its last response) is closed: decision ``denied``, status 408, ``idle``.
 - A connection whose request headers are not complete ``header_timeout`` seconds after their first byte

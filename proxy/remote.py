@@ -35,8 +35,8 @@ from trustfence.proxy.state import EnforcerState, Origin
 from trustfence.proxy.workerlink import Channel, LinkError
 from trustfence.store import StoreFull, TrafficRow
 
-__all__ = ["RemoteActionRateLimit", "RemoteApprovals", "RemoteFairness", "RemoteIdentify", "RemoteOrigin", "RemoteRateLimit",
-           "RemoteRecord", "RemoteStore", "ask_origin", "replace_remote"]
+__all__ = ["RemoteActionRateLimit", "RemoteApprovals", "RemoteFairness", "RemoteIdentify", "RemoteOrigin",
+           "RemoteRateLimit", "RemoteRecord", "RemoteStore", "ask_origin", "replace_remote"]
 
 log = logging.getLogger("trustfence.enforcer")
 

@@ -3,9 +3,9 @@
 The daemon spawns it (fresh, never forked) with its ends of two socketpairs. It runs the same addons as the
 daemon's enforcer, with the daemon-owned steps remote (``proxy.remote``), on sockets the daemon hands down
 per sandbox, each bound beside the daemon's listener in one SO_REUSEPORT group, so the kernel spreads the
-agents' connections evenly over every process. It enforces only on state the daemon pushed, and exits as soon as the daemon
-is gone (PR_SET_PDEATHSIG, or its link closing): connections it held die with it, nothing is forwarded
-without the daemon's journal record.
+agents' connections evenly over every process. It enforces only on state the daemon pushed, and exits as soon
+as the daemon is gone (PR_SET_PDEATHSIG, or its link closing): connections it held die with it, nothing is
+forwarded without the daemon's journal record.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ TOKEN = "ghp_workercanary" + secrets.token_hex(12)
 LIMIT = 7  # per minute for gateway Limited
 ACTION_LIMIT = 4  # per minute for github.pr.read of gateway Acted
 CAP = 12  # max_connections_per_sandbox: for the host, not per process
-CONFIG = (f'[enforcer]\nworkers = 2\nidle_timeout = 2\nmax_connections_per_sandbox = {CAP}\n\n[connectors.github]\ntype = "github"\n\n'
+CONFIG = (f'[enforcer]\nworkers = 2\nidle_timeout = 2\nmax_connections_per_sandbox = {CAP}\n\n'
+          '[connectors.github]\ntype = "github"\n\n'
           f'[rate_limit]\nper_minute = 100000\n\n[rate_limit.gateways.Limited]\nper_minute = {LIMIT}\n\n'
           f'[[rate_limit.actions]]\ngateway = "Acted"\naction = "github.pr.read"\nper_minute = {ACTION_LIMIT}\n\n')
 PERMISSIONS = "".join(
