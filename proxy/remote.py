@@ -61,6 +61,7 @@ class RemoteStore:
     def submit(self, row: TrafficRow, *, strict: bool = False) -> int:
         try:
             self.link.send("submit", row)
+            self.link.flush()  # with what was queued before it: in the daemon before the agent has the response
         except LinkError as e:
             raise StoreFull(f"traffic log unavailable: {e}") from None
         return row.seq

@@ -71,6 +71,12 @@ class Channel:
         if len(self._out) == 2:  # the first of this turn: write them all once the turn's callbacks have run
             asyncio.get_running_loop().call_soon(self._flush)
 
+    def flush(self) -> None:
+        """Write what is queued now rather than at the end of this turn (a final traffic row: it must not wait
+        behind the response the agent is about to get, which a worker killed in between would leave
+        unrecorded)."""
+        self._flush()
+
     def _flush(self) -> None:
         out, self._out = self._out, []
         if out and self._writer is not None and not self._writer.is_closing():
