@@ -134,14 +134,11 @@ class WorkerPool:
                 log.warning("a worker did not say what it closed for %s: %s", switch.describe(), got)
         return total
 
-    def _sockets(self, key: str) -> list[tuple[str, socket.socket]]:
-        return self.enforcer.sockets(key)
-
     def _send_listen(self, c: _Child, key: str) -> None:
         if c.fds is None:
             return
         try:
-            found = self._sockets(key)  # new sockets in the listeners' SO_REUSEPORT groups, for this worker only
+            found = self.enforcer.sockets(key)  # new sockets in the listeners' SO_REUSEPORT groups, for this worker only
         except OSError as e:
             log.error("worker %d: no listeners for %s: %s", c.index, key, e)
             return

@@ -44,10 +44,6 @@ class Dispatch(AddonManager):
         self._table.clear()
         return super().register(addon)
 
-    def add(self, *addons: Any) -> None:
-        super().add(*addons)
-        self._table.clear()
-
     def remove(self, addon: Any) -> None:
         super().remove(addon)
         self._table.clear()

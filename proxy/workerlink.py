@@ -52,7 +52,7 @@ class Channel:
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._out: list[bytes] = []  # framed messages queued in this turn of the loop, written by _flush
+        self._out: list[bytes] = []  # framed messages queued in this turn of the loop, written by flush
         self.closed = asyncio.Event()
 
     async def open(self) -> None:
@@ -69,15 +69,11 @@ class Channel:
         self._out.append(_HEADER.pack(len(data)))
         self._out.append(data)
         if len(self._out) == 2:  # the first of this turn: write them all once the turn's callbacks have run
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
-        """Write what is queued now rather than at the end of this turn (a final traffic row: it must not wait
-        behind the response the agent is about to get, which a worker killed in between would leave
-        unrecorded)."""
-        self._flush()
-
-    def _flush(self) -> None:
+        """Write what is queued (at the end of each turn; at once for a final traffic row, which must not wait
+        behind the response the agent is about to get: a worker killed in between would leave it unrecorded)."""
         out, self._out = self._out, []
         if out and self._writer is not None and not self._writer.is_closing():
             self._writer.write(b"".join(out))
@@ -142,7 +138,7 @@ class Channel:
             if not fut.done():
                 fut.set_exception(LinkError("the link to the other process closed"))
         if self._writer is not None:
-            self._flush()  # what was queued before the close still goes, as a write would have
+            self.flush()  # what was queued before the close still goes, as a write would have
             self._writer.close()
 
 
