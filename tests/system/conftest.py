@@ -110,17 +110,19 @@ def new_host(tmp: Path, sandbox: str = "", *, hosts: tuple[str, ...] = ("api.git
 
 @contextmanager
 def running_host(sandbox: str = "", before_start: Callable[[Host], None] | None = None, parent: str | None = None,
-                 **kw: Any) -> Iterator[Host]:
+                 start: bool = True, **kw: Any) -> Iterator[Host]:
     """A started daemon and its outside namespace (``new_host`` arguments); ``before_start`` may add to the
     outside namespace or the environment first; ``parent``: where the state directory's folder is made (default
-    the host's /tmp, which sandboxes never see anyway). Everything is removed afterwards, and leftovers fail."""
+    the host's /tmp, which sandboxes never see anyway); ``start=False``: the test starts the daemon itself.
+    Everything is removed afterwards, and leftovers fail."""
     tmp = Path(tempfile.mkdtemp(prefix="tf-sys-", dir=parent))
     os.chmod(tmp, 0o711)
     h = new_host(tmp, sandbox, **kw)
     try:
         if before_start is not None:
             before_start(h)
-        h.start_daemon()
+        if start:
+            h.start_daemon()
         yield h
     finally:
         try:
