@@ -23,7 +23,8 @@ from trustfence.agent.cli.agents import agents_app
 from trustfence.agent.cli.analytics import export, sql
 from trustfence.agent.cli.approvals import approvals_app
 from trustfence.agent.cli.brakes import gateway_app, killswitch_app
-from trustfence.agent.cli.common import CliError, call, client, csv_cell, err, out, print_json, require_root
+from trustfence.agent.cli.common import (CliError, call, client, csv_cell, err, lock_holder, out, print_json,
+                                        require_root, wait_for_daemon)
 from trustfence.agent.cli.connectors import connector_app, vault_app
 from trustfence.agent.cli.dashboard import dashboard_app
 from trustfence.agent.cli.audit import audit_app
@@ -141,8 +142,10 @@ def daemon_stop() -> None:
     try:
         c = Client(p.socket)
     except DaemonUnavailable:
-        out.print("the daemon is not running")
-        return
+        if lock_holder(p.lock) is None or not wait_for_daemon(p):  # a starting one is stopped once it answers
+            out.print("the daemon is not running")
+            return
+        c = Client(p.socket)
     with c:
         pid = c.call("stop")["pid"]
     for _ in range(300):

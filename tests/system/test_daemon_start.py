@@ -42,28 +42,50 @@ def test_commands_at_the_same_moment_share_the_daemon_one_starts() -> None:
         assert (h.home / "daemon.log").read_text(errors="replace").count("daemon ready") == 1
 
 
-def test_a_command_waits_for_a_daemon_that_is_still_starting() -> None:
-    with running_host(start=False) as h:
-        log = open(h.home / "daemon.log", "ab")
+def held_in_start_up(h: Host) -> subprocess.Popen[bytes]:
+    """A daemon stopped (SIGSTOP) once it holds its lock, before it listens."""
+    with open(h.home / "daemon.log", "ab") as log:
         daemon = subprocess.Popen([*TF, "daemon", "--log-file", str(h.home / "daemon.log")], env=h.env,
                                   stdout=log, stderr=log, start_new_session=True)
-        try:
-            deadline = time.monotonic() + 30
-            while lock_holder(h.home / "daemon.lock") != daemon.pid and time.monotonic() < deadline:
-                time.sleep(0.005)
-            os.killpg(daemon.pid, signal.SIGSTOP)  # holds its lock, not yet listening
-            assert lock_holder(h.home / "daemon.lock") == daemon.pid and not answers(h)
-            status = subprocess.Popen([*TF, "status", "--json"], env=h.env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
-            time.sleep(2)
-            assert status.poll() is None, status.communicate()
-        finally:
-            os.killpg(daemon.pid, signal.SIGCONT)
-            log.close()
-        out, err = status.communicate(timeout=60)
-        assert status.returncode == 0, err
+    deadline = time.monotonic() + 30
+    while lock_holder(h.home / "daemon.lock") != daemon.pid and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.killpg(daemon.pid, signal.SIGSTOP)
+    assert lock_holder(h.home / "daemon.lock") == daemon.pid and not answers(h)
+    return daemon
+
+
+def meanwhile(h: Host, daemon: subprocess.Popen[bytes], *args: str) -> tuple[int, str, str]:
+    """``tf args`` started while ``daemon`` is held in start-up: it must still wait after 2 s; then the
+    daemon goes on."""
+    try:
+        cmd = subprocess.Popen([*TF, *args], env=h.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+        time.sleep(2)
+        assert cmd.poll() is None, cmd.communicate()
+    finally:
+        os.killpg(daemon.pid, signal.SIGCONT)
+    out, err = cmd.communicate(timeout=60)
+    return cmd.returncode, out, err
+
+
+def test_a_command_waits_for_a_daemon_that_is_still_starting() -> None:
+    with running_host(start=False) as h:
+        daemon = held_in_start_up(h)
+        code, out, err = meanwhile(h, daemon, "status", "--json")
+        assert code == 0, err
         assert json.loads(out)["sandboxes"] == []
         assert f"waiting for the TrustFence daemon (pid {daemon.pid})" in err
         assert "started the TrustFence daemon" not in err
         assert "already running" not in (h.home / "daemon.log").read_text(errors="replace")
         assert lock_holder(h.home / "daemon.lock") == daemon.pid
+
+
+def test_daemon_stop_stops_a_daemon_that_is_still_starting() -> None:
+    with running_host(start=False) as h:
+        daemon = held_in_start_up(h)
+        code, out, err = meanwhile(h, daemon, "daemon", "stop")
+        assert code == 0, err
+        assert f"daemon stopped (pid {daemon.pid})" in out
+        assert daemon.wait(timeout=30) == 0
+        assert lock_holder(h.home / "daemon.lock") is None
