@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from trustfence.agent.cli.common import lock_holder
 from trustfence.agent.ipc import Client, DaemonUnavailable
 from trustfence.agent.sandbox import cgroup, net, nftables
 from trustfence.demo.outside import Outside
@@ -58,11 +59,20 @@ class Host:
                 + cgroup.list_children(f"{self.tag}-"))
 
     def start_daemon(self) -> None:
+        """Start a daemon and wait until it answers. A daemon killed just before may still be dying (its memory
+        torn down, its lock and socket not yet closed): it is waited for first, and the daemon that answers
+        must be the one started here."""
+        lock = self.home / "daemon.lock"
+        deadline = time.monotonic() + 30
+        while lock_holder(lock) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lock_holder(lock) is None, f"a daemon still holds {lock}"
         log = open(self.home / "daemon.log", "ab")
-        subprocess.Popen([*self.daemon_prefix, *TF, "daemon", "--log-file", str(self.home / "daemon.log")],
-                         env=self.env, stdout=log, stderr=log, start_new_session=True)
+        proc = subprocess.Popen([*self.daemon_prefix, *TF, "daemon", "--log-file", str(self.home / "daemon.log")],
+                                env=self.env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # poll the socket itself: `tf status` would start a daemon
+        while time.monotonic() < deadline and proc.poll() is None:
+            # poll the socket itself: `tf status` would start a daemon
             try:
                 Client(self.home / "daemon.sock", timeout=5).close()
                 return
