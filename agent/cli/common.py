@@ -73,7 +73,9 @@ def wait_for_daemon(p: Paths, proc: subprocess.Popen[bytes] | None = None, timeo
             if proc is None and lock_holder(p.lock) is None:
                 return False
             time.sleep(0.1)
-    raise CliError(f"the daemon did not answer within {timeout:.0f} s (see {p.log})")
+    holder = lock_holder(p.lock)
+    raise CliError(f"the daemon (pid {holder or '?'}) holds its lock but did not answer within {timeout:.0f} s "
+                   f"(see {p.log})")
 
 
 def _say_waiting(p: Paths) -> None:
