@@ -350,8 +350,6 @@ class Daemon:
         if self.sandboxes.pop(spec.id, None) is None:
             return
         self.state.gateways.pop(spec.agent_addr, None)
-        if self.workers is not None:
-            self.workers.unlisten(spec.name)
         await self.enforcer.unlisten(spec.name)
         path = cgroups.path_of(spec.name)
         cg = Guard.cgroup_id(path) if path.exists() else None

@@ -3,10 +3,16 @@
 The daemon's own enforcer is worker 0 and keeps everything it does alone (DNS, the store, approvals, kill
 switches, the limiter). Each other worker is a fresh process (``trustfence.proxy.worker``) on a socketpair:
 the daemon pushes it the enforcer state whenever a field changes (checked ten times a second, and at once
-before a listener or a kill switch's cut), hands it a socket beside every sandbox's HTTP listener (one
-SO_REUSEPORT group), and answers its calls: a connection's origin and its count against the sandbox's cap,
-rate-limit admission, the journal record before forwarding, holds for approval. Final rows arrive in order
-and go to the one writer.
+before a new sandbox's connections or a kill switch's cut), and answers its calls: a connection's origin and
+its count against the sandbox's cap, rate-limit admission, the journal record before forwarding, holds for
+approval. Final rows arrive in order and go to the one writer.
+
+The daemon accepts every agent connection on the sandboxes' HTTP listeners and hands each to the least loaded
+process (``_least_loaded``): the one with the fewest open connections, the daemon's own counted
+``_DAEMON_WEIGHT`` times, as it also journals, writes and answers every worker. The kernel's alternatives were
+blind to load: one SO_REUSEPORT socket per process spread connections by a hash of their addresses (4
+keep-alive connections landed 3:1 or 4:0 more often than 2:2), and one shared queue went to whichever process
+woke first. A worker that is behind (its channel full) or not ready gets none; the daemon serves those.
 
 A worker that dies is restarted with backoff, logged and counted (``tf status``); connections it held die
 with it. A worker that stops answering (its event loop stuck, or the process stopped) is killed and restarted
@@ -17,6 +23,7 @@ Workers die with the daemon (PR_SET_PDEATHSIG) and are stopped with it.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import socket
@@ -29,11 +36,11 @@ from trustfence.proxy.approvals import Approvals
 from trustfence.proxy.fairness import Fairness
 from trustfence.proxy.holding import hold
 from trustfence.proxy.holds import Held
-from trustfence.proxy.master import Enforcer
+from trustfence.proxy.master import Enforcer, serve_accepted
 from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.switches import Switch
 from trustfence.proxy.worker import STATE_FIELDS
-from trustfence.proxy.workerlink import Channel, LinkError, send_fds
+from trustfence.proxy.workerlink import Channel, LinkError, hand_conn
 from trustfence.store import Store, StoreFull, TrafficRow
 
 __all__ = ["WorkerPool", "pool_init"]
@@ -47,6 +54,10 @@ _HEALTHY = 30.0  # a worker that lived this long starts the backoff afresh when 
 _PING_EVERY = 2.0  # seconds between the daemon's questions to a worker that it still answers
 _HUNG = 10.0  # seconds without an answer before a worker is taken for stuck, killed and restarted
 _CUT_WAIT = 5.0  # seconds a kill switch's activation waits for each worker's count of what it closed
+_DAEMON_WEIGHT = 2  # each connection the daemon serves counts as this many of a worker's (see the docstring)
+_ACCEPT_BATCH = 100  # connections accepted per wake-up, as asyncio's own server does
+_ACCEPT_RETRY = 1.0  # seconds before accepting again when descriptors or memory ran out
+_OUT_OF = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 class _Child:
@@ -65,6 +76,7 @@ class _Child:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.open: dict[int, TrafficRow] = {}  # seq -> journal record begun, its final row not yet shipped
         self.conns: dict[str, int] = {}  # sandbox -> its connections open in this worker (max_connections_...)
+        self.handed = 0  # connections handed to it and not yet closed there
 
 
 class WorkerPool:
@@ -72,7 +84,8 @@ class WorkerPool:
                  init: dict[str, Any]) -> None:
         self.state, self.store, self.enforcer, self.init = state, store, enforcer, init
         self.children = [_Child(i) for i in range(1, count)]
-        self.listeners: dict[str, list[str]] = {}  # key -> mode specs, handed to every (re)started worker
+        self.own = 0  # connections the daemon accepted and serves itself, still open
+        self.serving: set[asyncio.Task[None]] = set()
         self.restarts = 0
         self._cuts: dict[str, asyncio.Future[int]] = {}  # scope -> the workers' count of what its switch closed
         self._stopping = False
@@ -90,24 +103,80 @@ class WorkerPool:
             await self._end(c)
 
     def status(self) -> dict[str, Any]:
-        return {"workers": len(self.children) + 1, "restarts": self.restarts,
+        return {"workers": len(self.children) + 1, "restarts": self.restarts, "connections": self.own,
                 "children": [{"index": c.index, "pid": c.proc.pid if c.proc else None, "ready": c.ready,
-                              "requests": c.requests, "rows": c.rows, "holds": c.holds}
+                              "requests": c.requests, "rows": c.rows, "holds": c.holds,
+                              "connections": c.handed}
                              for c in self.children]}
 
-    # -- listeners and kill switches -------------------------------------------------------------------------
+    # -- connections and kill switches -----------------------------------------------------------------------
     def listen(self, key: str) -> None:
-        """Hand the listening sockets opened under ``key`` to every running worker (and to later ones)."""
-        self.listeners[key] = self.enforcer.tcp_specs(key)
+        """Accept on the HTTP listeners opened under ``key`` and hand each connection to the least loaded
+        process (in place of mitmproxy's own accepting). Every ready worker gets the state first: the new
+        sandbox's gateway is known wherever its connections go."""
         for c in self.children:
-            if c.ready:
-                self._send_listen(c, key)
+            self._push(c)
+        loop = asyncio.get_running_loop()
+        for instance, sock in self.enforcer.tcp_listeners(key):
+            loop.add_reader(sock.fileno(), self._accept, instance, sock)
 
-    def unlisten(self, key: str) -> None:
-        if self.listeners.pop(key, None) is None:
-            return
+    def _accept(self, instance: Any, sock: socket.socket) -> None:
+        for _ in range(_ACCEPT_BATCH):
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as e:
+                if e.errno not in _OUT_OF:
+                    raise  # the loop logs it and calls again
+                # Level-triggered: the listener would wake the loop at once, again and again. The connections
+                # wait in its queue (the agent's connect may time out), as with asyncio's own server.
+                log.error("accepting agent connections on %s: %s; again in %.0f s", instance.mode.full_spec,
+                          e, _ACCEPT_RETRY)
+                loop = asyncio.get_running_loop()
+                loop.remove_reader(sock.fileno())
+                loop.call_later(_ACCEPT_RETRY, self._resume, instance, sock)
+                return
+            self._hand(instance, conn)
+
+    def _resume(self, instance: Any, sock: socket.socket) -> None:
+        if sock.fileno() != -1:  # not closed meanwhile (the sandbox ended)
+            asyncio.get_running_loop().add_reader(sock.fileno(), self._accept, instance, sock)
+
+    def _hand(self, instance: Any, conn: socket.socket) -> None:
+        conn.setblocking(False)
+        c = self._least_loaded()
+        if c is not None and c.fds is not None:
+            try:
+                hand_conn(c.fds, instance.mode.full_spec, conn)
+            except OSError as e:
+                log.warning("worker %d: connection not handed over (%s); served by the daemon", c.index, e)
+            else:
+                c.handed += 1
+                conn.close()  # the worker has its own descriptor of it now
+                return
+        self.own += 1
+        task = asyncio.create_task(self._serve_here(instance, conn))
+        self.serving.add(task)
+        task.add_done_callback(self.serving.discard)
+
+    async def _serve_here(self, instance: Any, conn: socket.socket) -> None:
+        try:
+            await serve_accepted(instance, conn)
+        except Exception:  # noqa: BLE001 - one connection's failure never stops the others
+            log.exception("a connection on %s failed", instance.mode.full_spec)
+            conn.close()
+        finally:
+            self.own -= 1
+
+    def _least_loaded(self) -> _Child | None:
+        """The ready worker with the fewest open connections, or None when the daemon has fewer still (its
+        own counted ``_DAEMON_WEIGHT`` times; ties go to the worker)."""
+        best, load = None, (self.own + 1) * _DAEMON_WEIGHT
         for c in self.children:
-            self._send(c, "unlisten", key)
+            if c.ready and c.handed + 1 <= load:
+                best, load = c, c.handed + 1
+        return best
 
     def cut(self, switch: Switch) -> None:
         """After ``state.switches`` took the switch: push it, then every worker cuts its own connections; how
@@ -133,26 +202,6 @@ class WorkerPool:
             else:  # dead or stuck: its connections die with it (the supervisor or the watchdog sees to that)
                 log.warning("a worker did not say what it closed for %s: %s", switch.describe(), got)
         return total
-
-    def _send_listen(self, c: _Child, key: str) -> None:
-        if c.fds is None:
-            return
-        try:
-            found = self.enforcer.sockets(key)  # new sockets in the listeners' SO_REUSEPORT groups, for this worker only
-        except OSError as e:
-            log.error("worker %d: no listeners for %s: %s", c.index, key, e)
-            return
-        if not found:
-            return
-        try:
-            self._push(c)  # the gateway of the sandbox first
-            send_fds(c.fds, [s.fileno() for _, s in found])
-            self._send(c, "listen", key, [spec for spec, _ in found])
-        except OSError as e:
-            log.error("worker %d: listeners of %s not handed over: %s", c.index, key, e)
-        finally:
-            for _, s in found:  # the worker holds them now; one that never got them must not keep a queue
-                s.close()
 
     # -- state ----------------------------------------------------------------------------------------------
     def _changed(self, c: _Child) -> dict[str, Any]:
@@ -234,6 +283,7 @@ class WorkerPool:
             theirs.close()
             fds_theirs.close()
         log.info("worker %d started (pid %d)", c.index, c.proc.pid)
+        fds_mine.setblocking(False)  # a worker behind gets no more connections: the daemon never waits
         c.fds, c.sent = fds_mine, {}
         c.link = Channel(mine, lambda msg: self._message(c, msg))
         await c.link.open()
@@ -265,6 +315,7 @@ class WorkerPool:
 
     async def _end(self, c: _Child) -> None:
         c.ready = False
+        c.handed = 0  # what it held died with it
         self._interrupted(c)
         for t in list(c.tasks):
             t.cancel()
@@ -322,13 +373,13 @@ class WorkerPool:
                 log.error("traffic row %s of worker %d lost: %s", msg[1].seq, c.index, e)
         elif kind == "give_conn":
             self._gave(c, str(msg[1]))
+        elif kind == "closed":
+            c.handed = max(0, c.handed - 1)
         elif kind == "call":
             self._call(c, msg[1], str(msg[2]), msg[3])
         elif kind == "ready":
             c.ready = True
             self._push(c)
-            for key in list(self.listeners):
-                self._send_listen(c, key)
             log.info("worker %d ready (pid %s)", c.index, msg[1])
 
     def _call(self, c: _Child, n: int, name: str, args: tuple[Any, ...]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from mitmproxy import options, platform
 from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 from mitmproxy.proxy import mode_specs
+from mitmproxy.proxy.mode_servers import ServerInstance
 
 from trustfence.proxy.approvals import Approvals
 from trustfence.proxy.bodies import Bodies
@@ -42,7 +42,7 @@ from trustfence.proxy.unparsed import Unparsed
 from trustfence.proxy.upstreamguard import UpstreamGuard
 from trustfence.proxy.upgrades import Upgrades
 
-__all__ = ["Enforcer", "EnforcerError", "enforcer_addons", "reuseport_peer"]
+__all__ = ["Enforcer", "EnforcerError", "enforcer_addons", "serve_accepted"]
 
 log = logging.getLogger("trustfence.enforcer")
 
@@ -100,29 +100,11 @@ def _original_addr_or_local(csock: socket.socket) -> tuple[str, int]:
 _linux_original_addr = platform.original_addr
 
 
-def reuseport_peer(listener: Any) -> socket.socket:
-    """A listening socket on ``listener``'s address, in one SO_REUSEPORT group with it.
-
-    ``listener`` was bound without the option (asyncio's server, opened by mitmproxy); Linux accepts setting it
-    afterwards and forms the group when the second socket binds, as both then carry it and one owner."""
-    fd = listener.fileno()
-    with socket.socket(fileno=os.dup(fd)) as own:  # a dup: only to set the option on the listener itself
-        own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        family = own.family
-        v6only = own.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) if family == socket.AF_INET6 else 0
-        addr = own.getsockname()
-    peer = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        peer.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        peer.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6:
-            peer.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, v6only)
-        peer.bind(addr)
-        peer.listen(socket.SOMAXCONN)  # in the group from now: connections hashed to it wait for the worker
-    except OSError:
-        peer.close()
-        raise
-    return peer
+async def serve_accepted(instance: ServerInstance[Any], conn: socket.socket) -> None:
+    """Serve ``conn``, an agent connection accepted on a listener of ``instance``'s mode (here or in the
+    daemon), as mitmproxy's own server would; returns when the connection is done."""
+    reader, writer = await asyncio.open_connection(sock=conn)
+    await instance.handle_stream(reader, writer)
 
 
 class Enforcer(Master):
@@ -173,27 +155,16 @@ class Enforcer(Master):
     def proxy_server(self) -> proxyserver.Proxyserver:
         return self._proxyserver
 
-    def tcp_specs(self, key: str) -> list[str]:
-        """The mode specs of the HTTP listeners opened under ``key``: what worker processes serve too."""
-        return [m.full_spec for m in self._modes.get(key, []) if m.transport_protocol == "tcp"]
-
-    def sockets(self, key: str) -> list[tuple[str, socket.socket]]:
-        """For one worker process: a new listening socket beside each TCP listener of the HTTP modes opened under
-        ``key`` (explicit proxy, transparent), with its mode spec. DNS stays with this process.
-
-        Each is bound to the listener's own address in one SO_REUSEPORT group with it, so the kernel spreads
-        the agents' connections over the processes evenly. (Sharing one listening socket instead left it to
-        whichever process woke first, and asyncio accepts the whole backlog at once: the busiest process, this
-        one, took nearly every connection.) A worker that dies takes its socket out of the group: the
-        connections queued on it are reset (fail closed) and new ones go to the others."""
-        found = []
+    def tcp_listeners(self, key: str) -> list[tuple[ServerInstance[Any], socket.socket]]:
+        """The listening sockets of the HTTP modes opened under ``key`` (explicit proxy, transparent), each
+        with its mode's server instance: what the daemon accepts on for its worker processes (not DNS)."""
+        found: list[tuple[ServerInstance[Any], socket.socket]] = []
         for mode in self._modes.get(key, []):
             if mode.transport_protocol != "tcp":
                 continue
             instance = self._proxyserver.servers[mode]
             for server in getattr(instance, "_servers", []):
-                for ts in getattr(server, "sockets", ()):
-                    found.append((mode.full_spec, reuseport_peer(ts)))
+                found.extend((instance, sock) for sock in getattr(server, "_sockets", None) or ())
         return found
 
     @property

@@ -1,11 +1,10 @@
 """An enforcer worker process: ``python -m trustfence.proxy.worker DATA_FD FDS_FD PARENT_PID INDEX``.
 
 The daemon spawns it (fresh, never forked) with its ends of two socketpairs. It runs the same addons as the
-daemon's enforcer, with the daemon-owned steps remote (``proxy.remote``), on sockets the daemon hands down
-per sandbox, each bound beside the daemon's listener in one SO_REUSEPORT group, so the kernel spreads the
-agents' connections evenly over every process. It enforces only on state the daemon pushed, and exits as soon
-as the daemon is gone (PR_SET_PDEATHSIG, or its link closing): connections it held die with it, nothing is
-forwarded without the daemon's journal record.
+daemon's enforcer, with the daemon-owned steps remote (``proxy.remote``), on the agent connections the daemon
+accepts and hands down (``agent.workers``: each to the least loaded process). It enforces only on state the
+daemon pushed, and exits as soon as the daemon is gone (PR_SET_PDEATHSIG, or its link closing): connections it
+held die with it, nothing is forwarded without the daemon's journal record.
 """
 
 from __future__ import annotations
@@ -22,11 +21,11 @@ from typing import Any
 
 from mitmproxy.proxy import mode_specs
 from mitmproxy.proxy.mode_servers import ServerInstance
-from trustfence.proxy.master import Enforcer, enforcer_addons
+from trustfence.proxy.master import Enforcer, enforcer_addons, serve_accepted
 from trustfence.proxy.remote import RemoteActionRateLimit, RemoteStore, replace_remote
 from trustfence.proxy.state import EnforcerState
 from trustfence.proxy.upstream import install_resolver
-from trustfence.proxy.workerlink import Channel, recv_fds
+from trustfence.proxy.workerlink import Channel, LinkError, take_conns
 
 __all__ = ["STATE_FIELDS", "main"]
 
@@ -38,6 +37,7 @@ STATE_FIELDS = ("connectors", "policy", "allow_lists", "gateways", "transparent_
 """The EnforcerState fields a worker's addons read, pushed whole by the daemon when they change."""
 
 _PR_SET_PDEATHSIG = 1
+_INSTANCES = 1024
 
 
 class Worker:
@@ -49,7 +49,8 @@ class Worker:
         self.state.store = self.store  # type: ignore[assignment]  # what the addons call of a store
         self.ready = asyncio.Event()
         self.enforcer: Enforcer | None = None
-        self.servers: dict[str, list[asyncio.Server]] = {}
+        self.instances: dict[str, ServerInstance[Any]] = {}  # mode spec -> its server, for handed connections
+        self.serving: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         await self.link.open()
@@ -60,6 +61,8 @@ class Worker:
         assert self.enforcer is not None
         self._master = asyncio.create_task(self.enforcer.run())
         await self.enforcer.started.wait()
+        self.fds.setblocking(False)
+        asyncio.get_running_loop().add_reader(self.fds.fileno(), self._take)
         self.link.send("ready", os.getpid())
         await self.link.closed.wait()  # the daemon is gone: nothing is enforced on what it last said
         log.warning("worker %d: the link to the daemon closed; exiting", self.index)
@@ -81,12 +84,6 @@ class Worker:
                     self._action_limit().rules = value
                 else:
                     setattr(self.state, name, value)
-        elif kind == "listen":
-            await self._listen(str(msg[1]), list(msg[2]))
-        elif kind == "unlisten":
-            for server in self.servers.pop(str(msg[1]), []):
-                server.close()
-
 
     def _action_limit(self) -> RemoteActionRateLimit:
         assert self.enforcer is not None
@@ -102,21 +99,40 @@ class Worker:
                                  addons=replace_remote(enforcer_addons(state), state, link, store))
         self.ready.set()
 
-    async def _listen(self, key: str, specs: list[str]) -> None:
-        """Serve the daemon's listening sockets for ``specs`` (they follow on the fd channel, one per spec)."""
-        fds = recv_fds(self.fds)
-        assert self.enforcer is not None
-        servers = []
-        for spec, fd in zip(specs, fds, strict=True):
-            sock = socket.socket(fileno=fd)
-            sock.setblocking(False)
-            instance: ServerInstance[Any] = ServerInstance.make(mode_specs.ProxyMode.parse(spec),
-                                                                self.enforcer.proxy_server)
-            server = await asyncio.start_server(instance.handle_stream, sock=sock)
-            servers.append(server)
-        for server in self.servers.pop(key, []):
-            server.close()
-        self.servers[key] = servers
+    def _take(self) -> None:
+        """Serve the connections the daemon handed down since the last call."""
+        try:
+            handed = take_conns(self.fds)
+        except LinkError as e:  # the daemon is gone: the link's close ends this process
+            log.warning("worker %d: %s", self.index, e)
+            asyncio.get_running_loop().remove_reader(self.fds.fileno())
+            return
+        for spec, conn in handed:
+            task = asyncio.create_task(self._serve(spec, conn))
+            self.serving.add(task)
+            task.add_done_callback(self.serving.discard)
+
+    async def _serve(self, spec: str, conn: socket.socket) -> None:
+        try:
+            await serve_accepted(self._instance(spec), conn)
+        except Exception:  # noqa: BLE001 - one connection's failure never stops the others
+            log.exception("worker %d: a connection on %s failed", self.index, spec)
+            conn.close()
+        finally:
+            try:
+                self.link.send("closed")  # the daemon's count of this worker's open connections
+            except LinkError:
+                pass
+
+    def _instance(self, spec: str) -> ServerInstance[Any]:
+        """The server of ``spec``'s mode (one per sandbox listener; the oldest dropped past _INSTANCES)."""
+        if (found := self.instances.get(spec)) is None:
+            assert self.enforcer is not None
+            found = ServerInstance.make(mode_specs.ProxyMode.parse(spec), self.enforcer.proxy_server)
+            if len(self.instances) >= _INSTANCES:
+                del self.instances[next(iter(self.instances))]
+            self.instances[spec] = found
+        return found
 
 
 def _die_with_parent(parent: int) -> None:
@@ -134,7 +150,6 @@ def main(argv: list[str]) -> int:
     logging.getLogger("mitmproxy").setLevel(logging.WARNING)
     data = socket.socket(fileno=data_fd)
     fds = socket.socket(fileno=fds_fd)
-    fds.setblocking(True)
     asyncio.run(Worker(data, fds, index).run())
     os._exit(0)  # mitmproxy's tasks and open connections go with the process, at once
 

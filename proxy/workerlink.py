@@ -2,9 +2,9 @@
 
 Both ends are root processes of one installation (the daemon spawned the worker and handed it its end), so a
 message is a pickled tuple behind a 4-byte length. A call carries an id and is answered once, in any order;
-everything else is one-way and kept in order. Listening sockets travel on a second socketpair (SEQPACKET,
-``socket.send_fds``) announced by a ``listen`` message on this one, so a worker never serves a listener before
-the state sent ahead of it.
+everything else is one-way and kept in order. Accepted agent connections travel on a second socketpair
+(SEQPACKET, ``socket.send_fds``), one per packet with the mode spec of the listener that accepted it
+(``hand_conn``, ``take_conns``); the worker's ``("closed",)`` tells the daemon one of them ended.
 
 Message shapes (``kind`` first)::
 
@@ -13,8 +13,7 @@ Message shapes (``kind`` first)::
     ("submit", row)               worker -> daemon: a final traffic row (fire and forget, in order)
     ("give_conn", sandbox)        worker -> daemon: a connection counted by take_conn closed
     ("state", fields)             daemon -> worker: EnforcerState fields that changed, whole values
-    ("listen", key, specs)        daemon -> worker: the sockets for ``specs`` follow on the fd channel
-    ("unlisten", key)             daemon -> worker
+    ("closed",)                   worker -> daemon: a connection handed to it ended
     ("call", id, "cut", (switch,)) daemon -> worker: close the live connections a kill switch covers; how many
     ("call", id, "ping", ())      daemon -> worker: answered at once; unanswered for long, the worker is killed
 """
@@ -29,11 +28,11 @@ import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["Channel", "LinkError", "recv_fds", "send_fds"]
+__all__ = ["Channel", "LinkError", "hand_conn", "take_conns"]
 
 _HEADER = struct.Struct("!I")
 _MAX = 256 << 20  # a state message with the whole compiled policy stays far below this
-_FDS_MAX = 16
+_SPEC_MAX = 512  # bytes of a mode spec ("transparent@ADDR:PORT")
 _READ = 1 << 16  # bytes read at a time: every whole message in them is handled before the next read
 
 
@@ -142,12 +141,31 @@ class Channel:
             self._writer.close()
 
 
-def send_fds(sock: socket.socket, fds: list[int]) -> None:
-    """Hand ``fds`` to the other end (each stays open here too: the caller closes its own)."""
-    socket.send_fds(sock, [struct.pack("!I", len(fds))], fds)
+def hand_conn(sock: socket.socket, spec: str, conn: socket.socket) -> None:
+    """Hand the accepted connection ``conn`` to the worker at the other end of ``sock`` (non-blocking): it
+    stays open here too, the caller closes its own. Raises OSError (BlockingIOError when the worker is
+    behind)."""
+    socket.send_fds(sock, [spec.encode()], [conn.fileno()])
 
 
-def recv_fds(sock: socket.socket) -> list[int]:
-    """The descriptors the next ``send_fds`` carried (blocking: called once its ``listen`` message is read)."""
-    _, fds, _, _ = socket.recv_fds(sock, 4, _FDS_MAX)
-    return list(fds)
+def take_conns(sock: socket.socket) -> list[tuple[str, socket.socket]]:
+    """The connections handed so far (non-blocking ``sock``), each with its listener's mode spec; raises
+    LinkError once the daemon's end is closed."""
+    out: list[tuple[str, socket.socket]] = []
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, _SPEC_MAX, 1)
+        except (BlockingIOError, InterruptedError):
+            return out
+        except OSError as e:
+            if out:
+                return out  # the next call raises
+            raise LinkError(f"the daemon's connection channel failed: {e}") from None
+        if not data and not fds:
+            if out:
+                return out
+            raise LinkError("the daemon closed its connection channel")
+        for fd in fds:
+            conn = socket.socket(fileno=fd)
+            conn.setblocking(False)
+            out.append((data.decode(), conn))

@@ -195,8 +195,9 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                   highlight=False)
     if (w := s.get("workers")) and w["workers"] > 1:
         pids = ", ".join(f"{c['pid']}{'' if c['ready'] else ' (starting)'}" for c in w["children"])
-        out.print(f"enforcer workers: {w['workers']} (the daemon and {pids}), {w['restarts']} restart(s)",
-                  highlight=False)
+        conns = " + ".join(str(n) for n in [w["connections"], *(c["connections"] for c in w["children"])])
+        out.print(f"enforcer workers: {w['workers']} (the daemon and {pids}), {w['restarts']} restart(s); "
+                  f"agent connections open: {conns}", highlight=False)
     for ks in s.get("kill_switches", []):
         out.print(f"KILL SWITCH {ks['scope']} since {ks['since']}: {ks['reason']}", highlight=False, markup=False)
     for sb in s["sandboxes"]:

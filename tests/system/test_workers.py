@@ -1,6 +1,6 @@
-"""Enforcer workers across cores as root: ``[enforcer] workers = 2`` runs the daemon plus a worker process on
-the same listening sockets. Evidence is what the fake upstream received, the traffic rows, ``tf status`` (the
-worker's pid and its share of requests), the approval queue and /proc."""
+"""Enforcer workers across cores as root: ``[enforcer] workers = 2`` runs the daemon plus a worker process, the
+daemon handing it agent connections. Evidence is what the fake upstream received, the traffic rows, ``tf
+status`` (the worker's pid, its share of requests and connections), the approval queue and /proc."""
 
 from __future__ import annotations
 
@@ -94,6 +94,25 @@ while time.time() < end:
     time.sleep(0.1)
 '''
 
+# Opens N keep-alive connections one after another (each sends its first request before the next opens), then
+# sends ROUNDS-1 more requests on each; prints "<connection> <status>".
+KEEP = '''
+import http.client, os, ssl, sys
+n, rounds, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+host, port = os.environ["HTTPS_PROXY"].rsplit("/", 1)[-1].rsplit(":", 1)
+ctx = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+cs = []
+def get(k, i):
+    cs[k].request("GET", path % (k, i)); r = cs[k].getresponse(); r.read(); print(k, r.status, flush=True)
+for k in range(n):
+    cs.append(http.client.HTTPSConnection(host, int(port), context=ctx, timeout=30))
+    cs[k].set_tunnel("api.github.com", 443)
+    get(k, 0)
+for i in range(1, rounds):
+    for k in range(n):
+        get(k, i)
+'''
+
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[Host]:
@@ -147,6 +166,15 @@ def alive(pid: int) -> bool:
         return False
 
 
+def no_connections(h: Host, timeout: float = 10) -> dict[str, Any]:
+    """The workers' status once neither process counts an open agent connection."""
+    deadline = time.monotonic() + timeout
+    while (w := status(h)["workers"])["connections"] or any(c["connections"] for c in w["children"]):
+        assert time.monotonic() < deadline, f"agent connections still counted open: {w}"
+        time.sleep(0.2)
+    return dict(w)
+
+
 def worker_pid(h: Host) -> int:
     (child,) = status(h)["workers"]["children"]
     return int(child["pid"])
@@ -168,6 +196,18 @@ def test_requests_are_served_by_both_processes_recorded_and_sent_with_the_key(ho
     host.tf("sql", "SELECT 1")  # the writer has caught up with what was submitted before
     rows = [r for r in host.logs(5000) if f"/repos/acme/{marker}/" in r["path"]]
     assert len(rows) == 60 and {r["decision"] for r in rows} == {"allowed"}
+
+
+def test_connections_go_to_the_least_loaded_process_the_daemon_counted_double(host: Host) -> None:
+    """4 keep-alive connections: worker, worker, daemon (the worker has 2, the daemon's none counts 2),
+    worker. The kernel's hash of their addresses gave 2:2 only 3 times in 8, and 4:0 too."""
+    before = no_connections(host)["children"][0]["requests"]  # those of earlier tests closed
+    marker = "keep" + secrets.token_hex(3)
+    r = host.run("/usr/bin/python3", "-c", KEEP, "4", "5", f"/repos/acme/{marker}/pulls/%d-%d")
+    assert r.returncode == 0, r.stderr
+    assert len(marked(host, marker)) == 20
+    assert status(host)["workers"]["children"][0]["requests"] - before == 15  # 3 connections x 5 requests
+    no_connections(host)  # closed with the agent: counted out of both processes
 
 
 def test_a_rate_limit_is_exact_across_workers(host: Host) -> None:

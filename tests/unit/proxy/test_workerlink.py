@@ -4,11 +4,12 @@ closed link failing what waits, listening sockets handed over."""
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 from typing import Any
 
 import pytest
-from trustfence.proxy.workerlink import Channel, LinkError, recv_fds, send_fds
+from trustfence.proxy.workerlink import Channel, LinkError, hand_conn, take_conns
 
 
 async def _pair(on_b: Any) -> tuple[Channel, Channel, list[tuple[Any, ...]]]:
@@ -70,20 +71,27 @@ def test_a_closed_link_fails_what_waits_and_refuses_what_is_sent() -> None:
     asyncio.run(main())
 
 
-def test_listening_sockets_are_handed_over() -> None:
+def test_an_accepted_connection_is_handed_over_with_its_listeners_mode() -> None:
     here, there = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    there.setblocking(False)
     listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    conn, _ = listener.accept()
     try:
-        send_fds(here, [listener.fileno()])
-        (fd,) = recv_fds(there)
-        got = socket.socket(fileno=fd)
-        assert got.getsockname() == listener.getsockname() and fd != listener.fileno()
-        client = socket.create_connection(listener.getsockname())
-        conn, _ = got.accept()  # the copy accepts what reaches the original
-        conn.close()
-        client.close()
+        assert take_conns(there) == []  # nothing handed yet: no wait
+        hand_conn(here, "transparent@10.9.0.1:8081", conn)
+        conn.close()  # the other end holds its own descriptor: the connection stays open
+        ((spec, got),) = take_conns(there)
+        assert spec == "transparent@10.9.0.1:8081" and got.getpeername() == client.getsockname()
+        client.sendall(b"ping")
+        select.select([got], [], [], 5)
+        assert got.recv(4) == b"ping"
         got.close()
+        here.close()  # the daemon gone
+        with pytest.raises(LinkError):
+            take_conns(there)
     finally:
+        client.close()
         listener.close()
         here.close()
         there.close()
