@@ -9,7 +9,8 @@ approval. Final rows arrive in order and go to the one writer.
 
 The daemon accepts every agent connection on the sandboxes' HTTP listeners and hands each to the least loaded
 process (``_least_loaded``): the one with the fewest open connections, the daemon's own counted
-``_DAEMON_WEIGHT`` times, as it also journals, writes and answers every worker. The kernel's alternatives were
+``_DAEMON_WEIGHT`` times, as it also journals, writes and answers every worker (4 keep-alive connections: 1 in
+the daemon, 3 in one worker measured best on 2 cores); an idle daemon takes the first. The kernel's alternatives were
 blind to load: one SO_REUSEPORT socket per process spread connections by a hash of their addresses (4
 keep-alive connections landed 3:1 or 4:0 more often than 2:2), and one shared queue went to whichever process
 woke first. A worker that is behind (its channel full) or not ready gets none; the daemon serves those.
@@ -54,7 +55,7 @@ _HEALTHY = 30.0  # a worker that lived this long starts the backoff afresh when 
 _PING_EVERY = 2.0  # seconds between the daemon's questions to a worker that it still answers
 _HUNG = 10.0  # seconds without an answer before a worker is taken for stuck, killed and restarted
 _CUT_WAIT = 5.0  # seconds a kill switch's activation waits for each worker's count of what it closed
-_DAEMON_WEIGHT = 2  # each connection the daemon serves counts as this many of a worker's (see the docstring)
+_DAEMON_WEIGHT = 3  # each connection the daemon serves counts as this many of a worker's (see the docstring)
 _ACCEPT_BATCH = 100  # connections accepted per wake-up, as asyncio's own server does
 _ACCEPT_RETRY = 1.0  # seconds before accepting again when descriptors or memory ran out
 _OUT_OF = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
@@ -170,12 +171,13 @@ class WorkerPool:
             self.own -= 1
 
     def _least_loaded(self) -> _Child | None:
-        """The ready worker with the fewest open connections, or None when the daemon has fewer still (its
-        own counted ``_DAEMON_WEIGHT`` times; ties go to the worker)."""
-        best, load = None, (self.own + 1) * _DAEMON_WEIGHT
+        """The ready worker with the fewest open connections, or None when the daemon has no more (its own
+        counted ``_DAEMON_WEIGHT`` times). Ties go to the daemon: an idle one takes the first connection, so a
+        single agent's requests are served without a worker's calls to the daemon."""
+        best, load = None, self.own * _DAEMON_WEIGHT
         for c in self.children:
-            if c.ready and c.handed + 1 <= load:
-                best, load = c, c.handed + 1
+            if c.ready and c.handed < load:
+                best, load = c, c.handed
         return best
 
     def cut(self, switch: Switch) -> None:

@@ -198,9 +198,9 @@ def test_requests_are_served_by_both_processes_recorded_and_sent_with_the_key(ho
     assert len(rows) == 60 and {r["decision"] for r in rows} == {"allowed"}
 
 
-def test_connections_go_to_the_least_loaded_process_the_daemon_counted_double(host: Host) -> None:
-    """4 keep-alive connections: worker, worker, daemon (the worker has 2, the daemon's none counts 2),
-    worker. The kernel's hash of their addresses gave 2:2 only 3 times in 8, and 4:0 too."""
+def test_connections_go_to_the_least_loaded_process_the_daemons_counted_three_times(host: Host) -> None:
+    """4 keep-alive connections: the idle daemon takes the first (a tie), then its one counts 3: the worker
+    takes the next three. The kernel's hash of their addresses gave 2:2 only 3 times in 8, and 4:0 too."""
     before = no_connections(host)["children"][0]["requests"]  # those of earlier tests closed
     marker = "keep" + secrets.token_hex(3)
     r = host.run("/usr/bin/python3", "-c", KEEP, "4", "5", f"/repos/acme/{marker}/pulls/%d-%d")
