@@ -377,6 +377,8 @@ class WorkerPool:
             self._gave(c, str(msg[1]))
         elif kind == "closed":
             c.handed = max(0, c.handed - 1)
+        elif kind == "refused":  # requests it refused as unrecordable: counted with the daemon's own
+            self.store.refused += int(msg[1])
         elif kind == "call":
             self._call(c, msg[1], str(msg[2]), msg[3])
         elif kind == "ready":

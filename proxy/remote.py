@@ -49,8 +49,22 @@ class RemoteStore:
     def __init__(self, link: Channel) -> None:
         self.link = link
         self.why = ""  # the daemon's Store.unavailable(), pushed with the state
-        self.refused = 0
+        self._refused = 0
         self.begun = 0  # requests this worker had journalled (its share of the traffic)
+
+    @property
+    def refused(self) -> int:
+        """Requests this worker refused because they could not be recorded. Each one counted here (``+= 1``,
+        as on the daemon's Store) is told to the daemon, whose count ``tf status`` shows for the host."""
+        return self._refused
+
+    @refused.setter
+    def refused(self, value: int) -> None:
+        more, self._refused = value - self._refused, value
+        try:
+            self.link.send("refused", more)
+        except LinkError:
+            pass  # the daemon is gone: this worker exits with it
 
     def unavailable(self) -> str:
         return self.why or ("the link to the daemon is closed" if self.link.closed.is_set() else "")

@@ -14,6 +14,7 @@ Message shapes (``kind`` first)::
     ("give_conn", sandbox)        worker -> daemon: a connection counted by take_conn closed
     ("state", fields)             daemon -> worker: EnforcerState fields that changed, whole values
     ("closed",)                   worker -> daemon: a connection handed to it ended
+    ("refused", n)                worker -> daemon: n more requests refused as unrecordable (tf status)
     ("call", id, "cut", (switch,)) daemon -> worker: close the live connections a kill switch covers; how many
     ("call", id, "ping", ())      daemon -> worker: answered at once; unanswered for long, the worker is killed
 """
