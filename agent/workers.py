@@ -9,11 +9,12 @@ approval. Final rows arrive in order and go to the one writer.
 
 The daemon accepts every agent connection on the sandboxes' HTTP listeners and hands each to the least loaded
 process (``_least_loaded``): the one with the fewest open connections, the daemon's own counted
-``_DAEMON_WEIGHT`` times, as it also journals, writes and answers every worker (4 keep-alive connections: 1 in
-the daemon, 3 in one worker measured best on 2 cores); an idle daemon takes the first. The kernel's alternatives were
-blind to load: one SO_REUSEPORT socket per process spread connections by a hash of their addresses (4
-keep-alive connections landed 3:1 or 4:0 more often than 2:2), and one shared queue went to whichever process
-woke first. A worker that is behind (its channel full) or not ready gets none; the daemon serves those.
+``_DAEMON_WEIGHT`` times, as it also journals, writes and answers every worker (4 keep-alive connections: 1
+in the daemon, 3 in one worker measured best on 2 cores); an idle daemon takes the first. The kernel's
+alternatives were blind to load: one SO_REUSEPORT socket per process spread connections by a hash of their
+addresses (4 keep-alive connections landed 3:1 or 4:0 more often than 2:2), and one shared queue went to
+whichever process woke first. A worker that is behind (its channel full) or not ready gets none; the daemon
+serves those.
 
 A worker that dies is restarted with backoff, logged and counted (``tf status``); connections it held die
 with it. A worker that stops answering (its event loop stuck, or the process stopped) is killed and restarted
@@ -78,6 +79,7 @@ class _Child:
         self.open: dict[int, TrafficRow] = {}  # seq -> journal record begun, its final row not yet shipped
         self.conns: dict[str, int] = {}  # sandbox -> its connections open in this worker (max_connections_...)
         self.handed = 0  # connections handed to it and not yet closed there
+        self.behind = False  # its connection channel was full at the last try
 
 
 class WorkerPool:
@@ -151,9 +153,13 @@ class WorkerPool:
             try:
                 hand_conn(c.fds, instance.mode.full_spec, conn)
             except OSError as e:
-                log.warning("worker %d: connection not handed over (%s); served by the daemon", c.index, e)
+                if not c.behind:  # once until it takes one again: a flood would repeat it for each connection
+                    log.warning("worker %d: connections not handed over (%s); the daemon serves them",
+                                c.index, e)
+                c.behind = True
             else:
                 c.handed += 1
+                c.behind = False
                 conn.close()  # the worker has its own descriptor of it now
                 return
         self.own += 1
@@ -166,7 +172,6 @@ class WorkerPool:
             await serve_accepted(instance, conn)
         except Exception:  # noqa: BLE001 - one connection's failure never stops the others
             log.exception("a connection on %s failed", instance.mode.full_spec)
-            conn.close()
         finally:
             self.own -= 1
 

@@ -102,9 +102,16 @@ _linux_original_addr = platform.original_addr
 
 async def serve_accepted(instance: ServerInstance[Any], conn: socket.socket) -> None:
     """Serve ``conn``, an agent connection accepted on a listener of ``instance``'s mode (here or in the
-    daemon), as mitmproxy's own server would; returns when the connection is done."""
-    reader, writer = await asyncio.open_connection(sock=conn)
-    await instance.handle_stream(reader, writer)
+    daemon), as mitmproxy's own server would; returns when the connection is done, and closed."""
+    try:
+        reader, writer = await asyncio.open_connection(sock=conn)
+    except BaseException:
+        conn.close()
+        raise
+    try:
+        await instance.handle_stream(reader, writer)
+    finally:
+        writer.close()  # through its transport: never the descriptor under it (the loop may still watch it)
 
 
 class Enforcer(Master):

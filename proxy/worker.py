@@ -114,10 +114,15 @@ class Worker:
 
     async def _serve(self, spec: str, conn: socket.socket) -> None:
         try:
-            await serve_accepted(self._instance(spec), conn)
+            try:
+                instance = self._instance(spec)
+            except Exception:  # noqa: BLE001 - a mode this worker cannot serve: the connection is closed
+                log.exception("worker %d: no server for %s", self.index, spec)
+                conn.close()
+                return
+            await serve_accepted(instance, conn)  # closes it when done, or failing
         except Exception:  # noqa: BLE001 - one connection's failure never stops the others
             log.exception("worker %d: a connection on %s failed", self.index, spec)
-            conn.close()
         finally:
             try:
                 self.link.send("closed")  # the daemon's count of this worker's open connections
