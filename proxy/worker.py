@@ -68,7 +68,7 @@ class Worker:
         log.warning("worker %d: the link to the daemon closed; exiting", self.index)
         os._exit(0)  # at once: the connections this worker held die with it, nothing more is forwarded
 
-    async def _message(self, msg: tuple[Any, ...]) -> None:
+    def _message(self, msg: tuple[Any, ...]) -> None:
         kind = msg[0]
         if kind == "call" and msg[2] == "ping":  # the daemon's watchdog: answered from this event loop
             self.link.reply(msg[1], True, None)
